@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Run the soc detection scheduler (same as ``soc run``).
+
+Loads and validates every detector and playbook (refusing to start on any error, all
+of them listed), then runs one job per detector until SIGTERM or SIGINT.
+Configuration: ``soc.toml`` (or ``$SOC_CONFIG``) and ``SOC_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from soc.errors import SocError
+from soc.runtime.service import serve
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    try:
+        serve()
+    except SocError as exc:
+        logging.getLogger("soc").error("%s", exc.render())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

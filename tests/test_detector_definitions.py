@@ -1,0 +1,60 @@
+"""Every shipped detector loads and is sound; every broken fixture fails with its message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from soc.detection.loader import detector_files, load_detector_file, load_detectors
+from soc.detection.models import detector_json_schema
+from soc.ecs import is_known_field
+from soc.errors import DefinitionErrors
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = detector_files(REPO / "detectors")
+INVALID = sorted((REPO / "tests/fixtures/invalid/detectors").glob("*.yml"))
+
+
+def test_there_are_shipped_detectors() -> None:
+    ids = {load_detector_file(p).id for p in SHIPPED}
+    assert {"failed-login-burst", "password-spray", "port-scan"} <= ids
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_detector_is_sound(path: Path) -> None:
+    d = load_detector_file(path)
+    assert path.stem == d.id, "file name must be the detector id"
+    for field in [*d.filter, *d.exclude, *d.matched_fields()]:
+        assert is_known_field(field)
+    assert d.title.ja != d.title.en and d.description.ja
+    assert d.rationale and d.false_positives and d.tuning
+    assert d.schedule.window >= d.schedule.interval
+
+
+def test_shipped_ids_are_unique() -> None:
+    assert len(load_detectors(REPO / "detectors")) == len(SHIPPED)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_detector_names_file_and_field(path: Path) -> None:
+    expected = re.search(r"^# expect: (.+)$", path.read_text(), re.M)
+    assert expected, f"{path} lacks an '# expect:' line"
+    with pytest.raises(DefinitionErrors) as info:
+        load_detector_file(path)
+    rendered = [e.render() for e in info.value.errors]
+    assert any(str(path) in r and expected.group(1) in r for r in rendered), rendered
+
+
+def test_all_invalid_files_reported_in_one_pass() -> None:
+    with pytest.raises(DefinitionErrors) as info:
+        load_detectors(REPO / "tests/fixtures/invalid/detectors")
+    files = {e.file for e in info.value.errors}
+    assert files == {str(p) for p in INVALID}
+
+
+def test_json_schema_is_generated_from_the_model() -> None:
+    schema = detector_json_schema()
+    assert schema["additionalProperties"] is False
+    assert {"id", "kind", "filter", "group_by", "condition"} <= set(schema["properties"])
