@@ -8,8 +8,8 @@ chained with ``from``. Services take an ``EsGateway`` and never import the clien
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,6 +74,7 @@ def _reason(exc: elasticsearch.ApiError) -> str:
 class BulkResult:
     def __init__(self) -> None:
         self.ok = 0
+        self.per_index: Counter[str] = Counter()
         self.errors: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
@@ -165,11 +166,16 @@ class EsGateway:
         actions: Iterable[dict[str, Any]],
         *,
         chunk_size: int = 2000,
-        on_progress: Any = None,
+        on_progress: Callable[[int], None] | None = None,
+        on_result: Callable[[bool, dict[str, Any]], None] | None = None,
     ) -> BulkResult:
-        """Bulk-index actions; every rejected document is kept with its reason, never dropped."""
+        """Bulk-index actions; every rejected document is kept with its reason, never dropped.
+
+        *on_result* is called once per action, in the order the actions were given, with
+        ``(ok, {"index", "id", "status", "reason"})``.
+        """
         result = BulkResult()
-        with translate_errors("bulk"), warnings.catch_warnings():
+        with translate_errors("bulk"):
             for ok, item in helpers.streaming_bulk(
                 self.client,
                 actions,
@@ -179,18 +185,16 @@ class EsGateway:
                 max_retries=3,
                 initial_backoff=1,
             ):
+                op = next(iter(item.values()))
+                info = {"index": op.get("_index"), "id": op.get("_id"), "status": op.get("status")}
                 if ok:
                     result.ok += 1
+                    result.per_index[str(op.get("_index"))] += 1
                 else:
-                    op = next(iter(item.values()))
-                    result.errors.append(
-                        {
-                            "index": op.get("_index"),
-                            "id": op.get("_id"),
-                            "status": op.get("status"),
-                            "reason": _bulk_reason(op.get("error")),
-                        }
-                    )
+                    info["reason"] = _bulk_reason(op.get("error"))
+                    result.errors.append(info)
+                if on_result is not None:
+                    on_result(ok, info)
                 if on_progress is not None:
                     on_progress(1)
         return result
