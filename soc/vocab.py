@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 __all__ = [
     "ATTACK_ID_RE",
     "INTERNET_SEGMENTS",
     "AttackId",
+    "Bilingual",
     "Duration",
+    "Lang",
     "Segment",
     "Severity",
     "format_duration",
@@ -144,3 +146,18 @@ def parse_time(value: str) -> datetime:
 def iso(value: datetime) -> str:
     """UTC ISO 8601 with millisecond precision and a Z, as stored in Elasticsearch."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+Lang = str  # "ja" | "en"
+
+
+class Bilingual(BaseModel):
+    """Text every user-facing definition carries in both languages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    en: str = Field(min_length=1)
+    ja: str = Field(min_length=1)
+
+    def __call__(self, lang: str) -> str:
+        return self.ja if lang == "ja" else self.en

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from soc.ecs import is_known_field
-from soc.vocab import AttackId, Duration, Severity
+from soc.vocab import AttackId, Bilingual, Duration, Severity
 
 __all__ = [
     "DETECTOR_MODELS",
@@ -36,11 +36,6 @@ FieldMatch = dict[str, Scalar | list[Scalar]]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Bilingual(_Strict):
-    en: str = Field(min_length=1)
-    ja: str = Field(min_length=1)
 
 
 class Schedule(_Strict):

@@ -1,0 +1,150 @@
+"""Escalation: alerts at or above the configured severity open or join incidents.
+
+Grouping: an alert joins the open incident that shares one of its *actor* values
+(every entity field except ``destination.*``: the source address, the account, the
+host), else it opens a new incident with the playbook routed to its detector.
+Idempotent: incident ids are deterministic (from the first alert), creation uses
+``op_type=create`` and updates are conditional on the version read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from soc.alerts.models import Alert
+from soc.context import AppContext
+from soc.errors import ElasticsearchRequestError
+from soc.incidents.models import Incident, StepInstance
+from soc.incidents.store import IncidentStore
+from soc.playbooks.loader import route
+from soc.playbooks.models import Playbook
+from soc.vocab import Bilingual, Segment, Severity
+
+__all__ = ["EscalationResult", "escalate", "grouping_values", "incident_id_for"]
+
+
+@dataclass
+class EscalationResult:
+    assignments: dict[str, str] = field(default_factory=dict)  # alert id -> incident id
+    opened: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
+    below_threshold: int = 0
+
+
+def grouping_values(alert: Alert) -> list[str]:
+    return sorted({v for k, v in alert.entity.items() if not k.startswith("destination.")})
+
+
+def incident_id_for(alert: Alert, ctx: AppContext) -> str:
+    day = alert.start.astimezone(ctx.settings.tz).strftime("%Y%m%d")
+    return f"INC-{day}-{hashlib.sha256(alert.id.encode()).hexdigest()[:6]}"
+
+
+def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
+    who = ", ".join(f"{v}" for v in grouping_values(alert))
+    if playbook is not None:
+        return Bilingual(en=f"{playbook.name.en}: {who}", ja=f"{playbook.name.ja}：{who}")
+    return Bilingual(en=f"{alert.title}: {who}", ja=f"{alert.title}：{who}")
+
+
+def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
+    now = ctx.clock.now()
+    steps = []
+    if playbook is not None:
+        for step in playbook.steps:
+            limit = getattr(step, "time_limit", None)
+            steps.append(
+                StepInstance(
+                    step_id=step.id,
+                    kind=step.kind,
+                    phase=getattr(step, "phase", None),
+                    owner=getattr(step, "owner", None),
+                    title=step.title,
+                    due_at=now + limit if limit is not None else None,
+                )
+            )
+    entities = {k: [v] for k, v in sorted(alert.entity.items())}
+    return Incident(
+        id=incident_id_for(alert, ctx),
+        title=_title(alert, playbook),
+        severity=alert.severity,
+        risk_score=alert.risk_score,
+        entities=entities,
+        entity_values=grouping_values(alert),
+        segments=sorted(alert.segments),
+        alert_ids=[alert.id],
+        detectors=[alert.detector],
+        mitre=list(alert.mitre),
+        detected_at=alert.created,
+        first_activity=alert.start,
+        last_activity=alert.end,
+        opened_at=now,
+        updated_at=now,
+        playbook_id=playbook.id if playbook else None,
+        playbook_version=playbook.version if playbook else None,
+        steps=steps,
+        personal_data_possible=Segment.mynumber.value in alert.segments,
+    )
+
+
+def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
+    entities = {k: list(v) for k, v in incident.entities.items()}
+    for k, v in alert.entity.items():
+        if v not in entities.setdefault(k, []):
+            entities[k].append(v)
+    segments = sorted(set(incident.segments) | set(alert.segments))
+    return incident.model_copy(
+        update={
+            "entities": entities,
+            "entity_values": sorted(set(incident.entity_values) | set(grouping_values(alert))),
+            "segments": segments,
+            "alert_ids": [*incident.alert_ids, alert.id],
+            "detectors": sorted(set(incident.detectors) | {alert.detector}),
+            "mitre": sorted(set(incident.mitre) | set(alert.mitre)),
+            "severity": max(incident.severity, alert.severity, key=lambda s: s.rank),
+            "risk_score": max(incident.risk_score, alert.risk_score),
+            "first_activity": min(incident.first_activity, alert.start),
+            "last_activity": max(incident.last_activity, alert.end),
+            "updated_at": ctx.clock.now(),
+            "personal_data_possible": incident.personal_data_possible or Segment.mynumber.value in segments,
+        }
+    )
+
+
+def escalate(ctx: AppContext, alerts: Sequence[Alert], *, playbooks: Sequence[Playbook]) -> EscalationResult:
+    """Open or join incidents for every alert at or above the escalation severity."""
+    store = IncidentStore(ctx.es)
+    floor: Severity = ctx.settings.escalation_min_severity
+    result = EscalationResult()
+    for alert in sorted(alerts, key=lambda a: (a.start, a.id)):
+        if alert.severity < floor:
+            result.below_threshold += 1
+            continue
+        for _attempt in range(5):
+            found = store.find_open_by_values(grouping_values(alert))
+            if found is not None:
+                incident, seq_no, term = found
+                if alert.id not in incident.alert_ids:
+                    try:
+                        store.save(_join(incident, alert, ctx), seq_no=seq_no, primary_term=term)
+                    except ElasticsearchRequestError as exc:
+                        if "version_conflict" in str(exc):
+                            continue  # someone else updated it: read again
+                        raise
+                    if incident.id not in result.joined and incident.id not in result.opened:
+                        result.joined.append(incident.id)
+                result.assignments[alert.id] = incident.id
+                break
+            new = _open(ctx, alert, route(playbooks, alert))
+            if store.create(new):
+                result.opened.append(new.id)
+                result.assignments[alert.id] = new.id
+                break
+            # the deterministic id exists already (a re-run): it will be found and joined next loop
+            existing = store.get(new.id)
+            if alert.id in existing.alert_ids:
+                result.assignments[alert.id] = existing.id
+                break
+    return result
