@@ -18,8 +18,8 @@ from soc.errors import SocError
 
 __all__ = ["console", "context", "err_console", "fail_on_soc_error", "print_json", "state"]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 
@@ -29,6 +29,11 @@ class _State:
 
     config: Any = None
     _ctx: AppContext | None = None
+
+    def reset(self) -> None:
+        if self._ctx is not None:
+            self._ctx.es.close()
+        self._ctx = None
 
 
 state = _State()

@@ -53,6 +53,7 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False,
 ) -> None:
     common.state.config = config
+    common.state.reset()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -53,8 +53,12 @@ def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
     now = ctx.clock.now()
     steps = []
     if playbook is not None:
+        # each step is due when the steps before it in the playbook have used their time
+        due = now
         for step in playbook.steps:
             limit = getattr(step, "time_limit", None)
+            if limit is not None:
+                due += limit
             steps.append(
                 StepInstance(
                     step_id=step.id,
@@ -62,7 +66,7 @@ def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
                     phase=getattr(step, "phase", None),
                     owner=getattr(step, "owner", None),
                     title=step.title,
-                    due_at=now + limit if limit is not None else None,
+                    due_at=due if limit is not None else None,
                 )
             )
     entities = {k: [v] for k, v in sorted(alert.entity.items())}

@@ -41,7 +41,7 @@ def backoff_delay(failures: int) -> timedelta:
     """30 s, 1 min, 2 min, … capped at 15 min."""
     if failures <= 0:
         return timedelta(0)
-    return min(BASE_BACKOFF * (2 ** (failures - 1)), MAX_BACKOFF)
+    return min(BASE_BACKOFF * (2 ** min(failures - 1, 10)), MAX_BACKOFF)
 
 
 @dataclass

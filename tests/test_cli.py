@@ -1,0 +1,89 @@
+"""The CLI as users type it: validate, config show, detect --json, alerts, incidents, report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from soc.cli.main import app
+from soc.config import Settings
+from soc.context import AppContext
+from tests.eventgen import auth_failure, index, spread
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
+    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "detectors"))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
+    monkeypatch.setenv("SOC_OUT_DIR", str(settings.out_dir))
+    monkeypatch.delenv("SOC_CONFIG", raising=False)
+    return CliRunner()
+
+
+def test_validate_ok_and_broken(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = cli.invoke(app, ["validate"])
+    assert ok.exit_code == 0, ok.output
+    assert "3 detector(s) and 1 playbook(s) are valid" in ok.output
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "tests/fixtures/invalid/detectors"))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "tests/fixtures/invalid/playbooks"))
+    bad = cli.invoke(app, ["validate"])
+    assert bad.exit_code == 1
+    assert "unknown-field.yml: group_by: unknown field(s) user.nmae" in bad.output
+    assert "dangling-next.yml: steps.0.next" in bad.output
+    assert "15 error(s)" in bad.output
+
+
+def test_config_show_masks_secrets(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOC_ES_PASSWORD", "s3cret-value")
+    monkeypatch.setenv("SOC_ES_API_KEY", "api-key-value")
+    res = cli.invoke(app, ["config", "show"])
+    assert res.exit_code == 0
+    assert "s3cret-value" not in res.output and "api-key-value" not in res.output and "****" in res.output
+
+
+def test_detect_json_then_incidents_and_report(cli: CliRunner, ctx: AppContext, settings: Settings) -> None:
+    attack = spread(T0 + timedelta(minutes=10), 25, timedelta(seconds=12))
+    index(ctx, [auth_failure(t, "s.abe", "198.51.100.23") for t in attack])
+    args = ["detect", "--from", "2026-11-23T09:00:00+09:00", "--to", "2026-11-23T01:00:00Z", "--json"]
+    res = cli.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (line,) = [json.loads(x) for x in res.stdout.splitlines()]
+    assert line["detector"] == "failed-login-burst"
+    assert line["entity"] == {"user.name": "s.abe", "source.ip": "198.51.100.23"}
+    assert line["count"] == 25 and line["severity"] == "medium" and line["mitre"] == ["T1110", "T1110.001"]
+    assert line["start"] == "2026-11-23T00:10:00.000Z" and line["end"] == "2026-11-23T00:14:48.000Z"
+    assert {"id", "risk_score", "incident_id"} <= set(line)
+
+    again = cli.invoke(app, args)  # re-running the same window: same alert, nothing new
+    assert [json.loads(x)["id"] for x in again.stdout.splitlines()] == [line["id"]]
+
+    inc = cli.invoke(app, ["incidents", "list", "--json"])
+    (incident,) = [json.loads(x) for x in inc.stdout.splitlines()]
+    assert incident["id"] == line["incident_id"] and incident["playbook_id"] == "unauthorised-login"
+    shown = cli.invoke(app, ["incidents", "show", incident["id"]])
+    assert "confirm-scope" in shown.output
+
+    rep = cli.invoke(app, ["report", "incident", incident["id"], "--lang", "ja", "--format", "html"])
+    assert rep.exit_code == 0, rep.output
+    path = Path(rep.stdout.strip())
+    assert path.parent == settings.out_dir and "CISO向けインシデント報告書" in path.read_text()
+
+
+def test_bad_time_and_unknown_ids_are_clear_errors(cli: CliRunner) -> None:
+    res = cli.invoke(app, ["detect", "--from", "2026-11-23T00:00:00", "--to", "2026-11-24T00:00:00Z"])
+    assert res.exit_code == 1 and "--from" in res.output and "has no zone" in res.output
+    res = cli.invoke(app, ["incidents", "show", "INC-NOPE"])
+    assert res.exit_code == 1 and "no incident 'INC-NOPE'" in res.output
+    res = cli.invoke(
+        app, ["detect", "--from", "2026-11-23T00:00:00Z", "--to", "2026-11-23T01:00:00Z", "--detector", "nope"]
+    )
+    assert res.exit_code == 1 and "unknown detector id(s): nope" in res.output

@@ -1,0 +1,110 @@
+"""The CISO report: both languages complete, every section, hostile strings inert."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from soc.alerts.store import AlertStore
+from soc.context import AppContext
+from soc.es.indices import alerts_index, ensure_ready
+from soc.incidents.service import escalate
+from soc.playbooks.loader import load_playbooks
+from soc.reports.batch import write_incident_report
+from soc.reports.i18n import LANGS, catalog
+from soc.reports.render import md_escape
+from tests.test_incidents import make_alert
+
+REPO = Path(__file__).resolve().parent.parent
+HOSTILE_USER = "<script>alert(1)</script>"
+HOSTILE_LINK = "[click](javascript:alert(2))"
+
+
+def test_catalogues_have_the_same_keys_and_no_empty_text() -> None:
+    en, ja = catalog("en"), catalog("ja")
+    assert set(en) == set(ja), set(en) ^ set(ja)
+    assert all(v.strip() for v in [*en.values(), *ja.values()])
+    assert not set(en) & set(dir(dict)), "a key that is a dict method name cannot be used as r.t.<key>"
+
+
+def test_every_status_severity_phase_and_segment_is_translated() -> None:
+    from soc.incidents.models import IncidentStatus, StepStatus
+    from soc.playbooks.models import Phase
+    from soc.vocab import Segment, Severity
+
+    for lang in LANGS:
+        keys = set(catalog(lang))
+        assert {f"status_{s.value}" for s in IncidentStatus} <= keys
+        assert {f"severity_{s.value}" for s in Severity} <= keys
+        assert {f"step_{s.value}" for s in StepStatus} <= keys
+        assert {f"phase_{p.value}" for p in Phase} <= keys
+        assert {f"segment_{s.value}" for s in Segment} <= keys
+
+
+@pytest.fixture
+def incident_id(ctx: AppContext) -> str:
+    ensure_ready(ctx.es)
+    alerts = [
+        make_alert("failed-login-burst", {"user.name": HOSTILE_USER, "source.ip": "203.0.113.66"}),
+        make_alert("password-spray", {"source.ip": "203.0.113.66"}, minutes=20),
+    ]
+    for a in alerts:
+        ctx.es.create(alerts_index(ctx.es), a.id, a.to_doc(), refresh=True)
+    result = escalate(ctx, alerts, playbooks=load_playbooks(REPO / "playbooks"))
+    for a_id, i_id in result.assignments.items():
+        AlertStore(ctx.es).set_incident(a_id, i_id, now=datetime.now(UTC))
+    return result.opened[0]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_report_renders_every_section(ctx: AppContext, incident_id: str, tmp_path: Path, lang: str, fmt: str) -> None:
+    text = write_incident_report(ctx, incident_id, lang=lang, fmt=fmt, out_dir=tmp_path).read_text()
+    t = catalog(lang)
+    for key in ("bottom_line", "decision_requested", "affected", "playbook_progress", "timeline", "evidence"):
+        assert md_escape(t[key]) in text or t[key] in text, key
+    assert incident_id in text
+    assert "203.0.113.66" in text
+    assert "T1110" in text
+    if lang == "ja":
+        assert "CISO向けインシデント報告書" in text and "推奨" in text and "不正ログイン試行" in text
+        assert "Unauthorised login" not in text
+    assert "<script>" not in text
+
+
+def test_hostile_strings_are_inert_in_html(ctx: AppContext, incident_id: str, tmp_path: Path) -> None:
+    html = write_incident_report(ctx, incident_id, lang="en", fmt="html", out_dir=tmp_path).read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+
+
+def test_markdown_escaping_neutralises_html_and_links() -> None:
+    out = md_escape(HOSTILE_USER + " " + HOSTILE_LINK + "\n# heading")
+    assert "<" not in out and ">" not in out
+    assert "](" not in out and "\\[click\\]" in out
+    assert "\n" not in out and "\\# heading" in out
+
+
+def test_hostile_strings_are_inert_in_markdown(ctx: AppContext, incident_id: str, tmp_path: Path) -> None:
+    md = write_incident_report(ctx, incident_id, lang="ja", fmt="md", out_dir=tmp_path).read_text()
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+
+def test_templates_are_package_data() -> None:
+    names = {p.name for p in resources.files("soc.reports").joinpath("templates").iterdir()}
+    assert {"incident.html.j2", "incident.md.j2"} <= names
+    json.loads(resources.files("soc.reports").joinpath("catalogs", "ja.json").read_text(encoding="utf-8"))
+
+
+def test_personal_data_deadlines_when_my_number_involved(ctx: AppContext, tmp_path: Path) -> None:
+    ensure_ready(ctx.es)
+    alert = make_alert("port-scan", {"source.ip": "10.10.1.4", "destination.ip": "10.10.0.11"}, segments=["mynumber"])
+    ctx.es.create(alerts_index(ctx.es), alert.id, alert.to_doc(), refresh=True)
+    inc = escalate(ctx, [alert], playbooks=[]).opened[0]
+    html = write_incident_report(ctx, inc, lang="ja", fmt="html", out_dir=tmp_path).read_text()
+    assert "個人情報保護委員会" in html and "マイナンバー利用事務系" in html
+    assert catalog("ja")["deadline_starts_on_awareness"] in html
