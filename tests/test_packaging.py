@@ -35,3 +35,13 @@ def test_ci_calls_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
     assert "make test" in (REPO / ".ci/run").read_text()
+
+
+def test_committed_json_schemas_are_generated_from_the_models() -> None:
+    import json
+
+    from soc.schemas import schemas
+
+    for name, schema in schemas().items():
+        committed = json.loads((REPO / "schemas" / name).read_text())
+        assert committed == schema, f"schemas/{name} is stale: run 'soc schema'"

@@ -164,6 +164,18 @@ def validate() -> None:
     console.print(f"✓ {counts['detectors']} detector(s) and {counts['playbooks']} playbook(s) are valid")
 
 
+@app.command()
+@command
+def schema(
+    out: Annotated[Path, typer.Option(help="directory for the JSON Schema files")] = Path("schemas"),
+) -> None:
+    """Write JSON Schemas for detector and playbook files (for editors), generated from the models."""
+    from soc.schemas import write_schemas
+
+    for path in write_schemas(out):
+        console.print(str(path))
+
+
 # -- ingest / simulate ---------------------------------------------------------------
 @app.command()
 @command
