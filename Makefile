@@ -39,6 +39,7 @@ test: venv es-up
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy soc
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -172,9 +172,15 @@ def _http_json(url: str, timeout: float = 2.0) -> dict[str, object] | None:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
             if resp.headers.get("X-elastic-product") != "Elasticsearch":
                 return None
-            return json.loads(resp.read().decode())
+            data = json.loads(resp.read().decode())
+            return data if isinstance(data, dict) else None
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def _version(banner: dict[str, object] | None) -> str:
+    version = (banner or {}).get("version")
+    return str(version.get("number", "?")) if isinstance(version, dict) else "?"
 
 
 def _health(port: int, timeout: float = 2.0) -> dict[str, object] | None:
@@ -224,8 +230,7 @@ def up(
     data_dir = data_dir.resolve()
     url = f"http://127.0.0.1:{port}"
     if _health(port) is not None:
-        banner = _http_json(url) or {}
-        version = str((banner.get("version") or {}).get("number", "?")) if isinstance(banner, dict) else "?"  # type: ignore[union-attr]
+        version = _version(_http_json(url))
         return LocalNodeInfo(url=url, pid=_recorded_pid(data_dir), version=version, started=False)
     if _port_busy(port):
         raise LocalNodeError(f"port {port} on 127.0.0.1 is taken by something that is not Elasticsearch")
@@ -306,7 +311,7 @@ def status(*, data_dir: Path, port: int = 9200) -> dict[str, object]:
         "managed_by_soc": ours,
         "pid": pid if ours else None,
         "cluster_status": health.get("status") if health else None,
-        "version": (banner or {}).get("version", {}).get("number") if banner else None,  # type: ignore[union-attr]
+        "version": _version(banner) if banner else None,
         "data_dir": str(data_dir),
         "log": str(data_dir / "logs" / "launcher.log"),
     }

@@ -41,7 +41,8 @@ def backoff_delay(failures: int) -> timedelta:
     """30 s, 1 min, 2 min, … capped at 15 min."""
     if failures <= 0:
         return timedelta(0)
-    return min(BASE_BACKOFF * (2 ** min(failures - 1, 10)), MAX_BACKOFF)
+    delay: timedelta = BASE_BACKOFF * (2 ** min(failures - 1, 10))
+    return min(delay, MAX_BACKOFF)
 
 
 @dataclass
