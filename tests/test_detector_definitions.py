@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from soc.detection.loader import detector_files, load_detector_file, load_detect
 from soc.detection.models import detector_json_schema
 from soc.ecs import is_known_field
 from soc.errors import DefinitionErrors
+from tests.definition_checks import assert_fixture_error
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = detector_files(REPO / "detectors")
@@ -39,12 +39,7 @@ def test_shipped_ids_are_unique() -> None:
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
 def test_invalid_detector_names_file_and_field(path: Path) -> None:
-    expected = re.search(r"^# expect: (.+)$", path.read_text(), re.M)
-    assert expected, f"{path} lacks an '# expect:' line"
-    with pytest.raises(DefinitionErrors) as info:
-        load_detector_file(path)
-    rendered = [e.render() for e in info.value.errors]
-    assert any(str(path) in r and expected.group(1) in r for r in rendered), rendered
+    assert_fixture_error(path, load_detector_file)
 
 
 def test_all_invalid_files_reported_in_one_pass() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from soc.definitions import definition_files
 from soc.errors import DefinitionErrors
 from soc.playbooks.loader import load_playbook_file, load_playbooks, route
 from soc.playbooks.models import ApprovalStep, EndStep
+from tests.definition_checks import assert_fixture_error
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = definition_files(REPO / "playbooks")
@@ -40,12 +40,7 @@ def test_shipped_playbook_ids_unique() -> None:
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
 def test_invalid_playbook_names_file_and_field(path: Path) -> None:
-    expected = re.search(r"^# expect: (.+)$", path.read_text(), re.M)
-    assert expected
-    with pytest.raises(DefinitionErrors) as info:
-        load_playbook_file(path)
-    rendered = [e.render() for e in info.value.errors]
-    assert any(str(path) in r and expected.group(1) in r for r in rendered), rendered
+    assert_fixture_error(path, load_playbook_file)
 
 
 def test_all_broken_playbooks_reported_in_one_pass() -> None:

@@ -139,33 +139,21 @@ def templates(gw: EsGateway) -> dict[str, dict[str, Any]]:
     for suffix in EVENT_DATASETS.values():
         event_patterns += [f"{p}-{suffix}", f"{p}-{suffix}-*"]
     return {
-        f"{p}-events": {
-            "index_patterns": event_patterns,
-            "priority": 200,
-            "template": {
-                "settings": _SETTINGS,
-                "mappings": {"dynamic_templates": _STRINGS_AS_KEYWORDS, "properties": _properties(EVENT_FIELDS)},
-            },
-            "_meta": {"managed_by": "soc"},
-        },
-        f"{p}-alerts": {
-            "index_patterns": [alerts_index(gw)],
-            "priority": 200,
-            "template": {"settings": _SETTINGS, "mappings": _doc_index_mappings(_ALERT_FIELDS)},
-            "_meta": {"managed_by": "soc"},
-        },
-        f"{p}-incidents": {
-            "index_patterns": [incidents_index(gw)],
-            "priority": 200,
-            "template": {"settings": _SETTINGS, "mappings": _doc_index_mappings(_INCIDENT_FIELDS)},
-            "_meta": {"managed_by": "soc"},
-        },
-        f"{p}-state": {
-            "index_patterns": [state_index(gw)],
-            "priority": 200,
-            "template": {"settings": _SETTINGS, "mappings": _doc_index_mappings(_STATE_FIELDS)},
-            "_meta": {"managed_by": "soc"},
-        },
+        f"{p}-events": _template(
+            event_patterns, {"dynamic_templates": _STRINGS_AS_KEYWORDS, "properties": _properties(EVENT_FIELDS)}
+        ),
+        f"{p}-alerts": _template([alerts_index(gw)], _doc_index_mappings(_ALERT_FIELDS)),
+        f"{p}-incidents": _template([incidents_index(gw)], _doc_index_mappings(_INCIDENT_FIELDS)),
+        f"{p}-state": _template([state_index(gw)], _doc_index_mappings(_STATE_FIELDS)),
+    }
+
+
+def _template(patterns: list[str], mappings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "index_patterns": patterns,
+        "priority": 200,
+        "template": {"settings": _SETTINGS, "mappings": mappings},
+        "_meta": {"managed_by": "soc"},
     }
 
 
