@@ -82,22 +82,27 @@ def route(doc: dict[str, Any]) -> str:
 
 
 def _expand_dotted(doc: dict[str, Any]) -> dict[str, Any]:
-    """``{"source.ip": x}`` → ``{"source": {"ip": x}}`` (ECS producers emit both shapes)."""
-    out: dict[str, Any] = {}
+    """``{"source.ip": x}`` → ``{"source": {"ip": x}}`` (ECS producers emit both shapes).
+
+    Works in place and rebuilds only the levels that have dotted keys: most events have none.
+    """
     for key, value in doc.items():
         if isinstance(value, dict):
-            value = _expand_dotted(value)
-        if "." in key and key != "@timestamp":
-            head, rest = key.split(".", 1)
-            value = _expand_dotted({rest: value})
-            key = head
-        existing = out.get(key)
-        if isinstance(existing, dict) and isinstance(value, dict):
+            doc[key] = _expand_dotted(value)
+    dotted = [k for k in doc if "." in k and k != "@timestamp"]
+    if not dotted:
+        return doc
+    out = {k: v for k, v in doc.items() if k not in dotted}
+    for key in dotted:
+        head, rest = key.split(".", 1)
+        value = _expand_dotted({rest: doc[key]})
+        existing = out.get(head)
+        if isinstance(existing, dict):
             _merge(existing, value)
-        elif key in out:
-            raise DocumentError(f"field {key!r} is given twice, as a value and as an object")
+        elif head in out:
+            raise DocumentError(f"field {head!r} is given twice, as a value and as an object")
         else:
-            out[key] = value
+            out[head] = value
     return out
 
 
@@ -110,7 +115,7 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
 
 
 def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> dict[str, Any]:
-    """Validate and normalise one event, or raise DocumentError saying why not."""
+    """Validate and normalise one event (in place), or raise DocumentError saying why not."""
     if not isinstance(doc, dict):
         raise DocumentError(f"expected a JSON object, got {type(doc).__name__}")
     doc = _expand_dotted(doc)

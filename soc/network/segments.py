@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,11 @@ def normalise_ip(value: object) -> str | None:
     """Return a canonical IP string (``::ffff:1.2.3.4`` → ``1.2.3.4``) or None if not an IP."""
     if not isinstance(value, str) or not value:
         return None
+    return _normalise(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalise(value: str) -> str | None:
     try:
         addr = ipaddress.ip_address(value.strip().split("%", 1)[0])
     except ValueError:
@@ -35,9 +41,20 @@ class SegmentMap:
         self._nets = sorted(nets, key=lambda item: item[0].prefixlen, reverse=True)
         self._breakout = [ipaddress.ip_network(c, strict=False) for c in (breakout.cidrs if breakout else [])]
         self._breakout_domains = [d.lower().lstrip(".") for d in (breakout.domains if breakout else [])]
+        self._cache: dict[str, Segment | None] = {}
 
     def classify(self, ip: str | None) -> Segment | None:
         """The segment of *ip*; ``external`` for addresses outside every CIDR; None if not an IP."""
+        if ip is None:
+            return None
+        if ip in self._cache:
+            return self._cache[ip]
+        if len(self._cache) >= 100_000:  # bounded: addresses repeat, but not forever
+            self._cache.clear()
+        found = self._cache[ip] = self._classify(ip)
+        return found
+
+    def _classify(self, ip: str) -> Segment | None:
         norm = normalise_ip(ip)
         if norm is None:
             return None
