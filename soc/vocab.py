@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 __all__ = [
     "ATTACK_ID_RE",
@@ -115,6 +115,9 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\d+(ms|s|m|h|d|w)$", "description": "a duration such as 30s, 5m, 2h, 1d, 1w"}
+    ),
 ]
 
 ATTACK_ID_RE = re.compile(r"^T\d{4}(\.\d{3})?$")

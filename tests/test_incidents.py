@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from soc.alerts.models import Alert, alert_id
 from soc.clock import ManualClock
 from soc.context import AppContext
-from soc.incidents.service import escalate
-from soc.incidents.store import IncidentStore
+from soc.errors import NotFound
+from soc.incidents.models import IncidentStatus
+from soc.incidents.service import escalate, incident_id_for
+from soc.incidents.store import IncidentStore, get_incident, list_incidents
 from soc.playbooks.loader import load_playbooks
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,3 +71,33 @@ def test_my_number_segment_flags_personal_data(ctx: AppContext) -> None:
     result = escalate(ctx, [alert], playbooks=load_playbooks(REPO / "playbooks"))
     incident = IncidentStore(ctx.es).get(result.opened[0])
     assert incident.personal_data_possible and incident.entity_values == ["10.10.1.4"]
+
+
+def test_alert_already_in_an_incident_is_left_alone(ctx: AppContext) -> None:
+    alert = make_alert("password-spray", {"source.ip": "198.51.100.8"}).model_copy(update={"incident_id": "INC-X"})
+    result = escalate(ctx, [alert], playbooks=load_playbooks(REPO / "playbooks"))
+    assert result.already_assigned == 1 and result.assignments == {} and list_incidents(ctx) == []
+
+
+def test_incident_id_uses_the_jst_day_of_the_first_alert() -> None:
+    late_utc = make_alert("password-spray", {"source.ip": "198.51.100.9"}, minutes=15 * 60)  # 16:00Z = 01:00 JST
+    assert incident_id_for(late_utc).startswith("INC-20261124-")
+    assert incident_id_for(late_utc) == incident_id_for(late_utc.model_copy())
+
+
+def test_joining_keeps_the_earliest_detection_and_status_filter(ctx: AppContext) -> None:
+    playbooks = load_playbooks(REPO / "playbooks")
+    first = make_alert("password-spray", {"source.ip": "198.51.100.10"})
+    late_seen = make_alert("failed-login-burst", {"source.ip": "198.51.100.10", "user.name": "a.sato"}, minutes=5)
+    late_seen = late_seen.model_copy(update={"created": T0 - timedelta(minutes=1)})
+    result = escalate(ctx, [first, late_seen], playbooks=playbooks)
+    (incident_id,) = set(result.assignments.values())
+    incident = get_incident(ctx, incident_id)
+    assert incident.detected_at == T0 - timedelta(minutes=1)
+    assert [i.id for i in list_incidents(ctx, status="new")] == [incident_id]
+    assert list_incidents(ctx, status=IncidentStatus.closed) == []
+
+
+def test_unknown_incident_is_a_clear_not_found(ctx: AppContext) -> None:
+    with pytest.raises(NotFound, match="no incident 'INC-NOPE'"):
+        get_incident(ctx, "INC-NOPE")

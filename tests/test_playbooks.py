@@ -11,7 +11,7 @@ from soc.alerts.models import Alert
 from soc.definitions import definition_files
 from soc.errors import DefinitionErrors
 from soc.playbooks.loader import load_playbook_file, load_playbooks, route
-from soc.playbooks.models import ApprovalStep, EndStep
+from soc.playbooks.models import ApprovalStep, EndStep, Playbook, Trigger
 from tests.definition_checks import assert_fixture_error
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,3 +60,24 @@ def test_routing_by_detector_and_none_for_others() -> None:
     playbooks = load_playbooks(REPO / "playbooks")
     assert route(playbooks, _alert("password-spray")).id == "unauthorised-login"  # type: ignore[union-attr]
     assert route(playbooks, _alert("port-scan")) is None
+
+
+def test_routing_honours_min_severity_and_prefers_the_highest_floor() -> None:
+    (shipped,) = load_playbooks(REPO / "playbooks")
+    assert route([shipped], _alert("password-spray", "low")) is None  # below the playbook's floor
+    broad = shipped.model_copy(update={"id": "a-any-medium", "triggers": Trigger(min_severity="medium")})
+    narrow = shipped.model_copy(update={"id": "z-any-high", "triggers": Trigger(min_severity="high")})
+    candidates = [narrow, broad, shipped]
+    assert route(candidates, _alert("password-spray", "high")) is shipped  # detector beats severity
+    assert route(candidates, _alert("port-scan", "high")) is narrow
+    assert route(candidates, _alert("port-scan", "medium")) is broad
+    assert route(list(reversed(candidates)), _alert("port-scan", "high")) is narrow  # order-independent
+    assert route(candidates, _alert("port-scan", "low")) is None
+
+
+def test_json_schema_is_generated_from_the_model() -> None:
+    schema = Playbook.model_json_schema()
+    assert schema["additionalProperties"] is False
+    assert {"task", "decision", "approval", "notification", "end"} <= {
+        d["properties"]["kind"]["const"] for name, d in schema["$defs"].items() if name.endswith("Step")
+    }

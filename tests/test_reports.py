@@ -6,17 +6,22 @@ import json
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
 from soc.es.indices import alerts_index, ensure_ready
+from soc.incidents.models import Incident
 from soc.incidents.service import escalate
 from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
+from soc.reports.build import build_from
 from soc.reports.i18n import LANGS, catalog
 from soc.reports.render import md_escape
+from soc.vocab import Bilingual
 from tests.test_incidents import make_alert
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,3 +113,39 @@ def test_personal_data_deadlines_when_my_number_involved(ctx: AppContext, tmp_pa
     html = write_incident_report(ctx, inc, lang="ja", fmt="html", out_dir=tmp_path).read_text()
     assert "個人情報保護委員会" in html and "マイナンバー利用事務系" in html
     assert catalog("ja")["deadline_starts_on_awareness"] in html
+
+
+def _mynumber_incident(*, aware_at: datetime | None) -> tuple[Incident, Alert]:
+    alert = make_alert("port-scan", {"source.ip": "10.10.1.4"}, segments=["mynumber"])
+    alert = alert.model_copy(update={"title": "Port scan"})  # alert titles are English
+    at = alert.created
+    incident = Incident(
+        id="INC-20261123-abcdef", title=Bilingual(en="Port scan: 10.10.1.4", ja="Port scan：10.10.1.4"),
+        severity=alert.severity, risk_score=alert.risk_score, entities={"source.ip": ["10.10.1.4"]},
+        entity_values=["10.10.1.4"], segments=["mynumber"], alert_ids=[alert.id], detectors=["port-scan"],
+        detected_at=at, aware_at=aware_at, first_activity=alert.start, last_activity=alert.end, opened_at=at,
+        updated_at=at, personal_data_possible=True,
+    )  # fmt: skip
+    return incident, alert
+
+
+def test_ppc_deadlines_count_from_awareness() -> None:
+    aware = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 12:00 JST
+    incident, alert = _mynumber_incident(aware_at=aware)
+    report = build_from(
+        incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=aware, detector_titles={}, playbook=None
+    )
+    preliminary, final = (d.due for d in report.deadlines)
+    assert "2026-11-26T12:00:00+09:00" in preliminary and "2026-11-28T12:00:00+09:00" in preliminary
+    assert "2026-12-23T12:00:00+09:00" in final and "2027-01-22T12:00:00+09:00" in final
+    assert any(row.text == catalog("ja")["timeline_aware"] for row in report.timeline)
+
+
+def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
+    incident, alert = _mynumber_incident(aware_at=None)
+    report = build_from(
+        incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=incident.opened_at,
+        detector_titles={"port-scan": "ポートスキャン"}, playbook=None,
+    )  # fmt: skip
+    assert report.title == "ポートスキャン：10.10.1.4"
+    assert {d.due for d in report.deadlines} == {catalog("ja")["deadline_starts_on_awareness"]}

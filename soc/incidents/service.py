@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
-from soc.errors import ElasticsearchRequestError
+from soc.errors import ElasticsearchRequestError, SocError
 from soc.incidents.models import Incident, StepInstance
 from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import route
@@ -24,6 +25,11 @@ from soc.vocab import Bilingual, Segment, Severity
 
 __all__ = ["EscalationResult", "escalate", "grouping_values", "incident_id_for"]
 
+# Incident ids carry the JST calendar day whatever the display timezone is, so the
+# same first alert gives the same id on every installation.
+_ID_ZONE = ZoneInfo("Asia/Tokyo")
+_MAX_ATTEMPTS = 5
+
 
 @dataclass
 class EscalationResult:
@@ -31,14 +37,16 @@ class EscalationResult:
     opened: list[str] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)
     below_threshold: int = 0
+    already_assigned: int = 0  # alerts that carried an incident_id: left alone
 
 
 def grouping_values(alert: Alert) -> list[str]:
     return sorted({v for k, v in alert.entity.items() if not k.startswith("destination.")})
 
 
-def incident_id_for(alert: Alert, ctx: AppContext) -> str:
-    day = alert.start.astimezone(ctx.settings.tz).strftime("%Y%m%d")
+def incident_id_for(alert: Alert) -> str:
+    """``INC-<JST day of the alert's start>-<6 hex of its id>``: deterministic."""
+    day = alert.start.astimezone(_ID_ZONE).strftime("%Y%m%d")
     return f"INC-{day}-{hashlib.sha256(alert.id.encode()).hexdigest()[:6]}"
 
 
@@ -71,7 +79,7 @@ def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
             )
     entities = {k: [v] for k, v in sorted(alert.entity.items())}
     return Incident(
-        id=incident_id_for(alert, ctx),
+        id=incident_id_for(alert),
         title=_title(alert, playbook),
         severity=alert.severity,
         risk_score=alert.risk_score,
@@ -109,6 +117,7 @@ def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
             "mitre": sorted(set(incident.mitre) | set(alert.mitre)),
             "severity": max(incident.severity, alert.severity, key=lambda s: s.rank),
             "risk_score": max(incident.risk_score, alert.risk_score),
+            "detected_at": min(incident.detected_at, alert.created),
             "first_activity": min(incident.first_activity, alert.start),
             "last_activity": max(incident.last_activity, alert.end),
             "updated_at": ctx.clock.now(),
@@ -118,7 +127,9 @@ def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
 
 
 def escalate(ctx: AppContext, alerts: Sequence[Alert], *, playbooks: Sequence[Playbook]) -> EscalationResult:
-    """Open or join incidents for every alert at or above the escalation severity."""
+    """Open or join incidents for every alert at or above the escalation severity that
+    has no ``incident_id`` yet. The caller persists ``incident_id`` on the alerts from
+    ``result.assignments``; this function never writes alert documents."""
     store = IncidentStore(ctx.es)
     floor: Severity = ctx.settings.escalation_min_severity
     result = EscalationResult()
@@ -126,29 +137,41 @@ def escalate(ctx: AppContext, alerts: Sequence[Alert], *, playbooks: Sequence[Pl
         if alert.severity < floor:
             result.below_threshold += 1
             continue
-        for _attempt in range(5):
-            found = store.find_open_by_values(grouping_values(alert))
-            if found is not None:
-                incident, seq_no, term = found
-                if alert.id not in incident.alert_ids:
-                    try:
-                        store.save(_join(incident, alert, ctx), seq_no=seq_no, primary_term=term)
-                    except ElasticsearchRequestError as exc:
-                        if "version_conflict" in str(exc):
-                            continue  # someone else updated it: read again
-                        raise
-                    if incident.id not in result.joined and incident.id not in result.opened:
-                        result.joined.append(incident.id)
-                result.assignments[alert.id] = incident.id
-                break
-            new = _open(ctx, alert, route(playbooks, alert))
-            if store.create(new):
-                result.opened.append(new.id)
-                result.assignments[alert.id] = new.id
-                break
-            # the deterministic id exists already (a re-run): it will be found and joined next loop
-            existing = store.get(new.id)
-            if alert.id in existing.alert_ids:
-                result.assignments[alert.id] = existing.id
-                break
+        if alert.incident_id:
+            result.already_assigned += 1
+            continue
+        result.assignments[alert.id] = _place(ctx, store, alert, playbooks, result)
     return result
+
+
+def _place(
+    ctx: AppContext, store: IncidentStore, alert: Alert, playbooks: Sequence[Playbook], result: EscalationResult
+) -> str:
+    """Join the open incident sharing an actor value, else open one; the incident id."""
+    for _attempt in range(_MAX_ATTEMPTS):
+        found = store.find_open_by_values(grouping_values(alert))
+        if found is not None:
+            incident, seq_no, term = found
+            if alert.id not in incident.alert_ids:
+                try:
+                    store.save(_join(incident, alert, ctx), seq_no=seq_no, primary_term=term)
+                except ElasticsearchRequestError as exc:
+                    if "version_conflict" in str(exc):
+                        continue  # someone else updated it: read again
+                    raise
+                if incident.id not in result.joined and incident.id not in result.opened:
+                    result.joined.append(incident.id)
+            return incident.id
+        new = _open(ctx, alert, route(playbooks, alert))
+        if store.create(new):
+            result.opened.append(new.id)
+            return new.id
+        # the deterministic id exists already (a re-run, or a concurrent writer)
+        existing = store.get(new.id)
+        if alert.id in existing.alert_ids:
+            return existing.id
+    raise SocError(
+        f"could not place alert {alert.id} in an incident after {_MAX_ATTEMPTS} attempts",
+        object_id=alert.id,
+        hint="another writer keeps changing the same incident, or its id is taken by a closed incident; re-run",
+    )

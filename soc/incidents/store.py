@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from soc.context import AppContext
 from soc.errors import NotFound
 from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, incidents_index
-from soc.incidents.models import OPEN_STATUSES, Incident
+from soc.incidents.models import OPEN_STATUSES, Incident, IncidentStatus
 
-__all__ = ["IncidentStore", "Versioned"]
+__all__ = ["IncidentStore", "Versioned", "get_incident", "list_incidents"]
 
 Versioned = tuple[Incident, int, int]  # the incident, its _seq_no and _primary_term
 
@@ -63,8 +64,20 @@ class IncidentStore:
         h = hits[0]
         return Incident.model_validate(h["_source"]), int(h["_seq_no"]), int(h["_primary_term"])
 
-    def list(self, *, status: str | None = None, size: int = 1000) -> list[Incident]:
-        query: dict[str, Any] = {"term": {"status": status}} if status else {"match_all": {}}
+    def list(self, *, status: IncidentStatus | str | None = None, size: int = 1000) -> list[Incident]:
+        if status is not None:
+            status = IncidentStatus(status)  # an unknown status is an error, not an empty list
+        query: dict[str, Any] = {"term": {"status": status.value}} if status else {"match_all": {}}
         body = {"size": size, "query": query, "sort": [{"opened_at": "desc"}, {"id": "asc"}]}
         res = self._gw.search(self.index, body, action="list incidents")
         return [Incident.model_validate(h["_source"]) for h in res["hits"]["hits"]]
+
+
+def list_incidents(ctx: AppContext, status: IncidentStatus | str | None = None) -> list[Incident]:
+    """Incidents, most recently opened first; only those in *status* if given."""
+    return IncidentStore(ctx.es).list(status=status)
+
+
+def get_incident(ctx: AppContext, incident_id: str) -> Incident:
+    """One incident; raises NotFound naming the id."""
+    return IncidentStore(ctx.es).get(incident_id)

@@ -53,11 +53,13 @@ class Role(_Strict):
 
 
 class Trigger(_Strict):
+    # When the playbook is attached: alerts of these detectors (at or above
+    # min_severity if given), or, without detectors, any alert at or above it.
     detectors: list[str] = Field(default_factory=list)
     min_severity: Severity | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> Trigger:
+    def _chooses_something(self) -> Trigger:
         if not self.detectors and self.min_severity is None:
             raise ValueError("give detectors and/or min_severity, or the playbook is never chosen")
         return self

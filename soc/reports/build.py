@@ -28,6 +28,11 @@ from soc.reports.models import (
 
 __all__ = ["build_from", "build_incident_report"]
 
+# Personal Information Protection Commission reports, in days from awareness (aware_at)
+PPC_PRELIMINARY_DAYS = (3, 5)  # "promptly": about 3 to 5 days
+PPC_FINAL_DAYS = 30
+PPC_FINAL_MALICIOUS_DAYS = 60  # when the leak may stem from a malicious act
+
 
 def _fmt(t: datetime | None, tz: ZoneInfo) -> str:
     return t.astimezone(tz).isoformat(timespec="seconds") if t else "—"
@@ -36,7 +41,8 @@ def _fmt(t: datetime | None, tz: ZoneInfo) -> str:
 def _detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
     try:
         return {d.id: d.title(lang) for d in load_detectors(ctx.settings.detectors_dir, include_disabled=True)}
-    except DefinitionErrors:
+    except DefinitionErrors as exc:
+        ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
         return {}
 
 
@@ -44,12 +50,22 @@ def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
     if not incident.playbook_id:
         return None
     try:
-        return next((p for p in load_playbooks(ctx.settings.playbooks_dir) if p.id == incident.playbook_id), None)
-    except DefinitionErrors:
+        found = next((p for p in load_playbooks(ctx.settings.playbooks_dir) if p.id == incident.playbook_id), None)
+    except DefinitionErrors as exc:
+        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
         return None
+    if found is None:
+        ctx.log.warning("report has no decision section: playbook %r not found", incident.playbook_id)
+    elif found.version != incident.playbook_version:
+        ctx.log.warning(
+            "incident %s follows playbook %s v%s; the decision is taken from v%s",
+            incident.id, found.id, incident.playbook_version, found.version,
+        )  # fmt: skip
+    return found
 
 
 def build_incident_report(ctx: AppContext, incident_id: str, lang: str) -> IncidentReport:
+    """The typed report context for one incident and its alerts (read from Elasticsearch)."""
     incident = IncidentStore(ctx.es).get(incident_id)
     alerts = AlertStore(ctx.es).search(ids=incident.alert_ids)
     return build_from(
@@ -125,21 +141,10 @@ def build_from(
         (incident.last_activity, t("timeline_last_activity")),
         (incident.detected_at, t("timeline_detected")),
         (incident.opened_at, t("timeline_opened")),
+        *([(incident.aware_at, t("timeline_aware"))] if incident.aware_at else []),
     ]
     timeline.sort(key=lambda row: row[0])
-    deadlines: list[DeadlineRow] = []
-    if incident.personal_data_possible:
-        aware = incident.aware_at
-        deadlines = [
-            DeadlineRow(
-                label=t("deadline_preliminary"),
-                due=_fmt(aware + timedelta(days=3), tz) if aware else t("deadline_starts_on_awareness"),
-            ),
-            DeadlineRow(
-                label=t("deadline_final"),
-                due=_fmt(aware + timedelta(days=30), tz) if aware else t("deadline_starts_on_awareness"),
-            ),
-        ]
+    deadlines = _ppc_deadlines(incident, t, tz) if incident.personal_data_possible else []
     approval = playbook.approval() if playbook else None
     steps = []
     for s in incident.steps:
@@ -157,7 +162,7 @@ def build_from(
     return IncidentReport(
         lang=lang,
         t=catalog(lang),
-        title=incident.title(lang),
+        title=_title(incident, t, title_of, entities_text, lang),
         incident_id=incident.id,
         edition=t("edition"),
         generated_at=_fmt(now, tz),
@@ -192,3 +197,40 @@ def build_from(
         playbook_name=playbook.name(lang) if playbook else None,
         steps=steps,
     )
+
+
+def _title(incident: Incident, t: Translator, title_of: dict[str, str], entities: str, lang: str) -> str:
+    """An incident opened without a playbook was titled from the alert's English title:
+    rebuild it from the detector titles in the report's language."""
+    if incident.playbook_id or incident.source != "detection":
+        return incident.title(lang)
+    sep = "、" if lang == "ja" else ", "
+    return t("title_detected", detectors=sep.join(title_of.values()), entities=entities)
+
+
+def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[DeadlineRow]:
+    """PPC preliminary (about 3-5 days) and final (30 days; 60 for a malicious act)
+    reports, counted from awareness; until aware_at is set, say when the clock starts."""
+    aware = incident.aware_at
+    if aware is None:
+        pending = t("deadline_starts_on_awareness")
+        return [
+            DeadlineRow(label=t("deadline_preliminary"), due=pending),
+            DeadlineRow(label=t("deadline_final"), due=pending),
+        ]
+
+    def day(n: int) -> str:
+        return _fmt(aware + timedelta(days=n), tz)
+
+    first, last = PPC_PRELIMINARY_DAYS
+    return [
+        DeadlineRow(label=t("deadline_preliminary"), due=t("deadline_window", start=day(first), end=day(last))),
+        DeadlineRow(
+            label=t("deadline_final"),
+            due=t(
+                "deadline_final_due",
+                normal=day(PPC_FINAL_DAYS),
+                malicious=day(PPC_FINAL_MALICIOUS_DAYS),
+            ),
+        ),
+    ]
