@@ -1,0 +1,108 @@
+"""The alert: one ongoing activity of one entity, found by one detector."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from soc.vocab import Severity, iso
+
+__all__ = ["Alert", "AlertStatus", "alert_id", "entity_key"]
+
+
+class AlertStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    closed = "closed"
+
+
+def entity_key(entity: dict[str, str]) -> str:
+    """Canonical text of an entity: ``source.ip=1.2.3.4|user.name=alice`` (fields sorted)."""
+    return "|".join(f"{k}={entity[k]}" for k in sorted(entity))
+
+
+def alert_id(detector: str, entity: dict[str, str], episode_start: datetime) -> str:
+    """Deterministic alert id: the same detector, entity and episode start always give the same id."""
+    raw = json.dumps([detector, entity_key(entity), iso(episode_start)], ensure_ascii=False)
+    return "A-" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    detector: str
+    title: str
+    severity: Severity
+    risk_score: float = Field(ge=0, le=100)
+    entity: dict[str, str]
+    count: int
+    distinct_count: int | None = None
+    distinct_field: str | None = None
+    start: datetime  # first matching event
+    end: datetime  # last matching event
+    mitre: list[str] = Field(default_factory=list)
+    reason: str = ""
+    segments: list[str] = Field(default_factory=list)
+    sample_event_ids: list[str] = Field(default_factory=list)
+    windows: int = 1  # how many detection windows saw this activity
+    status: AlertStatus = AlertStatus.open
+    incident_id: str | None = None
+    created: datetime
+    updated: datetime
+
+    @property
+    def entity_key(self) -> str:
+        return entity_key(self.entity)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``soc detect --json`` line."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "detector": self.detector,
+            "severity": self.severity.value,
+            "risk_score": self.risk_score,
+            "entity": self.entity,
+            "count": self.count,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "mitre": self.mitre,
+        }
+        if self.distinct_count is not None:
+            out["distinct_count"] = self.distinct_count
+            out["distinct_field"] = self.distinct_field
+        if self.incident_id:
+            out["incident_id"] = self.incident_id
+        return out
+
+    # -- Elasticsearch document (ECS, readable in Kibana as is) ----------------
+    def to_doc(self) -> dict[str, Any]:
+        related_ip = [v for k, v in self.entity.items() if k.endswith(".ip")]
+        related_user = [v for k, v in self.entity.items() if k.endswith("user.name")]
+        related_hosts = [v for k, v in self.entity.items() if k.endswith("host.name")]
+        return {
+            "@timestamp": iso(self.created),
+            "event": {
+                "kind": "alert",
+                "severity": self.severity.ecs_number,
+                "risk_score": self.risk_score,
+                "reason": self.reason,
+                "start": iso(self.start),
+                "end": iso(self.end),
+            },
+            "rule": {"id": self.detector, "name": self.title},
+            "threat": {"framework": "MITRE ATT&CK", "technique": {"id": self.mitre}},
+            "related": {"ip": related_ip, "user": related_user, "hosts": related_hosts},
+            "soc": {"alert": self.model_dump(mode="json") | {"entity_key": self.entity_key}},
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Alert:
+        data = dict(doc["soc"]["alert"])
+        data.pop("entity_key", None)
+        return cls.model_validate(data)

@@ -1,0 +1,379 @@
+"""The ``soc`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Optional
+from urllib.parse import urlparse
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from soc import __version__
+from soc.cli import common
+from soc.cli.common import command, console, context, err_console, print_json
+from soc.cli.demo_cmd import demo
+from soc.cli.incidents_cmd import app as incidents_app
+from soc.cli.report_cmd import app as report_app
+from soc.config import load_settings
+from soc.detection.engine import DetectionEngine
+from soc.detection.loader import load_detectors
+from soc.errors import DefinitionError, DefinitionErrors, SocError
+from soc.es.indices import install_templates
+from soc.playbooks.loader import load_playbooks
+from soc.vocab import iso, parse_time
+
+app = typer.Typer(
+    name="soc",
+    help="Detection, incident response and CISO reports on Elasticsearch.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+es_app = typer.Typer(help="Manage the local single-node Elasticsearch (for demos, tests and small sites).")
+config_app = typer.Typer(help="Show the effective configuration.")
+alerts_app = typer.Typer(help="List and show alerts.")
+app.add_typer(es_app, name="es")
+app.add_typer(config_app, name="config")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(incidents_app, name="incidents", help="List and show incidents.")
+app.add_typer(report_app, name="report", help="Render reports for the CISO.")
+app.command("demo")(demo)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="config file (default: $SOC_CONFIG or ./soc.toml)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress to stderr")] = False,
+) -> None:
+    common.state.config = config
+    common.state.reset()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+
+
+@app.command()
+def version() -> None:
+    """Print the soc version."""
+    console.print(__version__)
+
+
+def _time(value: str, option: str) -> datetime:
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise SocError(str(exc), field=option, hint="e.g. 2026-11-24T00:00:00+09:00 or 2026-11-23T15:00:00Z") from exc
+
+
+# -- es --------------------------------------------------------------------------
+def _local_port() -> tuple[Path, int]:
+    settings = load_settings(common.state.config)
+    port = urlparse(settings.es_url).port or 9200
+    return settings.data_dir / "es", port
+
+
+@es_app.command("up")
+@command
+def es_up(
+    heap: Annotated[str, typer.Option(help="JVM heap, e.g. 1g")] = "1g",
+) -> None:
+    """Start the local Elasticsearch node (build it from Maven artifacts on first use)."""
+    from soc.es import localnode as local
+
+    data_dir, port = _local_port()
+    info = local.up(data_dir=data_dir, port=port, heap=heap)
+    console.print(f"Elasticsearch {info.version} is up at {info.url} (pid {info.pid}, data {data_dir})")
+
+
+@es_app.command("down")
+@command
+def es_down() -> None:
+    """Stop the local node started by 'soc es up' (exactly that process)."""
+    from soc.es import localnode as local
+
+    data_dir, _port = _local_port()
+    stopped = local.down(data_dir=data_dir)
+    console.print("stopped" if stopped else "no local node was running")
+
+
+@es_app.command("status")
+@command
+def es_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Is the local node running, and how healthy is it?"""
+    from soc.es import localnode as local
+
+    data_dir, port = _local_port()
+    info = local.status(data_dir=data_dir, port=port)
+    if as_json:
+        print_json(info)
+    else:
+        for key, value in info.items():
+            console.print(f"{key}: {escape(str(value))}")
+
+
+# -- config / setup / validate ----------------------------------------------------------
+@config_app.command("show")
+@command
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    settings = load_settings(common.state.config)
+    console.print_json(json.dumps(settings.masked(), ensure_ascii=False))
+
+
+@app.command()
+@command
+def setup() -> None:
+    """Install the index templates (idempotent)."""
+    ctx = context()
+    changed = install_templates(ctx.es)
+    if changed:
+        console.print(f"installed or updated {len(changed)} template(s): {', '.join(changed)}")
+    else:
+        console.print("templates already up to date")
+
+
+@app.command()
+@command
+def validate() -> None:
+    """Check every detector and playbook; report every error at once."""
+    settings = load_settings(common.state.config)
+    errors: list[DefinitionError] = []
+    counts = {}
+    for label, loader, directory in (
+        ("detectors", load_detectors, settings.detectors_dir),
+        ("playbooks", load_playbooks, settings.playbooks_dir),
+    ):
+        try:
+            counts[label] = len(loader(directory))
+        except DefinitionErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        for e in errors:
+            err_console.print(f"[red]✗[/] {escape(e.render())}", soft_wrap=True)
+        err_console.print(f"{len(errors)} error(s)")
+        raise typer.Exit(1)
+    console.print(f"✓ {counts['detectors']} detector(s) and {counts['playbooks']} playbook(s) are valid")
+
+
+@app.command()
+@command
+def schema(
+    out: Annotated[Path, typer.Option(help="directory for the JSON Schema files")] = Path("schemas"),
+) -> None:
+    """Write JSON Schemas for detector and playbook files (for editors), generated from the models."""
+    from soc.schemas import write_schemas
+
+    for path in write_schemas(out):
+        console.print(str(path))
+
+
+# -- ingest / simulate ---------------------------------------------------------------
+@app.command()
+@command
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="newline-delimited ECS JSON files")],
+    fmt: Annotated[str, typer.Option("--format", help="input format")] = "ecs",
+) -> None:
+    """Bulk-load events into the right index (by event.category); report every rejected document."""
+    from rich.progress import Progress
+
+    from soc.es.ingest import ingest_files
+
+    ctx = context()
+    with Progress(transient=True, console=err_console) as progress:
+        task = progress.add_task("indexing", total=None)
+        report = ingest_files(
+            ctx.es, files, segments=ctx.segments, fmt=fmt, on_progress=lambda n: progress.advance(task, n)
+        )
+    _print_ingest_report(report)
+    if report.rejected:
+        raise typer.Exit(2)
+
+
+def _print_ingest_report(report: object) -> None:
+    rep: dict[str, object] = report.summary() if hasattr(report, "summary") else vars(report)
+    for key, value in rep.items():
+        if key != "rejected":
+            console.print(f"{key}: {escape(str(value))}")
+    for rej in getattr(report, "rejected", [])[:50]:
+        err_console.print(f"rejected: {escape(str(rej))}", soft_wrap=True)
+    extra = len(getattr(report, "rejected", [])) - 50
+    if extra > 0:
+        err_console.print(f"… and {extra} more rejected document(s)")
+
+
+@app.command()
+@command
+def simulate(
+    hours: Annotated[float, typer.Option(help="hours of traffic to generate")] = 24.0,
+    end: Annotated[Optional[str], typer.Option(help="end of the range, ISO 8601 (default: now, to the hour)")] = None,  # noqa: UP045
+    seed: Annotated[int, typer.Option(help="same seed, same documents")] = 7,
+    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="inject only these scenarios")] = None,  # noqa: UP045
+    baseline_only: Annotated[bool, typer.Option("--baseline-only", help="inject no attack")] = False,
+    truth: Annotated[Optional[Path], typer.Option(help="write the ground truth here (JSON)")] = None,  # noqa: UP045
+) -> None:
+    """Generate simulated municipal traffic with attack scenarios and index it."""
+    from rich.progress import Progress
+
+    from soc.simulate.run import simulate as run_simulation
+
+    ctx = context()
+    end_at = _time(end, "--end") if end else ctx.clock.now().replace(minute=0, second=0, microsecond=0)
+    scenarios = [] if baseline_only else scenario
+    with Progress(transient=True, console=err_console) as progress:
+        task = progress.add_task("simulating", total=None)
+        report = run_simulation(
+            ctx.es,
+            end=end_at,
+            hours=hours,
+            seed=seed,
+            scenarios=scenarios,
+            segments=ctx.segments,
+            truth_path=truth,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    console.print(
+        f"{report.docs_written} events from {iso(end_at - timedelta(hours=hours))} to {iso(end_at)} "
+        f"at {report.docs_per_second:,.0f} docs/s; {len(report.truth)} scenario(s) injected"
+    )
+    for rec in report.truth:
+        console.print(f"  {rec.scenario}: {escape(json.dumps(rec.entities, ensure_ascii=False))}")
+    if truth:
+        console.print(f"ground truth written to {truth}")
+
+
+# -- detect ------------------------------------------------------------------------
+@app.command()
+@command
+def detect(
+    start: Annotated[str, typer.Option("--from", help="start of the range, ISO 8601")],
+    end: Annotated[str, typer.Option("--to", help="end of the range, ISO 8601")],
+    detector: Annotated[Optional[list[str]], typer.Option("--detector", help="only these detector ids")] = None,  # noqa: UP045
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per alert on stdout")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="print queries and per-window figures; write nothing")
+    ] = False,
+    no_escalate: Annotated[bool, typer.Option("--no-escalate", help="record alerts but open no incident")] = False,
+) -> None:
+    """Backtest: evaluate detectors over a past range as sliding windows, record alerts, escalate."""
+    from soc.runtime.pipeline import Pipeline, PipelineResult
+
+    ctx = context()
+    frm, to = _time(start, "--from"), _time(end, "--to")
+    detectors = _select(load_detectors(ctx.settings.detectors_dir), detector)
+    if explain:
+        engine = DetectionEngine(ctx)
+        for d in detectors:
+            rep = engine.backtest(d, frm, to, write=False, explain=True)
+            console.print(f"[bold]{d.id}[/]: {rep.windows} window(s), took {rep.took_ms} ms in Elasticsearch")
+            console.print_json(json.dumps(rep.queries[0] if rep.queries else {}))
+            for w in rep.per_window:
+                if w.matches or w.groups:
+                    console.print(f"  {w.window}: {w.groups} group(s), {w.matches} match(es), {w.took_ms} ms")
+        return
+    playbooks = load_playbooks(ctx.settings.playbooks_dir)
+    pipeline = Pipeline(ctx, playbooks=playbooks)
+    if no_escalate:
+        result = PipelineResult()
+        for d in detectors:
+            result.absorb(pipeline.engine.backtest(d, frm, to))
+    else:
+        result = pipeline.backtest(detectors, frm, to)
+    # every alert overlapping the range, not only those this run changed: re-runs list the same alerts
+    alerts = [
+        a for a in pipeline.engine.alerts.search(start=frm) if a.start <= to and a.detector in {d.id for d in detectors}
+    ]
+    if as_json:
+        for a in alerts:
+            print_json(a.summary())
+        return
+    table = Table("detector", "windows", "new", "extended", "ES took (ms)", "wall (s)")
+    for r in result.reports:
+        table.add_row(
+            r.detector, str(r.windows), str(len(r.created)), str(len(r.extended)), str(r.took_ms), f"{r.duration_s:.2f}"
+        )
+    console.print(table)
+    for a in alerts:
+        who = ", ".join(f"{k}={v}" for k, v in a.entity.items())
+        console.print(
+            f"{a.id} {a.severity.value:8} {a.detector:20} {escape(who)} count={a.count} {iso(a.start)} → {iso(a.end)}"
+        )
+    if result.incidents_opened:
+        console.print(f"incidents opened: {', '.join(result.incidents_opened)}")
+
+
+def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[type-arg]
+    if not ids:
+        return detectors
+    known = {d.id: d for d in detectors}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise SocError(
+            f"unknown detector id(s): {', '.join(missing)}",
+            field="--detector",
+            hint=f"known: {', '.join(sorted(known))}",
+        )
+    return [known[i] for i in ids]
+
+
+# -- alerts ------------------------------------------------------------------------
+@alerts_app.command("list")
+@command
+def alerts_list(
+    detector: Annotated[Optional[str], typer.Option(help="only this detector")] = None,  # noqa: UP045
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List alerts, oldest first."""
+    from soc.alerts.store import AlertStore
+
+    ctx = context()
+    alerts = AlertStore(ctx.es).search(detector=detector)
+    if as_json:
+        for a in alerts:
+            print_json(a.summary())
+        return
+    table = Table("id", "severity", "detector", "entity", "count", "start", "end", "incident")
+    for a in alerts:
+        who = ", ".join(f"{k}={v}" for k, v in a.entity.items())
+        table.add_row(
+            a.id, a.severity.value, a.detector, escape(who), str(a.count), iso(a.start), iso(a.end), a.incident_id or ""
+        )
+    console.print(table)
+
+
+@alerts_app.command("show")
+@command
+def alerts_show(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show one alert with its evidence."""
+    from soc.alerts.store import AlertStore
+
+    alert = AlertStore(context().es).get(alert_id)
+    data = alert.model_dump(mode="json")
+    if as_json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            console.print(f"[bold]{key}[/]: {escape(str(value))}")
+
+
+# -- run (the scheduler) -------------------------------------------------------------
+@app.command()
+@command
+def run() -> None:
+    """Run the detection scheduler in the foreground until SIGTERM/SIGINT."""
+    from soc.runtime.service import serve
+
+    serve(common.state.config)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

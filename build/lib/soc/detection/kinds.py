@@ -1,0 +1,95 @@
+"""One small class per detector kind, chosen from ``kind:`` through one explicit table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from soc.detection.models import Detector, ThresholdDetector
+from soc.detection.queries import GROUP_PREFIX, threshold_page
+from soc.detection.windows import Window
+from soc.es.client import EsGateway
+from soc.vocab import parse_time
+
+__all__ = ["KINDS", "DetectorKind", "Evaluation", "Match", "ThresholdKind", "kind_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One group that met the condition in one window."""
+
+    entity: dict[str, str]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    distinct_count: int | None = None
+
+
+@dataclass
+class Evaluation:
+    matches: list[Match] = field(default_factory=list)
+    took_ms: int = 0
+    pages: int = 0
+    groups: int = 0
+    queries: list[dict[str, Any]] = field(default_factory=list)
+
+
+class DetectorKind(Protocol):
+    def evaluate(
+        self, gw: EsGateway, detector: Any, window: Window, *, indices: list[str], keep_queries: bool = False
+    ) -> Evaluation: ...
+
+
+class ThresholdKind:
+    """Count and/or distinct count per group, paged through a composite aggregation."""
+
+    def evaluate(
+        self,
+        gw: EsGateway,
+        detector: ThresholdDetector,
+        window: Window,
+        *,
+        indices: list[str],
+        keep_queries: bool = False,
+    ) -> Evaluation:
+        result = Evaluation()
+        cond = detector.condition
+        after: dict[str, Any] | None = None
+        while True:
+            body = threshold_page(detector, window, after=after)
+            if keep_queries:
+                result.queries.append(body)
+            res = gw.search(indices, body, action=f"detector {detector.id} window {window}")
+            result.took_ms += int(res.get("took", 0))
+            result.pages += 1
+            agg = (res.get("aggregations") or {}).get("groups") or {}
+            buckets = agg.get("buckets") or []
+            for bucket in buckets:
+                result.groups += 1
+                count = int(bucket["doc_count"])
+                distinct = int(bucket["distinct"]["value"]) if "distinct" in bucket else None
+                if cond.count is not None and count < cond.count.gte:
+                    continue
+                if cond.distinct is not None and (distinct is None or distinct < cond.distinct.gte):
+                    continue
+                entity = {field: str(bucket["key"][f"{GROUP_PREFIX}{i}"]) for i, field in enumerate(detector.group_by)}
+                result.matches.append(
+                    Match(
+                        entity=entity,
+                        count=count,
+                        distinct_count=distinct,
+                        first_seen=parse_time(bucket["first_seen"]["value_as_string"]),
+                        last_seen=parse_time(bucket["last_seen"]["value_as_string"]),
+                    )
+                )
+            after = agg.get("after_key")
+            if not buckets or after is None:
+                return result
+
+
+KINDS: dict[str, DetectorKind] = {"threshold": ThresholdKind()}
+
+
+def kind_for(detector: Detector) -> DetectorKind:
+    return KINDS[detector.kind]

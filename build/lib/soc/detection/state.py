@@ -1,0 +1,53 @@
+"""Per-detector run state, stored in Elasticsearch (never on the detector object)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from soc.es.client import EsGateway
+from soc.es.indices import ensure_ready, state_index
+
+__all__ = ["RunState", "RunStateStore"]
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    detector: str
+    watermark: datetime | None = None  # end of the last fully covered live window
+    last_run: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    windows_covered: int = 0
+    last_took_ms: int = 0
+    last_duration_s: float = 0.0
+    lag_s: float | None = None
+
+
+class RunStateStore:
+    def __init__(self, gw: EsGateway) -> None:
+        self._gw = gw
+
+    def _doc_id(self, detector_id: str) -> str:
+        return f"detector:{detector_id}"
+
+    def get(self, detector_id: str) -> RunState:
+        found = self._gw.get(state_index(self._gw), self._doc_id(detector_id))
+        if found is None:
+            return RunState(detector=detector_id)
+        return RunState.model_validate(found["_source"])
+
+    def save(self, state: RunState) -> None:
+        ensure_ready(self._gw)
+        doc: dict[str, Any] = state.model_dump(mode="json")
+        self._gw.put(state_index(self._gw), self._doc_id(state.detector), doc)
+
+    def all(self) -> list[RunState]:
+        res = self._gw.search(
+            state_index(self._gw), {"size": 1000, "query": {"match_all": {}}, "sort": [{"detector": "asc"}]}
+        )
+        return [RunState.model_validate(h["_source"]) for h in res["hits"]["hits"]]

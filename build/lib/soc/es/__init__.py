@@ -1,0 +1,1 @@
+"""Elasticsearch: the client wrapper, index names and templates, ingest and the local node."""

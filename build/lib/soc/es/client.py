@@ -1,0 +1,217 @@
+"""The one wrapper that owns the Elasticsearch client.
+
+Timeouts, retries, authentication and TLS are configured here; every error of the
+``elasticsearch`` package is translated into ``soc.errors`` at this boundary and
+chained with ``from``. Services take an ``EsGateway`` and never import the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import elasticsearch
+from elasticsearch import Elasticsearch, helpers
+
+from soc.config import Settings
+from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound
+
+__all__ = ["BulkResult", "EsGateway", "build_client"]
+
+log = logging.getLogger(__name__)
+
+
+def build_client(settings: Settings) -> Elasticsearch:
+    kwargs: dict[str, Any] = {
+        "request_timeout": settings.es_timeout,
+        "max_retries": settings.es_max_retries,
+        "retry_on_timeout": True,
+    }
+    if settings.es_url.startswith("https"):
+        kwargs["verify_certs"] = settings.es_verify_certs
+        if settings.es_ca_certs:
+            kwargs["ca_certs"] = str(settings.es_ca_certs)
+        if not settings.es_verify_certs:
+            log.warning("TLS certificate verification is OFF for %s (es_verify_certs=false)", settings.es_url)
+            kwargs["ssl_show_warn"] = False
+    if settings.es_api_key is not None:
+        kwargs["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username and settings.es_password is not None:
+        kwargs["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    return Elasticsearch(settings.es_url, **kwargs)
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn client errors into soc errors that say what we were doing."""
+    try:
+        yield
+    except elasticsearch.NotFoundError as exc:
+        raise NotFound(f"{action}: not found ({_reason(exc)})") from exc
+    except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
+        raise ElasticsearchUnavailable(
+            f"{action}: Elasticsearch is unreachable ({type(exc).__name__})",
+            hint="start it with 'soc es up' or set SOC_ES_URL",
+        ) from exc
+    except elasticsearch.ApiError as exc:
+        raise ElasticsearchRequestError(f"{action}: HTTP {exc.meta.status}: {_reason(exc)}") from exc
+    except elasticsearch.TransportError as exc:
+        raise ElasticsearchUnavailable(f"{action}: {type(exc).__name__}: {exc}") from exc
+
+
+def _reason(exc: elasticsearch.ApiError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error")
+    if isinstance(err, dict):
+        root = (err.get("root_cause") or [err])[0]
+        return f"{root.get('type')}: {root.get('reason')}"
+    return str(exc.message)
+
+
+class BulkResult:
+    def __init__(self) -> None:
+        self.ok = 0
+        self.per_index: Counter[str] = Counter()
+        self.errors: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"BulkResult(ok={self.ok}, errors={len(self.errors)})"
+
+
+class EsGateway:
+    """Index-prefix aware access to Elasticsearch."""
+
+    def __init__(self, client: Elasticsearch, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.templates_ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EsGateway:
+        return cls(build_client(settings), prefix=settings.index_prefix)
+
+    def index_name(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+    # -- reads -------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:  # noqa: BLE001 - ping answers a yes/no question
+            return False
+
+    def info(self) -> dict[str, Any]:
+        with translate_errors("cluster info"):
+            return dict(self.client.info())
+
+    def search(self, index: str | list[str], body: Mapping[str, Any], *, action: str = "search") -> dict[str, Any]:
+        with translate_errors(action):
+            return dict(
+                self.client.search(index=index, body=dict(body), ignore_unavailable=True, allow_no_indices=True)
+            )
+
+    def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
+        """The document with its ``_seq_no``/``_primary_term``, or None. Realtime: no refresh needed."""
+        try:
+            with translate_errors(f"get {index}/{doc_id}"):
+                return dict(self.client.get(index=index, id=doc_id))
+        except NotFound:
+            return None
+
+    def count(self, index: str | list[str], query: Mapping[str, Any] | None = None) -> int:
+        with translate_errors("count"):
+            res = self.client.count(
+                index=index, query=dict(query) if query else None, ignore_unavailable=True, allow_no_indices=True
+            )
+            return int(res["count"])
+
+    # -- writes ------------------------------------------------------------
+    def create(self, index: str, doc_id: str, doc: Mapping[str, Any], *, refresh: bool = False) -> bool:
+        """Create a document; False if one with that id already exists (idempotent writes)."""
+        try:
+            with translate_errors(f"create {index}/{doc_id}"):
+                self.client.create(index=index, id=doc_id, document=dict(doc), refresh=refresh)
+            return True
+        except ElasticsearchRequestError as exc:
+            if "version_conflict" in str(exc):
+                return False
+            raise
+
+    def put(
+        self,
+        index: str,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        *,
+        if_seq_no: int | None = None,
+        if_primary_term: int | None = None,
+        refresh: bool = False,
+    ) -> None:
+        """Write a whole document, optionally only if it has not changed since it was read."""
+        kwargs: dict[str, Any] = {}
+        if if_seq_no is not None and if_primary_term is not None:
+            kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
+        with translate_errors(f"write {index}/{doc_id}"):
+            self.client.index(index=index, id=doc_id, document=dict(doc), refresh=refresh, **kwargs)
+
+    def refresh(self, index: str | list[str]) -> None:
+        with translate_errors("refresh"):
+            self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+
+    def bulk(
+        self,
+        actions: Iterable[dict[str, Any]],
+        *,
+        chunk_size: int = 2000,
+        on_progress: Callable[[int], None] | None = None,
+        on_result: Callable[[bool, dict[str, Any]], None] | None = None,
+    ) -> BulkResult:
+        """Bulk-index actions; every rejected document is kept with its reason, never dropped.
+
+        *on_result* is called once per action, in the order the actions were given, with
+        ``(ok, {"index", "id", "status", "reason"})``.
+        """
+        result = BulkResult()
+        with translate_errors("bulk"):
+            for ok, item in helpers.streaming_bulk(
+                self.client,
+                actions,
+                chunk_size=chunk_size,
+                raise_on_error=False,
+                raise_on_exception=True,
+                max_retries=3,
+                initial_backoff=1,
+            ):
+                op = next(iter(item.values()))
+                info = {"index": op.get("_index"), "id": op.get("_id"), "status": op.get("status")}
+                if ok:
+                    result.ok += 1
+                    result.per_index[str(op.get("_index"))] += 1
+                else:
+                    info["reason"] = _bulk_reason(op.get("error"))
+                    result.errors.append(info)
+                if on_result is not None:
+                    on_result(ok, info)
+                if on_progress is not None:
+                    on_progress(1)
+        return result
+
+    def delete_indices(self, pattern: str) -> None:
+        with translate_errors(f"delete {pattern}"):
+            self.client.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _bulk_reason(error: Any) -> str:
+    if isinstance(error, dict):
+        reason = f"{error.get('type')}: {error.get('reason')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return reason
+    return str(error)

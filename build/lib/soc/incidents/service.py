@@ -1,0 +1,177 @@
+"""Escalation: alerts at or above the configured severity open or join incidents.
+
+Grouping: an alert joins the open incident that shares one of its *actor* values
+(every entity field except ``destination.*``: the source address, the account, the
+host), else it opens a new incident with the playbook routed to its detector.
+Idempotent: incident ids are deterministic (from the first alert), creation uses
+``op_type=create`` and updates are conditional on the version read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from soc.alerts.models import Alert
+from soc.context import AppContext
+from soc.errors import ElasticsearchRequestError, SocError
+from soc.incidents.models import Incident, StepInstance
+from soc.incidents.store import IncidentStore
+from soc.playbooks.loader import route
+from soc.playbooks.models import Playbook
+from soc.vocab import Bilingual, Segment, Severity
+
+__all__ = ["EscalationResult", "escalate", "grouping_values", "incident_id_for"]
+
+# Incident ids carry the JST calendar day whatever the display timezone is, so the
+# same first alert gives the same id on every installation.
+_ID_ZONE = ZoneInfo("Asia/Tokyo")
+_MAX_ATTEMPTS = 5
+
+
+@dataclass
+class EscalationResult:
+    assignments: dict[str, str] = field(default_factory=dict)  # alert id -> incident id
+    opened: list[str] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
+    below_threshold: int = 0
+    already_assigned: int = 0  # alerts that carried an incident_id: left alone
+
+
+def grouping_values(alert: Alert) -> list[str]:
+    return sorted({v for k, v in alert.entity.items() if not k.startswith("destination.")})
+
+
+def incident_id_for(alert: Alert) -> str:
+    """``INC-<JST day of the alert's start>-<6 hex of its id>``: deterministic."""
+    day = alert.start.astimezone(_ID_ZONE).strftime("%Y%m%d")
+    return f"INC-{day}-{hashlib.sha256(alert.id.encode()).hexdigest()[:6]}"
+
+
+def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
+    who = ", ".join(f"{v}" for v in grouping_values(alert))
+    if playbook is not None:
+        return Bilingual(en=f"{playbook.name.en}: {who}", ja=f"{playbook.name.ja}：{who}")
+    return Bilingual(en=f"{alert.title}: {who}", ja=f"{alert.title}：{who}")
+
+
+def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
+    now = ctx.clock.now()
+    steps = []
+    if playbook is not None:
+        # each step is due when the steps before it in the playbook have used their time
+        due = now
+        for step in playbook.steps:
+            limit = getattr(step, "time_limit", None)
+            if limit is not None:
+                due += limit
+            steps.append(
+                StepInstance(
+                    step_id=step.id,
+                    kind=step.kind,
+                    phase=getattr(step, "phase", None),
+                    owner=getattr(step, "owner", None),
+                    title=step.title,
+                    due_at=due if limit is not None else None,
+                )
+            )
+    entities = {k: [v] for k, v in sorted(alert.entity.items())}
+    return Incident(
+        id=incident_id_for(alert),
+        title=_title(alert, playbook),
+        severity=alert.severity,
+        risk_score=alert.risk_score,
+        entities=entities,
+        entity_values=grouping_values(alert),
+        segments=sorted(alert.segments),
+        alert_ids=[alert.id],
+        detectors=[alert.detector],
+        mitre=list(alert.mitre),
+        detected_at=alert.created,
+        first_activity=alert.start,
+        last_activity=alert.end,
+        opened_at=now,
+        updated_at=now,
+        playbook_id=playbook.id if playbook else None,
+        playbook_version=playbook.version if playbook else None,
+        steps=steps,
+        personal_data_possible=Segment.mynumber.value in alert.segments,
+    )
+
+
+def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
+    entities = {k: list(v) for k, v in incident.entities.items()}
+    for k, v in alert.entity.items():
+        if v not in entities.setdefault(k, []):
+            entities[k].append(v)
+    segments = sorted(set(incident.segments) | set(alert.segments))
+    return incident.model_copy(
+        update={
+            "entities": entities,
+            "entity_values": sorted(set(incident.entity_values) | set(grouping_values(alert))),
+            "segments": segments,
+            "alert_ids": [*incident.alert_ids, alert.id],
+            "detectors": sorted(set(incident.detectors) | {alert.detector}),
+            "mitre": sorted(set(incident.mitre) | set(alert.mitre)),
+            "severity": max(incident.severity, alert.severity, key=lambda s: s.rank),
+            "risk_score": max(incident.risk_score, alert.risk_score),
+            "detected_at": min(incident.detected_at, alert.created),
+            "first_activity": min(incident.first_activity, alert.start),
+            "last_activity": max(incident.last_activity, alert.end),
+            "updated_at": ctx.clock.now(),
+            "personal_data_possible": incident.personal_data_possible or Segment.mynumber.value in segments,
+        }
+    )
+
+
+def escalate(ctx: AppContext, alerts: Sequence[Alert], *, playbooks: Sequence[Playbook]) -> EscalationResult:
+    """Open or join incidents for every alert at or above the escalation severity that
+    has no ``incident_id`` yet. The caller persists ``incident_id`` on the alerts from
+    ``result.assignments``; this function never writes alert documents."""
+    store = IncidentStore(ctx.es)
+    floor: Severity = ctx.settings.escalation_min_severity
+    result = EscalationResult()
+    for alert in sorted(alerts, key=lambda a: (a.start, a.id)):
+        if alert.severity < floor:
+            result.below_threshold += 1
+            continue
+        if alert.incident_id:
+            result.already_assigned += 1
+            continue
+        result.assignments[alert.id] = _place(ctx, store, alert, playbooks, result)
+    return result
+
+
+def _place(
+    ctx: AppContext, store: IncidentStore, alert: Alert, playbooks: Sequence[Playbook], result: EscalationResult
+) -> str:
+    """Join the open incident sharing an actor value, else open one; the incident id."""
+    for _attempt in range(_MAX_ATTEMPTS):
+        found = store.find_open_by_values(grouping_values(alert))
+        if found is not None:
+            incident, seq_no, term = found
+            if alert.id not in incident.alert_ids:
+                try:
+                    store.save(_join(incident, alert, ctx), seq_no=seq_no, primary_term=term)
+                except ElasticsearchRequestError as exc:
+                    if "version_conflict" in str(exc):
+                        continue  # someone else updated it: read again
+                    raise
+                if incident.id not in result.joined and incident.id not in result.opened:
+                    result.joined.append(incident.id)
+            return incident.id
+        new = _open(ctx, alert, route(playbooks, alert))
+        if store.create(new):
+            result.opened.append(new.id)
+            return new.id
+        # the deterministic id exists already (a re-run, or a concurrent writer)
+        existing = store.get(new.id)
+        if alert.id in existing.alert_ids:
+            return existing.id
+    raise SocError(
+        f"could not place alert {alert.id} in an incident after {_MAX_ATTEMPTS} attempts",
+        object_id=alert.id,
+        hint="another writer keeps changing the same incident, or its id is taken by a closed incident; re-run",
+    )

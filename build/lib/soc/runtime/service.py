@@ -1,0 +1,51 @@
+"""Wiring for the long-running service (``scheduler.py`` and ``soc run``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from soc.config import load_settings
+from soc.context import AppContext
+from soc.detection.loader import load_detectors
+from soc.errors import DefinitionError, DefinitionErrors
+from soc.playbooks.loader import load_playbooks
+from soc.runtime.scheduler import DetectorScheduler
+
+__all__ = ["load_definitions", "serve"]
+
+log = logging.getLogger("soc.service")
+
+
+def load_definitions(ctx: AppContext) -> tuple[list, list]:  # type: ignore[type-arg]
+    """Load every detector and playbook; raise one DefinitionErrors listing all problems."""
+    errors: list[DefinitionError] = []
+    detectors, playbooks = [], []
+    try:
+        detectors = load_detectors(ctx.settings.detectors_dir)
+    except DefinitionErrors as exc:
+        errors += exc.errors
+    try:
+        playbooks = load_playbooks(ctx.settings.playbooks_dir)
+    except DefinitionErrors as exc:
+        errors += exc.errors
+    if errors:
+        raise DefinitionErrors(errors)
+    return detectors, playbooks
+
+
+def serve(config: Path | None = None) -> None:
+    """Validate everything, refuse to start on any error, then run until SIGTERM/SIGINT."""
+    settings = load_settings(config)
+    ctx = AppContext.from_settings(settings)
+    detectors, playbooks = load_definitions(ctx)
+    log.info(
+        "loaded %d detector(s) and %d playbook(s); Elasticsearch at %s, index prefix %r",
+        len(detectors),
+        len(playbooks),
+        settings.masked()["es_url"],
+        settings.index_prefix,
+    )
+    if not ctx.es.ping():
+        log.warning("Elasticsearch is not reachable yet; detectors will retry with backoff")
+    DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks).run_forever()

@@ -1,0 +1,189 @@
+"""ECS event constructors shared by the baseline and the attack scenarios.
+
+Field names follow what Winlogbeat (Windows Security), the Entra ID sign-in
+integration, VPN gateways, firewalls and DNS servers produce in ECS, so detectors
+written against simulated data work on real data unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from soc.simulate.population import DOMAIN
+from soc.vocab import iso
+
+__all__ = ["WINDOWS_ACTIONS", "EventFactory"]
+
+WINDOWS_ACTIONS = {
+    "4624": ("authentication", "logged-in", "success"),
+    "4625": ("authentication", "logon-failed", "failure"),
+    "4768": ("authentication", "kerberos-authentication-ticket-requested", "success"),
+    "4771": ("authentication", "kerberos-preauth-failed", "failure"),
+    "4776": ("authentication", "credential-validated", "success"),
+    "4740": ("iam", "locked-out-account", "success"),
+}
+LOGON_TYPES = {"2": "Interactive", "3": "Network", "10": "RemoteInteractive"}
+
+
+class EventFactory:
+    """Builds events with deterministic ids: ``<prefix>-<n>``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.n = 0
+
+    def _base(
+        self, at: datetime, *, category: str, types: list[str], action: str, outcome: str, dataset: str
+    ) -> dict[str, Any]:
+        self.n += 1
+        return {
+            "@timestamp": iso(at),
+            "event": {
+                "id": f"{self.prefix}-{self.n}",
+                "kind": "event",
+                "category": [category],
+                "type": types,
+                "action": action,
+                "outcome": outcome,
+                "dataset": dataset,
+            },
+        }
+
+    def windows(
+        self,
+        at: datetime,
+        code: str,
+        *,
+        user: str,
+        host: str,
+        host_ip: str,
+        source_ip: str | None,
+        outcome: str | None = None,
+        logon_type: str | None = None,
+        status: str | None = None,
+        workstation: str | None = None,
+    ) -> dict[str, Any]:
+        category, action, default_outcome = WINDOWS_ACTIONS[code]
+        if code == "4776" and outcome == "failure":
+            action = "credential-validated"
+        types = ["start"] if category == "authentication" else ["user", "change"]
+        doc = self._base(
+            at,
+            category=category,
+            types=types,
+            action=action,
+            outcome=outcome or default_outcome,
+            dataset="windows.security",
+        )
+        doc["event"].update(code=code, provider="Microsoft-Windows-Security-Auditing", module="windows")
+        doc["user"] = {"name": user, "domain": DOMAIN}
+        doc["host"] = {"name": host, "ip": [host_ip], "os": {"type": "windows"}}
+        winlog: dict[str, Any] = {"event_id": code, "channel": "Security", "computer_name": f"{host}.city.local"}
+        data: dict[str, Any] = {"TargetUserName": user}
+        if source_ip:
+            doc["source"] = {"ip": source_ip}
+            data["IpAddress"] = source_ip
+        if logon_type:
+            winlog["logon"] = {"type": LOGON_TYPES.get(logon_type, logon_type)}
+            data["LogonType"] = logon_type
+        if status:
+            data["Status"] = status
+            if code == "4625":
+                data["SubStatus"] = "0xC000006A"
+        if workstation:
+            data["WorkstationName"] = workstation
+        winlog["event_data"] = data
+        doc["winlog"] = winlog
+        return doc
+
+    def m365_signin(
+        self,
+        at: datetime,
+        *,
+        upn: str,
+        source_ip: str,
+        country: str,
+        success: bool,
+        app: str = "Office 365 Exchange Online",
+    ) -> dict[str, Any]:
+        doc = self._base(
+            at,
+            category="authentication",
+            types=["info"],
+            action="Sign-in activity",
+            outcome="success" if success else "failure",
+            dataset="azure.signinlogs",
+        )
+        doc["event"]["provider"] = "Microsoft Entra ID"
+        if not success:
+            doc["event"]["reason"] = "Invalid username or password (50126)"
+        doc["user"] = {"name": upn, "email": upn}
+        doc["source"] = {"ip": source_ip, "geo": {"country_iso_code": country}}
+        doc["network"] = {"application": app}
+        return doc
+
+    def vpn_logon(
+        self, at: datetime, *, user: str, source_ip: str, country: str, success: bool, assigned_ip: str | None
+    ) -> dict[str, Any]:
+        doc = self._base(
+            at,
+            category="authentication",
+            types=["start"],
+            action="vpn-logon" if success else "vpn-logon-failed",
+            outcome="success" if success else "failure",
+            dataset="vpn.gateway",
+        )
+        doc["user"] = {"name": user, "domain": DOMAIN}
+        doc["source"] = {"ip": source_ip, "geo": {"country_iso_code": country}}
+        doc["observer"] = {"name": "VPN-GW01", "type": "vpn", "vendor": "FortiGate"}
+        doc["destination"] = {"ip": "172.16.10.5", "port": 443}
+        if assigned_ip:
+            doc["related"] = {"ip": [source_ip, assigned_ip]}
+        return doc
+
+    def flow(
+        self,
+        at: datetime,
+        *,
+        src: str,
+        dst: str,
+        port: int,
+        transport: str = "tcp",
+        allowed: bool = True,
+        bytes_out: int = 0,
+        bytes_in: int = 0,
+        observer: str = "UTM-CORE",
+    ) -> dict[str, Any]:
+        doc = self._base(
+            at,
+            category="network",
+            types=["connection", "allowed" if allowed else "denied"],
+            action="accept" if allowed else "deny",
+            outcome="success" if allowed else "failure",
+            dataset="firewall.traffic",
+        )
+        doc["source"] = {"ip": src, "bytes": bytes_out}
+        doc["destination"] = {"ip": dst, "port": port, "bytes": bytes_in}
+        doc["network"] = {"transport": transport, "bytes": bytes_out + bytes_in, "direction": "outbound"}
+        doc["observer"] = {"name": observer, "type": "firewall", "vendor": "Fortinet", "product": "FortiGate"}
+        return doc
+
+    def dns(self, at: datetime, *, src: str, server: str, name: str, rcode: str = "NOERROR") -> dict[str, Any]:
+        doc = self._base(
+            at,
+            category="network",
+            types=["protocol"],
+            action="dns-query",
+            outcome="success" if rcode == "NOERROR" else "failure",
+            dataset="dns",
+        )
+        doc["source"] = {"ip": src}
+        doc["destination"] = {"ip": server, "port": 53}
+        doc["network"] = {"transport": "udp", "protocol": "dns"}
+        labels = name.split(".")
+        doc["dns"] = {
+            "question": {"name": name, "type": "A", "registered_domain": ".".join(labels[-2:])},
+            "response_code": rcode,
+        }
+        return doc
