@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from soc.playbooks.loader import load_playbooks
-
 from soc.clock import ManualClock
 from soc.config import Settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.es.client import EsGateway, build_client
+from soc.playbooks.loader import load_playbooks
 from soc.runtime.scheduler import DetectorScheduler, backoff_delay
 from tests.eventgen import auth_failure, index, spread
 
