@@ -87,3 +87,9 @@ def test_bad_time_and_unknown_ids_are_clear_errors(cli: CliRunner) -> None:
         app, ["detect", "--from", "2026-11-23T00:00:00Z", "--to", "2026-11-23T01:00:00Z", "--detector", "nope"]
     )
     assert res.exit_code == 1 and "unknown detector id(s): nope" in res.output
+
+
+def test_es_up_refuses_a_remote_url(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOC_ES_URL", "https://es.city.example:9200")
+    res = cli.invoke(app, ["es", "up"])
+    assert res.exit_code == 1 and "manages only a local node" in res.output

@@ -76,9 +76,16 @@ def _time(value: str, option: str) -> datetime:
 
 # -- es --------------------------------------------------------------------------
 def _local_port() -> tuple[Path, int]:
+    """Data directory and port of the local node, from es_url (which must be loopback)."""
     settings = load_settings(common.state.config)
-    port = urlparse(settings.es_url).port or 9200
-    return settings.data_dir / "es", port
+    url = urlparse(settings.es_url)
+    if url.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SocError(
+            f"es_url points at {url.hostname}: 'soc es' manages only a local node on 127.0.0.1",
+            field="es_url",
+            hint="unset SOC_ES_URL (or set it to http://127.0.0.1:PORT) to use the local node",
+        )
+    return settings.data_dir / "es", url.port or 9200
 
 
 @es_app.command("up")
