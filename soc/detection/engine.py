@@ -11,7 +11,7 @@ from typing import Any
 from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
-from soc.detection.kinds import kind_for
+from soc.detection.kinds import BATCH, kind_for
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
 from soc.detection.windows import Window, backtest_windows, live_windows
@@ -63,9 +63,8 @@ class DetectionEngine:
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         indices = self.ctx.settings.dataset_indices(detector.dataset)
-        kind = kind_for(detector)
-        for window in windows:
-            ev = kind.evaluate(self.ctx.es, detector, window, indices=indices, keep_queries=explain)
+        evaluations = kind_for(detector).evaluate(self.ctx.es, detector, windows, indices=indices, keep_queries=explain)
+        for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
             report.took_ms += ev.took_ms
@@ -100,15 +99,18 @@ class DetectionEngine:
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         try:
-            for window in windows:
-                part = self.evaluate(detector, [window])
-                report.windows += 1
+            # in chunks: one _msearch per chunk; the watermark moves after each chunk's alerts
+            # are recorded (a crash inside a chunk re-evaluates it, which is idempotent)
+            for i in range(0, len(windows), BATCH):
+                chunk = windows[i : i + BATCH]
+                part = self.evaluate(detector, chunk)
+                report.windows += part.windows
                 report.matches += part.matches
                 report.took_ms += part.took_ms
                 report.created += part.created
                 report.extended += part.extended
-                state.watermark = window.end
-                state.windows_covered += 1
+                state.watermark = chunk[-1].end
+                state.windows_covered += len(chunk)
                 self.state.save(state)
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"

@@ -37,30 +37,54 @@ class Evaluation:
 
 class DetectorKind(Protocol):
     def evaluate(
-        self, gw: EsGateway, detector: Any, window: Window, *, indices: list[str], keep_queries: bool = False
-    ) -> Evaluation: ...
+        self, gw: EsGateway, detector: Any, windows: list[Window], *, indices: list[str], keep_queries: bool = False
+    ) -> list[Evaluation]: ...
+
+
+# windows whose first page goes to Elasticsearch in one _msearch request
+BATCH = 24
 
 
 class ThresholdKind:
-    """Count and/or distinct count per group, paged through a composite aggregation."""
+    """Count and/or distinct count per group, paged through a composite aggregation.
+
+    The first page of up to ``BATCH`` windows is fetched in one ``_msearch``; a window
+    with more groups than one page holds follows its ``after_key`` on its own.
+    """
 
     def evaluate(
         self,
         gw: EsGateway,
         detector: ThresholdDetector,
-        window: Window,
+        windows: list[Window],
         *,
         indices: list[str],
         keep_queries: bool = False,
+    ) -> list[Evaluation]:
+        results: list[Evaluation] = []
+        for start in range(0, len(windows), BATCH):
+            batch = windows[start : start + BATCH]
+            bodies = [threshold_page(detector, w) for w in batch]
+            answers = gw.msearch(indices, bodies, action=f"detector {detector.id}")
+            for window, body, answer in zip(batch, bodies, answers, strict=True):
+                results.append(self._window(gw, detector, window, body, answer, indices, keep_queries))
+        return results
+
+    def _window(
+        self,
+        gw: EsGateway,
+        detector: ThresholdDetector,
+        window: Window,
+        body: dict[str, Any],
+        res: dict[str, Any],
+        indices: list[str],
+        keep_queries: bool,
     ) -> Evaluation:
         result = Evaluation()
         cond = detector.condition
-        after: dict[str, Any] | None = None
         while True:
-            body = threshold_page(detector, window, after=after)
             if keep_queries:
                 result.queries.append(body)
-            res = gw.search(indices, body, action=f"detector {detector.id} window {window}")
             result.took_ms += int(res.get("took", 0))
             result.pages += 1
             agg = (res.get("aggregations") or {}).get("groups") or {}
@@ -86,6 +110,8 @@ class ThresholdKind:
             after = agg.get("after_key")
             if not buckets or after is None:
                 return result
+            body = threshold_page(detector, window, after=after)
+            res = gw.search(indices, body, action=f"detector {detector.id} window {window}")
 
 
 KINDS: dict[str, DetectorKind] = {"threshold": ThresholdKind()}

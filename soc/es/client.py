@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -112,6 +112,29 @@ class EsGateway:
             return dict(
                 self.client.search(index=index, body=dict(body), ignore_unavailable=True, allow_no_indices=True)
             )
+
+    def msearch(
+        self, index: str | list[str], bodies: Sequence[Mapping[str, Any]], *, action: str = "msearch"
+    ) -> list[dict[str, Any]]:
+        """Several searches in one request; answers in order. A failed search raises."""
+        if not bodies:
+            return []
+        header = {"index": index, "ignore_unavailable": True, "allow_no_indices": True}
+        searches: list[Mapping[str, Any]] = []
+        for body in bodies:
+            searches += [header, dict(body)]
+        with translate_errors(action):
+            res = self.client.msearch(searches=searches)
+        out = []
+        for answer in res["responses"]:
+            if "error" in answer:
+                err = answer["error"]
+                root = (err.get("root_cause") or [err])[0] if isinstance(err, dict) else {}
+                raise ElasticsearchRequestError(
+                    f"{action}: HTTP {answer.get('status')}: {root.get('type')}: {root.get('reason')}"
+                )
+            out.append(dict(answer))
+        return out
 
     def get(self, index: str, doc_id: str) -> dict[str, Any] | None:
         """The document with its ``_seq_no``/``_primary_term``, or None. Realtime: no refresh needed."""
