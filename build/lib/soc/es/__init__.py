@@ -1,1 +1,0 @@
-"""Elasticsearch: the client wrapper, index names and templates, ingest and the local node."""
