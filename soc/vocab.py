@@ -11,11 +11,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 __all__ = [
     "ATTACK_ID_RE",
-    "INTERNET_SEGMENTS",
     "AttackId",
     "Bilingual",
     "Duration",
-    "Lang",
     "Segment",
     "Severity",
     "format_duration",
@@ -75,8 +73,6 @@ class Segment(StrEnum):
     cloud = "cloud"  # Government Cloud and sanctioned SaaS
     external = "external"  # anything outside every mapped CIDR: the public internet
 
-
-INTERNET_SEGMENTS = frozenset({Segment.internet, Segment.external})
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {
@@ -149,9 +145,6 @@ def parse_time(value: str) -> datetime:
 def iso(value: datetime) -> str:
     """UTC ISO 8601 with millisecond precision and a Z, as stored in Elasticsearch."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-Lang = str  # "ja" | "en"
 
 
 class Bilingual(BaseModel):

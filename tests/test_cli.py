@@ -93,3 +93,10 @@ def test_es_up_refuses_a_remote_url(cli: CliRunner, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SOC_ES_URL", "https://es.city.example:9200")
     res = cli.invoke(app, ["es", "up"])
     assert res.exit_code == 1 and "manages only a local node" in res.output
+
+
+def test_simulate_help_names_every_scenario() -> None:
+    from soc.simulate.scenarios import SCENARIOS
+
+    out = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200).output
+    assert all(name in out for name in SCENARIOS)

@@ -224,7 +224,13 @@ def simulate(
     hours: Annotated[float, typer.Option(help="hours of traffic to generate")] = 24.0,
     end: Annotated[Optional[str], typer.Option(help="end of the range, ISO 8601 (default: now, to the hour)")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="same seed, same documents")] = 7,
-    scenario: Annotated[Optional[list[str]], typer.Option("--scenario", help="inject only these scenarios")] = None,  # noqa: UP045
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario",
+            help="inject only these: failed-login-burst, password-spray, brute-force-success, port-scan",
+        ),
+    ] = None,
     baseline_only: Annotated[bool, typer.Option("--baseline-only", help="inject no attack")] = False,
     truth: Annotated[Optional[Path], typer.Option(help="write the ground truth here (JSON)")] = None,  # noqa: UP045
 ) -> None:

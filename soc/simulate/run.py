@@ -22,11 +22,7 @@ from soc.simulate.population import build_city
 from soc.simulate.scenarios import DURATION, SCENARIOS, Injected
 from soc.vocab import iso
 
-__all__ = ["generate", "scenario_names", "simulate"]
-
-
-def scenario_names() -> list[str]:
-    return list(SCENARIOS)
+__all__ = ["generate", "simulate"]
 
 
 def _plan(names: Sequence[str], start: datetime, end: datetime, seed: int) -> list[tuple[str, datetime]]:
