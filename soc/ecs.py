@@ -79,6 +79,7 @@ EVENT_FIELDS: dict[str, str] = {
     "dns.question.name": "keyword",
     "dns.question.type": "keyword",
     "dns.question.registered_domain": "keyword",
+    "dns.question.subdomain": "keyword",
     "dns.response_code": "keyword",
     "url.domain": "keyword",
     "url.full": "keyword",
@@ -103,6 +104,8 @@ EVENT_FIELDS: dict[str, str] = {
     "soc.segment": "keyword",
     "soc.source_segment": "keyword",
     "soc.destination_segment": "keyword",
+    # ours: the destination is a sanctioned local-breakout address or domain
+    "soc.local_breakout": "boolean",
 }
 
 

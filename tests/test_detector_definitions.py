@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from soc.detection.loader import detector_files, load_detector_file, load_detectors
-from soc.detection.models import detector_json_schema
+from soc.detection.models import DETECTOR_MODELS, detector_json_schema
 from soc.ecs import is_known_field
 from soc.errors import DefinitionErrors
 from tests.definition_checks import assert_fixture_error
@@ -51,5 +51,11 @@ def test_all_invalid_files_reported_in_one_pass() -> None:
 
 def test_json_schema_is_generated_from_the_model() -> None:
     schema = detector_json_schema()
-    assert schema["additionalProperties"] is False
-    assert {"id", "kind", "filter", "group_by", "condition"} <= set(schema["properties"])
+    kinds = {ref["$ref"].rsplit("/", 1)[-1] for ref in schema["oneOf"]}
+    assert kinds == {model.__name__ for model in DETECTOR_MODELS.values()}
+    for name in kinds:
+        variant = schema["$defs"][name]
+        assert variant["additionalProperties"] is False, name
+        assert {"id", "kind", "severity", "mitre", "schedule", "exceptions"} <= set(variant["properties"]), name
+    threshold = schema["$defs"]["ThresholdDetector"]
+    assert {"filter", "group_by", "condition"} <= set(threshold["properties"])

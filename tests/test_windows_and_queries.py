@@ -12,7 +12,9 @@ from soc.detection.queries import detector_query, threshold_page
 from soc.detection.windows import Window, align_down, backtest_windows, live_windows
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-SCHED = Schedule(interval=timedelta(minutes=5), window=timedelta(minutes=15), delay=timedelta(minutes=1))
+SCHED = Schedule(
+    interval=timedelta(minutes=5), window=timedelta(minutes=15), delay=timedelta(minutes=1), allowance=timedelta(0)
+)
 
 
 def _detector(**over: object) -> ThresholdDetector:
@@ -60,6 +62,16 @@ def test_live_windows_resume_from_watermark_and_respect_delay() -> None:
     # now - delay = 00:29:30 -> last full end 00:25
     assert [w.end for w in wins] == [T0 + timedelta(minutes=m) for m in (15, 20, 25)]
     assert live_windows(SCHED, watermark=T0 + timedelta(minutes=25), now=now) == []
+
+
+def test_live_windows_reevaluate_the_late_log_allowance() -> None:
+    sched = SCHED.model_copy(update={"allowance": timedelta(minutes=10)})
+    now = T0 + timedelta(minutes=30, seconds=30)
+    wins = live_windows(sched, watermark=T0 + timedelta(minutes=20), now=now)
+    # the run covers [watermark - allowance, now - delay]: ends 15, 20 again, then 25
+    assert [w.end for w in wins] == [T0 + timedelta(minutes=m) for m in (15, 20, 25)]
+    # nothing new is due: no re-evaluation either
+    assert live_windows(sched, watermark=T0 + timedelta(minutes=25), now=now) == []
 
 
 def test_live_windows_cap_catch_up_and_first_run() -> None:

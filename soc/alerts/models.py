@@ -12,13 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soc.vocab import Severity, iso
 
-__all__ = ["Alert", "AlertStatus", "alert_id", "entity_key"]
+__all__ = ["Alert", "AlertStatus", "CloseReason", "alert_id", "entity_key"]
 
 
 class AlertStatus(StrEnum):
     open = "open"
     acknowledged = "acknowledged"
     closed = "closed"
+
+
+class CloseReason(StrEnum):
+    true_positive = "true_positive"
+    false_positive = "false_positive"
+    benign = "benign"  # real activity, authorised or harmless (a scanner, a test)
+    duplicate = "duplicate"
 
 
 def entity_key(entity: dict[str, str]) -> str:
@@ -51,7 +58,16 @@ class Alert(BaseModel):
     segments: list[str] = Field(default_factory=list)
     sample_event_ids: list[str] = Field(default_factory=list)
     windows: int = 1  # how many detection windows saw this activity
+    suppressed: int = 0  # later episodes folded into this alert by the detector's suppress_for
+    figures: dict[str, Any] = Field(default_factory=dict)  # kind-specific evidence (interval, bytes, km/h)
+    kind: str = "threshold"
     status: AlertStatus = AlertStatus.open
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    triage_note: str | None = None
     incident_id: str | None = None
     created: datetime
     updated: datetime
@@ -72,7 +88,15 @@ class Alert(BaseModel):
             "start": iso(self.start),
             "end": iso(self.end),
             "mitre": self.mitre,
+            "status": self.status.value,
+            "reason": self.reason,
         }
+        if self.figures:
+            out["figures"] = self.figures
+        if self.suppressed:
+            out["suppressed"] = self.suppressed
+        if self.close_reason:
+            out["close_reason"] = self.close_reason.value
         if self.distinct_count is not None:
             out["distinct_count"] = self.distinct_count
             out["distinct_field"] = self.distinct_field
@@ -85,18 +109,29 @@ class Alert(BaseModel):
         related_ip = [v for k, v in self.entity.items() if k.endswith(".ip")]
         related_user = [v for k, v in self.entity.items() if k.endswith("user.name")]
         related_hosts = [v for k, v in self.entity.items() if k.endswith("host.name")]
+        techniques = sorted({m.split(".")[0] for m in self.mitre})
         return {
             "@timestamp": iso(self.created),
             "event": {
                 "kind": "alert",
+                "category": ["intrusion_detection"],
+                "type": ["indicator"],
                 "severity": self.severity.ecs_number,
                 "risk_score": self.risk_score,
                 "reason": self.reason,
                 "start": iso(self.start),
                 "end": iso(self.end),
+                "duration": int((self.end - self.start).total_seconds() * 1e9),
             },
-            "rule": {"id": self.detector, "name": self.title},
-            "threat": {"framework": "MITRE ATT&CK", "technique": {"id": self.mitre}},
+            "rule": {"id": self.detector, "name": self.title, "ruleset": "soc", "category": self.kind},
+            "threat": {
+                "framework": "MITRE ATT&CK",
+                "technique": {
+                    "id": techniques,
+                    "reference": [f"https://attack.mitre.org/techniques/{t}/" for t in techniques],
+                    "subtechnique": {"id": [m for m in self.mitre if "." in m]},
+                },
+            },
             "related": {"ip": related_ip, "user": related_user, "hosts": related_hosts},
             "soc": {"alert": self.model_dump(mode="json") | {"entity_key": self.entity_key}},
         }

@@ -11,25 +11,39 @@ The rule (also in the README):
 * Otherwise a new alert is created with ``op_type=create``, so two writers (or a
   re-run) racing on the same episode still produce one document.
 * A match already inside an alert's span changes nothing: re-running any window is a no-op.
+* ``suppress_for`` widens the join: an entity's new episode within that time of its alert's
+  last event is folded into the alert and counted in ``suppressed`` — never dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from soc.alerts.models import Alert, AlertStatus, alert_id, entity_key
+from soc.alerts.models import Alert, AlertStatus, CloseReason, alert_id, entity_key
 from soc.detection.kinds import Match
 from soc.detection.models import Detector
 from soc.detection.queries import episode_query
-from soc.errors import ElasticsearchRequestError, NotFound
+from soc.errors import ElasticsearchRequestError, NotFound, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index, ensure_ready
 from soc.vocab import parse_time
 
-__all__ = ["AlertStore", "Recorded"]
+__all__ = ["AlertStore", "Recorded", "TriageError"]
+
+
+class TriageError(SocError):
+    """An alert status change that the triage workflow does not allow."""
+
+
+_NEXT: dict[AlertStatus, set[AlertStatus]] = {
+    AlertStatus.open: {AlertStatus.acknowledged, AlertStatus.closed},
+    AlertStatus.acknowledged: {AlertStatus.closed},
+    AlertStatus.closed: set(),
+}
 
 
 @dataclass
@@ -51,8 +65,9 @@ class _Figures:
 
 
 class AlertStore:
-    def __init__(self, gw: EsGateway) -> None:
+    def __init__(self, gw: EsGateway, *, tz: ZoneInfo | None = None) -> None:
         self._gw = gw
+        self._tz = tz or ZoneInfo("UTC")
 
     @property
     def index(self) -> str:
@@ -65,8 +80,12 @@ class AlertStore:
             current = self._latest(detector.id, match.entity)
             if current is not None:
                 alert, seq_no, term = current
-                if match.first_seen <= alert.end + detector.schedule.window:
-                    return self._extend(detector, alert, match, seq_no, term, indices=indices, now=now)
+                joined = match.first_seen <= alert.end + detector.schedule.window
+                suppressed = not joined and match.first_seen <= alert.end + (detector.suppress_for or timedelta(0))
+                if joined or suppressed:
+                    return self._extend(
+                        detector, alert, match, seq_no, term, indices=indices, now=now, suppressed=suppressed
+                    )
             created = self._create(detector, match, indices=indices, now=now)
             if created is not None:
                 return created
@@ -97,7 +116,7 @@ class AlertStore:
     def _figures(
         self, detector: Detector, entity: dict[str, str], start: datetime, end: datetime, indices: list[str]
     ) -> _Figures:
-        res = self._gw.search(indices, episode_query(detector, entity, start, end), action="alert figures")
+        res = self._gw.search(indices, episode_query(detector, entity, start, end, tz=self._tz), action="alert figures")
         aggs = res.get("aggregations") or {}
         segments: list[str] = []
         for name in ("segments", "source_segments", "destination_segments"):
@@ -120,11 +139,16 @@ class AlertStore:
             took_ms=int(res.get("took", 0)),
         )
 
-    def _reason(self, detector: Detector, entity: dict[str, str], count: int, distinct: int | None) -> str:
+    def _reason(
+        self, detector: Detector, entity: dict[str, str], count: int, distinct: int | None, match: Match
+    ) -> str:
+        if match.reason:
+            return match.reason
         who = ", ".join(f"{k}={v}" for k, v in sorted(entity.items()))
         text = f"{detector.title.en}: {count} matching events for {who}"
-        if distinct is not None and detector.condition.distinct is not None:
-            text += f", {distinct} distinct {detector.condition.distinct.field}"
+        field_ = detector.distinct_field()
+        if distinct is not None and field_ is not None:
+            text += f", {distinct} distinct {field_}"
         return text
 
     def _create(self, detector: Detector, match: Match, *, indices: list[str], now: datetime) -> Recorded | None:
@@ -138,11 +162,13 @@ class AlertStore:
             entity=match.entity,
             count=max(fig.count, match.count),
             distinct_count=fig.distinct if fig.distinct is not None else match.distinct_count,
-            distinct_field=detector.condition.distinct.field if detector.condition.distinct else None,
+            distinct_field=detector.distinct_field(),
             start=match.first_seen,
             end=match.last_seen,
             mitre=list(detector.mitre),
-            reason=self._reason(detector, match.entity, max(fig.count, match.count), fig.distinct),
+            kind=detector.kind,
+            figures=dict(match.figures),
+            reason=self._reason(detector, match.entity, max(fig.count, match.count), fig.distinct, match),
             segments=fig.segments,
             sample_event_ids=fig.samples,
             created=now,
@@ -162,6 +188,7 @@ class AlertStore:
         *,
         indices: list[str],
         now: datetime,
+        suppressed: bool = False,
     ) -> Recorded:
         start = min(alert.start, match.first_seen)
         end = max(alert.end, match.last_seen)
@@ -173,11 +200,13 @@ class AlertStore:
             update={
                 "start": start,
                 "end": end,
-                "count": fig.count,
+                "count": max(fig.count, match.count),
                 "distinct_count": fig.distinct,
                 "segments": merged,
                 "windows": alert.windows + 1,
-                "reason": self._reason(detector, alert.entity, fig.count, fig.distinct),
+                "suppressed": alert.suppressed + (1 if suppressed else 0),
+                "figures": {**alert.figures, **match.figures},
+                "reason": self._reason(detector, alert.entity, max(fig.count, match.count), fig.distinct, match),
                 "updated": now,
             }
         )
@@ -235,6 +264,62 @@ class AlertStore:
         }
         res = self._gw.search(self.index, body, action="list alerts")
         return [Alert.from_doc(h["_source"]) for h in res["hits"]["hits"]]
+
+    def triage(
+        self,
+        alert_id_: str,
+        status: AlertStatus,
+        *,
+        by: str,
+        now: datetime,
+        reason: CloseReason | None = None,
+        note: str | None = None,
+    ) -> Alert:
+        """``open`` → ``acknowledged`` → ``closed`` (with a reason), recording who and when.
+
+        Closing an open alert directly is allowed (a duplicate needs no acknowledgement);
+        anything else out of order is refused with the allowed next states.
+        """
+        for _attempt in range(5):
+            found = self._gw.get(self.index, alert_id_)
+            if found is None:
+                raise NotFound(f"no alert {alert_id_!r}", hint="list alerts with 'soc alerts list'")
+            alert = Alert.from_doc(found["_source"])
+            allowed = _NEXT[alert.status]
+            if status not in allowed:
+                raise TriageError(
+                    f"alert {alert.id} is {alert.status.value}; it cannot become {status.value}",
+                    hint=f"allowed next: {', '.join(s.value for s in allowed) or 'none (closed alerts stay closed)'}",
+                )
+            update: dict[str, Any] = {"status": status, "updated": now}
+            if note:
+                update["triage_note"] = note
+            if status is AlertStatus.acknowledged:
+                update |= {"acknowledged_by": by, "acknowledged_at": now}
+            else:
+                if reason is None:
+                    raise TriageError(
+                        "closing an alert needs a reason",
+                        field="--reason",
+                        hint=f"one of: {', '.join(r.value for r in CloseReason)}",
+                    )
+                update |= {"closed_by": by, "closed_at": now, "close_reason": reason}
+            updated = alert.model_copy(update=update)
+            try:
+                self._gw.put(
+                    self.index,
+                    alert.id,
+                    updated.to_doc(),
+                    if_seq_no=int(found["_seq_no"]),
+                    if_primary_term=int(found["_primary_term"]),
+                    refresh=True,
+                )
+            except ElasticsearchRequestError as exc:
+                if "version_conflict" not in str(exc):
+                    raise
+                continue
+            return updated
+        raise ElasticsearchRequestError(f"alert {alert_id_} kept changing while being triaged; try again")
 
     def set_incident(self, alert_id_: str, incident_id: str, *, now: datetime) -> None:
         found = self._gw.get(self.index, alert_id_)

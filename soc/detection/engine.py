@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
-from soc.detection.kinds import BATCH, kind_for
+from soc.detection.kinds import BATCH, KindEnv, kind_for
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
 from soc.detection.windows import Window, backtest_windows, live_windows
@@ -26,6 +27,7 @@ class WindowFigures:
     matches: int
     took_ms: int
     pages: int
+    truncated: int = 0
 
 
 @dataclass
@@ -37,6 +39,7 @@ class RunReport:
     extended: list[Alert] = field(default_factory=list)
     took_ms: int = 0
     duration_s: float = 0.0
+    truncated: int = 0  # candidates a cap kept from being examined (never silent)
     error: str | None = None
     per_window: list[WindowFigures] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
@@ -53,7 +56,8 @@ class RunReport:
 class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.alerts = AlertStore(ctx.es)
+        self.tz = ZoneInfo(ctx.settings.timezone)
+        self.alerts = AlertStore(ctx.es, tz=self.tz)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
@@ -63,13 +67,17 @@ class DetectionEngine:
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         indices = self.ctx.settings.dataset_indices(detector.dataset)
-        evaluations = kind_for(detector).evaluate(self.ctx.es, detector, windows, indices=indices, keep_queries=explain)
+        env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write)
+        evaluations = kind_for(detector).evaluate(env, detector, windows)
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
             report.took_ms += ev.took_ms
+            report.truncated += ev.truncated
             if explain:
-                report.per_window.append(WindowFigures(window, ev.groups, len(ev.matches), ev.took_ms, ev.pages))
+                report.per_window.append(
+                    WindowFigures(window, ev.groups, len(ev.matches), ev.took_ms, ev.pages, ev.truncated)
+                )
                 if not report.queries:
                     report.queries = ev.queries
             if not write:
@@ -109,8 +117,10 @@ class DetectionEngine:
                 report.took_ms += part.took_ms
                 report.created += part.created
                 report.extended += part.extended
-                state.watermark = chunk[-1].end
-                state.windows_covered += len(chunk)
+                report.truncated += part.truncated
+                fresh = [w for w in chunk if state.watermark is None or w.end > state.watermark]
+                state.windows_covered += len(fresh)  # late-log re-evaluations are not new coverage
+                state.watermark = max(chunk[-1].end, state.watermark or chunk[-1].end)
                 self.state.save(state)
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"
@@ -123,6 +133,11 @@ class DetectionEngine:
         state.consecutive_failures = 0
         state.last_took_ms = report.took_ms
         state.last_duration_s = round(report.duration_s, 3)
+        state.last_windows = report.windows
+        state.last_truncated = report.truncated
+        state.truncated_total += report.truncated
+        state.runs += 1
+        state.alerts_created += len(report.created)
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
         self.state.save(state)
         return report

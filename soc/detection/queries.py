@@ -1,18 +1,35 @@
 """The one place that builds Elasticsearch queries for detection.
 
-Pure functions ``(detector, window, ...) -> dict``: unit-tested against the
-expected DSL without a cluster, then run against the real node. Work is pushed to
-Elasticsearch: counts, distinct counts and first/last seen come from a composite
-aggregation paged with ``after_key``, so no group is lost to a top-N cut and no raw
-event is pulled into Python (only a bounded evidence sample per alert).
+Pure functions ``(detector, window, ...) -> dict``: unit-tested against the expected
+DSL without a cluster, then run against the real node. Work is pushed to
+Elasticsearch: counts, distinct counts, sums, first/last seen, intervals and places
+come from composite aggregations paged with ``after_key``, so no group is lost to a
+top-N cut and no raw event is pulled into Python (only a bounded evidence sample per
+alert).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from soc.detection.models import FieldMatch, ThresholdDetector
+from soc.detection.models import (
+    BeaconDetector,
+    Detector,
+    FieldMatch,
+    ImpossibleTravelDetector,
+    NewTermDetector,
+    OffHours,
+    Range,
+    SegmentPolicyDetector,
+    SequenceDetector,
+    SilenceDetector,
+    SpikeDetector,
+    ThresholdDetector,
+    ValueList,
+    VolumeDetector,
+)
 from soc.detection.windows import Window
 from soc.vocab import iso
 
@@ -20,11 +37,22 @@ __all__ = [
     "GROUP_PREFIX",
     "PAGE_SIZE",
     "SAMPLE_SIZE",
+    "baseline_page",
+    "beacon_histograms",
+    "beacon_page",
+    "count_query",
     "detector_query",
     "episode_query",
+    "exception_clauses",
+    "group_key",
     "match_clauses",
+    "new_term_page",
+    "off_hours_ranges",
+    "sequence_page",
+    "silence_page",
     "threshold_page",
     "time_range",
+    "travel_page",
 ]
 
 GROUP_PREFIX = "g"
@@ -32,6 +60,7 @@ PAGE_SIZE = 1000
 SAMPLE_SIZE = 10
 # HyperLogLog++ counts are practically exact below this many distinct values.
 PRECISION_THRESHOLD = 3000
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def time_range(start: datetime, end: datetime, *, include_end: bool = False) -> dict[str, Any]:
@@ -39,25 +68,98 @@ def time_range(start: datetime, end: datetime, *, include_end: bool = False) -> 
     return {"range": {"@timestamp": {**bounds, "format": "strict_date_optional_time"}}}
 
 
+def _range_clause(field: str, r: Range) -> dict[str, Any]:
+    bounds = {k: v for k, v in (("gte", r.gte), ("gt", r.gt), ("lte", r.lte), ("lt", r.lt)) if v is not None}
+    return {"range": {field: bounds}}
+
+
 def match_clauses(match: FieldMatch) -> list[dict[str, Any]]:
-    """``{field: value}`` → term, ``{field: [a, b]}`` → terms (any of)."""
+    """``{field: value}`` → term, ``{field: [a, b]}`` → terms (any of), ``{field: {gte: n}}`` → range."""
     clauses: list[dict[str, Any]] = []
     for field in sorted(match):
         value = match[field]
-        if isinstance(value, list):
+        if isinstance(value, Range):
+            clauses.append(_range_clause(field, value))
+        elif isinstance(value, list):
             clauses.append({"terms": {field: value}})
         else:
             clauses.append({"term": {field: value}})
     return clauses
 
 
+def exception_clauses(detector: Detector) -> list[dict[str, Any]]:
+    """One ``bool.filter`` per exception item (AND inside), to be put under ``must_not`` (OR across)."""
+    out: list[dict[str, Any]] = []
+    for item in detector.exceptions:
+        inner: list[dict[str, Any]] = []
+        for field in sorted(item.match):
+            value = item.match[field]
+            if isinstance(value, ValueList):
+                inner.append({"terms": {field: value.values} if value.values else {"match_none": {}}})
+            elif isinstance(value, list):
+                inner.append({"terms": {field: value}})
+            else:
+                inner.append({"term": {field: value}})
+        out.append({"bool": {"filter": inner}})
+    return out
+
+
+def off_hours_ranges(spec: OffHours, start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """The parts of ``[start, end)`` outside business hours in *tz* (weekends whole if asked)."""
+    out: list[tuple[datetime, datetime]] = []
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    while day <= last:
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        nxt = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        if spec.weekends and day.weekday() >= 5:
+            spans = [(midnight, nxt)]
+        else:
+            spans = [
+                (midnight, datetime.combine(day, spec.start, tzinfo=tz)),
+                (datetime.combine(day, spec.end, tzinfo=tz), nxt),
+            ]
+        for a, b in spans:
+            lo, hi = max(a.astimezone(UTC), start), min(b.astimezone(UTC), end)
+            if lo < hi:
+                if out and out[-1][1] == lo:
+                    out[-1] = (out[-1][0], hi)
+                else:
+                    out.append((lo, hi))
+        day += timedelta(days=1)
+    return out
+
+
+def _kind_clauses(detector: Detector) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Extra (filter, must_not) clauses a kind adds to every query of the detector."""
+    if isinstance(detector, SequenceDetector):
+        either = {
+            "bool": {
+                "should": [
+                    {"bool": {"filter": match_clauses(detector.first.filter)}},
+                    {"bool": {"filter": match_clauses(detector.then.filter)}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+        return [either], []
+    if isinstance(detector, SegmentPolicyDetector):
+        must_not = [{"term": {"soc.local_breakout": True}}] if detector.allow_local_breakout else []
+        return [
+            {"terms": {"soc.source_segment": [s.value for s in detector.from_segments]}},
+            {"terms": {"soc.destination_segment": [s.value for s in detector.to_segments]}},
+        ], must_not
+    return [], []
+
+
 def detector_query(
-    detector: ThresholdDetector,
+    detector: Detector,
     start: datetime,
     end: datetime,
     *,
     entity: dict[str, str] | None = None,
     include_end: bool = False,
+    tz: ZoneInfo = UTC_ZONE,
 ) -> dict[str, Any]:
     """The bool query of a detector over a time range, optionally narrowed to one entity."""
     filters = [time_range(start, end, include_end=include_end), *match_clauses(detector.filter)]
@@ -65,59 +167,223 @@ def detector_query(
     filters += [{"exists": {"field": f}} for f in detector.matched_fields()]
     if entity:
         filters += [{"term": {field: value}} for field, value in sorted(entity.items())]
+    extra, must_not = _kind_clauses(detector)
+    filters += extra
+    if detector.off_hours is not None:
+        spans = off_hours_ranges(detector.off_hours, start, end + timedelta(milliseconds=1), tz)
+        filters.append(
+            {"bool": {"should": [time_range(a, b) for a, b in spans], "minimum_should_match": 1}}
+            if spans
+            else {"match_none": {}}
+        )
+    must_not = [*match_clauses(detector.exclude), *exception_clauses(detector), *must_not]
     query: dict[str, Any] = {"bool": {"filter": filters}}
-    if detector.exclude:
-        query["bool"]["must_not"] = match_clauses(detector.exclude)
+    if must_not:
+        query["bool"]["must_not"] = must_not
     return query
 
 
-def threshold_page(
-    detector: ThresholdDetector, window: Window, *, after: dict[str, Any] | None = None, page_size: int = PAGE_SIZE
-) -> dict[str, Any]:
-    """One page of the per-group composite aggregation of a threshold detector."""
+def _composite(fields: list[str], after: dict[str, Any] | None, size: int) -> dict[str, Any]:
     composite: dict[str, Any] = {
-        "size": page_size,
-        "sources": [{f"{GROUP_PREFIX}{i}": {"terms": {"field": field}}} for i, field in enumerate(detector.group_by)],
+        "size": size,
+        "sources": [{f"{GROUP_PREFIX}{i}": {"terms": {"field": field}}} for i, field in enumerate(fields)],
     }
     if after is not None:
         composite["after"] = after
-    sub: dict[str, Any] = {
-        "first_seen": {"min": {"field": "@timestamp"}},
-        "last_seen": {"max": {"field": "@timestamp"}},
-    }
-    if detector.condition.distinct is not None:
-        sub["distinct"] = {
-            "cardinality": {"field": detector.condition.distinct.field, "precision_threshold": PRECISION_THRESHOLD}
-        }
+    return composite
+
+
+def group_key(fields: list[str], bucket_key: dict[str, Any]) -> dict[str, str]:
+    """The entity of a composite bucket: ``{field: value}``."""
+    return {field: str(bucket_key[f"{GROUP_PREFIX}{i}"]) for i, field in enumerate(fields)}
+
+
+_SEEN = {"first_seen": {"min": {"field": "@timestamp"}}, "last_seen": {"max": {"field": "@timestamp"}}}
+
+
+def _page(
+    query: dict[str, Any], fields: list[str], sub: dict[str, Any], after: dict[str, Any] | None, size: int
+) -> dict[str, Any]:
     return {
         "size": 0,
         "track_total_hits": False,
-        "query": detector_query(detector, window.start, window.end),
-        "aggs": {"groups": {"composite": composite, "aggs": sub}},
+        "query": query,
+        "aggs": {"groups": {"composite": _composite(fields, after, size), "aggs": sub}},
     }
 
 
+def threshold_page(
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    window: Window,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """One page of the per-group composite aggregation of a threshold (or segment-policy) detector."""
+    sub: dict[str, Any] = dict(_SEEN)
+    distinct = detector.distinct_field()
+    if distinct is not None:
+        sub["distinct"] = {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
+    query = detector_query(detector, window.start, window.end, tz=tz)
+    return _page(query, detector.group_by, sub, after, page_size)
+
+
+def sequence_page(
+    detector: SequenceDetector,
+    window: Window,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Per key: how many ``first`` events and when they began; when the last ``then`` happened."""
+    first = {"bool": {"filter": match_clauses(detector.first.filter)}}
+    then = {"bool": {"filter": match_clauses(detector.then.filter)}}
+    sub = {
+        "first": {"filter": first, "aggs": {"at": {"min": {"field": "@timestamp"}}}},
+        "then": {"filter": then, "aggs": {"at": {"max": {"field": "@timestamp"}}}},
+        **_SEEN,
+    }
+    return _page(detector_query(detector, window.start, window.end, tz=tz), detector.group_by, sub, after, page_size)
+
+
+def count_query(
+    detector: Detector,
+    match: FieldMatch,
+    entity: dict[str, str],
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """How many events of *entity* matching *match* lie in ``[start, end)``."""
+    query = detector_query(detector, start, end, entity=entity, tz=tz)
+    query["bool"]["filter"] = [*query["bool"]["filter"], *match_clauses(match)]
+    return {"size": 0, "track_total_hits": True, "query": query}
+
+
+def new_term_page(
+    detector: NewTermDetector,
+    start: datetime,
+    end: datetime,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Every (key, term) pair of ``[start, end)`` with its first and last sighting."""
+    return _page(detector_query(detector, start, end, tz=tz), detector.group_fields(), dict(_SEEN), after, page_size)
+
+
+def baseline_page(
+    detector: SpikeDetector | VolumeDetector,
+    window: Window,
+    baseline: timedelta | None,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Per key, the window's figure (count, or sum of the volume field) beside the same
+    key's figure over the preceding *baseline*."""
+    start = window.start - (baseline or timedelta(0))
+    current = {"range": {"@timestamp": {"gte": iso(window.start), "lt": iso(window.end)}}}
+    history = {"range": {"@timestamp": {"gte": iso(start), "lt": iso(window.start)}}}
+    metric: dict[str, Any] = {}
+    if isinstance(detector, VolumeDetector):
+        metric = {"aggs": {"total": {"sum": {"field": detector.field}}}}
+    sub: dict[str, Any] = {
+        "current": {"filter": current, "aggs": {**metric.get("aggs", {}), **_SEEN}},
+    }
+    if baseline:
+        sub["history"] = {"filter": history, **metric}
+    query = detector_query(detector, start, window.end, tz=tz)
+    if not detector.group_by:  # organisation-wide: one group
+        return {"size": 0, "track_total_hits": False, "query": query, "aggs": sub}
+    return _page(query, detector.group_by, sub, after, page_size)
+
+
+def silence_page(
+    detector: SilenceDetector,
+    window: Window,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Per source over ``lookback`` before the window's end: how many events and the last one."""
+    query = detector_query(detector, window.end - detector.lookback, window.end, tz=tz)
+    return _page(query, detector.group_by, dict(_SEEN), after, page_size)
+
+
+def beacon_page(
+    detector: BeaconDetector,
+    window: Window,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Per (source, destination): connections in the window (candidates for the interval test)."""
+    return _page(
+        detector_query(detector, window.start, window.end, tz=tz), detector.group_by, dict(_SEEN), after, page_size
+    )
+
+
+def beacon_histograms(
+    detector: BeaconDetector, window: Window, entity: dict[str, str], tz: ZoneInfo = UTC_ZONE
+) -> dict[str, Any]:
+    """The occupied time slots of one pair, at the detector's resolution, for its intervals."""
+    seconds = max(1, int(detector.resolution.total_seconds()))
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": detector_query(detector, window.start, window.end, entity=entity, tz=tz),
+        "aggs": {
+            "slots": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{seconds}s", "min_doc_count": 1}}
+        },
+    }
+
+
+def travel_page(
+    detector: ImpossibleTravelDetector,
+    window: Window,
+    *,
+    after: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """Per key: the places (geotile cells, precision ~20 km) it signed in from, each with
+    its centroid and first/last sighting."""
+    sub = {
+        "places": {
+            "geotile_grid": {"field": detector.location_field, "precision": 10, "size": 20},
+            "aggs": {"centroid": {"geo_centroid": {"field": detector.location_field}}, **_SEEN},
+        },
+        "place_count": {"cardinality": {"field": detector.location_field}},
+    }
+    return _page(detector_query(detector, window.start, window.end, tz=tz), detector.group_by, sub, after, page_size)
+
+
 def episode_query(
-    detector: ThresholdDetector, entity: dict[str, str], start: datetime, end: datetime
+    detector: Detector, entity: dict[str, str], start: datetime, end: datetime, *, tz: ZoneInfo = UTC_ZONE
 ) -> dict[str, Any]:
     """Figures for one alert's whole span ``[start, end]``: count, distinct count,
     first/last seen, segments touched, and a bounded sample of source event ids."""
     aggs: dict[str, Any] = {
-        "first_seen": {"min": {"field": "@timestamp"}},
-        "last_seen": {"max": {"field": "@timestamp"}},
+        **_SEEN,
         "segments": {"terms": {"field": "soc.segment", "size": 10}},
         "source_segments": {"terms": {"field": "soc.source_segment", "size": 10}},
         "destination_segments": {"terms": {"field": "soc.destination_segment", "size": 10}},
     }
-    if detector.condition.distinct is not None:
-        aggs["distinct"] = {
-            "cardinality": {"field": detector.condition.distinct.field, "precision_threshold": PRECISION_THRESHOLD}
-        }
+    distinct = detector.distinct_field()
+    if distinct is not None:
+        aggs["distinct"] = {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
     return {
         "size": SAMPLE_SIZE,
         "track_total_hits": True,
         "sort": [{"@timestamp": "asc"}],
         "_source": ["event.id"],
-        "query": detector_query(detector, start, end, entity=entity, include_end=True),
+        "query": detector_query(detector, start, end, entity=entity, include_end=True, tz=tz),
         "aggs": aggs,
     }

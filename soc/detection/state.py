@@ -26,6 +26,11 @@ class RunState(BaseModel):
     last_took_ms: int = 0
     last_duration_s: float = 0.0
     lag_s: float | None = None
+    last_windows: int = 0
+    last_truncated: int = 0
+    truncated_total: int = 0
+    runs: int = 0
+    alerts_created: int = 0
 
 
 class RunStateStore:
@@ -48,6 +53,7 @@ class RunStateStore:
 
     def all(self) -> list[RunState]:
         res = self._gw.search(
-            state_index(self._gw), {"size": 1000, "query": {"match_all": {}}, "sort": [{"detector": "asc"}]}
+            state_index(self._gw),
+            {"size": 1000, "query": {"prefix": {"_id": "detector:"}}, "sort": [{"detector": "asc"}]},
         )
         return [RunState.model_validate(h["_source"]) for h in res["hits"]["hits"]]

@@ -60,10 +60,17 @@ def backtest_windows(schedule: Schedule, start: datetime, end: datetime) -> list
 def live_windows(
     schedule: Schedule, *, watermark: datetime | None, now: datetime, max_windows: int = 288
 ) -> list[Window]:
-    """Windows due at *now*: from the watermark (the last fully covered end) up to
-    ``now - delay``, at most *max_windows* per call so a long outage is caught up in
-    bounded steps; with no watermark yet, only the latest window."""
+    """Windows due at *now*: from the watermark (the last fully covered end) minus the
+    late-log ``allowance`` up to ``now - delay``, at most *max_windows* per call so a long
+    outage is caught up in bounded steps; with no watermark yet, only the latest window.
+
+    Re-evaluating the allowance is idempotent (alerts have deterministic ids) and is
+    what finds an event that reached Elasticsearch after its window was first run."""
     last_end = align_down(now - schedule.delay, schedule.interval)
     if watermark is None:
         return [Window(last_end - schedule.window, last_end)]
-    return _windows(watermark + schedule.interval, last_end, schedule, max_windows)
+    if last_end <= watermark:
+        return []
+    first_end = min(align_down(watermark - schedule.allowance, schedule.interval), watermark) + schedule.interval
+    again = max(0, (watermark - first_end) // schedule.interval + 1)  # re-evaluated, on top of the cap
+    return _windows(first_end, last_end, schedule, max_windows + again)

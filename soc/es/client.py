@@ -144,6 +144,14 @@ class EsGateway:
         except NotFound:
             return None
 
+    def mget(self, index: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The ``_source`` of each document that exists, by id (absent ids are left out)."""
+        if not ids:
+            return {}
+        with translate_errors(f"mget {index}"):
+            res = self.client.options(ignore_status=404).mget(index=index, ids=list(ids))
+        return {d["_id"]: dict(d["_source"]) for d in res.get("docs", []) if d.get("found")}
+
     def count(self, index: str | list[str], query: Mapping[str, Any] | None = None) -> int:
         with translate_errors("count"):
             res = self.client.count(

@@ -61,6 +61,8 @@ def _properties(fields: dict[str, str]) -> dict[str, Any]:
         leaf = parts[-1]
         if es_type == "object":
             node.setdefault(leaf, {"type": "object"})
+        elif es_type == "stored":  # kept in _source only: free-form evidence, never mapped
+            node[leaf] = {"type": "object", "enabled": False}
         else:
             mapping: dict[str, Any] = {"type": es_type}
             if es_type == "keyword":
@@ -105,6 +107,13 @@ _ALERT_FIELDS = {
     "soc.alert.status": "keyword",
     "soc.alert.incident_id": "keyword",
     "soc.alert.updated": "date",
+    "soc.alert.created": "date",
+    "soc.alert.kind": "keyword",
+    "soc.alert.close_reason": "keyword",
+    "soc.alert.acknowledged_at": "date",
+    "soc.alert.closed_at": "date",
+    "soc.alert.figures": "stored",
+    "soc.alert.entity": "stored",
 }
 
 _INCIDENT_FIELDS = {
@@ -123,6 +132,10 @@ _INCIDENT_FIELDS = {
 }
 
 _STATE_FIELDS = {
+    "kind": "keyword",
+    "pair": "keyword",
+    "first_seen": "date",
+    "last_seen": "date",
     "detector": "keyword",
     "watermark": "date",
     "last_run": "date",

@@ -107,6 +107,10 @@ def enrich_segments(doc: dict[str, Any], segments: SegmentMap) -> dict[str, Any]
         soc["source_segment"] = src.value
     if dst and "destination_segment" not in soc:
         soc["destination_segment"] = dst.value
+    if dst and "local_breakout" not in soc and src in (Segment.lgwan, Segment.telework):
+        domain = _get(doc, "destination.domain") or _get(doc, "url.domain")
+        if segments.is_local_breakout(_get(doc, "destination.ip"), domain if isinstance(domain, str) else None):
+            soc["local_breakout"] = True
     if "segment" not in soc:
         where = host or src or dst
         if where:

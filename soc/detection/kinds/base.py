@@ -1,0 +1,118 @@
+"""What every detector kind shares: the match it yields, the per-window figures, and
+walking composite-aggregation pages (the first page of many windows per ``_msearch``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from soc.detection.windows import Window
+from soc.es.client import EsGateway
+from soc.vocab import parse_time
+
+__all__ = [
+    "BATCH",
+    "DetectorKind",
+    "Evaluation",
+    "KindEnv",
+    "Match",
+    "bucket_time",
+    "chunks",
+    "walk_pages",
+]
+
+# windows (or candidates) whose query goes to Elasticsearch in one _msearch request
+BATCH = 24
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One entity that met the condition in one window."""
+
+    entity: dict[str, str]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    distinct_count: int | None = None
+    figures: dict[str, Any] = field(default_factory=dict)  # kind-specific evidence (interval, bytes, km/h)
+    reason: str | None = None  # kind-specific sentence; the store writes a generic one otherwise
+
+
+@dataclass
+class Evaluation:
+    matches: list[Match] = field(default_factory=list)
+    took_ms: int = 0
+    pages: int = 0
+    groups: int = 0
+    truncated: int = 0  # candidates not examined because a cap was hit (reported, never silent)
+    queries: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_answer(self, body: dict[str, Any], res: dict[str, Any], keep: bool) -> None:
+        if keep:
+            self.queries.append(body)
+        self.took_ms += int(res.get("took", 0))
+        self.pages += 1
+
+
+@dataclass
+class KindEnv:
+    """What a kind needs besides the detector: where to search and how."""
+
+    gw: EsGateway
+    indices: list[str]
+    tz: ZoneInfo
+    keep_queries: bool = False
+    write: bool = True  # False for --explain: nothing persisted (new-term baselines included)
+
+
+class DetectorKind(Protocol):
+    def evaluate(self, env: KindEnv, detector: Any, windows: list[Window]) -> list[Evaluation]: ...
+
+
+def chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def bucket_time(bucket: dict[str, Any], name: str) -> datetime | None:
+    value = (bucket.get(name) or {}).get("value_as_string")
+    return parse_time(value) if value else None
+
+
+PageBody = Callable[[Window, dict[str, Any] | None], dict[str, Any]]
+OnBucket = Callable[[Window, dict[str, Any], Evaluation], None]
+
+
+def walk_pages(
+    env: KindEnv, windows: list[Window], body_for: PageBody, on_bucket: OnBucket, *, action: str
+) -> list[Evaluation]:
+    """Run the composite aggregation ``groups`` of every window to its last page.
+
+    The first page of up to ``BATCH`` windows goes in one ``_msearch``; a window with
+    more groups than a page follows its ``after_key`` on its own.
+    """
+    results: list[Evaluation] = []
+    for batch in chunks(windows):
+        bodies = [body_for(w, None) for w in batch]
+        answers = env.gw.msearch(env.indices, bodies, action=action)
+        for window, body, res in zip(batch, bodies, answers, strict=True):
+            ev = Evaluation()
+            while True:
+                ev.add_answer(body, res, env.keep_queries)
+                agg = (res.get("aggregations") or {}).get("groups") or {}
+                buckets = agg.get("buckets") or []
+                for bucket in buckets:
+                    ev.groups += 1
+                    on_bucket(window, bucket, ev)
+                after = agg.get("after_key")
+                if not buckets or after is None:
+                    break
+                body = body_for(window, after)
+                res = env.gw.search(env.indices, body, action=f"{action} window {window}")
+            results.append(ev)
+    return results

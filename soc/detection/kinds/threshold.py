@@ -1,0 +1,77 @@
+"""``threshold`` (count and/or distinct count per group) and ``segment_policy`` (flows
+between segments the policy forbids: a threshold over a derived filter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, walk_pages
+from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
+from soc.detection.queries import group_key, threshold_page
+from soc.detection.windows import Window
+
+__all__ = ["SegmentPolicyKind", "ThresholdKind"]
+
+
+class ThresholdKind:
+    def evaluate(self, env: KindEnv, detector: ThresholdDetector, windows: list[Window]) -> list[Evaluation]:
+        cond = detector.condition
+
+        def on_bucket(window: Window, bucket: dict[str, Any], ev: Evaluation) -> None:
+            count = int(bucket["doc_count"])
+            distinct = int(bucket["distinct"]["value"]) if "distinct" in bucket else None
+            if cond.count is not None and count < cond.count.gte:
+                return
+            if cond.distinct is not None and (distinct is None or distinct < cond.distinct.gte):
+                return
+            ev.matches.append(_match(detector, bucket, count, distinct))
+
+        return walk_pages(
+            env,
+            windows,
+            lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
+            on_bucket,
+            action=f"detector {detector.id}",
+        )
+
+
+class SegmentPolicyKind:
+    def evaluate(self, env: KindEnv, detector: SegmentPolicyDetector, windows: list[Window]) -> list[Evaluation]:
+        def on_bucket(window: Window, bucket: dict[str, Any], ev: Evaluation) -> None:
+            count = int(bucket["doc_count"])
+            if count >= detector.min_count:
+                m = _match(detector, bucket, count, None)
+                froms = "/".join(s.value for s in detector.from_segments)
+                tos = "/".join(s.value for s in detector.to_segments)
+                ev.matches.append(
+                    Match(
+                        m.entity,
+                        m.count,
+                        m.first_seen,
+                        m.last_seen,
+                        reason=f"{detector.title.en}: {count} flow(s) {froms} -> {tos} "
+                        + ", ".join(f"{k}={v}" for k, v in sorted(m.entity.items())),
+                    )
+                )
+
+        return walk_pages(
+            env,
+            windows,
+            lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
+            on_bucket,
+            action=f"detector {detector.id}",
+        )
+
+
+def _match(
+    detector: ThresholdDetector | SegmentPolicyDetector, bucket: dict[str, Any], count: int, distinct: int | None
+) -> Match:
+    first, last = bucket_time(bucket, "first_seen"), bucket_time(bucket, "last_seen")
+    assert first is not None and last is not None  # a bucket has at least one event
+    return Match(
+        entity=group_key(detector.group_by, bucket["key"]),
+        count=count,
+        distinct_count=distinct,
+        first_seen=first,
+        last_seen=last,
+    )
