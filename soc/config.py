@@ -74,7 +74,7 @@ DEFAULT_SEGMENTS: list[SegmentRule] = [
 DEFAULT_BREAKOUT = LocalBreakout(
     # Microsoft 365 (Exchange Online, SharePoint, Teams) and Zoom ranges used for
     # local breakout in the α' model. Replace with the city's own list.
-    cidrs=["13.107.128.0/22", "40.96.0.0/13", "52.96.0.0/14", "52.112.0.0/14", "170.114.0.0/16"],
+    cidrs=["13.107.128.0/22", "13.107.136.0/22", "40.96.0.0/13", "52.96.0.0/14", "52.112.0.0/14", "170.114.0.0/16"],
     domains=["login.microsoftonline.com", "outlook.office365.com", "sharepoint.com", "teams.microsoft.com", "zoom.us"],
 )
 

@@ -96,7 +96,7 @@ def test_es_up_refuses_a_remote_url(cli: CliRunner, monkeypatch: pytest.MonkeyPa
 
 
 def test_simulate_help_names_every_scenario() -> None:
-    from soc.simulate.scenarios import SCENARIOS
+    from soc.simulate.catalog import SCENARIOS
 
     out = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200).output
     assert all(name in out for name in SCENARIOS)

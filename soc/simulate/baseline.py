@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.simulate.events import EventFactory
-from soc.simulate.population import City, Staff
+from soc.simulate.population import CITY_LOCATION, SERVERS, City, Staff
 
-__all__ = ["activity", "baseline_hour"]
+__all__ = ["activity", "baseline_hour", "history_day"]
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -89,6 +89,7 @@ def _staff_hour(
                 country="JP",
                 success=True,
                 assigned_ip=s.vpn_ip,
+                location=s.home_location,
             )
         if rng.random() < 0.04:  # a typo at the logon screen: Kerberos pre-auth fails once or twice
             for k in range(rng.choice([1, 1, 2])):
@@ -122,9 +123,14 @@ def _staff_hour(
         if rng.random() < 0.03 and len(failing) < 2:
             failing.add(s.login)
             yield ev.m365_signin(
-                t - timedelta(seconds=15), upn=s.upn, source_ip=city.egress_ip, country="JP", success=False
+                t - timedelta(seconds=15),
+                upn=s.upn,
+                source_ip=city.egress_ip,
+                country="JP",
+                success=False,
+                location=CITY_LOCATION,
             )
-        yield ev.m365_signin(t, upn=s.upn, source_ip=city.egress_ip, country="JP", success=True)
+        yield ev.m365_signin(t, upn=s.upn, source_ip=city.egress_ip, country="JP", success=True, location=CITY_LOCATION)
     # firewall flows
     for _ in range(rng.randint(12, 26)):
         t = _at(hour, rng)
@@ -180,10 +186,42 @@ def _staff_hour(
             )
 
 
+def admin_logon(ev: EventFactory, at: datetime, account: str, server: str, source_ip: str) -> list[dict[str, Any]]:
+    """An administrator's remote-desktop logon to a server: 4624 (type 10) and 4672."""
+    ip = SERVERS[server]
+    return [
+        ev.windows(at, "4624", user=account, host=server, host_ip=ip, source_ip=source_ip, logon_type="10"),
+        ev.windows(at + timedelta(milliseconds=20), "4672", user=account, host=server, host_ip=ip, source_ip=None),
+    ]
+
+
 def _servers_hour(
     ev: EventFactory, city: City, hour: datetime, rng: random.Random, active: int
 ) -> Iterator[dict[str, Any]]:
     local = hour.astimezone(JST)
+    # LGWAN infrastructure chatter through the LGWAN firewall, day and night
+    for _ in range(rng.randint(10, 16)):
+        yield ev.flow(
+            _at(hour, rng),
+            src=city.groupware,
+            dst=city.dns_server,
+            port=53,
+            transport="udp",
+            bytes_out=80,
+            bytes_in=160,
+            observer="UTM-LGWAN",
+        )
+    # the antivirus manager polls its vendor every 3 minutes: a benign beacon (allow-listed)
+    for k in range(20):
+        yield ev.flow(
+            hour + timedelta(minutes=3 * k, seconds=17 + rng.uniform(-1, 1)),
+            src=city.av_manager,
+            dst=city.av_vendor,
+            port=443,
+            bytes_out=900,
+            bytes_in=2400,
+            observer="UTM-INET",
+        )
     # domain controller replication and health
     for _ in range(12):
         yield ev.flow(
@@ -224,6 +262,15 @@ def _servers_hour(
             host_ip=city.file_server,
             source_ip=city.backup_server,
             logon_type="3",
+        )
+        # the backup account holds backup privileges: Windows logs a special logon (4672)
+        yield ev.windows(
+            hour + timedelta(minutes=1, milliseconds=30),
+            "4672",
+            user="svc-backup",
+            host="FS01",
+            host_ip=city.file_server,
+            source_ip=None,
         )
         for _ in range(60):
             yield ev.flow(
@@ -274,4 +321,45 @@ def baseline_hour(city: City, hour: datetime, *, seed: int, seen_today: set[str]
         first = s.login not in seen_today
         seen_today.add(s.login)
         yield from _staff_hour(ev, city, s, hour, rng, first, egress_failures)
+    working = {s.login for s in active}
+    for adm in city.admins:
+        if adm.staff.login in working and activity(hour) > 0.5 and rng.random() < 0.4:
+            yield from admin_logon(ev, _at(hour, rng), adm.account, rng.choice(adm.servers), adm.staff.ip)
     yield from _servers_hour(ev, city, hour, rng, len(active))
+
+
+def history_day(city: City, day_start: datetime, *, seed: int) -> list[dict[str, Any]]:
+    """A light trace of one earlier office day: what ``new_term`` detectors learn from.
+
+    Every member of staff signs in to Microsoft 365 from the city, teleworkers connect
+    from home over the VPN, and administrators log on to each server they manage.
+    """
+    rng = random.Random(f"history-{seed}-{int(day_start.timestamp())}")
+    ev = EventFactory(f"sim{seed}-h{int(day_start.timestamp())}")
+    office = day_start.astimezone(JST).replace(hour=8, minute=30, second=0, microsecond=0)
+    if office.weekday() >= 5:
+        return []
+    docs: list[dict[str, Any]] = []
+    for s in city.staff:
+        t = office + timedelta(seconds=rng.uniform(0, 8 * 3600))
+        docs.append(
+            ev.m365_signin(t, upn=s.upn, source_ip=city.egress_ip, country="JP", success=True, location=CITY_LOCATION)
+        )
+        if s.teleworker:
+            docs.append(
+                ev.vpn_logon(
+                    t + timedelta(hours=1),
+                    user=s.login,
+                    source_ip=s.home_ip,
+                    country="JP",
+                    success=True,
+                    assigned_ip=s.vpn_ip,
+                    location=s.home_location,
+                )
+            )
+    for adm in city.admins:
+        for server in adm.servers:
+            docs += admin_logon(
+                ev, office + timedelta(seconds=rng.uniform(0, 8 * 3600)), adm.account, server, adm.staff.ip
+            )
+    return sorted(docs, key=lambda d: d["@timestamp"])

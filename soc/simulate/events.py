@@ -13,7 +13,16 @@ from typing import Any
 from soc.simulate.population import DOMAIN
 from soc.vocab import iso
 
-__all__ = ["WINDOWS_ACTIONS", "EventFactory"]
+__all__ = ["WINDOWS_ACTIONS", "EventFactory", "registered_domain"]
+
+
+def registered_domain(name: str) -> str:
+    """The registrable domain: last two labels, three under ``*.lg.jp``-style second levels."""
+    labels = name.rstrip(".").split(".")
+    if len(labels) >= 3 and labels[-2] in {"lg", "co", "go", "or", "ne", "ac", "ed"} and labels[-1] == "jp":
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
 
 WINDOWS_ACTIONS = {
     "4624": ("authentication", "logged-in", "success"),
@@ -22,8 +31,16 @@ WINDOWS_ACTIONS = {
     "4771": ("authentication", "kerberos-preauth-failed", "failure"),
     "4776": ("authentication", "credential-validated", "success"),
     "4740": ("iam", "locked-out-account", "success"),
+    "4672": ("iam", "logged-in-special", "success"),
 }
 LOGON_TYPES = {"2": "Interactive", "3": "Network", "10": "RemoteInteractive"}
+
+
+def _geo(country: str, location: tuple[float, float] | None) -> dict[str, Any]:
+    geo: dict[str, Any] = {"country_iso_code": country}
+    if location is not None:
+        geo["location"] = {"lat": round(location[0], 4), "lon": round(location[1], 4)}
+    return geo
 
 
 class EventFactory:
@@ -65,9 +82,9 @@ class EventFactory:
         workstation: str | None = None,
     ) -> dict[str, Any]:
         category, action, default_outcome = WINDOWS_ACTIONS[code]
-        if code == "4776" and outcome == "failure":
-            action = "credential-validated"
         types = ["start"] if category == "authentication" else ["user", "change"]
+        if code == "4672":
+            types = ["admin"]
         doc = self._base(
             at,
             category=category,
@@ -106,6 +123,7 @@ class EventFactory:
         country: str,
         success: bool,
         app: str = "Office 365 Exchange Online",
+        location: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
         doc = self._base(
             at,
@@ -119,12 +137,20 @@ class EventFactory:
         if not success:
             doc["event"]["reason"] = "Invalid username or password (50126)"
         doc["user"] = {"name": upn, "email": upn}
-        doc["source"] = {"ip": source_ip, "geo": {"country_iso_code": country}}
+        doc["source"] = {"ip": source_ip, "geo": _geo(country, location)}
         doc["network"] = {"application": app}
         return doc
 
     def vpn_logon(
-        self, at: datetime, *, user: str, source_ip: str, country: str, success: bool, assigned_ip: str | None
+        self,
+        at: datetime,
+        *,
+        user: str,
+        source_ip: str,
+        country: str,
+        success: bool,
+        assigned_ip: str | None,
+        location: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
         doc = self._base(
             at,
@@ -135,7 +161,7 @@ class EventFactory:
             dataset="vpn.gateway",
         )
         doc["user"] = {"name": user, "domain": DOMAIN}
-        doc["source"] = {"ip": source_ip, "geo": {"country_iso_code": country}}
+        doc["source"] = {"ip": source_ip, "geo": _geo(country, location)}
         doc["observer"] = {"name": "VPN-GW01", "type": "vpn", "vendor": "FortiGate"}
         doc["destination"] = {"ip": "172.16.10.5", "port": 443}
         if assigned_ip:
@@ -181,9 +207,8 @@ class EventFactory:
         doc["source"] = {"ip": src}
         doc["destination"] = {"ip": server, "port": 53}
         doc["network"] = {"transport": "udp", "protocol": "dns"}
-        labels = name.split(".")
         doc["dns"] = {
-            "question": {"name": name, "type": "A", "registered_domain": ".".join(labels[-2:])},
+            "question": {"name": name, "type": "A", "registered_domain": registered_domain(name)},
             "response_code": rcode,
         }
         return doc

@@ -19,8 +19,10 @@ class TruthRecord(BaseModel):
     entities: dict[str, str]  # ECS field -> value, exactly as written in the events
     start: datetime  # first attack event
     end: datetime  # last attack event
-    expected_detectors: list[str]
+    expected_detectors: list[str]  # empty for a near miss
     event_count: int
+    near_miss: bool = False
+    near_miss_of: list[str] = Field(default_factory=list)  # detectors that must NOT fire on a near miss
 
 
 class SimulationReport(BaseModel):

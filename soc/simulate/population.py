@@ -7,7 +7,20 @@ from dataclasses import dataclass, field
 
 from faker import Faker
 
-__all__ = ["DOMAIN", "UPN_SUFFIX", "City", "Staff", "build_city"]
+__all__ = ["CITY_LOCATION", "DOMAIN", "SERVERS", "UPN_SUFFIX", "Admin", "City", "Staff", "build_city"]
+
+# where the city is (its internet egress geolocates here): a Kanto-region city
+CITY_LOCATION = (35.861, 139.645)
+# servers staff and administrators log on to: name -> address
+SERVERS = {
+    "DC01": "10.20.0.10",
+    "DC02": "10.20.0.11",
+    "FS01": "10.20.0.20",
+    "GW01": "10.20.0.30",
+    "BK01": "10.20.0.40",
+    "MN-APP01": "10.10.0.10",
+    "MN-DB01": "10.10.0.11",
+}
 
 DOMAIN = "CITY"
 UPN_SUFFIX = "city.example.lg.jp"
@@ -41,6 +54,7 @@ class Staff:
     home_ip: str  # a Japanese consumer ISP address, for VPN logons
     vpn_ip: str  # address in the VPN pool while teleworking
     mynumber_terminal: str | None  # address of the My Number terminal they use, if any
+    home_location: tuple[float, float] = CITY_LOCATION  # where their home connection geolocates
 
     @property
     def upn(self) -> str:
@@ -48,8 +62,18 @@ class Staff:
 
 
 @dataclass(frozen=True)
+class Admin:
+    """A separate administrative account of an IT staff member, and the servers it manages."""
+
+    account: str  # e.g. adm-t.suzuki
+    staff: Staff
+    servers: tuple[str, ...]  # names in SERVERS
+
+
+@dataclass(frozen=True)
 class City:
     staff: list[Staff]
+    admins: list[Admin] = field(default_factory=list)
     dcs: dict[str, str] = field(default_factory=lambda: {"DC01": "10.20.0.10", "DC02": "10.20.0.11"})
     file_server: str = "10.20.0.20"
     groupware: str = "10.20.0.30"
@@ -65,6 +89,8 @@ class City:
     egress_ip: str = "203.0.113.10"  # the city's internet egress (local breakout NAT)
     m365_ips: tuple[str, ...] = ("52.96.12.34", "52.97.145.2", "40.99.10.5", "13.107.136.9")
     zoom_ips: tuple[str, ...] = ("170.114.10.20", "170.114.52.7")
+    av_manager: str = "10.30.0.70"  # antivirus management server: polls its vendor every 10 minutes
+    av_vendor: str = "104.18.20.35"
 
 
 def _romanise(fake: Faker) -> tuple[str, str, str]:
@@ -109,6 +135,17 @@ def build_city(seed: int, staff_count: int = 450) -> City:
                 home_ip=_home_ip(rng),
                 vpn_ip=f"10.50.{i // 200}.{10 + i % 200}",
                 mynumber_terminal=terminal,
+                home_location=(
+                    CITY_LOCATION[0] + rng.uniform(-0.25, 0.25),
+                    CITY_LOCATION[1] + rng.uniform(-0.25, 0.25),
+                ),
             )
         )
-    return City(staff=staff)
+    # four IT staff hold administrative accounts, each for two or three of the LGWAN servers
+    it_staff = [s for s in staff if s.department == "情報政策課"][:4] or staff[:4]
+    lgwan_servers = ["DC01", "DC02", "FS01", "GW01", "BK01"]
+    admins = [
+        Admin(account=f"adm-{s.login}", staff=s, servers=tuple(rng.sample(lgwan_servers, rng.choice([2, 3]))))
+        for s in it_staff
+    ]
+    return City(staff=staff, admins=admins)

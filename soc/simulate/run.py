@@ -11,48 +11,98 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from soc.detection.windows import align_up
 from soc.errors import SocError
 from soc.es.client import EsGateway
 from soc.es.ingest import index_events
 from soc.network.segments import SegmentMap
-from soc.simulate.baseline import JST, baseline_hour
+from soc.simulate.baseline import JST, baseline_hour, history_day
+from soc.simulate.catalog import SCENARIOS
 from soc.simulate.events import EventFactory
 from soc.simulate.models import SimulationReport, TruthRecord
-from soc.simulate.population import build_city
-from soc.simulate.scenarios import DURATION, SCENARIOS, Injected
+from soc.simulate.population import City, build_city
+from soc.simulate.scenarios import Slot
 from soc.vocab import iso
 
 __all__ = ["generate", "simulate"]
 
 
-def _plan(names: Sequence[str], start: datetime, end: datetime, seed: int) -> list[tuple[str, datetime]]:
-    """Give each scenario its own slot of the range (no overlap, clear of both ends)."""
-    if not names:
-        return []
+_GRID = timedelta(minutes=15)  # every shipped interval divides it: a boundary for all detectors
+
+
+def _plan(
+    names: Sequence[str], start: datetime, end: datetime, seed: int, *, straddle: bool
+) -> list[tuple[str, datetime]]:
+    """Give each exclusive scenario its own slot of the range (no overlap, clear of both
+    ends); loose ones go anywhere. With *straddle*, each exclusive attack is centred on a
+    window boundary, so no single aligned window holds all of it."""
     margin = min(timedelta(hours=1), (end - start) / 8)
     usable = (end - start) - 2 * margin
-    slot = usable / len(names)
-    if slot < DURATION:
-        raise SocError(
-            f"{len(names)} scenario(s) need at least {len(names) * DURATION + 2 * margin} of range", field="--hours"
-        )
     rng = random.Random(f"plan-{seed}")
-    order = list(names)
-    rng.shuffle(order)
-    plan = []
-    for i, name in enumerate(order):
-        offset = rng.uniform(0, (slot - DURATION).total_seconds())
-        at = start + margin + i * slot + timedelta(seconds=offset)
-        plan.append((name, at.replace(microsecond=0)))
+    exclusive = [n for n in names if SCENARIOS[n].exclusive]
+    rng.shuffle(exclusive)
+    plan: list[tuple[str, datetime]] = []
+    if exclusive:
+        slot = usable / len(exclusive)
+        need = max(SCENARIOS[n].span for n in exclusive) + (_GRID if straddle else timedelta(0))
+        if slot < need:
+            raise SocError(
+                f"{len(exclusive)} scenario(s) need at least {len(exclusive) * need + 2 * margin} of range",
+                field="--hours",
+            )
+        for i, name in enumerate(exclusive):
+            span = SCENARIOS[name].span
+            slot_start = start + margin + i * slot
+            if straddle:
+                at = align_up(slot_start + span / 2, _GRID) - span / 2
+            else:
+                at = slot_start + timedelta(seconds=rng.uniform(0, (slot - span).total_seconds()))
+            plan.append((name, at.replace(microsecond=0)))
+    for name in names:
+        if not SCENARIOS[name].exclusive:
+            span = min(SCENARIOS[name].span, usable)
+            at = start + margin + timedelta(seconds=rng.uniform(0, (usable - span).total_seconds()))
+            plan.append((name, at.replace(microsecond=0)))
     return sorted(plan, key=lambda p: p[1])
 
 
+def _inject(
+    name: str, at: datetime, start: datetime, end: datetime, seed: int, city: City, *, near_miss: bool
+) -> tuple[list[dict[str, Any]], TruthRecord]:
+    scenario = SCENARIOS[name]
+    variant = "near" if near_miss else "attack"
+    rng = random.Random(f"scenario-{seed}-{name}-{variant}")
+    attack = scenario.fn(city, Slot(at, start, end), rng, EventFactory(f"sim{seed}-{name}-{variant}"), near_miss)
+    inside = sorted(e["@timestamp"] for e in attack.events if iso(start) <= e["@timestamp"] < iso(end))
+    times = inside or sorted(e["@timestamp"] for e in attack.events)
+    truth = TruthRecord(
+        scenario=name,
+        description=("near miss: " if near_miss else "") + attack.description,
+        entities=attack.entities,
+        start=times[0],
+        end=times[-1],
+        expected_detectors=[] if near_miss else list(scenario.detectors),
+        event_count=len(attack.events),
+        near_miss=near_miss,
+        near_miss_of=list(scenario.detectors) if near_miss else [],
+    )
+    return attack.events, truth
+
+
 def generate(
-    *, end: datetime, hours: float, seed: int, scenarios: Sequence[str] | None = None
+    *,
+    end: datetime,
+    hours: float,
+    seed: int,
+    scenarios: Sequence[str] | None = None,
+    near_miss: bool = False,
+    straddle: bool = False,
+    history_days: int = 7,
 ) -> tuple[Iterator[dict[str, Any]], list[TruthRecord]]:
     """All events of the range in time order (a generator) and the ground truth.
 
-    Same seed, end and hours: the same documents in the same order.
+    Same arguments: the same documents in the same order. *history_days* of light
+    office activity before the range give ``new_term`` detectors something to know.
     """
     end = end.astimezone(UTC)
     start = end - timedelta(hours=hours)
@@ -63,11 +113,18 @@ def generate(
             f"unknown scenario(s): {', '.join(unknown)}", field="--scenario", hint=f"known: {', '.join(SCENARIOS)}"
         )
     city = build_city(seed)
-    injected: list[Injected] = []
-    for name, at in _plan(names, start, end, seed):
-        rng = random.Random(f"scenario-{seed}-{name}")
-        injected.append(SCENARIOS[name](city, at, rng, EventFactory(f"sim{seed}-{name}")))
-    attack = sorted((e for inj in injected for e in inj.events), key=lambda e: (e["@timestamp"], e["event"]["id"]))
+    events: list[dict[str, Any]] = []
+    truth: list[TruthRecord] = []
+    for name, at in _plan(names, start, end, seed, straddle=straddle):
+        docs, record = _inject(name, at, start, end, seed, city, near_miss=near_miss)
+        events += docs
+        truth.append(record)
+    attack = sorted(events, key=lambda e: (e["@timestamp"], e["event"]["id"]))
+
+    def history() -> Iterator[dict[str, Any]]:
+        first = start.astimezone(JST).replace(hour=0, minute=0, second=0, microsecond=0)
+        for k in range(history_days, 0, -1):
+            yield from history_day(city, first - timedelta(days=k), seed=seed)
 
     def baseline() -> Iterator[dict[str, Any]]:
         hour = start.replace(minute=0, second=0, microsecond=0)
@@ -82,8 +139,8 @@ def generate(
             yield from (d for d in docs if lo <= d["@timestamp"] < hi)
             hour += timedelta(hours=1)
 
-    merged = heapq.merge(baseline(), attack, key=lambda e: e["@timestamp"])
-    return merged, [inj.truth for inj in injected]
+    merged = heapq.merge(history(), baseline(), attack, key=lambda e: e["@timestamp"])
+    return merged, truth
 
 
 def simulate(
@@ -96,10 +153,21 @@ def simulate(
     segments: SegmentMap,
     truth_path: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
+    near_miss: bool = False,
+    straddle: bool = False,
+    history_days: int = 7,
 ) -> SimulationReport:
     """Generate and index the range; write the ground truth to *truth_path* if given."""
     began = time.perf_counter()
-    docs, truth = generate(end=end, hours=hours, seed=seed, scenarios=scenarios)
+    docs, truth = generate(
+        end=end,
+        hours=hours,
+        seed=seed,
+        scenarios=scenarios,
+        near_miss=near_miss,
+        straddle=straddle,
+        history_days=history_days,
+    )
     report = index_events(gw, docs, segments=segments, on_progress=on_progress)
     if report.rejected:
         sample = "; ".join(str(r) for r in report.rejected[:3])

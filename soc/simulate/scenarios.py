@@ -1,7 +1,10 @@
-"""Named attack scenarios, each returning its events and its ground truth.
+"""Named attack scenarios, each with its ground truth and a near miss.
 
-One explicit table maps a scenario name to its generator. Every generator receives its
-own random stream and start time, so adding a scenario never shifts the others.
+One explicit table maps a scenario name to its generator, the detectors that must fire
+on it, and how it is placed. Every generator receives its own random stream and slot,
+so adding a scenario never shifts the others. With ``near_miss=True`` a generator
+produces the same activity just below what its detectors look for (fewer attempts,
+a known value, a shorter gap): nothing may fire on it.
 """
 
 from __future__ import annotations
@@ -13,161 +16,76 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soc.simulate.events import EventFactory
-from soc.simulate.models import TruthRecord
 from soc.simulate.population import City
 
-__all__ = ["DURATION", "SCENARIOS", "Injected"]
+__all__ = ["DURATION", "Attack", "Scenario", "Slot", "evening_time", "night_time", "office_time"]
 
-
-@dataclass
-class Injected:
-    events: list[dict[str, Any]]
-    truth: TruthRecord
-
-
-ScenarioFn = Callable[[City, datetime, random.Random, EventFactory], Injected]
-
-# longest span of any scenario; the orchestrator keeps scenarios this far from the range ends
+# longest span of an exclusive scenario; the planner gives each one a slot this long
 DURATION = timedelta(minutes=30)
 
 
-def _truth(
-    name: str, description: str, entities: dict[str, str], events: list[dict[str, Any]], expected: list[str]
-) -> TruthRecord:
-    times = sorted(e["@timestamp"] for e in events)
-    return TruthRecord(
-        scenario=name,
-        description=description,
-        entities=entities,
-        start=times[0],
-        end=times[-1],
-        expected_detectors=expected,
-        event_count=len(events),
-    )
+@dataclass(frozen=True)
+class Slot:
+    """Where a scenario may put its events: from ``at``, inside the simulated range."""
+
+    at: datetime
+    range_start: datetime
+    range_end: datetime
 
 
-def failed_login_burst(city: City, start: datetime, rng: random.Random, ev: EventFactory) -> Injected:
-    """A compromised LGWAN workstation guesses one colleague's password over SMB (4625, type 3)."""
-    attacker, victim = rng.sample(city.staff, 2)
-    events = [
-        ev.windows(
-            start + timedelta(seconds=i * 10 + rng.uniform(0, 3)),
-            "4625",
-            user=victim.login,
-            host="DC01",
-            host_ip=city.dcs["DC01"],
-            source_ip=attacker.ip,
-            logon_type="3",
-            status="0xC000006D",
-        )
-        for i in range(60)
-    ]
-    return Injected(
-        events,
-        _truth(
-            "failed-login-burst",
-            f"60 failed network logons for {victim.login} from workstation {attacker.workstation}",
-            {"user.name": victim.login, "source.ip": attacker.ip},
-            events,
-            ["failed-login-burst"],
-        ),
-    )
+@dataclass
+class Attack:
+    events: list[dict[str, Any]]
+    entities: dict[str, str]  # ECS field -> value, exactly as written in the events
+    description: str
 
 
-def password_spray(city: City, start: datetime, rng: random.Random, ev: EventFactory) -> Injected:
-    """One foreign address tries a common password against 40 staff accounts in Microsoft 365."""
-    ip = f"185.{rng.randrange(100, 200)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    targets = rng.sample(city.staff, 40)
-    events = []
-    for i, s in enumerate(targets):
-        t = start + timedelta(seconds=i * 28 + rng.uniform(0, 5))
-        for k in range(rng.choice([1, 2])):
-            events.append(
-                ev.m365_signin(t + timedelta(seconds=k * 3), upn=s.upn, source_ip=ip, country="NL", success=False)
-            )
-    return Injected(
-        events,
-        _truth(
-            "password-spray",
-            f"Microsoft 365 password spray from {ip} against 40 accounts",
-            {"source.ip": ip},
-            events,
-            ["password-spray"],
-        ),
-    )
+ScenarioFn = Callable[[City, Slot, random.Random, EventFactory, bool], Attack]
 
 
-def brute_force_success(city: City, start: datetime, rng: random.Random, ev: EventFactory) -> Injected:
-    """30 failed VPN logons for one teleworker from abroad, then a success: a likely compromise."""
-    victim = rng.choice([s for s in city.staff if s.teleworker])
-    ip = f"103.{rng.randrange(10, 250)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    events = [
-        ev.vpn_logon(
-            start + timedelta(seconds=i * 15 + rng.uniform(0, 4)),
-            user=victim.login,
-            source_ip=ip,
-            country="CN",
-            success=False,
-            assigned_ip=None,
-        )
-        for i in range(30)
-    ]
-    events.append(
-        ev.vpn_logon(
-            start + timedelta(seconds=30 * 15 + 20),
-            user=victim.login,
-            source_ip=ip,
-            country="CN",
-            success=True,
-            assigned_ip=victim.vpn_ip,
-        )
-    )
-    return Injected(
-        events,
-        _truth(
-            "brute-force-success",
-            f"VPN brute force against {victim.login} from {ip} that ends in a successful logon",
-            {"user.name": victim.login, "source.ip": ip},
-            events,
-            ["failed-login-burst", "brute-force-success"],
-        ),
-    )
+@dataclass(frozen=True)
+class Scenario:
+    fn: ScenarioFn
+    detectors: tuple[str, ...]  # must fire on the attack (and on nothing of the near miss)
+    span: timedelta = DURATION
+    exclusive: bool = True  # needs a slot of its own: its counts could add to a neighbour's
 
 
-def port_scan(city: City, start: datetime, rng: random.Random, ev: EventFactory) -> Injected:
-    """A compromised workstation probes the file server on 200 ports within five minutes."""
-    attacker = rng.choice(city.staff)
-    ports = rng.sample(range(1, 10000), 200)
-    events = []
-    for i, port in enumerate(ports):
-        allowed = port in (135, 139, 445)
-        events.append(
-            ev.flow(
-                start + timedelta(seconds=i * 1.5),
-                src=attacker.ip,
-                dst=city.file_server,
-                port=port,
-                allowed=allowed,
-                bytes_out=60,
-                bytes_in=0 if not allowed else 60,
-                observer="UTM-LGWAN",
-            )
-        )
-    return Injected(
-        events,
-        _truth(
-            "port-scan",
-            f"workstation {attacker.workstation} scans the file server on 200 ports",
-            {"source.ip": attacker.ip, "destination.ip": city.file_server},
-            events,
-            ["port-scan"],
-        ),
-    )
+def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float]) -> datetime:
+    """A time at JST hours within ``hours`` on a weekday, inside the range (an hour clear of
+    its ends), on the day nearest ``slot.at``; ``slot.at`` if no such time exists."""
+    from soc.simulate.baseline import JST
+
+    lo_bound, hi_bound = slot.range_start + timedelta(hours=1), slot.range_end - timedelta(hours=1)
+    spans = []
+    day = (slot.range_start - timedelta(days=1)).astimezone(JST).date()
+    while day <= slot.range_end.astimezone(JST).date():
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=JST)
+        lo = max(midnight + timedelta(hours=hours[0]), lo_bound)
+        hi = min(midnight + timedelta(hours=hours[1]), hi_bound)
+        if day.weekday() < 5 and lo < hi:
+            spans.append((lo, hi))
+        day += timedelta(days=1)
+    if not spans:
+        return slot.at
+    lo, hi = min(spans, key=lambda s: abs(s[0] - slot.at))
+    return (lo + (hi - lo) * rng.random()).replace(microsecond=0)
 
 
-SCENARIOS: dict[str, ScenarioFn] = {
-    "failed-login-burst": failed_login_burst,
-    "password-spray": password_spray,
-    "brute-force-success": brute_force_success,
-    "port-scan": port_scan,
-}
+def night_time(slot: Slot, rng: random.Random) -> datetime:
+    """Between 01:00 and 04:30 JST, when nobody works and no admin logs on."""
+    return _local_time(slot, rng, (1.0, 4.5))
+
+
+def evening_time(slot: Slot, rng: random.Random) -> datetime:
+    """Between 19:00 and 19:50 JST: late, but still inside business hours."""
+    return _local_time(slot, rng, (19.0, 19.8))
+
+
+def office_time(slot: Slot, rng: random.Random) -> datetime:
+    """Between 09:30 and 16:00 JST on a weekday."""
+    return _local_time(slot, rng, (9.5, 16.0))
+
+
+def spread(start: datetime, n: int, step_s: float, rng: random.Random, jitter_s: float = 3.0) -> list[datetime]:
+    return [start + timedelta(seconds=i * step_s + rng.uniform(0, jitter_s)) for i in range(n)]

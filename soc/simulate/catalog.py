@@ -1,0 +1,50 @@
+"""The table of scenarios: name -> generator, the detectors that must fire, placement.
+
+Every shipped detector appears in at least one scenario's ``detectors`` (a test checks
+this), so each has an attack it must find and a near miss it must ignore.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from soc.simulate import scenarios_auth as auth
+from soc.simulate import scenarios_network as net
+from soc.simulate.scenarios import Scenario
+
+__all__ = ["SCENARIOS"]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "failed-login-burst": Scenario(auth.failed_login_burst, ("failed-login-burst",)),
+    "failed-login-burst-source": Scenario(auth.failed_login_burst_source, ("failed-login-burst-source",)),
+    "password-spray": Scenario(auth.password_spray, ("password-spray",)),
+    "password-spray-workstation": Scenario(auth.password_spray_workstation, ("password-spray-workstation",)),
+    "kerberos-preauth-spray": Scenario(auth.kerberos_preauth_spray, ("kerberos-preauth-spray",)),
+    "kerberos-brute-force": Scenario(auth.kerberos_brute_force, ("kerberos-brute-force",)),
+    "ntlm-failures-dc": Scenario(auth.ntlm_failures_dc, ("ntlm-failures-dc",)),
+    "account-lockout-storm": Scenario(auth.account_lockout_storm, ("account-lockout-storm",)),
+    "brute-force-success": Scenario(
+        auth.brute_force_success,
+        ("failed-login-burst", "brute-force-success", "vpn-logon-abroad", "new-country-logon"),
+        exclusive=False,
+    ),
+    "privileged-logon-off-hours": Scenario(
+        auth.privileged_logon_off_hours, ("privileged-logon-off-hours",), exclusive=False
+    ),
+    "new-country-logon": Scenario(auth.new_country_logon, ("new-country-logon",), exclusive=False),
+    "new-host-logon": Scenario(auth.new_host_logon, ("new-host-logon",), exclusive=False),
+    "impossible-travel": Scenario(auth.impossible_travel, ("impossible-travel", "new-country-logon"), exclusive=False),
+    "vpn-logon-abroad": Scenario(auth.vpn_logon_abroad, ("vpn-logon-abroad", "new-country-logon"), exclusive=False),
+    "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
+    "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
+    "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
+    "port-scan": Scenario(net.port_scan, ("port-scan",)),
+    "host-sweep": Scenario(net.host_sweep, ("host-sweep",)),
+    "beaconing": Scenario(net.beaconing, ("beaconing",), span=timedelta(minutes=105), exclusive=False),
+    "large-outbound-transfer": Scenario(net.large_outbound_transfer, ("large-outbound-transfer",)),
+    "dns-tunnelling": Scenario(net.dns_tunnelling, ("dns-tunnelling",)),
+    "mynumber-to-internet": Scenario(net.mynumber_to_internet, ("mynumber-to-internet",)),
+    "lgwan-to-internet": Scenario(net.lgwan_to_internet, ("lgwan-to-internet",)),
+    "silent-log-source": Scenario(net.silent_log_source, ("silent-log-source",), exclusive=False),
+}

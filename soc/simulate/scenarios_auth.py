@@ -1,0 +1,361 @@
+"""Attacks on authentication: guessing, spraying, lockouts, stolen credentials in use."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from soc.simulate.baseline import admin_logon
+from soc.simulate.events import EventFactory
+from soc.simulate.population import CITY_LOCATION, SERVERS, City
+from soc.simulate.scenarios import Attack, Slot, evening_time, night_time, office_time, spread
+
+__all__ = [
+    "account_lockout_storm",
+    "auth_failure_surge",
+    "brute_force_success",
+    "failed_login_burst",
+    "failed_login_burst_source",
+    "impossible_travel",
+    "kerberos_brute_force",
+    "kerberos_preauth_spray",
+    "lateral_fan_out",
+    "m365_signin_spray",
+    "new_country_logon",
+    "new_host_logon",
+    "ntlm_failures_dc",
+    "password_spray",
+    "password_spray_workstation",
+    "privileged_logon_off_hours",
+    "vpn_logon_abroad",
+]
+
+DC = ("DC01", SERVERS["DC01"])
+SEOUL, AMSTERDAM, BEIJING, TAIPEI, OSAKA = (
+    (37.57, 126.98),
+    (52.37, 4.90),
+    (39.90, 116.40),
+    (25.03, 121.56),
+    (34.69, 135.50),
+)
+
+
+def _foreign_ip(rng: random.Random, first: int) -> str:
+    return f"{first}.{rng.randrange(10, 250)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def failed_login_burst(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A compromised LGWAN workstation guesses one colleague's password over SMB (4625, type 3)."""
+    attacker, victim = rng.sample(city.staff, 2)
+    n = 15 if near else 60
+    events = [
+        ev.windows(
+            t,
+            "4625",
+            user=victim.login,
+            host=DC[0],
+            host_ip=DC[1],
+            source_ip=attacker.ip,
+            logon_type="3",
+            status="0xC000006D",
+        )
+        for t in spread(slot.at, n, 10, rng)
+    ]
+    return Attack(
+        events,
+        {"user.name": victim.login, "source.ip": attacker.ip},
+        f"{n} failed network logons for {victim.login} from workstation {attacker.workstation}",
+    )
+
+
+def failed_login_burst_source(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """One foreign address hammers the VPN gateway: many failures over a handful of accounts."""
+    ip = _foreign_ip(rng, 91)
+    victims = rng.sample(city.staff, 8)
+    n = 80 if near else 130
+    events = [
+        ev.vpn_logon(t, user=victims[i % 8].login, source_ip=ip, country="RU", success=False, assigned_ip=None)
+        for i, t in enumerate(spread(slot.at, n, 4.5, rng, 1.0))
+    ]
+    return Attack(events, {"source.ip": ip}, f"{n} failed VPN logons over 8 accounts from {ip}")
+
+
+def password_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A compromised workstation tries one password against many accounts over SMB (4625)."""
+    attacker = rng.choice(city.staff)
+    victims = rng.sample([s for s in city.staff if s != attacker], 8 if near else 25)
+    events = [
+        ev.windows(
+            t,
+            "4625",
+            user=v.login,
+            host=DC[0],
+            host_ip=DC[1],
+            source_ip=attacker.ip,
+            logon_type="3",
+            status="0xC000006D",
+        )
+        for v, t in zip(victims, spread(slot.at, len(victims), 20, rng), strict=True)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip},
+        f"password spray over SMB from {attacker.workstation} against {len(victims)} accounts",
+    )
+
+
+def password_spray_workstation(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """NTLM spray seen only as 4776 on the DC: no source address, just the workstation name."""
+    attacker = rng.choice(city.staff)
+    victims = rng.sample(city.staff, 8 if near else 20)
+    events = [
+        ev.windows(
+            t,
+            "4776",
+            user=v.login,
+            host=DC[0],
+            host_ip=DC[1],
+            source_ip=None,
+            outcome="failure",
+            status="0xC000006A",
+            workstation=attacker.workstation,
+        )
+        for v, t in zip(victims, spread(slot.at, len(victims), 25, rng), strict=True)
+    ]
+    return Attack(
+        events,
+        {"winlog.event_data.WorkstationName": attacker.workstation},
+        f"NTLM password spray from workstation {attacker.workstation} against {len(victims)} accounts",
+    )
+
+
+def kerberos_preauth_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Kerberos pre-authentication failures (4771, 0x18) for many accounts from one address."""
+    attacker = rng.choice(city.staff)
+    victims = rng.sample(city.staff, 8 if near else 20)
+    events = [
+        ev.windows(t, "4771", user=v.login, host=DC[0], host_ip=DC[1], source_ip=attacker.ip, status="0x18")
+        for v, t in zip(victims, spread(slot.at, len(victims), 20, rng), strict=True)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip},
+        f"Kerberos pre-auth spray from {attacker.ip} against {len(victims)} accounts",
+    )
+
+
+def kerberos_brute_force(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Kerberos pre-authentication failures for one account, again and again."""
+    attacker, victim = rng.sample(city.staff, 2)
+    n = 15 if near else 40
+    events = [
+        ev.windows(t, "4771", user=victim.login, host=DC[0], host_ip=DC[1], source_ip=attacker.ip, status="0x18")
+        for t in spread(slot.at, n, 12, rng)
+    ]
+    return Attack(events, {"user.name": victim.login}, f"{n} Kerberos pre-auth failures for {victim.login}")
+
+
+def ntlm_failures_dc(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """NTLM credential validation failures (4776) for one account on a domain controller."""
+    attacker, victim = rng.sample(city.staff, 2)
+    n = 15 if near else 40
+    events = [
+        ev.windows(
+            t,
+            "4776",
+            user=victim.login,
+            host=DC[0],
+            host_ip=DC[1],
+            source_ip=None,
+            outcome="failure",
+            status="0xC000006A",
+            workstation=attacker.workstation,
+        )
+        for t in spread(slot.at, n, 12, rng)
+    ]
+    return Attack(events, {"user.name": victim.login}, f"{n} NTLM failures for {victim.login} on {DC[0]}")
+
+
+def account_lockout_storm(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Many accounts locked out within minutes (4740 on the PDC emulator)."""
+    victims = rng.sample(city.staff, 4 if near else 8)
+    events = [
+        ev.windows(t, "4740", user=v.login, host=DC[0], host_ip=DC[1], source_ip=None)
+        for v, t in zip(victims, spread(slot.at, len(victims), 60, rng, 20), strict=True)
+    ]
+    return Attack(events, {"host.name": DC[0]}, f"{len(victims)} accounts locked out on {DC[0]}")
+
+
+def brute_force_success(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """At night, VPN failures for one teleworker from abroad, then a success: a likely compromise.
+
+    Near miss: a teleworker mistypes a few times at home, then gets in.
+    """
+    victim = rng.choice([s for s in city.staff if s.teleworker])
+    start = night_time(slot, rng)
+    if near:
+        ip, country, loc, n = victim.home_ip, "JP", victim.home_location, 6
+    else:
+        ip, country, loc, n = _foreign_ip(rng, 103), "CN", BEIJING, 30
+    events: list[dict[str, Any]] = [
+        ev.vpn_logon(t, user=victim.login, source_ip=ip, country=country, success=False, assigned_ip=None, location=loc)
+        for t in spread(start, n, 15, rng, 4)
+    ]
+    events.append(
+        ev.vpn_logon(
+            start + timedelta(seconds=n * 15 + 20),
+            user=victim.login,
+            source_ip=ip,
+            country=country,
+            success=True,
+            assigned_ip=victim.vpn_ip,
+            location=loc,
+        )
+    )
+    return Attack(
+        events,
+        {"user.name": victim.login, "source.ip": ip, "source.geo.country_iso_code": country},
+        f"VPN brute force against {victim.login} from {ip} ({country}) that ends in a successful logon",
+    )
+
+
+def privileged_logon_off_hours(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """An administrative account logs on to one of its servers at 3 a.m. (near miss: at 19:xx)."""
+    adm = rng.choice(city.admins)
+    server = rng.choice(adm.servers)
+    at = evening_time(slot, rng) if near else night_time(slot, rng)
+    events = admin_logon(ev, at, adm.account, server, adm.staff.ip)
+    return Attack(
+        events,
+        {"user.name": adm.account, "host.name": server},
+        f"{adm.account} logs on to {server} at {at.isoformat()}",
+    )
+
+
+def new_country_logon(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A Microsoft 365 sign-in from Korea, at night, for an account never used abroad.
+
+    Near miss: the account signed in from Korea a few days earlier (a business trip),
+    so the country is already known.
+    """
+    victim = rng.choice(city.staff)
+    at = night_time(slot, rng)
+    ip = _foreign_ip(rng, 175)
+    events = []
+    if near:
+        events.append(
+            ev.m365_signin(
+                slot.range_start - timedelta(days=3),
+                upn=victim.upn,
+                source_ip=ip,
+                country="KR",
+                success=True,
+                location=SEOUL,
+            )
+        )
+    events.append(ev.m365_signin(at, upn=victim.upn, source_ip=ip, country="KR", success=True, location=SEOUL))
+    return Attack(
+        events,
+        {"user.name": victim.upn, "source.geo.country_iso_code": "KR"},
+        f"first Microsoft 365 sign-in of {victim.upn} from Korea",
+    )
+
+
+def new_host_logon(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """An administrative account logs on to a server it has never managed (near miss: its own)."""
+    adm = rng.choice(city.admins)
+    others = [s for s in SERVERS if s not in adm.servers]
+    server = rng.choice(adm.servers) if near else rng.choice(others)
+    events = admin_logon(ev, office_time(slot, rng), adm.account, server, adm.staff.ip)
+    return Attack(
+        events,
+        {"user.name": adm.account, "host.name": server},
+        f"first remote-desktop logon of {adm.account} to {server}",
+    )
+
+
+def impossible_travel(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Signed in from the city, then 40 minutes later from Amsterdam (near miss: from Osaka)."""
+    victim = rng.choice(city.staff)
+    t = office_time(slot, rng)
+    far_ip = "88.159.12.7" if not near else "60.34.120.9"
+    country, loc = ("JP", OSAKA) if near else ("NL", AMSTERDAM)
+    events = [
+        ev.m365_signin(t, upn=victim.upn, source_ip=city.egress_ip, country="JP", success=True, location=CITY_LOCATION),
+        ev.m365_signin(
+            t + timedelta(minutes=40), upn=victim.upn, source_ip=far_ip, country=country, success=True, location=loc
+        ),
+    ]
+    entities = {"user.name": victim.upn}
+    if not near:
+        entities["source.geo.country_iso_code"] = "NL"
+    return Attack(events, entities, f"{victim.upn} signs in from the city and from {country} 40 minutes apart")
+
+
+def vpn_logon_abroad(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A teleworker's account connects to the VPN from Taiwan at night (near miss: a new Japanese ISP)."""
+    victim = rng.choice([s for s in city.staff if s.teleworker])
+    at = night_time(slot, rng)
+    if near:
+        ip, country, loc = "126.77.40.3", "JP", victim.home_location
+    else:
+        ip, country, loc = _foreign_ip(rng, 114), "TW", TAIPEI
+    events = [
+        ev.vpn_logon(
+            at, user=victim.login, source_ip=ip, country=country, success=True, assigned_ip=victim.vpn_ip, location=loc
+        )
+    ]
+    return Attack(
+        events,
+        {"user.name": victim.login, "source.ip": ip, "source.geo.country_iso_code": country},
+        f"VPN logon of {victim.login} from {country} ({ip})",
+    )
+
+
+def m365_signin_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """One foreign address tries a common password against many staff accounts in Microsoft 365."""
+    ip = _foreign_ip(rng, 185)
+    targets = rng.sample(city.staff, 8 if near else 40)
+    events = []
+    for s, t in zip(targets, spread(slot.at, len(targets), 28, rng, 5), strict=True):
+        for k in range(rng.choice([1, 2])):
+            events.append(
+                ev.m365_signin(t + timedelta(seconds=k * 3), upn=s.upn, source_ip=ip, country="NL", success=False)
+            )
+    return Attack(events, {"source.ip": ip}, f"Microsoft 365 password spray from {ip} against {len(targets)} accounts")
+
+
+def auth_failure_surge(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Credential stuffing from a botnet: 50 addresses, each only a few tries, together a surge."""
+    n = 110 if near else 220
+    ips = [_foreign_ip(rng, rng.choice([45, 77, 181, 190, 200])) for _ in range(55)]
+    events = []
+    for i, t in enumerate(spread(slot.at, n, 600 / n, rng, 1.0)):
+        events.append(
+            ev.m365_signin(
+                t,
+                upn=rng.choice(city.staff).upn,
+                source_ip=ips[i % len(ips)],
+                country=rng.choice(["US", "BR", "DE", "VN"]),
+                success=False,
+            )
+        )
+    return Attack(events, {}, f"{n} Microsoft 365 sign-in failures from {len(ips)} addresses in 10 minutes")
+
+
+def lateral_fan_out(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """One account logs on over the network to many workstations in minutes (near miss: 7)."""
+    attacker, victim = rng.sample(city.staff, 2)
+    hosts = rng.sample([s for s in city.staff if s not in (attacker, victim)], 7 if near else 16)
+    events = [
+        ev.windows(
+            t, "4624", user=victim.login, host=h.workstation, host_ip=h.ip, source_ip=attacker.ip, logon_type="3"
+        )
+        for h, t in zip(hosts, spread(slot.at, len(hosts), 30, rng), strict=True)
+    ]
+    return Attack(
+        events,
+        {"user.name": victim.login},
+        f"{victim.login} logs on to {len(hosts)} workstations from {attacker.workstation}",
+    )
