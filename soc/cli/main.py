@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 from urllib.parse import urlparse
 
 import typer
@@ -187,8 +187,16 @@ def schema(
 @app.command()
 @command
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="newline-delimited ECS JSON files")],
-    fmt: Annotated[str, typer.Option("--format", help="input format")] = "ecs",
+    files: Annotated[list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given")],
+    fmt: Annotated[
+        Literal["ecs", "sshd", "windows-json", "zeek", "auto"],
+        typer.Option(
+            "--format",
+            help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
+            "the configured timezone); windows-json: Winlogbeat or evtx_dump JSON lines; zeek: conn/dns/http "
+            "logs, TSV or JSON; auto: guess per file from its first lines",
+        ),
+    ] = "ecs",
 ) -> None:
     """Bulk-load events into the right index (by event.category); report every rejected document."""
     from rich.progress import Progress
@@ -199,7 +207,13 @@ def ingest(
     with Progress(transient=True, console=err_console) as progress:
         task = progress.add_task("indexing", total=None)
         report = ingest_files(
-            ctx.es, files, segments=ctx.segments, fmt=fmt, on_progress=lambda n: progress.advance(task, n)
+            ctx.es,
+            files,
+            segments=ctx.segments,
+            fmt=fmt,
+            tz=ctx.settings.tz,
+            reference=ctx.clock.now(),
+            on_progress=lambda n: progress.advance(task, n),
         )
     _print_ingest_report(report)
     if report.rejected:

@@ -1,5 +1,7 @@
 """Bulk-load ECS events into the right index; every rejected document is reported.
 
+Files are either ECS NDJSON or one of the log formats ``soc.parsers`` reads (OpenSSH
+syslog, Windows events as JSON, Zeek), chosen by ``fmt`` or guessed per file with "auto".
 Documents are validated and normalised one by one (``@timestamp`` parsed to UTC, IPs
 canonical, segment fields added from the segment map), routed by ``event.category``
 and indexed with ``_id = event.id`` when present, so loading the same file twice does
@@ -18,16 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from soc.errors import IngestError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
+from soc.parsers import FORMATS, Parsed, Rejected, Skipped, guess_format, parse_file, read_head
 from soc.vocab import iso, parse_time
 
 __all__ = ["FORMATS", "DocumentError", "IngestReport", "Rejected", "index_events", "ingest_files", "prepare", "route"]
 
-FORMATS = ("ecs",)
 _IP_FIELDS = ("source", "destination", "client", "server")
 
 
@@ -35,18 +38,10 @@ class DocumentError(ValueError):
     """One document cannot be indexed; the message says why."""
 
 
-@dataclass(frozen=True)
-class Rejected:
-    source: str  # file:line, or #n for documents from memory
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
-
-
 @dataclass
 class IngestReport:
     read: int = 0
+    skipped: int = 0  # lines of a log format that carry nothing soc reads
     indexed: Counter[str] = field(default_factory=Counter)
     rejected: list[Rejected] = field(default_factory=list)
     seconds: float = 0.0
@@ -62,6 +57,7 @@ class IngestReport:
     def summary(self) -> dict[str, Any]:
         return {
             "read": self.read,
+            "skipped": self.skipped,
             "indexed": self.indexed_total,
             "per_index": dict(sorted(self.indexed.items())),
             "rejected": len(self.rejected),
@@ -175,6 +171,9 @@ def _index(
     def actions() -> Iterator[dict[str, Any]]:
         for source, raw in items:
             report.read += 1
+            if isinstance(raw, Skipped):
+                report.skipped += 1
+                continue
             if isinstance(raw, _BadLine):
                 report.rejected.append(Rejected(source, raw.reason))
                 continue
@@ -227,20 +226,58 @@ def _read_ndjson(path: Path) -> Iterator[tuple[str, Any]]:
                 yield f"{path}:{lineno}", _BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})")
 
 
+def _read_parsed(path: Path, fmt: str, *, tz: ZoneInfo, reference: datetime) -> Iterator[tuple[str, Any]]:
+    for result in parse_file(path, fmt, tz=tz, reference=reference):
+        if isinstance(result, Parsed):
+            yield result.source, result.doc
+        elif isinstance(result, Rejected):
+            yield result.source, _BadLine(result.reason)
+        else:
+            yield result.source, result
+
+
+def _formats(files: list[Path], fmt: str) -> dict[Path, str]:
+    """The format of every file, guessed per file for "auto"; every unguessable file in one error."""
+    if fmt != "auto":
+        return dict.fromkeys(files, fmt)
+    found = {p: guess_format(read_head(p)) for p in files}
+    unknown = [str(p) for p, f in found.items() if f is None]
+    if unknown:
+        raise IngestError(
+            f"cannot tell the format of {', '.join(unknown)} from the first lines",
+            field="--format",
+            hint=f"give one of: {', '.join(f for f in FORMATS if f != 'auto')}",
+        )
+    return {p: f for p, f in found.items() if f is not None}
+
+
 def ingest_files(
     gw: EsGateway,
     paths: Iterable[Path],
     *,
     segments: SegmentMap,
     fmt: str = "ecs",
+    tz: ZoneInfo | None = None,
+    reference: datetime | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Load newline-delimited ECS JSON files; bad lines are reported with file:line and reason."""
+    """Load log files (ECS NDJSON by default); bad lines are reported with file:line and reason.
+
+    ``tz`` is the zone of syslog times that carry none (default UTC); ``reference`` is the
+    "now" that decides their year (default: the current time).
+    """
     if fmt not in FORMATS:
         raise IngestError(f"unknown input format {fmt!r}", field="--format", hint=f"use one of: {', '.join(FORMATS)}")
     files = list(paths)
     for p in files:
         if not p.is_file():
             raise IngestError("file not found", file=p)
-    items = (item for p in files for item in _read_ndjson(p))
+    formats = _formats(files, fmt)
+    zone = tz or ZoneInfo("UTC")
+    ref = reference or datetime.now(UTC)
+    items = (
+        item
+        for p in files
+        for item in (_read_ndjson(p) if formats[p] == "ecs" else _read_parsed(p, formats[p], tz=zone, reference=ref))
+    )
     return _index(gw, items, segments=segments, on_progress=on_progress)
