@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from soc.errors import ConfigError
+from soc.notify.models import NotifySettings
 from soc.vocab import Segment, Severity
 
 __all__ = ["DEFAULT_SEGMENTS", "LocalBreakout", "SegmentRule", "Settings", "load_settings"]
@@ -114,6 +115,9 @@ class Settings(BaseSettings):
             "network": ["{prefix}-events-network*"],
         }
     )
+
+    # where notifications go ([notify] in soc.toml); no destination = the outbox in out_dir
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @field_validator("index_prefix")
     @classmethod

@@ -10,8 +10,10 @@ from soc.es.client import EsGateway, translate_errors
 
 __all__ = [
     "CATEGORY_ROUTES",
+    "DELIVERY_FIELDS",
     "EVENT_DATASETS",
     "alerts_index",
+    "deliveries_index",
     "ensure_ready",
     "event_index",
     "incidents_index",
@@ -48,6 +50,11 @@ def incidents_index(gw: EsGateway) -> str:
 
 def state_index(gw: EsGateway) -> str:
     return gw.index_name("state")
+
+
+def deliveries_index(gw: EsGateway) -> str:
+    """One document per (notification key, destination): see ``soc.notify.service``."""
+    return gw.index_name("deliveries")
 
 
 def _properties(fields: dict[str, str]) -> dict[str, Any]:
@@ -144,6 +151,33 @@ _STATE_FIELDS = {
 }
 
 
+DELIVERY_FIELDS = {
+    "id": "keyword",
+    "key": "keyword",
+    "destination": "keyword",
+    "channel": "keyword",
+    "target": "keyword",
+    "incident_id": "keyword",
+    "severity": "keyword",
+    "status": "keyword",
+    "attempts": "long",
+    "created_at": "date",
+    "updated_at": "date",
+    "last_attempt_at": "date",
+    "sent_at": "date",
+    "next_attempt_at": "date",
+    "lease_until": "date",
+    "last_error": "text",
+}
+
+
+def _deliveries_mappings() -> dict[str, Any]:
+    mappings = _doc_index_mappings(DELIVERY_FIELDS)
+    # the notification itself is kept to re-send it, not searched
+    mappings["properties"]["notification"] = {"type": "object", "enabled": False}
+    return mappings
+
+
 def templates(gw: EsGateway) -> dict[str, dict[str, Any]]:
     """Composable index templates keyed by name. Patterns are exact index names
     (plus a ``-*`` suffix for events) so two prefixes never collide."""
@@ -158,6 +192,7 @@ def templates(gw: EsGateway) -> dict[str, dict[str, Any]]:
         f"{p}-alerts": _template([alerts_index(gw)], _doc_index_mappings(_ALERT_FIELDS)),
         f"{p}-incidents": _template([incidents_index(gw)], _doc_index_mappings(_INCIDENT_FIELDS)),
         f"{p}-state": _template([state_index(gw)], _doc_index_mappings(_STATE_FIELDS)),
+        f"{p}-deliveries": _template([deliveries_index(gw)], _deliveries_mappings()),
     }
 
 
