@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
 # Install what soc needs from the operating system, only when it is missing:
 # Java 17+ and Maven (to assemble the local Elasticsearch node) and Python venv support
-# are required; Japanese fonts (reports are read in Japanese) are wanted, and a failure
-# to install them is a warning. Debian/Ubuntu only; elsewhere it says what to install.
+# are required; for reports: Japanese fonts (Noto Sans/Serif CJK JP, reports are read in
+# Japanese), the libraries WeasyPrint loads at run time to print PDF (Pango, PangoFT2,
+# HarfBuzz with its subsetter) and poppler-utils (pdftotext, used by the tests). A failure
+# to install the report packages is a warning. Idempotent and non-interactive;
+# Debian/Ubuntu only (elsewhere it says what to install); uses sudo when not root.
 set -euo pipefail
+
+has_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 
 required=()
 command -v java >/dev/null 2>&1 || required+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || required+=(maven)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || required+=(python3-venv)
+
 wanted=()
-if ! (command -v fc-list >/dev/null 2>&1 && fc-list :lang=ja 2>/dev/null | grep -q .); then
+if ! (command -v fc-list >/dev/null 2>&1 && fc-list :lang=ja family 2>/dev/null | grep -q "Noto Sans CJK JP" \
+      && fc-list :lang=ja family 2>/dev/null | grep -q "Noto Serif CJK JP"); then
   wanted+=(fonts-noto-cjk fontconfig)
 fi
+has_lib 'libpango-1\.0\.so\.0' || wanted+=(libpango-1.0-0)
+has_lib 'libpangoft2-1\.0\.so\.0' || wanted+=(libpangoft2-1.0-0)
+has_lib 'libharfbuzz\.so\.0' || wanted+=(libharfbuzz0b)
+has_lib 'libharfbuzz-subset\.so\.0' || wanted+=(libharfbuzz-subset0)
+command -v pdftotext >/dev/null 2>&1 || wanted+=(poppler-utils)
+
 [ ${#required[@]} -eq 0 ] && [ ${#wanted[@]} -eq 0 ] && exit 0
 
-if ! command -v apt-get >/dev/null 2>&1; then
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo -n"
+  else
+    SUDO="none"
+  fi
+fi
+if ! command -v apt-get >/dev/null 2>&1 || [ "$SUDO" = "none" ]; then
   [ ${#required[@]} -gt 0 ] && { echo "soc: please install: ${required[*]} (Java 17+, Maven, python3-venv)" >&2; exit 1; }
-  echo "soc: warning: no Japanese font found; install Noto Sans CJK JP for Japanese reports" >&2
+  echo "soc: warning: for PDF reports in Japanese please install: ${wanted[*]}" >&2
   exit 0
 fi
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
 if [ ${#required[@]} -gt 0 ]; then
@@ -29,7 +48,12 @@ if [ ${#required[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${required[@]}" >/dev/null
 fi
 if [ ${#wanted[@]} -gt 0 ]; then
-  echo "soc: installing Japanese fonts: ${wanted[*]}" >&2
-  $SUDO apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null \
-    || echo "soc: warning: could not install ${wanted[*]}; Japanese reports may lack glyphs" >&2
+  echo "soc: installing report packages (fonts, PDF libraries): ${wanted[*]}" >&2
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null; then
+    # one unknown name (e.g. an older release without libharfbuzz-subset0) must not block the others
+    for pkg in "${wanted[@]}"; do
+      $SUDO apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null \
+        || echo "soc: warning: could not install $pkg; PDF or Japanese reports may be incomplete" >&2
+    done
+  fi
 fi

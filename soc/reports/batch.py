@@ -1,25 +1,66 @@
-"""Write reports to files (used by ``soc report`` and ``soc demo``)."""
+"""Write reports to files (used by ``soc report`` and ``soc demo``).
+
+Each report is built once per language; its HTML is rendered once and, when PDF is
+wanted, printed to PDF from that same HTML.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from soc.context import AppContext
 from soc.reports.build import build_incident_report
-from soc.reports.render import environment, render_incident
+from soc.reports.i18n import LANGS
+from soc.reports.models import IncidentReport, SummaryReport
+from soc.reports.pdf import html_to_pdf
+from soc.reports.render import FORMATS, environment, render
+from soc.reports.summary import build_summary_report
 
-__all__ = ["write_incident_report", "write_incident_reports"]
+__all__ = [
+    "summary_stem",
+    "write_incident_report",
+    "write_incident_reports",
+    "write_report_files",
+    "write_summary_report",
+]
 
-_SUFFIX = {"html": "html", "md": "md"}
+
+def _check(langs: list[str], formats: list[str]) -> None:
+    for lang in langs:
+        if lang not in LANGS:
+            raise ValueError(f"unknown report language {lang!r}; use one of {', '.join(LANGS)}")
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def write_report_files(
+    kind: str, context: IncidentReport | SummaryReport, *, stem: str, formats: Iterable[str], out_dir: Path
+) -> list[Path]:
+    """Write ``<stem>.<lang>.<ext>`` for every format of one built report."""
+    formats = list(dict.fromkeys(formats))
+    _check([context.lang], formats)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    paths: list[Path] = []
+    html = render(kind, context, "html", env=env) if {"html", "pdf"} & set(formats) else ""
+    for fmt in formats:
+        path = out_dir / f"{stem}.{context.lang}.{fmt}"
+        if fmt == "pdf":
+            path.write_bytes(html_to_pdf(html))
+        else:
+            path.write_text(html if fmt == "html" else render(kind, context, fmt, env=env), encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def write_incident_report(ctx: AppContext, incident_id: str, *, lang: str, fmt: str, out_dir: Path) -> Path:
+    """One incident report in one language and one format (html, pdf or md)."""
+    _check([lang], [fmt])
     report = build_incident_report(ctx, incident_id, lang)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{incident_id}.{lang}.{_SUFFIX[fmt]}"
-    path.write_text(render_incident(report, fmt, env=environment()), encoding="utf-8")
-    return path
+    return write_report_files("incident", report, stem=incident_id, formats=[fmt], out_dir=out_dir)[0]
 
 
 def write_incident_reports(
@@ -30,10 +71,42 @@ def write_incident_reports(
     langs: Iterable[str] = ("ja", "en"),
     formats: Iterable[str] = ("html",),
 ) -> list[Path]:
+    """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``."""
     langs, formats = list(langs), list(formats)
-    return [
-        write_incident_report(ctx, i, lang=lang, fmt=fmt, out_dir=out_dir)
-        for i in incident_ids
-        for lang in langs
-        for fmt in formats
-    ]
+    _check(langs, formats)
+    paths: list[Path] = []
+    for incident_id in incident_ids:
+        for lang in langs:
+            report = build_incident_report(ctx, incident_id, lang)
+            paths += write_report_files("incident", report, stem=incident_id, formats=formats, out_dir=out_dir)
+    return paths
+
+
+def summary_stem(start: datetime, end: datetime, ctx: AppContext) -> str:
+    """``summary-20261117-20261123``: the first and last local day of [start, end)."""
+    tz = ctx.settings.tz
+    last = end - timedelta(microseconds=1)
+    return f"summary-{start.astimezone(tz):%Y%m%d}-{last.astimezone(tz):%Y%m%d}"
+
+
+def write_summary_report(
+    ctx: AppContext,
+    *,
+    start: datetime,
+    end: datetime,
+    out_dir: Path,
+    langs: Iterable[str] = ("ja", "en"),
+    formats: Iterable[str] = ("html",),
+) -> list[Path]:
+    """The SOC summary for [start, end) in every language and format:
+    ``<out_dir>/summary-<from>-<to>.<lang>.<fmt>``."""
+    langs, formats = list(langs), list(formats)
+    _check(langs, formats)
+    if end <= start:
+        raise ValueError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    paths: list[Path] = []
+    for lang in langs:
+        report = build_summary_report(ctx, start=start, end=end, lang=lang)
+        stem = summary_stem(start, end, ctx)
+        paths += write_report_files("summary", report, stem=stem, formats=formats, out_dir=out_dir)
+    return paths

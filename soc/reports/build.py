@@ -26,7 +26,7 @@ from soc.reports.models import (
     TimelineRow,
 )
 
-__all__ = ["build_from", "build_incident_report"]
+__all__ = ["build_from", "build_incident_report", "detector_titles"]
 
 # Personal Information Protection Commission reports, in days from awareness (aware_at)
 PPC_PRELIMINARY_DAYS = (3, 5)  # "promptly": about 3 to 5 days
@@ -38,7 +38,8 @@ def _fmt(t: datetime | None, tz: ZoneInfo) -> str:
     return t.astimezone(tz).isoformat(timespec="seconds") if t else "—"
 
 
-def _detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
+def detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
+    """Detector id -> title in *lang*; ids are shown instead when the definitions do not load."""
     try:
         return {d.id: d.title(lang) for d in load_detectors(ctx.settings.detectors_dir, include_disabled=True)}
     except DefinitionErrors as exc:
@@ -74,7 +75,7 @@ def build_incident_report(ctx: AppContext, incident_id: str, lang: str) -> Incid
         lang=lang,
         tz=ctx.settings.tz,
         now=ctx.clock.now(),
-        detector_titles=_detector_titles(ctx, lang),
+        detector_titles=detector_titles(ctx, lang),
         playbook=_playbook(ctx, incident),
     )
 

@@ -1,11 +1,12 @@
 """The one Jinja environment every report renders through.
 
-* autoescape for HTML templates; for Markdown templates every ``{{ … }}`` output is
-  passed through ``md_escape`` by the environment's ``finalize`` hook, so no template
-  can forget it: Markdown control characters, raw HTML and link syntax from logs stay
-  inert text;
+* a sandboxed environment with autoescape for HTML templates; for Markdown templates
+  every ``{{ … }}`` output is passed through ``md_escape`` by the environment's
+  ``finalize`` hook, so no template can forget it: Markdown control characters, raw
+  HTML and link syntax from logs stay inert text;
 * ``StrictUndefined``: a missing value is an error, never an empty cell;
-* filters are registered here and nowhere else.
+* filters are registered here and nowhere else (``md``, ``svg``);
+* PDF is made from the HTML (``soc.reports.pdf``), never from a template of its own.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from soc.reports.models import IncidentReport
+from soc.reports import charts
+from soc.reports.models import BarChart, Chart, IncidentReport, LineChart, StackedBarChart, SummaryReport
 
-__all__ = ["FORMATS", "environment", "md_escape", "render_incident"]
+__all__ = ["FORMATS", "TEXT_FORMATS", "environment", "md_escape", "render", "render_incident", "render_summary", "svg"]
 
-FORMATS = {"html": "incident.html.j2", "md": "incident.md.j2"}
+FORMATS = ("html", "pdf", "md")  # every output format; pdf is printed from the html
+TEXT_FORMATS = {"html": "html.j2", "md": "md.j2"}  # format -> template suffix
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~>!])")
 
 
 def md_escape(value: object) -> str:
@@ -34,6 +38,17 @@ def md_escape(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def svg(chart: Chart, empty: str = "No data") -> Markup:
+    """Inline SVG for a chart of the report context (texts escaped by ``charts``)."""
+    if isinstance(chart, StackedBarChart):
+        return charts.stacked_bar_chart(chart.rows, series=chart.series, title=chart.title, uid=chart.uid, empty=empty)
+    if isinstance(chart, LineChart):
+        return charts.line_chart(chart.x_labels, chart.series, title=chart.title, uid=chart.uid, empty=empty)
+    if isinstance(chart, BarChart):
+        return charts.hbar_chart(chart.bars, title=chart.title, uid=chart.uid, empty=empty)
+    raise TypeError(f"not a chart: {type(chart).__name__}")
+
+
 @pass_context
 def _finalize(ctx: Context, value: Any) -> Any:
     if ctx.name and ctx.name.endswith(".md.j2") and not isinstance(value, Markup):
@@ -42,7 +57,7 @@ def _finalize(ctx: Context, value: Any) -> Any:
 
 
 def environment() -> Environment:
-    env = Environment(
+    env = SandboxedEnvironment(
         loader=PackageLoader("soc.reports", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
         undefined=StrictUndefined,
@@ -52,11 +67,21 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["svg"] = svg
     return env
 
 
+def render(kind: str, context: IncidentReport | SummaryReport, fmt: str, *, env: Environment | None = None) -> str:
+    """Render a text format (html or md) of report *kind* (``incident`` or ``summary``)."""
+    if fmt not in TEXT_FORMATS:
+        raise ValueError(f"unknown text format {fmt!r}; use one of {', '.join(TEXT_FORMATS)}")
+    template = (env or environment()).get_template(f"{kind}.{TEXT_FORMATS[fmt]}")
+    return template.render(r=context)
+
+
 def render_incident(report: IncidentReport, fmt: str, *, env: Environment | None = None) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
-    template = (env or environment()).get_template(FORMATS[fmt])
-    return template.render(r=report)
+    return render("incident", report, fmt, env=env)
+
+
+def render_summary(report: SummaryReport, fmt: str, *, env: Environment | None = None) -> str:
+    return render("summary", report, fmt, env=env)

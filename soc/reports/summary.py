@@ -1,0 +1,372 @@
+"""The periodic SOC summary: what the SOC saw and did over a period.
+
+Alert figures and data-source health come from Elasticsearch aggregations (the
+queries are pure functions below); incidents are read through ``IncidentStore``.
+Triage fields are read defensively: an alert without ``status`` is untriaged, and a
+closed alert without a known ``close_reason`` counts as closed without a reason.
+
+Definitions (also printed in the report):
+
+* MTTD: alert creation minus its first matching event, over alerts created in the period;
+* MTTA: CSIRT awareness (``aware_at``) minus detection, over incidents opened in the
+  period whose awareness is recorded;
+* MTTR: closing minus detection, over incidents closed (resolved, not false positive or
+  duplicate) in the period. The closing time is ``closed_at`` when the incident has one,
+  else its last update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from statistics import fmean
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from soc.alerts.store import AlertStore
+from soc.context import AppContext
+from soc.es.indices import event_index
+from soc.incidents.models import Incident
+from soc.incidents.store import IncidentStore
+from soc.reports.build import detector_titles
+from soc.reports.i18n import Translator, catalog
+from soc.reports.models import (
+    BarChart,
+    DataHealthView,
+    DetectorVolumeRow,
+    EntityCountRow,
+    HealthRow,
+    IncidentFlowView,
+    KpiRow,
+    LineChart,
+    StackedBarChart,
+    SummaryReport,
+    TriageView,
+)
+from soc.vocab import Severity, iso
+
+__all__ = [
+    "CLOSE_REASONS",
+    "alert_summary_query",
+    "build_summary_from",
+    "build_summary_report",
+    "days_between",
+    "event_health_query",
+]
+
+CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
+SEVERITIES = [s.value for s in Severity]
+_MISSING = "__missing__"
+_TOP_ENTITIES = 10
+_RESOLVED = {"closed"}
+_TERMINAL = {"closed", "false-positive", "duplicate"}
+
+
+def _day_histogram(field: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    days = days_between(start, end, tz)
+    return {
+        "date_histogram": {
+            "field": field,
+            "calendar_interval": "1d",
+            "time_zone": tz.key,
+            "format": "yyyy-MM-dd",
+            "min_doc_count": 0,
+            "extended_bounds": {"min": days[0], "max": days[-1]},  # in "format", local days
+        }
+    }
+
+
+def _range(field: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {"range": {field: {"gte": iso(start), "lt": iso(end)}}}
+
+
+def alert_summary_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Every alert figure of the summary in one search over alerts created in [start, end)."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_range("@timestamp", start, end)]}},
+        "aggs": {
+            "events": {"sum": {"field": "soc.alert.count"}},
+            "by_detector": {
+                "terms": {"field": "soc.alert.detector", "size": 200, "order": [{"_count": "desc"}, {"_key": "asc"}]},
+                "aggs": {
+                    "severity": {"terms": {"field": "soc.alert.severity", "size": 10}},
+                    "events": {"sum": {"field": "soc.alert.count"}},
+                },
+            },
+            "severity": {"terms": {"field": "soc.alert.severity", "size": 10}},
+            "status": {
+                "terms": {"field": "soc.alert.status", "size": 20, "missing": _MISSING},
+                "aggs": {"reason": {"terms": {"field": "soc.alert.close_reason", "size": 20, "missing": _MISSING}}},
+            },
+            # mean(created - first event) = mean(created) - mean(first event): no script needed
+            "mttd": {
+                "filter": {"bool": {"filter": [{"exists": {"field": "soc.alert.start"}}]}},
+                "aggs": {"created": {"avg": {"field": "@timestamp"}}, "first": {"avg": {"field": "soc.alert.start"}}},
+            },
+            "entities": {
+                "terms": {
+                    "field": "soc.alert.entity_key",
+                    "size": _TOP_ENTITIES,
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                },
+                "aggs": {"events": {"sum": {"field": "soc.alert.count"}}},
+            },
+            "per_day": _day_histogram("@timestamp", start, end, tz),
+        },
+    }
+
+
+def event_health_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """Events per ``event.dataset`` per day in [start, end)."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_range("@timestamp", start, end)]}},
+        "aggs": {
+            "dataset": {
+                "terms": {"field": "event.dataset", "size": 200, "missing": _MISSING, "order": {"_key": "asc"}},
+                "aggs": {"per_day": _day_histogram("@timestamp", start, end, tz)},
+            }
+        },
+    }
+
+
+def days_between(start: datetime, end: datetime, tz: ZoneInfo) -> list[str]:
+    """Local calendar days touched by [start, end), as ``YYYY-MM-DD``."""
+    day = start.astimezone(tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    out = []
+    while day <= last:
+        out.append(day.isoformat())
+        day += timedelta(days=1)
+    return out
+
+
+def _event_indices(ctx: AppContext) -> list[str]:
+    found: list[str] = []
+    for name in sorted(ctx.settings.datasets):
+        found += ctx.settings.dataset_indices(name)
+    found.append(event_index(ctx.es, "other"))
+    return list(dict.fromkeys(found))
+
+
+def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
+    """The summary for [start, end), read from Elasticsearch."""
+    tz = ctx.settings.tz
+    alert_answer = ctx.es.search(
+        AlertStore(ctx.es).index, alert_summary_query(start, end, tz), action="summary: alert figures"
+    )
+    event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
+    incidents = IncidentStore(ctx.es).list(size=10_000)
+    return build_summary_from(
+        alert_answer,
+        event_answer,
+        incidents,
+        start=start,
+        end=end,
+        lang=lang,
+        tz=tz,
+        now=ctx.clock.now(),
+        detector_titles=detector_titles(ctx, lang),
+    )
+
+
+def _buckets(aggs: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    node = aggs.get(name) or {}
+    return list(node.get("buckets") or [])
+
+
+def _total(answer: dict[str, Any]) -> int:
+    total = (answer.get("hits") or {}).get("total") or 0
+    return int(total["value"] if isinstance(total, dict) else total)
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "—"
+
+
+def _duration(seconds: float, t: Translator) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return t("duration_minutes", m=minutes)
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return t("duration_hours", h=hours, m=m)
+    days, h = divmod(hours, 24)
+    return t("duration_days", d=days, h=h)
+
+
+def _closed_time(incident: Incident) -> datetime:
+    closed_at = getattr(incident, "closed_at", None)  # a field the CSIRT workflow may add
+    return closed_at if isinstance(closed_at, datetime) else incident.updated_at
+
+
+def _fmt(t: datetime, tz: ZoneInfo) -> str:
+    return t.astimezone(tz).isoformat(timespec="seconds")
+
+
+def build_summary_from(
+    alert_answer: dict[str, Any],
+    event_answer: dict[str, Any],
+    incidents: Sequence[Incident],
+    *,
+    start: datetime,
+    end: datetime,
+    lang: str,
+    tz: ZoneInfo,
+    now: datetime,
+    detector_titles: dict[str, str],
+) -> SummaryReport:
+    """Pure: the summary context from the two search answers and the incidents."""
+    t = Translator(lang)
+    aggs = alert_answer.get("aggregations") or {}
+    sev_labels = [t(f"severity_{s}") for s in SEVERITIES]
+    days = days_between(start, end, tz)
+
+    detectors = []
+    for b in _buckets(aggs, "by_detector"):
+        per = {str(s["key"]): int(s["doc_count"]) for s in _buckets(b, "severity")}
+        detectors.append(
+            DetectorVolumeRow(
+                detector=detector_titles.get(str(b["key"]), str(b["key"])),
+                by_severity=[per.get(s, 0) for s in SEVERITIES],
+                alerts=int(b["doc_count"]),
+                events=int((b.get("events") or {}).get("value") or 0),
+            )
+        )
+    sev_total = {str(b["key"]): int(b["doc_count"]) for b in _buckets(aggs, "severity")}
+
+    triage = _triage(aggs, _total(alert_answer))
+    mttd = aggs.get("mttd") or {}
+    created, first = (mttd.get("created") or {}).get("value"), (mttd.get("first") or {}).get("value")
+    mttd_ms = created - first if created is not None and first is not None else None
+    mttd_n = int(mttd.get("doc_count") or 0)
+
+    inside = [i for i in incidents if start <= i.opened_at < end]
+    closed = [i for i in incidents if i.status.value in _TERMINAL and start <= _closed_time(i) < end]
+    resolved = [i for i in closed if i.status.value in _RESOLVED]
+    acked = [i for i in inside if i.aware_at is not None]
+    open_at_end = [
+        i for i in incidents if i.opened_at < end and not (i.status.value in _TERMINAL and _closed_time(i) < end)
+    ]
+
+    def kpi(key: str, seconds: list[float] | float | None, n: int) -> KpiRow:
+        if isinstance(seconds, list):
+            seconds = fmean(seconds) if seconds else None
+        return KpiRow(
+            label=t(f"kpi_{key}"),
+            value=_duration(seconds, t) if seconds is not None and n else t("no_data_short"),
+            basis=t("kpi_basis", n=n),
+            definition=t(f"kpi_{key}_definition"),
+        )
+
+    kpis = [
+        kpi("mttd", mttd_ms / 1000 if mttd_ms is not None else None, mttd_n),
+        kpi("mtta", [(i.aware_at - i.detected_at).total_seconds() for i in acked if i.aware_at], len(acked)),
+        kpi("mttr", [(_closed_time(i) - i.detected_at).total_seconds() for i in resolved], len(resolved)),
+    ]
+
+    entities = [
+        EntityCountRow(
+            entity=", ".join(str(b["key"]).split("|")),
+            alerts=int(b["doc_count"]),
+            events=int((b.get("events") or {}).get("value") or 0),
+        )
+        for b in _buckets(aggs, "entities")
+    ]
+    alerts_per_day = {str(b["key_as_string"]): int(b["doc_count"]) for b in _buckets(aggs, "per_day")}
+    incidents_per_day = dict.fromkeys(days, 0)
+    for i in inside:
+        day = i.opened_at.astimezone(tz).date().isoformat()
+        if day in incidents_per_day:
+            incidents_per_day[day] += 1
+
+    return SummaryReport(
+        lang=lang,
+        t=catalog(lang),
+        title=t("summary_title"),
+        period=t("summary_period", start=_fmt(start, tz), end=_fmt(end, tz)),
+        period_from=_fmt(start, tz),
+        period_to=_fmt(end, tz),
+        generated_at=_fmt(now, tz),
+        severity_labels=sev_labels,
+        alerts_total=_total(alert_answer),
+        events_total=int((aggs.get("events") or {}).get("value") or 0),
+        detectors=detectors,
+        severity_totals=[sev_total.get(s, 0) for s in SEVERITIES],
+        triage=triage,
+        incidents=IncidentFlowView(
+            opened=len(inside),
+            closed=len(closed),
+            open_at_end=len(open_at_end),
+            opened_by_severity=[sum(i.severity.value == s for i in inside) for s in SEVERITIES],
+        ),
+        kpis=kpis,
+        top_entities=entities,
+        health=_health(event_answer, days, t),
+        volume_chart=StackedBarChart(
+            uid="volume",
+            title=t("chart_volume"),
+            series=sev_labels,
+            rows=[(d.detector, d.by_severity) for d in detectors],
+        ),
+        trend_chart=LineChart(
+            uid="trend",
+            title=t("chart_trend"),
+            x_labels=[d[5:] for d in days],
+            series=[
+                (t("chart_series_alerts"), [alerts_per_day.get(d, 0) for d in days]),
+                (t("chart_series_incidents"), [incidents_per_day[d] for d in days]),
+            ],
+        ),
+        entity_chart=BarChart(uid="entities", title=t("chart_entities"), bars=[(e.entity, e.alerts) for e in entities]),
+    )
+
+
+def _triage(aggs: dict[str, Any], total: int) -> TriageView:
+    by_status: dict[str, int] = {}
+    reasons: dict[str, int] = dict.fromkeys((*CLOSE_REASONS, _MISSING), 0)
+    for b in _buckets(aggs, "status"):
+        status = str(b["key"])
+        by_status[status] = by_status.get(status, 0) + int(b["doc_count"])
+        if status == "closed":
+            for r in _buckets(b, "reason"):
+                key = str(r["key"])
+                reasons[key if key in reasons else _MISSING] += int(r["doc_count"])
+    closed = by_status.get("closed", 0)
+    with_reason = sum(reasons[r] for r in CLOSE_REASONS)
+    acknowledged = by_status.get("acknowledged", 0)
+    return TriageView(
+        alerts=total,
+        untriaged=total - acknowledged - closed,
+        acknowledged=acknowledged,
+        closed=closed,
+        true_positive=reasons["true_positive"],
+        false_positive=reasons["false_positive"],
+        benign=reasons["benign"],
+        duplicate=reasons["duplicate"],
+        closed_without_reason=closed - with_reason,
+        tp_rate=_rate(reasons["true_positive"], with_reason),
+        fp_rate=_rate(reasons["false_positive"], with_reason),
+    )
+
+
+def _health(answer: dict[str, Any], days: list[str], t: Translator) -> DataHealthView:
+    aggs = answer.get("aggregations") or {}
+    datasets: list[str] = []
+    per: dict[str, dict[str, int]] = {}
+    for b in _buckets(aggs, "dataset"):
+        name = str(b["key"])
+        name = t("dataset_missing") if name == _MISSING else name
+        datasets.append(name)
+        per[name] = {str(d["key_as_string"]): int(d["doc_count"]) for d in _buckets(b, "per_day")}
+    rows = []
+    gaps = []
+    for day in days:
+        counts = [per[d].get(day, 0) for d in datasets]
+        silent = [c == 0 for c in counts]
+        gaps += [f"{d}: {day}" for d, s in zip(datasets, silent, strict=True) if s]
+        rows.append(HealthRow(day=day, counts=counts, gaps=silent))
+    return DataHealthView(datasets=datasets, rows=rows, total=_total(answer), gaps=gaps)
