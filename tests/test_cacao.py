@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
+from referencing.jsonschema import DRAFT7, DRAFT202012
 
 from soc.definitions import definition_files
 from soc.playbooks.cacao import to_cacao
@@ -33,20 +33,33 @@ def registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+@pytest.fixture(scope="module")
+def strict() -> Registry:
+    """The same files read as draft 2020-12, whatever they declare (see the README)."""
+    return Registry().with_resources([(s["$id"], DRAFT202012.create_resource(s)) for s in _as_2020().values()])
+
+
+def _as_2020() -> dict[str, dict[str, Any]]:
+    # jsonschema picks the validator of every referenced file from its "$schema": restate it
+    return {k: {**v, "$schema": "https://json-schema.org/draft/2020-12/schema"} for k, v in _schemas().items()}
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
-def test_export_validates_against_cacao_schemas(path: Path, registry: Registry) -> None:
+def test_export_validates_against_cacao_schemas(path: Path, registry: Registry, strict: Registry) -> None:
     schemas = _schemas()
     doc = to_cacao(load_playbook_file(path), created=WHEN)
     Draft7Validator(schemas["playbook.json"], registry=registry).validate(doc)
     # 2020-12: unevaluatedProperties enforced; commands checked against manual.json (see README)
-    manual = Draft202012Validator(schemas["commands/manual.json"], registry=registry)
-    strict = copy.deepcopy(doc)
-    for step in strict["workflow"].values():
+    manual = Draft7Validator(schemas["commands/manual.json"], registry=registry)
+    allowed = {"type", "command", "command_b64", "description", "version", "playbook_activity", "external_references"}
+    stripped = copy.deepcopy(doc)
+    for step in stripped["workflow"].values():
         for command in step.get("commands", []):
             manual.validate(command)
+            assert command["type"] == "manual" and "command" in command and set(command) <= allowed
         if "commands" in step:
             step["commands"] = [{"type": c["type"]} for c in step["commands"]]
-    Draft202012Validator(schemas["playbook.json"], registry=registry).validate(strict)
+    Draft202012Validator(_as_2020()["playbook.json"], registry=strict).validate(stripped)
 
 
 def test_export_keeps_the_graph_and_is_deterministic() -> None:
@@ -73,7 +86,7 @@ def test_decision_becomes_a_switch_on_the_chosen_option() -> None:
     assert sum(s["type"] == "end" for s in doc["workflow"].values()) == 1
 
 
-def test_the_schemas_do_reject_a_broken_export(registry: Registry) -> None:
+def test_the_schemas_do_reject_a_broken_export(registry: Registry, strict: Registry) -> None:
     from jsonschema import ValidationError
 
     schemas = _schemas()
@@ -86,4 +99,4 @@ def test_the_schemas_do_reject_a_broken_export(registry: Registry) -> None:
     start = doc["workflow"][doc["workflow_start"]]
     start["run_this"] = "rm -rf /"
     with pytest.raises(ValidationError, match="Unevaluated properties"):
-        Draft202012Validator(schemas["playbook.json"], registry=registry).validate(doc)
+        Draft202012Validator(_as_2020()["playbook.json"], registry=strict).validate(doc)
