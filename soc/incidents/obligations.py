@@ -54,14 +54,19 @@ RULES: dict[ObligationKind, Rule] = {
     K.ppc_preliminary: Rule(
         Bilingual(en="Personal Information Protection Commission: preliminary report", ja="個人情報保護委員会：速報"),
         "APPI Art. 68; PPC rules Art. 43-44; My Number Act Art. 29-4",
-        Bilingual(en="promptly: about 3 days of awareness, at most 5", ja="速やかに：認知からおおむね3日、遅くとも5日以内"),
+        Bilingual(
+            en="promptly: about 3 days of awareness, at most 5", ja="速やかに：認知からおおむね3日、遅くとも5日以内"
+        ),
         timedelta(days=3),
         hard=timedelta(days=5),
     ),
     K.ppc_final: Rule(
         Bilingual(en="Personal Information Protection Commission: final report", ja="個人情報保護委員会：確報"),
         "APPI Art. 68; PPC rules Art. 44",
-        Bilingual(en="within 30 days of awareness (60 for a malicious act)", ja="認知から30日以内（不正の目的によるものは60日以内）"),
+        Bilingual(
+            en="within 30 days of awareness (60 for a malicious act)",
+            ja="認知から30日以内（不正の目的によるものは60日以内）",
+        ),
         timedelta(days=30),
         within_malicious=timedelta(days=60),
     ),
@@ -132,7 +137,9 @@ def with_obligations(incident: Incident, declared: Iterable[str] = ()) -> list[O
         if current is None:
             rule = RULES[kind]
             out.append(
-                Obligation(kind=kind.value, label=rule.label, basis=rule.basis, rule=rule.rule, due_at=due, hard_due_at=hard)
+                Obligation(
+                    kind=kind.value, label=rule.label, basis=rule.basis, rule=rule.rule, due_at=due, hard_due_at=hard
+                )
             )
         elif current.status is ObligationStatus.pending:
             out.append(current.model_copy(update={"due_at": due, "hard_due_at": hard}))

@@ -25,6 +25,7 @@ from soc.incidents.models import (
     IncidentStatus,
     Note,
     ObligationStatus,
+    StepInstance,
     StepStatus,
 )
 from soc.incidents.obligations import with_obligations
@@ -134,7 +135,9 @@ class Workflow:
             if step_id is None:
                 if i.acknowledged_at is not None:
                     return i
-                i = i.model_copy(update={"acknowledged_at": now, "acknowledged_by": actor, "assignee": i.assignee or actor})
+                i = i.model_copy(
+                    update={"acknowledged_at": now, "acknowledged_by": actor, "assignee": i.assignee or actor}
+                )
                 i = with_audit(i, at=now, actor=actor, action="ack")
                 if i.status is S.new:
                     i = self._apply_transition(i, S.triage, now, actor=actor, reason="acknowledged")
@@ -145,7 +148,9 @@ class Workflow:
             upd = {"acknowledged_at": inst.acknowledged_at or now, "acknowledged_by": inst.acknowledged_by or actor,
                    "status": StepStatus.in_progress, "assignees": inst.assignees or [actor]}  # fmt: skip
             steps = [s.model_copy(update=upd) if s.step_id == step_id else s for s in i.steps]
-            return with_audit(i.model_copy(update={"steps": steps}), at=now, actor=actor, action="step-ack", detail=step_id)
+            return with_audit(
+                i.model_copy(update={"steps": steps}), at=now, actor=actor, action="step-ack", detail=step_id
+            )
 
         return self._mutate(incident_id, change)
 
@@ -181,7 +186,9 @@ class Workflow:
             raise StepError("say why the step is skipped (--reason)")
 
         def change(i: Incident, now: datetime) -> Incident:
-            steps = _annotate(skip(self._needs_playbook(i), i, step_id, now, actor=actor), step_id, actor, now, note=reason)
+            steps = _annotate(
+                skip(self._needs_playbook(i), i, step_id, now, actor=actor), step_id, actor, now, note=reason
+            )
             return with_audit(i.model_copy(update={"steps": steps}), at=now, actor=actor, action="step-skip",
                               detail=step_id, reason=reason)  # fmt: skip
 
@@ -241,7 +248,9 @@ class Workflow:
         def change(i: Incident, now: datetime) -> Incident:
             before = i.priority
             i = rescore(i.model_copy(update=facts), self._playbook(i))
-            detail = ", ".join(f"{k}={v}" for k, v in facts.items()) + f"; priority {before.value} -> {i.priority.value}"
+            detail = (
+                ", ".join(f"{k}={v}" for k, v in facts.items()) + f"; priority {before.value} -> {i.priority.value}"
+            )
             return with_audit(i, at=now, actor=actor, action="impact", detail=detail, reason=reason)
 
         return self._mutate(incident_id, change)
@@ -272,7 +281,9 @@ class Workflow:
         return check_deadlines(self.ctx, now, playbooks=self.playbooks)
 
     # -- transitions -----------------------------------------------------------------
-    def _apply_transition(self, i: Incident, wanted: IncidentStatus, now: datetime, *, actor: str, reason: str) -> Incident:
+    def _apply_transition(
+        self, i: Incident, wanted: IncidentStatus, now: datetime, *, actor: str, reason: str
+    ) -> Incident:
         check_transition(i.id, i.status, wanted)
         if wanted is S.closed:
             pending = [o.kind for o in i.obligations if o.status is ObligationStatus.pending]
@@ -303,8 +314,14 @@ class Workflow:
 
 
 def _annotate(
-    steps: list, step_id: str, actor: str, now: datetime, *, note: str = "", evidence: Sequence[str] = ()  # type: ignore[type-arg]
-) -> list:  # type: ignore[type-arg]
+    steps: list[StepInstance],
+    step_id: str,
+    actor: str,
+    now: datetime,
+    *,
+    note: str = "",
+    evidence: Sequence[str] = (),
+) -> list[StepInstance]:
     out = []
     for s in steps:
         if s.step_id == step_id:
@@ -315,7 +332,9 @@ def _annotate(
     return out
 
 
-def check_deadlines(ctx: AppContext, now: datetime | None = None, *, playbooks: Sequence[Playbook]) -> list[EscalationEvent]:
+def check_deadlines(
+    ctx: AppContext, now: datetime | None = None, *, playbooks: Sequence[Playbook]
+) -> list[EscalationEvent]:
     """Mark SLA states and breaches of every open incident; return the escalations raised *now*.
 
     Idempotent and safe across restarts: raised escalations are stored on the incident and

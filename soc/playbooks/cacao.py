@@ -201,8 +201,7 @@ class _Exporter:
             "workflow_start": start,
             "workflow": self.workflow,
             "agent_definitions": {
-                self.agents[r.id]: {"type": "group", "name": r.name.en, "description": r.name.ja}
-                for r in self.pb.roles
+                self.agents[r.id]: {"type": "group", "name": r.name.en, "description": r.name.ja} for r in self.pb.roles
             },
             "extension_definitions": {
                 self.ext: {

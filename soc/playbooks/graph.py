@@ -28,7 +28,7 @@ class Edge(NamedTuple):
 def edges(pb: Playbook) -> Iterator[Edge]:
     for step in pb.steps:
         if step.kind == "parallel":
-            for b in step.branches:  # type: ignore[union-attr]
+            for b in step.branches:
                 yield Edge(step.id, b, None)
             continue
         for target in step.next:
