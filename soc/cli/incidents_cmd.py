@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from soc.cli.common import command, console, context, print_json
 from soc.errors import SocError
@@ -107,11 +107,11 @@ def show(incident_id: str, as_json: AsJson = False) -> None:
         console.print(f"  {field}: {escape(', '.join(values))}")
     console.print(f"segments: {', '.join(incident.segments) or '-'}; alerts: {escape(', '.join(incident.alert_ids))}")
     console.print(f"detected {at(incident.detected_at)}; aware {at(incident.aware_at) or '-'}")
-    table = Table("step", "kind", "phase", "owner", "due", "status", "sla", "choice")
+    table = Table(Column("step", no_wrap=True), "kind", "owner", "due", "status", "sla", "choice")
     for s in incident.steps:
         state = sla_state(s, now).value if s.ready_at else ""
-        table.add_row(s.step_id, s.kind, s.phase or "", s.owner or "", at(s.due_at), s.status.value, state,
-                      s.choice.option if s.choice else "")  # fmt: skip
+        choice = s.choice.option if s.choice else ""
+        table.add_row(s.step_id, s.kind, s.owner or "", at(s.due_at), s.status.value, state, choice)
     console.print(table)
     if incident.obligations:
         obl = Table("report to", "due", "status", "sent", "reference")
