@@ -1,27 +1,70 @@
-"""``soc incidents``: list and show incidents."""
+"""``soc incidents``: list, show and work incidents through their playbooks.
+
+Every command takes ``--json`` (one JSON object on stdout) and ``--by`` (who does it,
+recorded in the audit trail; default ``$SOC_ACTOR`` or the login name).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import getpass
+import os
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from soc.cli.common import command, console, context, print_json
-from soc.incidents.models import IncidentStatus
+from soc.errors import SocError
+from soc.incidents.lifecycle import kpis
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus
+from soc.incidents.steps import sla_state
 from soc.incidents.store import get_incident
 from soc.incidents.store import list_incidents as load_incidents
-from soc.vocab import iso
+from soc.incidents.workflow import Workflow
+from soc.playbooks.loader import load_playbooks
+from soc.vocab import Bilingual, Severity, iso, parse_time
+
+__all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True)
+step_app = typer.Typer(no_args_is_help=True, help="Finish or skip a step of an incident's playbook.")
+app.add_typer(step_app, name="step")
+
+AsJson = Annotated[bool, typer.Option("--json", help="print the incident as JSON")]
+By = Annotated[str | None, typer.Option("--by", help="who does it (default: $SOC_ACTOR or the login name)")]
+StepOpt = Annotated[str | None, typer.Option("--step", help="a step id instead of the whole incident")]
+
+
+def _actor(by: str | None) -> str:
+    return by or os.environ.get("SOC_ACTOR") or getpass.getuser()
+
+
+def _workflow() -> Workflow:
+    ctx = context()
+    return Workflow(ctx, playbooks=load_playbooks(ctx.settings.playbooks_dir))
+
+
+def _dump(incident: Incident) -> dict[str, Any]:
+    data = incident.model_dump(mode="json")
+    data["kpis"] = kpis(incident).model_dump(mode="json")
+    return data
+
+
+def _done(incident: Incident, as_json: bool, what: str) -> None:
+    if as_json:
+        print_json(_dump(incident))
+    else:
+        console.print(
+            f"{escape(incident.id)}: {escape(what)} (status {incident.status.value}, {incident.priority.value})"
+        )
 
 
 @app.command("list")
 @command
 def list_incidents(
     status: Annotated[IncidentStatus | None, typer.Option(help="only this status")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Incidents, newest first."""
     ctx = context()
@@ -29,34 +72,218 @@ def list_incidents(
     incidents = load_incidents(ctx, status)
     if as_json:
         for i in incidents:
-            print_json(i.model_dump(mode="json"))
+            print_json(_dump(i))
         return
-    table = Table("id", "status", "severity", "title", "alerts", "playbook", "opened")
+    table = Table("id", "priority", "status", "severity", "title", "alerts", "playbook", "tier", "opened")
     for i in incidents:
         table.add_row(
-            i.id, i.status.value, i.severity.value, escape(i.title(lang)), str(len(i.alert_ids)),
-            i.playbook_id or "", iso(i.opened_at),
+            i.id, i.priority.value, i.status.value, i.severity.value, escape(i.title(lang)), str(len(i.alert_ids)),
+            i.playbook_id or "", i.tier, iso(i.opened_at),
         )  # fmt: skip
     console.print(table)
 
 
 @app.command("show")
 @command
-def show(incident_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """One incident with its playbook steps."""
+def show(incident_id: str, as_json: AsJson = False) -> None:
+    """One incident: steps with due times and SLA state, obligations, KPIs, audit trail."""
     ctx = context()
     incident = get_incident(ctx, incident_id)
     if as_json:
-        print_json(incident.model_dump(mode="json"))
+        print_json(_dump(incident))
         return
-    tz = ctx.settings.tz
-    console.print(f"[bold]{escape(incident.id)}[/] {escape(incident.title(ctx.settings.report_lang))}")
-    console.print(f"status {incident.status.value}, severity {incident.severity.value}, risk {incident.risk_score:g}")
+    tz, lang, now = ctx.settings.tz, ctx.settings.report_lang, ctx.clock.now()
+
+    def at(t: Any) -> str:
+        return t.astimezone(tz).isoformat(timespec="minutes") if t else ""
+
+    console.print(f"[bold]{escape(incident.id)}[/] {escape(incident.title(lang))}")
+    console.print(
+        f"status {incident.status.value}, priority {incident.priority.value} "
+        f"({escape('; '.join(incident.priority_reasons))}), "
+        f"severity {incident.severity.value}, risk {incident.risk_score:g}, held by {incident.tier}"
+    )
     for field, values in incident.entities.items():
         console.print(f"  {field}: {escape(', '.join(values))}")
     console.print(f"segments: {', '.join(incident.segments) or '-'}; alerts: {escape(', '.join(incident.alert_ids))}")
-    table = Table("step", "phase", "owner", "due", "status")
+    console.print(f"detected {at(incident.detected_at)}; aware {at(incident.aware_at) or '-'}")
+    table = Table(Column("step", no_wrap=True), "kind", "owner", "due", "status", "sla", "choice")
     for s in incident.steps:
-        due = s.due_at.astimezone(tz).isoformat(timespec="minutes") if s.due_at else ""
-        table.add_row(s.step_id, s.phase or "", s.owner or "", due, s.status.value)
+        state = sla_state(s, now).value if s.ready_at else ""
+        choice = s.choice.option if s.choice else ""
+        table.add_row(s.step_id, s.kind, s.owner or "", at(s.due_at), s.status.value, state, choice)
     console.print(table)
+    if incident.obligations:
+        obl = Table("report to", "due", "status", "sent", "reference")
+        for o in incident.obligations:
+            obl.add_row(escape(o.label(lang)), at(o.due_at) or escape(o.rule(lang)), o.status.value, at(o.sent_at),
+                        escape(o.reference or ""))  # fmt: skip
+        console.print(obl)
+    k = kpis(incident)
+    console.print(
+        "KPIs: "
+        + ", ".join(f"{name} {getattr(k, name) or '-'}" for name in ("time_to_acknowledge", "time_to_triage",
+                                                                   "time_to_contain", "time_to_resolve"))
+    )  # fmt: skip
+    for e in incident.audit[-10:]:
+        console.print(f"  #{e.seq} {at(e.at)} {escape(e.actor)} {e.action} {escape(e.detail)} {escape(e.reason)}")
+
+
+@app.command("open")
+@command
+def open_incident(
+    title_en: Annotated[str, typer.Option("--title-en", help="title in English")],
+    title_ja: Annotated[str, typer.Option("--title-ja", help="title in Japanese")],
+    playbook: Annotated[str | None, typer.Option(help="playbook id, e.g. personal-data-misdelivery")] = None,
+    severity: Annotated[Severity, typer.Option()] = Severity.medium,
+    risk: Annotated[float, typer.Option(help="risk score 0-100")] = 50,
+    segment: Annotated[list[str] | None, typer.Option("--segment", help="affected segment (repeatable)")] = None,
+    personal_data: Annotated[bool, typer.Option("--personal-data", help="personal data may be involved")] = False,
+    reason: Annotated[str, typer.Option(help="how it was reported")] = "",
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Open an incident by hand (a misdelivered letter, a call from a vendor)."""
+    incident = _workflow().open_manual(
+        title=Bilingual(en=title_en, ja=title_ja), actor=_actor(by), playbook_id=playbook, severity=severity,
+        risk_score=risk, segments=segment or [], personal_data=personal_data, reason=reason,
+    )  # fmt: skip
+    _done(incident, as_json, "opened")
+
+
+@app.command("assign")
+@command
+def assign(incident_id: str, assignee: str, step: StepOpt = None, by: By = None, as_json: AsJson = False) -> None:
+    """Assign the incident (or one step) to a person."""
+    _done(_workflow().assign(incident_id, assignee, actor=_actor(by), step_id=step), as_json, f"assigned to {assignee}")
+
+
+@app.command("ack")
+@command
+def ack(incident_id: str, step: StepOpt = None, by: By = None, as_json: AsJson = False) -> None:
+    """Acknowledge the incident (a new one moves to triage) or a ready step."""
+    _done(_workflow().acknowledge(incident_id, actor=_actor(by), step_id=step), as_json, "acknowledged")
+
+
+@step_app.command("done")
+@command
+def step_done(
+    incident_id: str,
+    step_id: str,
+    note: Annotated[str, typer.Option(help="what was done")] = "",
+    evidence: Annotated[list[str] | None, typer.Option("--evidence", help="link to evidence (repeatable)")] = None,
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Mark a step done; the steps after it become ready."""
+    incident = _workflow().complete_step(incident_id, step_id, actor=_actor(by), note=note, evidence=evidence or [])
+    _done(incident, as_json, f"step {step_id} done")
+
+
+@step_app.command("skip")
+@command
+def step_skip(
+    incident_id: str,
+    step_id: str,
+    reason: Annotated[str, typer.Option(help="why it is not needed")],
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Skip a step that is not needed; the flow goes on."""
+    _done(
+        _workflow().skip_step(incident_id, step_id, actor=_actor(by), reason=reason), as_json, f"step {step_id} skipped"
+    )
+
+
+@app.command("decide")
+@command
+def decide(
+    incident_id: str,
+    step_id: str,
+    option: str,
+    comment: Annotated[str, typer.Option(help="why")] = "",
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Record the option chosen at a decision or approval step."""
+    incident = _workflow().decide(incident_id, step_id, option, actor=_actor(by), comment=comment)
+    _done(incident, as_json, f"{step_id}: {option}")
+
+
+@app.command("note")
+@command
+def note(incident_id: str, text: str, step: StepOpt = None, by: By = None, as_json: AsJson = False) -> None:
+    """Add a note to the incident (or a step)."""
+    _done(_workflow().note(incident_id, text, actor=_actor(by), step_id=step), as_json, "note added")
+
+
+@app.command("transition")
+@command
+def transition(
+    incident_id: str,
+    to: IncidentStatus,
+    reason: Annotated[str, typer.Option(help="why")],
+    aware_at: Annotated[str | None, typer.Option(help="when the city became aware, ISO 8601")] = None,
+    duplicate_of: Annotated[str | None, typer.Option(help="the incident this one duplicates")] = None,
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Move the incident to another state (illegal moves are refused, naming the allowed ones)."""
+    try:
+        aware = parse_time(aware_at) if aware_at else None
+    except ValueError as exc:
+        raise SocError(str(exc), field="--aware-at") from exc
+    incident = _workflow().transition(
+        incident_id, to, actor=_actor(by), reason=reason, aware_at=aware, duplicate_of=duplicate_of
+    )
+    _done(incident, as_json, f"now {to.value}")
+
+
+@app.command("close")
+@command
+def close(
+    incident_id: str,
+    reason: Annotated[str, typer.Option(help="resolution")],
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Close an incident after its post-incident review (refused while reports are pending)."""
+    _done(_workflow().close(incident_id, actor=_actor(by), reason=reason), as_json, "closed")
+
+
+@app.command("obligation")
+@command
+def obligation(
+    incident_id: str,
+    kind: str,
+    status: Annotated[ObligationStatus, typer.Option(help="sent or not-required")],
+    reference: Annotated[str | None, typer.Option(help="reference number given by the recipient")] = None,
+    sent_at: Annotated[str | None, typer.Option(help="when it was sent, ISO 8601 (default now)")] = None,
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Record an external report (e.g. ppc-preliminary) as sent, with its reference number."""
+    when = parse_time(sent_at) if sent_at else None
+    incident = _workflow().update_obligation(
+        incident_id, kind, actor=_actor(by), status=status, sent_at=when, reference=reference
+    )
+    _done(incident, as_json, f"{kind}: {status.value}")
+
+
+@app.command("impact")
+@command
+def impact(
+    incident_id: str,
+    reason: Annotated[str, typer.Option(help="what triage found")],
+    personal_data: Annotated[bool | None, typer.Option("--personal-data/--no-personal-data")] = None,
+    outage: Annotated[bool | None, typer.Option("--outage/--no-outage", help="a resident service is down")] = None,
+    malicious: Annotated[bool | None, typer.Option("--malicious/--not-malicious")] = None,
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Record confirmed impact; priority floors and the reporting track follow."""
+    incident = _workflow().set_impact(
+        incident_id, actor=_actor(by), reason=reason, personal_data_confirmed=personal_data,
+        resident_service_outage=outage, malicious_act=malicious,
+    )  # fmt: skip
+    _done(incident, as_json, "impact recorded")

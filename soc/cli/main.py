@@ -18,6 +18,7 @@ from soc.cli import common
 from soc.cli.common import command, console, context, err_console, print_json
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
+from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
 from soc.config import load_settings
 from soc.detection.engine import DetectionEngine
@@ -40,8 +41,9 @@ alerts_app = typer.Typer(help="List and show alerts.")
 app.add_typer(es_app, name="es")
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
-app.add_typer(incidents_app, name="incidents", help="List and show incidents.")
+app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
+app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
 app.command("demo")(demo)
 
 

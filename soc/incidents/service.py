@@ -12,18 +12,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
 from soc.errors import ElasticsearchRequestError, SocError
-from soc.incidents.models import Incident, StepInstance
+from soc.incidents.lifecycle import ACK_LIMITS, priority_for, tier_for, with_audit
+from soc.incidents.models import Incident
+from soc.incidents.obligations import with_obligations
+from soc.incidents.steps import instantiate
 from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import route
 from soc.playbooks.models import Playbook
 from soc.vocab import Bilingual, Segment, Severity
 
-__all__ = ["EscalationResult", "escalate", "grouping_values", "incident_id_for"]
+__all__ = [
+    "SYSTEM_ACTOR",
+    "EscalationResult",
+    "escalate",
+    "grouping_values",
+    "incident_id_for",
+    "rescore",
+    "start_workflow",
+]
+
+SYSTEM_ACTOR = "soc"
 
 # Incident ids carry the JST calendar day whatever the display timezone is, so the
 # same first alert gives the same id on every installation.
@@ -59,26 +73,8 @@ def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
 
 def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
     now = ctx.clock.now()
-    steps = []
-    if playbook is not None:
-        # each step is due when the steps before it in the playbook have used their time
-        due = now
-        for step in playbook.steps:
-            limit = getattr(step, "time_limit", None)
-            if limit is not None:
-                due += limit
-            steps.append(
-                StepInstance(
-                    step_id=step.id,
-                    kind=step.kind,
-                    phase=getattr(step, "phase", None),
-                    owner=getattr(step, "owner", None),
-                    title=step.title,
-                    due_at=due if limit is not None else None,
-                )
-            )
     entities = {k: [v] for k, v in sorted(alert.entity.items())}
-    return Incident(
+    incident = Incident(
         id=incident_id_for(alert),
         title=_title(alert, playbook),
         severity=alert.severity,
@@ -96,18 +92,52 @@ def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
         updated_at=now,
         playbook_id=playbook.id if playbook else None,
         playbook_version=playbook.version if playbook else None,
-        steps=steps,
+        steps=instantiate(playbook, now) if playbook else [],
         personal_data_possible=Segment.mynumber.value in alert.segments,
+    )
+    opened = start_workflow(incident, playbook, now)
+    return with_audit(
+        opened, at=now, actor=SYSTEM_ACTOR, action="open",
+        detail=f"alert {alert.id} ({alert.detector}); playbook {playbook.id if playbook else '-'}",
+        reason=f"severity {alert.severity.value} at or above the escalation floor",
+    )  # fmt: skip
+
+
+def start_workflow(incident: Incident, playbook: Playbook | None, now: datetime) -> Incident:
+    """Priority, tier, acknowledgement deadline and reporting track of a new incident."""
+    rescored = rescore(incident, playbook)
+    return rescored.model_copy(
+        update={
+            "tier": tier_for(rescored.priority, resident_service_outage=rescored.resident_service_outage),
+            "ack_due_at": now + ACK_LIMITS[rescored.priority],
+        }
     )
 
 
-def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
+def rescore(incident: Incident, playbook: Playbook | None) -> Incident:
+    """Priority (never lowered automatically) and obligations after the facts changed."""
+    priority, reasons = priority_for(
+        incident.risk_score,
+        segments=incident.segments,
+        personal_data_possible=incident.personal_data_possible,
+        personal_data_confirmed=incident.personal_data_confirmed,
+        resident_service_outage=incident.resident_service_outage,
+        floor=playbook.priority_floor if playbook else None,
+    )
+    if incident.audit and incident.priority.rank > priority.rank:
+        priority, reasons = incident.priority, incident.priority_reasons
+    updated = incident.model_copy(update={"priority": priority, "priority_reasons": reasons})
+    declared = [k.value for k in playbook.obligations] if playbook else []
+    return updated.model_copy(update={"obligations": with_obligations(updated, declared)})
+
+
+def _join(incident: Incident, alert: Alert, ctx: AppContext, playbooks: Sequence[Playbook] = ()) -> Incident:
     entities = {k: list(v) for k, v in incident.entities.items()}
     for k, v in alert.entity.items():
         if v not in entities.setdefault(k, []):
             entities[k].append(v)
     segments = sorted(set(incident.segments) | set(alert.segments))
-    return incident.model_copy(
+    joined = incident.model_copy(
         update={
             "entities": entities,
             "entity_values": sorted(set(incident.entity_values) | set(grouping_values(alert))),
@@ -123,6 +153,11 @@ def _join(incident: Incident, alert: Alert, ctx: AppContext) -> Incident:
             "updated_at": ctx.clock.now(),
             "personal_data_possible": incident.personal_data_possible or Segment.mynumber.value in segments,
         }
+    )
+    playbook = next((p for p in playbooks if p.id == incident.playbook_id), None)
+    joined = rescore(joined, playbook)
+    return with_audit(
+        joined, at=ctx.clock.now(), actor=SYSTEM_ACTOR, action="join", detail=f"alert {alert.id} ({alert.detector})"
     )
 
 
@@ -154,7 +189,7 @@ def _place(
             incident, seq_no, term = found
             if alert.id not in incident.alert_ids:
                 try:
-                    store.save(_join(incident, alert, ctx), seq_no=seq_no, primary_term=term)
+                    store.save(_join(incident, alert, ctx, playbooks), seq_no=seq_no, primary_term=term)
                 except ElasticsearchRequestError as exc:
                     if "version_conflict" in str(exc):
                         continue  # someone else updated it: read again

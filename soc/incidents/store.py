@@ -64,6 +64,17 @@ class IncidentStore:
         h = hits[0]
         return Incident.model_validate(h["_source"]), int(h["_seq_no"]), int(h["_primary_term"])
 
+    def list_open(self, *, size: int = 1000) -> list[Versioned]:
+        """Every open incident with its version, oldest first (for the deadline check)."""
+        body = {
+            "size": size,
+            "seq_no_primary_term": True,
+            "query": {"terms": {"status": OPEN_STATUSES}},
+            "sort": [{"opened_at": "asc"}, {"id": "asc"}],
+        }
+        hits = self._gw.search(self.index, body, action="list open incidents")["hits"]["hits"]
+        return [(Incident.model_validate(h["_source"]), int(h["_seq_no"]), int(h["_primary_term"])) for h in hits]
+
     def list(self, *, status: IncidentStatus | str | None = None, size: int = 1000) -> list[Incident]:
         if status is not None:
             status = IncidentStatus(status)  # an unknown status is an error, not an empty list

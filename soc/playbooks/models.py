@@ -1,7 +1,9 @@
 """Playbooks: YAML validated by one strict model; steps are a closed set of kinds.
 
 Steps that would act on systems are descriptive: nothing in a playbook executes
-commands or fetches URLs. Later kinds (parallel, wait, report) join ``Step``.
+commands or fetches URLs (``extra="forbid"`` rejects any such key). The graph is
+checked as a whole and every problem of a file is reported at once (see
+``soc.playbooks.graph``).
 """
 
 from __future__ import annotations
@@ -15,21 +17,31 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from soc.vocab import Bilingual, Duration, Segment, Severity
 
 __all__ = [
+    "ESCALATION_LADDER",
     "PLAYBOOK_MODELS",
     "ApprovalStep",
     "DecisionStep",
     "EndStep",
     "NotificationStep",
+    "ObligationKind",
     "Option",
+    "ParallelStep",
     "Phase",
     "Playbook",
+    "Recipient",
+    "ReportStep",
     "Role",
+    "Sla",
     "Step",
     "TaskStep",
     "Trigger",
+    "WaitStep",
 ]
 
 _ID = r"^[a-z0-9][a-z0-9-]{1,63}$"
+
+# Roles in escalation order: a step without ``escalate_to`` escalates to the role above its owner.
+ESCALATION_LADDER = ("soc-operator", "csirt-handler", "csirt-lead", "ciso", "mayor")
 
 
 class _Strict(BaseModel):
@@ -47,21 +59,62 @@ class Phase(StrEnum):
     post_incident = "post-incident"
 
 
+class ObligationKind(StrEnum):
+    """External reports an incident may owe (tracked per incident, see soc.incidents.obligations)."""
+
+    prefecture = "prefecture"  # 都道府県 (and through it the ministry)
+    ministry = "ministry"  # 総務省
+    ppc_preliminary = "ppc-preliminary"  # 個人情報保護委員会 速報
+    ppc_final = "ppc-final"  # 個人情報保護委員会 確報
+    police = "police"
+    jlis = "jlis"  # 地方公共団体情報システム機構 (LGWAN, 住基ネット)
+    vendors = "vendors"  # contracted system vendors
+    residents = "residents"  # 本人通知
+
+
 class Role(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     name: Bilingual
 
 
 class Trigger(_Strict):
-    # When the playbook is attached: alerts of these detectors (at or above
-    # min_severity if given), or, without detectors, any alert at or above it.
+    """When the playbook is attached to an incident.
+
+    * ``segments``: any alert touching one of these segments (the most specific: wins first);
+    * ``detectors``: alerts of these detectors;
+    * neither: any alert at or above ``min_severity`` / ``min_risk``;
+    * ``manual``: may be chosen by hand (``soc incidents open --playbook``).
+
+    ``min_severity`` and ``min_risk`` are floors for every rule above.
+    """
+
     detectors: list[str] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
     min_severity: Severity | None = None
+    min_risk: float | None = Field(default=None, ge=0, le=100)
+    manual: bool = False
 
     @model_validator(mode="after")
     def _chooses_something(self) -> Trigger:
-        if not self.detectors and self.min_severity is None:
-            raise ValueError("give detectors and/or min_severity, or the playbook is never chosen")
+        if not (self.detectors or self.segments or self.min_severity or self.min_risk is not None or self.manual):
+            raise ValueError("give detectors, segments, min_severity, min_risk or manual, or it is never chosen")
+        return self
+
+
+class Sla(_Strict):
+    """Time limits of a step, counted from when it becomes ready (its predecessors are done)."""
+
+    due: Duration
+    acknowledge: Duration | None = None
+    escalate_after: Duration | None = None
+    escalate_to: str | None = None  # a role id; default: the role above the owner
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sla:
+        if self.acknowledge is not None and self.acknowledge > self.due:
+            raise ValueError("acknowledge: must not be longer than due")
+        if self.escalate_after is not None and self.escalate_after > self.due:
+            raise ValueError("escalate_after: must not be longer than due")
         return self
 
 
@@ -70,43 +123,66 @@ class Option(_Strict):
     label: Bilingual
     effect: Bilingual | None = None
     risk: Bilingual | None = None
-    next: str | None = None
+    next: str | None = None  # where the workflow goes when this option is chosen
+
+
+class Recipient(_Strict):
+    name: Bilingual
+    obligation: ObligationKind | None = None  # ties the notification to the incident's tracker
 
 
 class _StepBase(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     title: Bilingual
-    instructions: Bilingual
-    phase: Phase
-    owner: str
-    time_limit: Duration
-    evidence: list[Bilingual] = Field(default_factory=list)
     next: list[str] = Field(default_factory=list)
 
     def successors(self) -> list[str]:
         return list(self.next)
 
+    def option_targets(self) -> dict[str, str]:
+        """Option id -> step id: edges that are taken only when that option is chosen."""
+        return {}
 
-class TaskStep(_StepBase):
+
+class _WorkStep(_StepBase):
+    """A step somebody works: instructions, a phase, an owner role and time limits."""
+
+    instructions: Bilingual
+    phase: Phase
+    owner: str
+    sla: Sla
+    evidence: list[Bilingual] = Field(default_factory=list)
+
+    @property
+    def time_limit(self) -> timedelta:
+        return self.sla.due
+
+
+class TaskStep(_WorkStep):
     kind: Literal["task"]
 
 
-class DecisionStep(_StepBase):
-    """A choice the owner makes; each option may lead elsewhere."""
-
-    kind: Literal["decision"]
+class _Choice(_WorkStep):
     options: list[Option] = Field(min_length=2)
 
     def successors(self) -> list[str]:
         return list(self.next) + [o.next for o in self.options if o.next]
 
+    def option_targets(self) -> dict[str, str]:
+        return {o.id: o.next for o in self.options if o.next}
 
-class ApprovalStep(_StepBase):
-    """A decision asked of a role (typically the CISO), with options and a recommendation."""
+
+class DecisionStep(_Choice):
+    """A choice the owner makes; each option may lead elsewhere."""
+
+    kind: Literal["decision"]
+
+
+class ApprovalStep(_Choice):
+    """A decision asked of a role (typically the CISO): options, a recommendation, a decide-by."""
 
     kind: Literal["approval"]
     question: Bilingual
-    options: list[Option] = Field(min_length=2)
     recommendation: str
     if_no_decision: Bilingual
 
@@ -116,25 +192,56 @@ class ApprovalStep(_StepBase):
             raise ValueError(f"recommendation: {self.recommendation!r} is not one of the options' ids")
         return self
 
-    def successors(self) -> list[str]:
-        return list(self.next) + [o.next for o in self.options if o.next]
+    @property
+    def decide_by(self) -> timedelta:
+        return self.sla.due
 
 
-class NotificationStep(_StepBase):
+class NotificationStep(_WorkStep):
     kind: Literal["notification"]
-    recipients: list[Bilingual] = Field(min_length=1)
+    recipients: list[Recipient] = Field(min_length=1)
 
 
-class EndStep(_Strict):
-    kind: Literal["end"]
-    id: Annotated[str, Field(pattern=_ID)]
-    title: Bilingual
+class ReportStep(_WorkStep):
+    """Write a report (e.g. the CISO report) for a role."""
+
+    kind: Literal["report"]
+    audience: str  # role id
+
+
+class WaitStep(_StepBase):
+    """Wait a while before going on (e.g. monitor 72 h; the PPC final report from awareness)."""
+
+    kind: Literal["wait"]
+    instructions: Bilingual
+    phase: Phase
+    owner: str
+    wait: Duration
+    counted_from: Literal["ready", "aware_at"] = "ready"
+
+    @property
+    def time_limit(self) -> timedelta:
+        return self.wait
+
+
+class ParallelStep(_StepBase):
+    """Branches that all must finish; each branch's last step leads to ``next`` (the join)."""
+
+    kind: Literal["parallel"]
+    branches: list[str] = Field(min_length=2)
+    next: list[str] = Field(min_length=1, max_length=1)
 
     def successors(self) -> list[str]:
-        return []
+        return list(self.branches)
 
 
-Step = Annotated[TaskStep | DecisionStep | ApprovalStep | NotificationStep | EndStep, Field(discriminator="kind")]
+class EndStep(_StepBase):
+    kind: Literal["end"]
+
+
+AnyStep = TaskStep | DecisionStep | ApprovalStep | NotificationStep | ReportStep | WaitStep | ParallelStep | EndStep
+Step = Annotated[AnyStep, Field(discriminator="kind")]
+WORK_STEPS = (TaskStep, DecisionStep, ApprovalStep, NotificationStep, ReportStep)
 
 
 class Playbook(_Strict):
@@ -144,39 +251,25 @@ class Playbook(_Strict):
     summary: Bilingual
     triggers: Trigger
     applies_to_segments: list[Segment] = Field(default_factory=list)
+    priority_floor: Literal["P1", "P2", "P3", "P4"] | None = None
+    obligations: list[ObligationKind] = Field(default_factory=list)  # reporting track opened with the incident
     roles: list[Role] = Field(min_length=1)
     steps: list[Step] = Field(min_length=2)
 
     @model_validator(mode="after")
     def _graph_is_sound(self) -> Playbook:
-        ids = [s.id for s in self.steps]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"steps: duplicate step id(s) {', '.join(dupes)}")
-        roles = {r.id for r in self.roles}
-        by_id = {s.id: s for s in self.steps}
-        for index, step in enumerate(self.steps):
-            owner = getattr(step, "owner", None)
-            if owner is not None and owner not in roles:
-                raise ValueError(f"steps.{index}.owner: role {owner!r} is not declared in roles")
-            for target in step.successors():
-                if target not in by_id:
-                    raise ValueError(f"steps.{index}.next: {target!r} is not a step id")
-        reachable, todo = set(), [self.steps[0].id]
-        while todo:
-            current = todo.pop()
-            if current in reachable:
-                continue
-            reachable.add(current)
-            todo.extend(by_id[current].successors())
-        unreachable = [i for i in ids if i not in reachable]
-        if unreachable:
-            raise ValueError(f"steps: not reachable from the first step: {', '.join(unreachable)}")
-        if not any(isinstance(s, EndStep) for s in self.steps):
-            raise ValueError("steps: a playbook needs an 'end' step")
+        from soc.playbooks.graph import GRAPH_PROBLEMS, problems
+
+        found = problems(self)
+        if found:
+            raise ValueError(GRAPH_PROBLEMS + "\n".join(f"{f}: {m}" for f, m in found))
         return self
 
-    def step(self, step_id: str) -> TaskStep | DecisionStep | ApprovalStep | NotificationStep | EndStep:
+    @property
+    def start(self) -> str:
+        return self.steps[0].id
+
+    def step(self, step_id: str) -> AnyStep:
         return next(s for s in self.steps if s.id == step_id)
 
     def approval(self) -> ApprovalStep | None:
