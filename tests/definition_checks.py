@@ -21,3 +21,17 @@ def assert_fixture_error(path: Path, load_one: Callable[[Path], Any]) -> None:
         load_one(path)
     rendered = [e.render() for e in info.value.errors]
     assert any(str(path) in r and expected.group(1) in r for r in rendered), rendered
+
+
+def invalid_fixture_errors() -> int:
+    """How many errors the library collects from every broken fixture (what the CLI must report)."""
+    from soc.detection.loader import load_detectors
+    from soc.playbooks.loader import load_playbooks
+
+    fixtures = Path(__file__).parent / "fixtures" / "invalid"
+    total = 0
+    for load, directory in ((load_detectors, fixtures / "detectors"), (load_playbooks, fixtures / "playbooks")):
+        with pytest.raises(DefinitionErrors) as info:
+            load(directory)
+        total += len(info.value.errors)
+    return total

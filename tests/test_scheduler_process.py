@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from soc.config import Settings
+from tests.definition_checks import invalid_fixture_errors
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def test_refuses_to_start_listing_every_broken_definition(settings: Settings) ->
     proc = subprocess.run([sys.executable, "scheduler.py"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert proc.returncode == 1
-    assert "15 invalid definition(s)" in proc.stderr
+    assert f"{invalid_fixture_errors()} invalid definition(s)" in proc.stderr
     assert "unknown-key.yml" in proc.stderr and "unreachable.yml" in proc.stderr
 
 

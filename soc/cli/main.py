@@ -15,17 +15,20 @@ from rich.table import Table
 
 from soc import __version__
 from soc.cli import common
+from soc.cli.alerts_cmd import app as alerts_app
 from soc.cli.common import command, console, context, err_console, print_json
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
+from soc.cli.status_cmd import status
 from soc.config import load_settings
 from soc.detection.engine import DetectionEngine
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
 from soc.es.indices import install_templates
 from soc.playbooks.loader import load_playbooks
+from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
 
 app = typer.Typer(
@@ -37,10 +40,9 @@ app = typer.Typer(
 )
 es_app = typer.Typer(help="Manage the local single-node Elasticsearch (for demos, tests and small sites).")
 config_app = typer.Typer(help="Show the effective configuration.")
-alerts_app = typer.Typer(help="List and show alerts.")
 app.add_typer(es_app, name="es")
 app.add_typer(config_app, name="config")
-app.add_typer(alerts_app, name="alerts")
+app.add_typer(alerts_app, name="alerts", help="List, show and triage alerts.")
 app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
 app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
@@ -244,10 +246,14 @@ def simulate(
         list[str] | None,
         typer.Option(
             "--scenario",
-            help="inject only these: failed-login-burst, password-spray, brute-force-success, port-scan",
+            help=f"inject only these: {', '.join(SCENARIOS)}",
         ),
     ] = None,
     baseline_only: Annotated[bool, typer.Option("--baseline-only", help="inject no attack")] = False,
+    near_miss: Annotated[
+        bool, typer.Option("--near-miss", help="inject each scenario's near miss instead (nothing may fire)")
+    ] = False,
+    history_days: Annotated[int, typer.Option(help="days of light office history before the range")] = 7,
     truth: Annotated[Optional[Path], typer.Option(help="write the ground truth here (JSON)")] = None,  # noqa: UP045
 ) -> None:
     """Generate simulated municipal traffic with attack scenarios and index it."""
@@ -266,6 +272,8 @@ def simulate(
             hours=hours,
             seed=seed,
             scenarios=scenarios,
+            near_miss=near_miss,
+            history_days=history_days,
             segments=ctx.segments,
             truth_path=truth,
             on_progress=lambda n: progress.advance(task, n),
@@ -354,46 +362,6 @@ def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[typ
     return [known[i] for i in ids]
 
 
-# -- alerts ------------------------------------------------------------------------
-@alerts_app.command("list")
-@command
-def alerts_list(
-    detector: Annotated[Optional[str], typer.Option(help="only this detector")] = None,  # noqa: UP045
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List alerts, oldest first."""
-    from soc.alerts.store import AlertStore
-
-    ctx = context()
-    alerts = AlertStore(ctx.es).search(detector=detector)
-    if as_json:
-        for a in alerts:
-            print_json(a.summary())
-        return
-    table = Table("id", "severity", "detector", "entity", "count", "start", "end", "incident")
-    for a in alerts:
-        who = ", ".join(f"{k}={v}" for k, v in a.entity.items())
-        table.add_row(
-            a.id, a.severity.value, a.detector, escape(who), str(a.count), iso(a.start), iso(a.end), a.incident_id or ""
-        )
-    console.print(table)
-
-
-@alerts_app.command("show")
-@command
-def alerts_show(alert_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one alert with its evidence."""
-    from soc.alerts.store import AlertStore
-
-    alert = AlertStore(context().es).get(alert_id)
-    data = alert.model_dump(mode="json")
-    if as_json:
-        print_json(data)
-    else:
-        for key, value in data.items():
-            console.print(f"[bold]{key}[/]: {escape(str(value))}")
-
-
 # -- run (the scheduler) -------------------------------------------------------------
 @app.command()
 @command
@@ -402,6 +370,9 @@ def run() -> None:
     from soc.runtime.service import serve
 
     serve(common.state.config)
+
+
+app.command()(status)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,93 @@
+"""``soc status``: each detector's health from its recorded runs (self-monitoring)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from soc.alerts.models import AlertStatus
+from soc.alerts.store import AlertStore
+from soc.cli.common import command, console, context, print_json
+from soc.detection.loader import load_detectors
+from soc.detection.models import Detector
+from soc.detection.state import RunState, RunStateStore
+from soc.vocab import iso
+
+__all__ = ["health", "status"]
+
+
+def health(detector: Detector, state: RunState, now: datetime) -> str:
+    """``ok``, ``lagging`` (behind by more than two intervals plus the delay), ``failing``,
+    ``truncated`` (a cap kept candidates from being examined), ``disabled`` or ``never run``."""
+    if not detector.enabled:
+        return "disabled"
+    if state.last_run is None:
+        return "never run"
+    if state.consecutive_failures:
+        return "failing"
+    sched = detector.schedule
+    if state.watermark is None or now - state.watermark > 2 * sched.interval + sched.delay + timedelta(minutes=1):
+        return "lagging"
+    if state.last_truncated:
+        return "truncated"
+    return "ok"
+
+
+@command
+def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per detector")] = False) -> None:
+    """Each detector's health: last run, lag behind now, Elasticsearch took, windows, errors."""
+    ctx = context()
+    now = ctx.clock.now()
+    detectors = load_detectors(ctx.settings.detectors_dir, include_disabled=True)
+    store = RunStateStore(ctx.es)
+    alerts = AlertStore(ctx.es)
+    rows: list[dict[str, Any]] = []
+    for d in detectors:
+        st = store.get(d.id)
+        open_alerts = len(alerts.search(detector=d.id, status=AlertStatus.open, size=1000))
+        lag = (now - st.watermark).total_seconds() if st.watermark else None
+        rows.append(
+            {
+                "detector": d.id,
+                "kind": d.kind,
+                "health": health(d, st, now),
+                "last_run": iso(st.last_run) if st.last_run else None,
+                "lag_s": round(lag) if lag is not None else None,
+                "took_ms": st.last_took_ms,
+                "duration_s": st.last_duration_s,
+                "windows": st.last_windows,
+                "windows_covered": st.windows_covered,
+                "truncated_total": st.truncated_total,
+                "runs": st.runs,
+                "alerts_created": st.alerts_created,
+                "open_alerts": open_alerts,
+                "failures": st.consecutive_failures,
+                "last_error": st.last_error,
+            }
+        )
+    if as_json:
+        for row in rows:
+            print_json(row)
+    else:
+        table = Table("detector", "kind", "health", "last run", "lag", "took ms", "wall s", "runs", "open", "error")
+        for r in rows:
+            colour = {"ok": "green", "failing": "red", "lagging": "yellow", "truncated": "yellow"}.get(r["health"], "")
+            table.add_row(
+                r["detector"],
+                r["kind"],
+                f"[{colour}]{r['health']}[/]" if colour else r["health"],
+                r["last_run"] or "-",
+                f"{r['lag_s']}s" if r["lag_s"] is not None else "-",
+                str(r["took_ms"]),
+                f"{r['duration_s']:.2f}",
+                str(r["runs"]),
+                str(r["open_alerts"]),
+                escape((r["last_error"] or "")[:60]),
+            )
+        console.print(table)
+    if any(r["health"] == "failing" for r in rows):
+        raise typer.Exit(1)
