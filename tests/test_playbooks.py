@@ -169,3 +169,15 @@ def test_cli_lists_shows_and_exports(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert bad.exit_code == 1 and "unknown export format 'stix'" in bad.output
     missing = cli.invoke(app, ["playbooks", "show", "nope"])
     assert missing.exit_code == 1 and "no playbook 'nope'" in missing.output
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "detectors").rglob("*.yml")), ids=lambda p: p.stem)
+def test_every_shipped_detector_has_a_playbook_unless_it_watches_data_sources(path: Path) -> None:
+    from soc.detection.loader import load_detector_file
+
+    detector = load_detector_file(path)
+    routed = route(load_playbooks(REPO / "playbooks"), _alert(detector.id, detector.severity.value))
+    if "data-source-health" in detector.tags:
+        assert routed is None  # a silent collector is an operations ticket, not a security incident
+    else:
+        assert routed is not None, f"alerts of {detector.id} would open incidents without a playbook"

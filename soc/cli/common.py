@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,9 @@ from soc.errors import SocError
 
 __all__ = ["console", "context", "err_console", "fail_on_soc_error", "print_json", "state"]
 
-console = Console(highlight=False, soft_wrap=True)
+# piped or captured output (make demo | tee, CI logs) gets 120 columns instead of rich's 80
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")

@@ -37,7 +37,6 @@ __all__ = [
     "GROUP_PREFIX",
     "PAGE_SIZE",
     "SAMPLE_SIZE",
-    "baseline_page",
     "beacon_histograms",
     "beacon_page",
     "count_query",
@@ -45,6 +44,7 @@ __all__ = [
     "episode_query",
     "exception_clauses",
     "group_key",
+    "history_query",
     "match_clauses",
     "new_term_page",
     "off_hours_ranges",
@@ -53,6 +53,7 @@ __all__ = [
     "threshold_page",
     "time_range",
     "travel_page",
+    "window_totals_page",
 ]
 
 GROUP_PREFIX = "g"
@@ -275,32 +276,42 @@ def new_term_page(
     return _page(detector_query(detector, start, end, tz=tz), detector.group_fields(), dict(_SEEN), after, page_size)
 
 
-def baseline_page(
+def window_totals_page(
     detector: SpikeDetector | VolumeDetector,
     window: Window,
-    baseline: timedelta | None,
     *,
     after: dict[str, Any] | None = None,
     page_size: int = PAGE_SIZE,
     tz: ZoneInfo = UTC_ZONE,
 ) -> dict[str, Any]:
-    """Per key, the window's figure (count, or sum of the volume field) beside the same
-    key's figure over the preceding *baseline*."""
-    start = window.start - (baseline or timedelta(0))
-    current = {"range": {"@timestamp": {"gte": iso(window.start), "lt": iso(window.end)}}}
-    history = {"range": {"@timestamp": {"gte": iso(start), "lt": iso(window.start)}}}
-    metric: dict[str, Any] = {}
+    """Per key, the window's count (and, for volume, the sum of its field): step one of a
+    baseline comparison; only keys above the floor are compared with their history."""
+    sub: dict[str, Any] = dict(_SEEN)
     if isinstance(detector, VolumeDetector):
-        metric = {"aggs": {"total": {"sum": {"field": detector.field}}}}
-    sub: dict[str, Any] = {
-        "current": {"filter": current, "aggs": {**metric.get("aggs", {}), **_SEEN}},
-    }
-    if baseline:
-        sub["history"] = {"filter": history, **metric}
-    query = detector_query(detector, start, window.end, tz=tz)
+        sub["total"] = {"sum": {"field": detector.field}}
+    query = detector_query(detector, window.start, window.end, tz=tz)
     if not detector.group_by:  # organisation-wide: one group
-        return {"size": 0, "track_total_hits": False, "query": query, "aggs": sub}
+        return {"size": 0, "track_total_hits": True, "query": query, "aggs": sub}
     return _page(query, detector.group_by, sub, after, page_size)
+
+
+def history_query(
+    detector: SpikeDetector | VolumeDetector,
+    entity: dict[str, str],
+    start: datetime,
+    end: datetime,
+    *,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """One key's count (and sum) over its baseline ``[start, end)``: step two."""
+    body: dict[str, Any] = {
+        "size": 0,
+        "track_total_hits": True,
+        "query": detector_query(detector, start, end, entity=entity, tz=tz),
+    }
+    if isinstance(detector, VolumeDetector):
+        body["aggs"] = {"total": {"sum": {"field": detector.field}}}
+    return body
 
 
 def silence_page(

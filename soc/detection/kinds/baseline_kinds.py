@@ -1,110 +1,135 @@
 """``spike`` (a window's count against the same key's average window over a baseline)
 and ``volume`` (bytes per key above a threshold or far above its own baseline).
 
-Both ask Elasticsearch for the window's figure and the baseline's figure of every key in
-one composite aggregation (two ``filter`` sub-aggregations over one time range).
+Two steps, both in Elasticsearch: a composite aggregation gives every key's figure in
+the window; only keys above the floor (``min_count`` / ``min_sum``) are then compared
+with their own history, in ``_msearch`` batches. The history of quiet keys is never read.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, walk_pages
+from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, chunks, walk_pages
 from soc.detection.models import SpikeDetector, VolumeDetector
-from soc.detection.queries import baseline_page, group_key
+from soc.detection.queries import group_key, history_query, window_totals_page
 from soc.detection.windows import Window
 
 __all__ = ["SpikeKind", "VolumeKind"]
 
 
-def _windows_in(detector: SpikeDetector | VolumeDetector) -> float:
-    span = detector.baseline if isinstance(detector, SpikeDetector) else detector.condition.baseline
-    return span / detector.schedule.window if span else 0.0
+@dataclass(frozen=True)
+class _Candidate:
+    entity: dict[str, str]
+    count: int
+    total: float
+    first: datetime
+    last: datetime
 
 
-def _evaluate(
-    env: KindEnv, detector: SpikeDetector | VolumeDetector, windows: list[Window], judge: Any
-) -> list[Evaluation]:
-    baseline = detector.baseline if isinstance(detector, SpikeDetector) else detector.condition.baseline
+def _candidates(
+    env: KindEnv, detector: SpikeDetector | VolumeDetector, windows: list[Window], floor: float
+) -> tuple[list[Evaluation], dict[Window, list[_Candidate]]]:
+    found: dict[Window, list[_Candidate]] = {w: [] for w in windows}
+
+    def take(window: Window, bucket: dict[str, Any], entity: dict[str, str]) -> None:
+        count = int(bucket["doc_count"]) if "doc_count" in bucket else int(bucket["hits"]["total"]["value"])
+        total = float(bucket["total"]["value"]) if "total" in bucket else float(count)
+        first, last = bucket_time(bucket, "first_seen"), bucket_time(bucket, "last_seen")
+        if total >= floor and first is not None and last is not None:
+            found[window].append(_Candidate(entity, count, total, first, last))
+
     if detector.group_by:
-        return walk_pages(
+        results = walk_pages(
             env,
             windows,
-            lambda w, after: baseline_page(detector, w, baseline, after=after, tz=env.tz),
-            lambda w, bucket, ev: judge(w, bucket, group_key(detector.group_by, bucket["key"]), ev),
+            lambda w, after: window_totals_page(detector, w, after=after, tz=env.tz),
+            lambda w, bucket, ev: take(w, bucket, group_key(detector.group_by, bucket["key"])),
             action=f"detector {detector.id}",
         )
-    results: list[Evaluation] = []  # organisation-wide: one group, no paging
-    bodies = [baseline_page(detector, w, baseline, tz=env.tz) for w in windows]
-    for i in range(0, len(bodies), 24):
-        answers = env.gw.msearch(env.indices, bodies[i : i + 24], action=f"detector {detector.id}")
-        for w, body, res in zip(windows[i : i + 24], bodies[i : i + 24], answers, strict=True):
-            ev = Evaluation()
+        return results, found
+    results = []  # organisation-wide: one group per window, no paging
+    for batch in chunks(windows):
+        bodies = [window_totals_page(detector, w, tz=env.tz) for w in batch]
+        for w, body, res in zip(batch, bodies, env.gw.msearch(env.indices, bodies, action=detector.id), strict=True):
+            ev = Evaluation(groups=1)
             ev.add_answer(body, res, env.keep_queries)
-            ev.groups = 1
-            judge(w, res.get("aggregations") or {}, {}, ev)
+            take(w, {**(res.get("aggregations") or {}), "hits": res["hits"]}, {})
             results.append(ev)
-    return results
+    return results, found
+
+
+def _with_history(
+    env: KindEnv,
+    detector: SpikeDetector | VolumeDetector,
+    window: Window,
+    candidates: list[_Candidate],
+    ev: Evaluation,
+    baseline: Any,
+) -> list[tuple[_Candidate, float]]:
+    """Each candidate with its history's figure (0 without a baseline)."""
+    if baseline is None:
+        return [(c, 0.0) for c in candidates]
+    out: list[tuple[_Candidate, float]] = []
+    for batch in chunks(candidates):
+        bodies = [history_query(detector, c.entity, window.start - baseline, window.start, tz=env.tz) for c in batch]
+        answers = env.gw.msearch(env.indices, bodies, action=f"detector {detector.id} baseline")
+        for c, body, res in zip(batch, bodies, answers, strict=True):
+            ev.add_answer(body, res, env.keep_queries)
+            aggs = res.get("aggregations") or {}
+            history = float(aggs["total"]["value"]) if "total" in aggs else float(res["hits"]["total"]["value"])
+            out.append((c, history))
+    return out
 
 
 class SpikeKind:
     def evaluate(self, env: KindEnv, detector: SpikeDetector, windows: list[Window]) -> list[Evaluation]:
-        per = _windows_in(detector)
         cond = detector.condition
-
-        def judge(w: Window, bucket: dict[str, Any], entity: dict[str, str], ev: Evaluation) -> None:
-            current = int(bucket["current"]["doc_count"])
-            history = int((bucket.get("history") or {}).get("doc_count", 0))
-            average = history / per if per else 0.0
-            if current < cond.min_count or current < cond.factor * average:
-                return
-            first, last = bucket_time(bucket["current"], "first_seen"), bucket_time(bucket["current"], "last_seen")
-            if first is None or last is None:
-                return
-            scope = ", ".join(f"{k}={v}" for k, v in sorted(entity.items())) or "the whole organisation"
-            ev.matches.append(
-                Match(
-                    entity=entity,
-                    count=current,
-                    first_seen=first,
-                    last_seen=last,
-                    figures={"window_count": current, "baseline_average": round(average, 2)},
-                    reason=f"{detector.title.en}: {current} events in one window for {scope}, "
-                    f"against an average of {average:.1f}",
+        per = detector.baseline / detector.schedule.window
+        results, found = _candidates(env, detector, windows, cond.min_count)
+        for window, ev in zip(windows, results, strict=True):
+            for c, history in _with_history(env, detector, window, found[window], ev, detector.baseline):
+                average = history / per
+                if c.count < cond.factor * average:
+                    continue
+                scope = ", ".join(f"{k}={v}" for k, v in sorted(c.entity.items())) or "the whole organisation"
+                ev.matches.append(
+                    Match(
+                        entity=c.entity,
+                        count=c.count,
+                        first_seen=c.first,
+                        last_seen=c.last,
+                        figures={"window_count": c.count, "baseline_average": round(average, 2)},
+                        reason=f"{detector.title.en}: {c.count} events in one window for {scope}, "
+                        f"against an average of {average:.1f}",
+                    )
                 )
-            )
-
-        return _evaluate(env, detector, windows, judge)
+        return results
 
 
 class VolumeKind:
     def evaluate(self, env: KindEnv, detector: VolumeDetector, windows: list[Window]) -> list[Evaluation]:
-        per = _windows_in(detector)
         cond = detector.condition
-
-        def judge(w: Window, bucket: dict[str, Any], entity: dict[str, str], ev: Evaluation) -> None:
-            total = int(bucket["current"]["total"]["value"])
-            history = float((bucket.get("history") or {}).get("total", {}).get("value", 0.0))
-            average = history / per if per else 0.0
-            if total < cond.min_sum:
-                return
-            over_fixed = cond.sum_gte is not None and total >= cond.sum_gte
-            over_baseline = cond.factor is not None and total >= cond.factor * max(average, 1.0)
-            if not (over_fixed or over_baseline):
-                return
-            first, last = bucket_time(bucket["current"], "first_seen"), bucket_time(bucket["current"], "last_seen")
-            if first is None or last is None:
-                return
-            who = ", ".join(f"{k}={v}" for k, v in sorted(entity.items()))
-            ev.matches.append(
-                Match(
-                    entity=entity,
-                    count=int(bucket["current"]["doc_count"]),
-                    first_seen=first,
-                    last_seen=last,
-                    figures={"bytes": total, "baseline_average_bytes": round(average)},
-                    reason=f"{detector.title.en}: {total / 1_000_000:.1f} MB ({detector.field}) for {who}",
+        per = cond.baseline / detector.schedule.window if cond.baseline else 0.0
+        results, found = _candidates(env, detector, windows, cond.min_sum)
+        for window, ev in zip(windows, results, strict=True):
+            for c, history in _with_history(env, detector, window, found[window], ev, cond.baseline):
+                average = history / per if per else 0.0
+                over_fixed = cond.sum_gte is not None and c.total >= cond.sum_gte
+                over_baseline = cond.factor is not None and c.total >= cond.factor * max(average, 1.0)
+                if not (over_fixed or over_baseline):
+                    continue
+                who = ", ".join(f"{k}={v}" for k, v in sorted(c.entity.items()))
+                ev.matches.append(
+                    Match(
+                        entity=c.entity,
+                        count=c.count,
+                        first_seen=c.first,
+                        last_seen=c.last,
+                        figures={"bytes": int(c.total), "baseline_average_bytes": round(average)},
+                        reason=f"{detector.title.en}: {c.total / 1_000_000:.1f} MB ({detector.field}) for {who}",
+                    )
                 )
-            )
-
-        return _evaluate(env, detector, windows, judge)
+        return results

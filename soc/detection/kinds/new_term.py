@@ -77,11 +77,13 @@ class NewTermKind:
                     )
                 )
             store.remember([(p, s) for p, s, _ in found], known)
-            store.save_meta(
-                covered_from=self._covered_from(store, window.start),
-                covered_until=max(window.end, self._covered_until(store, window.end)),
-                earliest=earliest,
-            )
+        # once per call: a crash before this only means the next call re-learns windows
+        # whose sightings are already stored (idempotent), never that one is skipped
+        store.save_meta(
+            covered_from=self._covered_from(store, windows[0].start),
+            covered_until=max(windows[-1].end, self._covered_until(store, windows[-1].end)),
+            earliest=earliest,
+        )
         return results
 
     @staticmethod
