@@ -142,7 +142,11 @@ def test_triage_records_who_when_and_why_and_refuses_skipping(ctx: AppContext) -
     closed = engine.alerts.triage(
         alert.id, AlertStatus.closed, by="lead", now=now, reason=CloseReason.true_positive, note="confirmed"
     )
-    assert (closed.closed_by, closed.close_reason, closed.triage_note) == ("lead", CloseReason.true_positive, "confirmed")
+    assert (closed.closed_by, closed.close_reason, closed.triage_note) == (
+        "lead",
+        CloseReason.true_positive,
+        "confirmed",
+    )
     with pytest.raises(TriageError, match="allowed next: none"):
         engine.alerts.triage(alert.id, AlertStatus.acknowledged, by="x", now=now)
     stored = engine.alerts.get(alert.id)

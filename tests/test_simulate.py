@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from soc.context import AppContext
+from soc.simulate.catalog import SCENARIOS
 from soc.simulate.run import generate, simulate
 
 END = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday noon JST
 
 
 def _digest(seed: int, hours: float = 6) -> str:
-    docs, _ = generate(end=END, hours=hours, seed=seed)
+    docs, _ = generate(end=END, hours=hours, seed=seed, scenarios=["password-spray", "beaconing"], history_days=2)
     h = hashlib.sha256()
     for d in docs:
         h.update(json.dumps(d, sort_keys=True).encode())
@@ -36,15 +37,24 @@ def day() -> tuple[list[dict[str, Any]], list[Any]]:
 
 
 def test_volume_and_sources(day: tuple[list[dict[str, Any]], list[Any]]) -> None:
-    docs, _ = day
+    everything, _ = day
+    times = [d["@timestamp"] for d in everything]
+    assert times == sorted(times)
+    history = [d for d in everything if d["@timestamp"] < "2026-11-23T03:00"]
+    docs = [d for d in everything if d["@timestamp"] >= "2026-11-23T03:00"]
+    # a week of light office history (sign-ins, VPN, admin logons) precedes the day
+    assert history and {d["event"]["dataset"] for d in history} <= {
+        "azure.signinlogs",
+        "vpn.gateway",
+        "windows.security",
+    }
     assert 120_000 <= len(docs) <= 400_000
     datasets = Counter(d["event"]["dataset"] for d in docs)
     assert {"windows.security", "azure.signinlogs", "vpn.gateway", "firewall.traffic", "dns"} <= set(datasets)
     codes = {d["event"].get("code") for d in docs}
     assert {"4624", "4768", "4771", "4776", "4625"} <= codes
     assert len({d["event"]["id"] for d in docs}) == len(docs)
-    times = [d["@timestamp"] for d in docs]
-    assert times == sorted(times) and times[0] >= "2026-11-23T03:00" and times[-1] < "2026-11-24T03:00"
+    assert docs[-1]["@timestamp"] < "2026-11-24T03:00"
 
 
 def _ts(d: dict[str, Any]) -> datetime:
@@ -94,12 +104,7 @@ def test_ground_truth_matches_what_was_written(ctx: AppContext, tmp_path) -> Non
     assert report.docs_written > 100_000 and report.docs_per_second > 0
     written = json.loads(truth_file.read_text())
     assert [t["scenario"] for t in written] == [t.scenario for t in report.truth]
-    assert {t.scenario for t in report.truth} == {
-        "failed-login-burst",
-        "password-spray",
-        "brute-force-success",
-        "port-scan",
-    }
+    assert {t.scenario for t in report.truth} == set(SCENARIOS)
     for rec in report.truth:
         query = {
             "bool": {
@@ -115,6 +120,8 @@ def test_ground_truth_matches_what_was_written(ctx: AppContext, tmp_path) -> Non
             "aggs": {"first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}},
         }
         res = ctx.es.search(f"{ctx.es.prefix}-events-*", body)
-        assert res["hits"]["total"]["value"] >= rec.event_count, rec.scenario
+        # the entities named by the truth are in the data, inside the attack's time span
+        assert res["hits"]["total"]["value"] >= 1, rec.scenario
         first = datetime.fromisoformat(res["aggregations"]["first"]["value_as_string"].replace("Z", "+00:00"))
-        assert first == rec.start, rec.scenario
+        last = datetime.fromisoformat(res["aggregations"]["last"]["value_as_string"].replace("Z", "+00:00"))
+        assert rec.start <= first <= last <= rec.end, rec.scenario

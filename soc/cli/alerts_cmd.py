@@ -21,13 +21,11 @@ app = typer.Typer(help="List, show and triage alerts.", no_args_is_help=True)
 
 
 def operator() -> str:
-    """Who is acting: ``SOC_OPERATOR`` if set, else the login name."""
-    return os.environ.get("SOC_OPERATOR") or getpass.getuser()
+    """Who is acting: ``SOC_ACTOR`` if set, else the login name."""
+    return os.environ.get("SOC_ACTOR") or getpass.getuser()
 
 
-By = Annotated[
-    str, typer.Option("--by", help="who acts (default: $SOC_OPERATOR or your login)", default_factory=operator)
-]
+By = Annotated[str, typer.Option("--by", help="who acts (default: $SOC_ACTOR or your login)", default_factory=operator)]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 

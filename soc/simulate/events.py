@@ -10,18 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from soc.parsers.common import registered_domain
 from soc.simulate.population import DOMAIN
 from soc.vocab import iso
 
-__all__ = ["WINDOWS_ACTIONS", "EventFactory", "registered_domain"]
-
-
-def registered_domain(name: str) -> str:
-    """The registrable domain: last two labels, three under ``*.lg.jp``-style second levels."""
-    labels = name.rstrip(".").split(".")
-    if len(labels) >= 3 and labels[-2] in {"lg", "co", "go", "or", "ne", "ac", "ed"} and labels[-1] == "jp":
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+__all__ = ["WINDOWS_ACTIONS", "EventFactory"]
 
 
 WINDOWS_ACTIONS = {
@@ -208,7 +201,7 @@ class EventFactory:
         doc["destination"] = {"ip": server, "port": 53}
         doc["network"] = {"transport": "udp", "protocol": "dns"}
         doc["dns"] = {
-            "question": {"name": name, "type": "A", "registered_domain": registered_domain(name)},
+            "question": {"name": name, "type": "A", "registered_domain": registered_domain(name) or name},
             "response_code": rcode,
         }
         return doc

@@ -27,7 +27,10 @@ from soc.vocab import iso
 __all__ = ["generate", "simulate"]
 
 
-_GRID = timedelta(minutes=15)  # every shipped interval divides it: a boundary for all detectors
+_GRID = timedelta(minutes=15)
+_SPILL = timedelta(
+    minutes=15
+)  # how far an hour's baseline events may reach before the hour  # every shipped interval divides it: a boundary for all detectors
 
 
 def _plan(
@@ -127,17 +130,28 @@ def generate(
             yield from history_day(city, first - timedelta(days=k), seed=seed)
 
     def baseline() -> Iterator[dict[str, Any]]:
+        # an hour's events may spill a few minutes into its neighbours (a VPN logon just
+        # before the first sign-in), so they pass through a heap and leave in time order
         hour = start.replace(minute=0, second=0, microsecond=0)
         seen: set[str] = set()
         day = None
+        lo, hi = iso(start), iso(end)
+        pending: list[tuple[str, int, dict[str, Any]]] = []
+        n = 0
         while hour < end:
             local_day = hour.astimezone(JST).date()
             if local_day != day:
                 seen, day = set(), local_day
-            docs = sorted(baseline_hour(city, hour, seed=seed, seen_today=seen), key=lambda e: e["@timestamp"])
-            lo, hi = iso(start), iso(end)
-            yield from (d for d in docs if lo <= d["@timestamp"] < hi)
+            for d in baseline_hour(city, hour, seed=seed, seen_today=seen):
+                if lo <= d["@timestamp"] < hi:
+                    heapq.heappush(pending, (d["@timestamp"], n, d))
+                    n += 1
             hour += timedelta(hours=1)
+            safe = iso(hour - _SPILL)
+            while pending and pending[0][0] < safe:
+                yield heapq.heappop(pending)[2]
+        while pending:
+            yield heapq.heappop(pending)[2]
 
     merged = heapq.merge(history(), baseline(), attack, key=lambda e: e["@timestamp"])
     return merged, truth
