@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from soc.cli.main import app
-from soc.detection.loader import detector_files
-from tests.definition_checks import invalid_fixture_errors
 from soc.config import Settings
 from soc.context import AppContext
+from soc.detection.loader import detector_files
+from tests.definition_checks import invalid_fixture_errors
 from tests.eventgen import auth_failure, index, spread
 
 REPO = Path(__file__).resolve().parent.parent

@@ -27,10 +27,8 @@ from soc.vocab import iso
 __all__ = ["generate", "simulate"]
 
 
-_GRID = timedelta(minutes=15)
-_SPILL = timedelta(
-    minutes=15
-)  # how far an hour's baseline events may reach before the hour  # every shipped interval divides it: a boundary for all detectors
+_GRID = timedelta(minutes=15)  # every shipped interval divides it: a boundary for all detectors
+_SPILL = timedelta(minutes=15)  # how far an hour's baseline events may reach into the previous hour
 
 
 def _plan(
