@@ -17,7 +17,7 @@ The rule (also in the README):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -280,11 +280,8 @@ class AlertStore:
         Closing an open alert directly is allowed (a duplicate needs no acknowledgement);
         anything else out of order is refused with the allowed next states.
         """
-        for _attempt in range(5):
-            found = self._gw.get(self.index, alert_id_)
-            if found is None:
-                raise NotFound(f"no alert {alert_id_!r}", hint="list alerts with 'soc alerts list'")
-            alert = Alert.from_doc(found["_source"])
+
+        def change(alert: Alert) -> Alert:
             allowed = _NEXT[alert.status]
             if status not in allowed:
                 raise TriageError(
@@ -304,7 +301,29 @@ class AlertStore:
                         hint=f"one of: {', '.join(r.value for r in CloseReason)}",
                     )
                 update |= {"closed_by": by, "closed_at": now, "close_reason": reason}
-            updated = alert.model_copy(update=update)
+            return alert.model_copy(update=update)
+
+        return self._update(alert_id_, change)
+
+    def set_incident(self, alert_id_: str, incident_id: str, *, now: datetime) -> None:
+        def change(alert: Alert) -> Alert | None:
+            if alert.incident_id == incident_id:
+                return None
+            return alert.model_copy(update={"incident_id": incident_id, "updated": now})
+
+        self._update(alert_id_, change)
+
+    def _update(self, alert_id_: str, change: Callable[[Alert], Alert | None]) -> Alert:
+        """Read, change and write back one alert only if nobody changed it meanwhile
+        (re-read and re-apply on a conflict); *change* returning None writes nothing."""
+        for _attempt in range(5):
+            found = self._gw.get(self.index, alert_id_)
+            if found is None:
+                raise NotFound(f"no alert {alert_id_!r}", hint="list alerts with 'soc alerts list'")
+            alert = Alert.from_doc(found["_source"])
+            updated = change(alert)
+            if updated is None:
+                return alert
             try:
                 self._gw.put(
                     self.index,
@@ -319,21 +338,4 @@ class AlertStore:
                     raise
                 continue
             return updated
-        raise ElasticsearchRequestError(f"alert {alert_id_} kept changing while being triaged; try again")
-
-    def set_incident(self, alert_id_: str, incident_id: str, *, now: datetime) -> None:
-        found = self._gw.get(self.index, alert_id_)
-        if found is None:
-            raise NotFound(f"no alert {alert_id_!r}")
-        alert = Alert.from_doc(found["_source"])
-        if alert.incident_id == incident_id:
-            return
-        updated = alert.model_copy(update={"incident_id": incident_id, "updated": now})
-        self._gw.put(
-            self.index,
-            alert.id,
-            updated.to_doc(),
-            if_seq_no=int(found["_seq_no"]),
-            if_primary_term=int(found["_primary_term"]),
-            refresh=True,
-        )
+        raise ElasticsearchRequestError(f"alert {alert_id_} kept changing while being updated; try again")

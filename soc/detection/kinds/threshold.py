@@ -3,6 +3,7 @@ between segments the policy forbids: a threshold over a derived filter)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, walk_pages
@@ -26,13 +27,7 @@ class ThresholdKind:
                 return
             ev.matches.append(_match(detector, bucket, count, distinct))
 
-        return walk_pages(
-            env,
-            windows,
-            lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
-            on_bucket,
-            action=f"detector {detector.id}",
-        )
+        return _walk(env, detector, windows, on_bucket)
 
 
 class SegmentPolicyKind:
@@ -54,13 +49,22 @@ class SegmentPolicyKind:
                     )
                 )
 
-        return walk_pages(
-            env,
-            windows,
-            lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
-            on_bucket,
-            action=f"detector {detector.id}",
-        )
+        return _walk(env, detector, windows, on_bucket)
+
+
+def _walk(
+    env: KindEnv,
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    windows: list[Window],
+    on_bucket: Callable[[Window, dict[str, Any], Evaluation], None],
+) -> list[Evaluation]:
+    return walk_pages(
+        env,
+        windows,
+        lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
+        on_bucket,
+        action=f"detector {detector.id}",
+    )
 
 
 def _match(
