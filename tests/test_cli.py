@@ -103,3 +103,30 @@ def test_simulate_help_names_every_scenario() -> None:
 
     out = CliRunner().invoke(app, ["simulate", "--help"], terminal_width=200).output
     assert all(name in out for name in SCENARIOS)
+
+
+def test_alert_triage_and_status_through_the_cli(
+    cli: CliRunner, ctx: AppContext, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index(ctx, [auth_failure(t, "t.ono", "10.20.1.44") for t in spread(T0, 25, timedelta(seconds=12))])
+    cli.invoke(app, ["detect", "--from", "2026-11-23T00:00:00Z", "--to", "2026-11-23T01:00:00Z", "--no-escalate"])
+    (alert,) = [json.loads(x) for x in cli.invoke(app, ["alerts", "list", "--json"]).stdout.splitlines()]
+    assert alert["status"] == "open"
+
+    monkeypatch.setenv("SOC_ACTOR", "operator-7")
+    ack = cli.invoke(app, ["alerts", "ack", alert["id"], "--note", "looking"])
+    assert ack.exit_code == 0 and "acknowledged by operator-7" in ack.output
+    refused = cli.invoke(app, ["alerts", "close", alert["id"]])
+    assert refused.exit_code != 0 and "--reason" in refused.output
+    closed = cli.invoke(app, ["alerts", "close", alert["id"], "--reason", "benign", "--by", "lead", "--json"])
+    assert json.loads(closed.stdout)["close_reason"] == "benign"
+    again = cli.invoke(app, ["alerts", "ack", alert["id"]])
+    assert again.exit_code == 1 and "allowed next: none" in again.output
+    shown = json.loads(cli.invoke(app, ["alerts", "show", alert["id"], "--json"]).stdout)
+    assert (shown["acknowledged_by"], shown["closed_by"], shown["triage_note"]) == ("operator-7", "lead", "looking")
+    assert cli.invoke(app, ["alerts", "list", "--status", "open", "--json"]).stdout == ""
+
+    # a backtest moves no watermark: every detector has never run live
+    status = [json.loads(x) for x in cli.invoke(app, ["status", "--json"]).stdout.splitlines()]
+    assert len(status) == len(detector_files(REPO / "detectors"))
+    assert {s["health"] for s in status} == {"never run"}

@@ -190,3 +190,21 @@ def test_haversine_and_off_hours_ranges() -> None:
     local = [(a.astimezone(JST).strftime("%a %H:%M"), b.astimezone(JST).strftime("%a %H:%M")) for a, b in spans]
     # Friday night runs on into the whole weekend
     assert local == [("Fri 00:00", "Fri 07:30"), ("Fri 20:00", "Sun 00:00")]
+
+
+def test_health_from_run_records(settings, ctx: AppContext) -> None:
+    from soc.cli.status_cmd import health
+
+    d = burst()
+    clock = ManualClock(T0 + timedelta(hours=1, seconds=90))
+    engine = DetectionEngine(AppContext(settings=settings, es=ctx.es, clock=clock))
+    assert health(d, engine.state.get(d.id), clock.now()) == "never run"
+    engine.run_live(d)
+    state = engine.state.get(d.id)
+    assert health(d, state, clock.now()) == "ok"
+    assert state.runs == 1 and state.last_windows == 1 and state.lag_s == 90 and state.last_error is None
+    clock.set(T0 + timedelta(hours=2))  # the scheduler stopped: an hour without a run
+    assert health(d, engine.state.get(d.id), clock.now()) == "lagging"
+    state.consecutive_failures, state.last_error = 2, "ElasticsearchUnavailable: connection refused"
+    engine.state.save(state)
+    assert health(d, engine.state.get(d.id), clock.now()) == "failing"
