@@ -11,6 +11,7 @@ import contextvars
 import ipaddress
 import os
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,9 +26,9 @@ from pydantic_settings import (
 
 from soc.errors import ConfigError
 from soc.notify.models import NotifySettings
-from soc.vocab import Segment, Severity
+from soc.vocab import Duration, Segment, Severity
 
-__all__ = ["DEFAULT_SEGMENTS", "LocalBreakout", "SegmentRule", "Settings", "load_settings"]
+__all__ = ["DEFAULT_SEGMENTS", "LocalBreakout", "SegmentRule", "Settings", "SummarySchedule", "load_settings"]
 
 _CONFIG_PATH: contextvars.ContextVar[Path | None] = contextvars.ContextVar("soc_config", default=None)
 
@@ -62,6 +63,36 @@ class LocalBreakout(BaseModel):
     @classmethod
     def _valid_cidrs(cls, values: list[str]) -> list[str]:
         return [str(ipaddress.ip_network(v, strict=False)) for v in values]
+
+
+class SummarySchedule(BaseModel):
+    """``[summary]``: the periodic SOC summary report. Disabled while ``cron`` is unset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # a crontab line in ``timezone`` (0 or 7 = Sunday): "0 8 * * 1" = Mondays 08:00
+    cron: str | None = None
+    # the span each report covers, ending at the fire time (whole days: at local midnight of that day)
+    period: Duration = timedelta(days=7)
+    langs: tuple[Literal["ja", "en"], ...] = Field(default=("ja", "en"), min_length=1)
+    formats: tuple[Literal["html", "pdf", "md"], ...] = Field(default=("html",), min_length=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            # imported here: the runtime package imports this module
+            from soc.runtime.summary_job import crontab_trigger
+
+            crontab_trigger(value, ZoneInfo("UTC"))
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero, e.g. '7d'")
+        return value
 
 
 DEFAULT_SEGMENTS: list[SegmentRule] = [
@@ -118,6 +149,9 @@ class Settings(BaseSettings):
 
     # where notifications go ([notify] in soc.toml); no destination = the outbox in out_dir
     notify: NotifySettings = Field(default_factory=NotifySettings)
+
+    # the periodic SOC summary report ([summary] in soc.toml); off unless ``cron`` is set
+    summary: SummarySchedule = Field(default_factory=SummarySchedule)
 
     @field_validator("index_prefix")
     @classmethod

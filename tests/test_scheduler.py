@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.interval import IntervalTrigger
 
 from soc.clock import ManualClock
 from soc.config import Settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
+from soc.detection.models import Detector
 from soc.es.client import EsGateway, build_client
 from soc.playbooks.loader import load_playbooks
+from soc.runtime.csirt import TickResult
+from soc.runtime.pipeline import PipelineResult
 from soc.runtime.scheduler import DetectorScheduler, backoff_delay
 from tests.eventgen import auth_failure, index, spread
 
@@ -62,3 +69,65 @@ def test_scheduler_restart_mid_backfill_no_duplicate_alerts(settings: Settings, 
     alerts = second.pipeline.engine.alerts.search()
     assert len(alerts) == 1 and alerts[0].count == 40
     assert second.pipeline.engine.state.get("failed-login-burst").windows_covered == 36
+
+
+def test_jobs_csirt_every_minute_in_its_own_pool(ctx: AppContext) -> None:
+    sched = DetectorScheduler(
+        ctx, detectors=load_detectors(REPO / "detectors"), playbooks=load_playbooks(REPO / "playbooks")
+    )
+    sched.add_jobs()
+    jobs = {j.id: j for j in sched._scheduler.get_jobs()}
+    assert set(jobs) == {"csirt", *(f"detector:{d}" for d in sched.detectors)}  # no [summary] cron: no summary job
+    csirt = jobs["csirt"]
+    assert isinstance(csirt.trigger, IntervalTrigger) and csirt.trigger.interval == timedelta(minutes=1)
+    assert csirt.executor == "csirt" and csirt.misfire_grace_time == 60
+    assert {j.executor for i, j in jobs.items() if i != "csirt"} == {"default"}
+
+
+def test_detectors_and_the_csirt_job_do_not_block_each_other(ctx: AppContext) -> None:
+    """A hung detector does not hold up deadlines, and a hung CSIRT job (a slow mail server)
+    does not hold up detection: the real scheduler, real threads."""
+    detectors = [d for d in load_detectors(REPO / "detectors") if d.id == "failed-login-burst"]
+    playbooks = load_playbooks(REPO / "playbooks")
+    release = threading.Event()
+    ticked, detected = threading.Event(), threading.Event()
+
+    hung_detection = DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks)
+    real_tick = hung_detection.desk.tick
+
+    def hang(*_a: Any, **_k: Any) -> Any:
+        release.wait(30)
+        raise RuntimeError("released")
+
+    def tick_and_signal(now: datetime | None = None) -> TickResult:
+        result = real_tick(now)
+        ticked.set()
+        return result
+
+    hung_detection.pipeline.run_live = hang  # type: ignore[method-assign]
+    hung_detection.desk.tick = tick_and_signal  # type: ignore[method-assign]
+    hung_detection.start()
+    try:
+        assert ticked.wait(20), "the CSIRT job did not run while a detector hung"
+    finally:
+        release.set()
+        hung_detection.shutdown(wait=True)
+
+    release.clear()
+    hung_csirt = DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks)
+    real_run = hung_csirt.pipeline.run_live
+
+    def run_and_signal(detector: Detector, *, max_windows: int = 288) -> PipelineResult:
+        result = real_run(detector, max_windows=max_windows)
+        detected.set()
+        return result
+
+    hung_csirt.desk.tick = hang  # type: ignore[method-assign]
+    hung_csirt.pipeline.run_live = run_and_signal  # type: ignore[method-assign]
+    hung_csirt.start()
+    try:
+        assert detected.wait(20), "no detector ran while the CSIRT job hung"
+    finally:
+        release.set()
+        hung_csirt.shutdown(wait=True)
+    assert hung_csirt._csirt_health.failures == 1  # the hang ended in an error: isolated, backing off

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,8 +35,10 @@ def test_refuses_to_start_listing_every_broken_definition(settings: Settings) ->
     assert "unknown-key.yml" in proc.stderr and "unreachable.yml" in proc.stderr
 
 
-def test_runs_then_stops_cleanly_on_sigterm(settings: Settings, ctx: object) -> None:
-    proc = subprocess.Popen([sys.executable, "scheduler.py"], cwd=REPO, env=_env(settings),
+def test_runs_then_stops_cleanly_on_sigterm(settings: Settings, ctx: object, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = _env(settings, SOC_OUT_DIR=str(out), SOC_SUMMARY='{"cron": "0 8 * * 1", "formats": ["md"]}')
+    proc = subprocess.Popen([sys.executable, "scheduler.py"], cwd=REPO, env=env,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     lines: list[str] = []
     try:
@@ -55,3 +58,10 @@ def test_runs_then_stops_cleanly_on_sigterm(settings: Settings, ctx: object) -> 
             proc.kill()
     assert proc.returncode == 0
     assert "received SIGTERM" in rest and "scheduler stopped" in rest
+    started = "".join(lines)
+    assert "the CSIRT job every 60s" in started and "summary on '0 8 * * 1' (Asia/Tokyo)" in started
+    # the summary caught up the last Monday-to-Sunday week at start, and told the outbox
+    assert len(list((out / "reports").glob("summary-*.ja.md"))) == 1
+    assert len(list((out / "reports").glob("summary-*.en.md"))) == 1
+    keys = [json.loads(p.read_text(encoding="utf-8"))["key"] for p in (out / "outbox").glob("*.json")]
+    assert len(keys) == 1 and keys[0].startswith("summary:")

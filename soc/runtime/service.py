@@ -1,4 +1,5 @@
-"""Wiring for the long-running service (``scheduler.py`` and ``soc run``)."""
+"""Wiring for the long-running service (``scheduler.py`` and ``soc run``): detectors, the
+CSIRT desk and the summary report share one context and one notifier."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from soc.config import load_settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors
+from soc.notify.service import Notifier
 from soc.playbooks.loader import load_playbooks
 from soc.runtime.scheduler import DetectorScheduler
 
@@ -46,6 +48,8 @@ def serve(config: Path | None = None) -> None:
         settings.masked()["es_url"],
         settings.index_prefix,
     )
+    notifier = Notifier.from_context(ctx)
+    log.info("notifications to: %s", "; ".join(d.display for d in notifier.destinations))
     if not ctx.es.ping():
         log.warning("Elasticsearch is not reachable yet; detectors will retry with backoff")
-    DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks).run_forever()
+    DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks, notifier=notifier).run_forever()
