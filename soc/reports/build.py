@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -144,7 +145,13 @@ def edition_label(number: int, final: bool, t: Translator) -> str:
 
 
 def _edition_view(
-    edition: Edition | None, incident: Incident, t: Translator, tz: ZoneInfo, now: datetime, step_title: Any
+    edition: Edition | None,
+    incident: Incident,
+    t: Translator,
+    tz: ZoneInfo,
+    now: datetime,
+    step_title: Callable[[str], str],
+    option_label: Callable[[str, str], str],
 ) -> EditionView:
     if edition is None:  # a preview: not recorded
         final = is_final(incident)
@@ -171,7 +178,7 @@ def _edition_view(
         previous_label=previous_label,
         previous_at=previous_at,
         changes_title=t("changes_since", label=previous_label, at=previous_at or "—") if previous_label else "",
-        changes=sec.change_rows(found, t, step_title),
+        changes=sec.change_rows(found, t, step_title, option_label),
         recorded=True,
     )
 
@@ -282,9 +289,10 @@ def build_from(
     def role(role_id: str | None) -> str:
         if role_id is None:
             return "—"
-        if playbook is not None:
-            return playbook.role_name(role_id, lang)
-        return t(f"role_{role_id}") if t.has(f"role_{role_id}") else role_id
+        named = playbook.role_name(role_id, lang) if playbook is not None else role_id
+        if named == role_id and t.has(f"role_{role_id}"):
+            return t(f"role_{role_id}")
+        return named
 
     def step_title(step_id: str) -> str:
         inst = incident.step(step_id)
@@ -295,7 +303,13 @@ def build_from(
 
     entities_text = sep.join(incident.entity_values) or "—"
     events = sum(a.count for a in alerts)
-    edition_view = _edition_view(edition, incident, t, tz, now, step_title)
+
+    def option_label(step_id: str, option_id: str) -> str:
+        step = next((s for s in playbook.steps if s.id == step_id), None) if playbook else None
+        option = next((o for o in getattr(step, "options", []) if o.id == option_id), None)
+        return option.label(lang) if option is not None else option_id
+
+    edition_view = _edition_view(edition, incident, t, tz, now, step_title, option_label)
     decisions, taken = _decisions(incident, playbook, t, tz, now)
     status = t(f"status_{incident.status.value}")
     title = _title(incident, t, {d: title_of(d) for d in incident.detectors}, entities_text, lang)

@@ -21,7 +21,7 @@ from soc.alerts.models import Alert
 from soc.errors import SocError
 from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, reports_index
-from soc.incidents.models import Incident, IncidentStatus, StepStatus
+from soc.incidents.models import Incident, IncidentStatus, StepInstance, StepStatus
 
 __all__ = ["Change", "Edition", "EditionFacts", "EditionStore", "changes", "facts_of", "is_final"]
 
@@ -104,7 +104,7 @@ def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
         alert_count=len(alert_ids),
         entities=sorted(incident.entity_values),
         segments=sorted(incident.segments),
-        steps={s.step_id: s.status.value for s in incident.steps if s.kind != "end"},
+        steps={s.step_id: _step_fact(s) for s in incident.steps if s.kind != "end"},
         decisions={s.step_id: s.choice.option for s in incident.steps if s.choice is not None},
         obligations={
             o.kind: ObligationFact(status=o.status.value, sent_at=o.sent_at, reference=o.reference)
@@ -113,6 +113,13 @@ def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
         personal_data_confirmed=incident.personal_data_confirmed,
         resident_service_outage=incident.resident_service_outage,
     )
+
+
+def _step_fact(step: StepInstance) -> str:
+    """A branch the flow did not take is "not-taken", not a step somebody skipped."""
+    if step.status is StepStatus.skipped and step.skipped_by is None:
+        return "not-taken"
+    return step.status.value
 
 
 def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:

@@ -365,7 +365,9 @@ def technique_rows(incident: Incident, alerts: list[Alert], t: Translator) -> li
 
 
 # -- changes since the previous edition --------------------------------------------------
-def change_rows(found: list[Change], t: Translator, step_title: Callable[[str], str]) -> list[ChangeRow]:
+def change_rows(
+    found: list[Change], t: Translator, step_title: Callable[[str], str], option_label: Callable[[str, str], str]
+) -> list[ChangeRow]:
     def status(v: str) -> str:
         return _translated(t, f"status_{v}", v) if v else "—"
 
@@ -382,9 +384,9 @@ def change_rows(found: list[Change], t: Translator, step_title: Callable[[str], 
         elif c.kind == "impact":
             text = t(f"change_{c.subject}")
         elif c.kind == "step":
-            text = t("change_step", step=step_title(c.subject), status=_translated(t, f"step_{c.after}", c.after))
+            text = t(f"change_step_{c.after}", step=step_title(c.subject))
         elif c.kind == "decision":
-            text = t("change_decision", step=step_title(c.subject), option=c.after)
+            text = t("change_decision", step=step_title(c.subject), option=option_label(c.subject, c.after))
         elif c.kind == "obligation":
             text = t("change_obligation", kind=c.subject, status=_translated(t, f"obligation_{c.after}", c.after))
         else:
