@@ -132,7 +132,7 @@ def test_editions_number_changes_and_final(ctx: AppContext, incident_id: str, wo
     assert final.edition.final and final.edition.label == "最終報（第5報）" and final.status_key == "closed"
     texts = [c.text for c in final.edition.changes]
     assert texts[0] == "状態：インシデント宣言済み → 完了"
-    assert "報告（prefecture）：報告済み" in texts and "報告（ministry）：報告済み" in texts
+    assert "県（情報セキュリティ担当部署）への報告：報告済み" in texts and "総務省への報告：報告済み" in texts
     assert final.decisions == [] and final.next_steps == [] and final.needs == []
     assert [e.number for e in store.all_for(incident_id)] == [1, 2, 3, 4, 5]
 

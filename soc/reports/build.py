@@ -178,7 +178,13 @@ def _edition_view(
         previous_label=previous_label,
         previous_at=previous_at,
         changes_title=t("changes_since", label=previous_label, at=previous_at or "—") if previous_label else "",
-        changes=sec.change_rows(found, t, step_title, option_label),
+        changes=sec.change_rows(
+            found,
+            t,
+            step_title,
+            option_label,
+            lambda kind: next((o.label(t.lang) for o in incident.obligations if o.kind == kind), kind),
+        ),
         recorded=True,
     )
 

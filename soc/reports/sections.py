@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.incidents.lifecycle import kpis
-from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.models import Incident, Obligation, ObligationStatus, SlaState, StepInstance, StepStatus
 from soc.incidents.steps import sla_state
 from soc.playbooks.models import Phase
 from soc.reports.attack import technique_name, technique_tactic
@@ -262,7 +262,7 @@ def timeline_rows(
         rows.append((incident.aware_at, 3, t("timeline_aware")))
     steps = {s.step_id: s for s in incident.steps}
     for e in incident.audit:
-        text = _audit_text(e.action, e.detail, e.reason, e.actor, t, steps)
+        text = _audit_text(e.action, e.detail, e.reason, e.actor, t, steps, incident.obligations)
         if text:
             rows.append((e.at, 4, text))
     for esc in incident.escalations:
@@ -283,7 +283,13 @@ def timeline_rows(
 
 
 def _audit_text(
-    action: str, detail: str, reason: str, actor: str, t: Translator, steps: dict[str, StepInstance]
+    action: str,
+    detail: str,
+    reason: str,
+    actor: str,
+    t: Translator,
+    steps: dict[str, StepInstance],
+    obligations: list[Obligation],
 ) -> str | None:
     why = t("timeline_reason", reason=reason) if reason else ""
 
@@ -313,7 +319,8 @@ def _audit_text(
         return t("timeline_decided", step=step_title(step_id), option=option, actor=actor) + why
     if action == "obligation" and " -> " in detail:
         kind, status = detail.split(" -> ", 1)
-        return t("timeline_obligation", kind=kind, status=_translated(t, f"obligation_{status}", status), actor=actor)
+        label = next((o.label(t.lang) for o in obligations if o.kind == kind), kind)
+        return t("timeline_obligation", kind=label, status=_translated(t, f"obligation_{status}", status), actor=actor)
     if action == "impact":
         return t("timeline_impact", detail=detail, actor=actor) + why
     return None  # open, join, notes, assignments: not for the CISO's timeline
@@ -366,7 +373,11 @@ def technique_rows(incident: Incident, alerts: list[Alert], t: Translator) -> li
 
 # -- changes since the previous edition --------------------------------------------------
 def change_rows(
-    found: list[Change], t: Translator, step_title: Callable[[str], str], option_label: Callable[[str, str], str]
+    found: list[Change],
+    t: Translator,
+    step_title: Callable[[str], str],
+    option_label: Callable[[str, str], str],
+    obligation_label: Callable[[str], str] = str,
 ) -> list[ChangeRow]:
     def status(v: str) -> str:
         return _translated(t, f"status_{v}", v) if v else "—"
@@ -388,7 +399,11 @@ def change_rows(
         elif c.kind == "decision":
             text = t("change_decision", step=step_title(c.subject), option=option_label(c.subject, c.after))
         elif c.kind == "obligation":
-            text = t("change_obligation", kind=c.subject, status=_translated(t, f"obligation_{c.after}", c.after))
+            text = t(
+                "change_obligation",
+                kind=obligation_label(c.subject),
+                status=_translated(t, f"obligation_{c.after}", c.after),
+            )
         else:
             text = f"{c.kind}: {c.subject} {c.before} -> {c.after}"
         out.append(ChangeRow(text=text))
