@@ -70,7 +70,10 @@ def incident_id(ctx: AppContext) -> str:
 def test_report_renders_every_section(ctx: AppContext, incident_id: str, tmp_path: Path, lang: str, fmt: str) -> None:
     text = write_incident_report(ctx, incident_id, lang=lang, fmt=fmt, out_dir=tmp_path).read_text()
     t = catalog(lang)
-    for key in ("bottom_line", "decision_requested", "affected", "playbook_progress", "timeline", "evidence"):
+    for key in (
+        "bottom_line", "decisions_requested", "priority_section", "impact", "response_status", "timeline",
+        "obligations", "cause", "next_steps", "needs", "appendix", "evidence",
+    ):  # fmt: skip
         assert md_escape(t[key]) in text or t[key] in text, key
     assert incident_id in text
     assert "203.0.113.66" in text
@@ -136,8 +139,8 @@ def test_ppc_deadlines_count_from_awareness() -> None:
         incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=aware, detector_titles={}, playbook=None
     )
     preliminary, final = (d.due for d in report.deadlines)
-    assert "2026-11-26T12:00:00+09:00" in preliminary and "2026-11-28T12:00:00+09:00" in preliminary
-    assert "2026-12-23T12:00:00+09:00" in final and "2027-01-22T12:00:00+09:00" in final
+    assert "2026-11-26T12:00+09:00" in preliminary and "2026-11-28T12:00+09:00" in preliminary
+    assert "2026-12-23T12:00+09:00" in final and "2027-01-22T12:00+09:00" in final
     assert any(row.text == catalog("ja")["timeline_aware"] for row in report.timeline)
 
 

@@ -50,13 +50,19 @@ def incident(
     lang: Annotated[str | None, typer.Option("--lang", help=_LANG_HELP)] = None,
     fmt: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = "html",
     out: Annotated[Path | None, typer.Option("--out", help="directory (default: out_dir setting)")] = None,
+    new_edition: Annotated[
+        bool, typer.Option("--new-edition", help="record a new numbered edition even if nothing changed")
+    ] = False,
 ) -> None:
-    """Render the decision-first incident report for the CISO."""
+    """Render the decision-first incident report for the CISO.
+
+    Each render is a numbered edition (第1報, 第2報, ... 最終報) recorded in Elasticsearch;
+    rendering again without any change is the same edition."""
     ctx = context()
     langs = _choices(lang or ctx.settings.report_lang, LANGS, "--lang")
     formats = _choices(fmt, FORMATS, "--format")
     for path in write_incident_reports(
-        ctx, [incident_id], langs=langs, formats=formats, out_dir=out or ctx.settings.out_dir
+        ctx, [incident_id], langs=langs, formats=formats, out_dir=out or ctx.settings.out_dir, new_edition=new_edition
     ):
         console.print(str(path))
 

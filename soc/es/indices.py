@@ -18,6 +18,7 @@ __all__ = [
     "event_index",
     "incidents_index",
     "install_templates",
+    "reports_index",
     "state_index",
     "templates",
 ]
@@ -55,6 +56,11 @@ def state_index(gw: EsGateway) -> str:
 def deliveries_index(gw: EsGateway) -> str:
     """One document per (notification key, destination): see ``soc.notify.service``."""
     return gw.index_name("deliveries")
+
+
+def reports_index(gw: EsGateway) -> str:
+    """Numbered editions of incident reports: see ``soc.reports.editions``."""
+    return gw.index_name("reports")
 
 
 def _properties(fields: dict[str, str]) -> dict[str, Any]:
@@ -171,6 +177,16 @@ DELIVERY_FIELDS = {
 }
 
 
+REPORT_FIELDS = {
+    "incident_id": "keyword",
+    "number": "long",
+    "at": "date",
+    "final": "boolean",
+    "hash": "keyword",
+    "facts": "stored",
+}
+
+
 def _deliveries_mappings() -> dict[str, Any]:
     mappings = _doc_index_mappings(DELIVERY_FIELDS)
     # the notification itself is kept to re-send it, not searched
@@ -193,6 +209,7 @@ def templates(gw: EsGateway) -> dict[str, dict[str, Any]]:
         f"{p}-incidents": _template([incidents_index(gw)], _doc_index_mappings(_INCIDENT_FIELDS)),
         f"{p}-state": _template([state_index(gw)], _doc_index_mappings(_STATE_FIELDS)),
         f"{p}-deliveries": _template([deliveries_index(gw)], _deliveries_mappings()),
+        f"{p}-reports": _template([reports_index(gw)], _doc_index_mappings(REPORT_FIELDS)),
     }
 
 

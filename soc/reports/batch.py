@@ -1,5 +1,7 @@
 """Write reports to files (used by ``soc report`` and ``soc demo``).
 
+An incident is read once and its edition recorded once per call (see
+``soc.reports.editions``): every language and format of one call is the same edition.
 Each report is built once per language; its HTML is rendered once and, when PDF is
 wanted, printed to PDF from that same HTML.
 """
@@ -11,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from soc.context import AppContext
-from soc.reports.build import build_incident_report
+from soc.reports.build import build_report, load_inputs, record_edition
 from soc.reports.i18n import LANGS
 from soc.reports.models import IncidentReport, SummaryReport
 from soc.reports.pdf import html_to_pdf
@@ -56,11 +58,13 @@ def write_report_files(
     return paths
 
 
-def write_incident_report(ctx: AppContext, incident_id: str, *, lang: str, fmt: str, out_dir: Path) -> Path:
+def write_incident_report(
+    ctx: AppContext, incident_id: str, *, lang: str, fmt: str, out_dir: Path, new_edition: bool = False
+) -> Path:
     """One incident report in one language and one format (html, pdf or md)."""
-    _check([lang], [fmt])
-    report = build_incident_report(ctx, incident_id, lang)
-    return write_report_files("incident", report, stem=incident_id, formats=[fmt], out_dir=out_dir)[0]
+    return write_incident_reports(
+        ctx, [incident_id], out_dir=out_dir, langs=[lang], formats=[fmt], new_edition=new_edition
+    )[0]
 
 
 def write_incident_reports(
@@ -70,14 +74,20 @@ def write_incident_reports(
     out_dir: Path,
     langs: Iterable[str] = ("ja", "en"),
     formats: Iterable[str] = ("html",),
+    new_edition: bool = False,
 ) -> list[Path]:
-    """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``."""
+    """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``.
+
+    Records one edition per incident (a new one only if its facts changed since the
+    latest, or *new_edition*); every file of the incident is that edition."""
     langs, formats = list(langs), list(formats)
     _check(langs, formats)
     paths: list[Path] = []
     for incident_id in incident_ids:
+        inputs = load_inputs(ctx, incident_id)
+        edition = record_edition(ctx, inputs, force=new_edition)
         for lang in langs:
-            report = build_incident_report(ctx, incident_id, lang)
+            report = build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
             paths += write_report_files("incident", report, stem=incident_id, formats=formats, out_dir=out_dir)
     return paths
 

@@ -1,8 +1,16 @@
-"""Build the typed report context for one incident from Elasticsearch."""
+"""Build the typed context of the CISO incident report, decision first.
+
+``load_inputs`` reads the incident, its alerts and the definitions once;
+``build_from`` is pure (the report for one language, given an edition);
+``build_incident_report`` does both, recording the edition (see ``soc.reports.editions``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
@@ -10,41 +18,64 @@ from soc.alerts.store import AlertStore
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionErrors
-from soc.incidents.models import Incident
+from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.steps import sla_state
 from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import load_playbooks
-from soc.playbooks.models import ApprovalStep, Playbook
+from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
+from soc.reports import sections as sec
+from soc.reports.editions import Edition, EditionStore, changes, is_final
 from soc.reports.i18n import Translator, catalog
 from soc.reports.models import (
     DeadlineRow,
+    DecisionTakenRow,
     DecisionView,
+    EditionView,
     EntityRow,
-    EvidenceRow,
     IncidentReport,
     OptionView,
     StepRow,
-    TimelineRow,
 )
 
-__all__ = ["build_from", "build_incident_report", "detector_titles"]
+__all__ = [
+    "ReportInputs",
+    "build_from",
+    "build_incident_report",
+    "detector_titles",
+    "edition_label",
+    "load_inputs",
+    "record_edition",
+]
 
-# Personal Information Protection Commission reports, in days from awareness (aware_at)
+# Personal Information Protection Commission reports, in days from awareness (aware_at);
+# used only when the incident's obligation tracker has no PPC rows.
 PPC_PRELIMINARY_DAYS = (3, 5)  # "promptly": about 3 to 5 days
 PPC_FINAL_DAYS = 30
 PPC_FINAL_MALICIOUS_DAYS = 60  # when the leak may stem from a malicious act
+_FINISHED = (StepStatus.done, StepStatus.skipped)
 
 
-def _fmt(t: datetime | None, tz: ZoneInfo) -> str:
-    return t.astimezone(tz).isoformat(timespec="seconds") if t else "—"
+@dataclass(frozen=True)
+class ReportInputs:
+    """What one incident's report is built from (read once for every language)."""
+
+    incident: Incident
+    alerts: list[Alert]
+    playbook: Playbook | None
+    detectors: list[Any] = field(default_factory=list)  # the incident's detector definitions
+
+
+def _detectors(ctx: AppContext) -> list[Any]:
+    try:
+        return list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
+    except DefinitionErrors as exc:
+        ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
+        return []
 
 
 def detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
     """Detector id -> title in *lang*; ids are shown instead when the definitions do not load."""
-    try:
-        return {d.id: d.title(lang) for d in load_detectors(ctx.settings.detectors_dir, include_disabled=True)}
-    except DefinitionErrors as exc:
-        ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
-        return {}
+    return {d.id: d.title(lang) for d in _detectors(ctx)}
 
 
 def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
@@ -60,28 +91,111 @@ def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
     elif found.version != incident.playbook_version:
         ctx.log.warning(
             "incident %s follows playbook %s v%s; the decision is taken from v%s",
-            incident.id, found.id, incident.playbook_version, found.version,
-        )  # fmt: skip
+            incident.id,
+            found.id,
+            incident.playbook_version,
+            found.version,
+        )
     return found
 
 
-def build_incident_report(ctx: AppContext, incident_id: str, lang: str) -> IncidentReport:
-    """The typed report context for one incident and its alerts (read from Elasticsearch)."""
+def load_inputs(ctx: AppContext, incident_id: str) -> ReportInputs:
+    """The incident, its alerts (oldest first), its playbook and its detectors."""
     incident = IncidentStore(ctx.es).get(incident_id)
-    alerts = AlertStore(ctx.es).search(ids=incident.alert_ids)
-    return build_from(
-        incident,
-        alerts,
-        lang=lang,
-        tz=ctx.settings.tz,
-        now=ctx.clock.now(),
-        detector_titles=detector_titles(ctx, lang),
+    alerts = sorted(AlertStore(ctx.es).search(ids=incident.alert_ids), key=lambda a: (a.created, a.id))
+    wanted = set(incident.detectors)
+    return ReportInputs(
+        incident=incident,
+        alerts=alerts,
         playbook=_playbook(ctx, incident),
+        detectors=[d for d in _detectors(ctx) if d.id in wanted],
     )
 
 
-def _decision(step: ApprovalStep, incident: Incident, playbook: Playbook, lang: str, tz: ZoneInfo) -> DecisionView:
-    due = next((s.due_at for s in incident.steps if s.step_id == step.id), None)
+def record_edition(ctx: AppContext, inputs: ReportInputs, *, force: bool = False) -> Edition:
+    """The edition this render is: the latest one if nothing changed, else a new one."""
+    return EditionStore(ctx.es).record(inputs.incident, inputs.alerts, now=ctx.clock.now(), force=force)
+
+
+def build_incident_report(ctx: AppContext, incident_id: str, lang: str, *, new_edition: bool = False) -> IncidentReport:
+    """Read, record the edition and build the report in *lang*."""
+    inputs = load_inputs(ctx, incident_id)
+    edition = record_edition(ctx, inputs, force=new_edition)
+    return build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
+
+
+def build_report(
+    inputs: ReportInputs, *, edition: Edition | None, lang: str, tz: ZoneInfo, now: datetime
+) -> IncidentReport:
+    return build_from(
+        inputs.incident,
+        inputs.alerts,
+        lang=lang,
+        tz=tz,
+        now=now,
+        detector_titles={d.id: d.title(lang) for d in inputs.detectors},
+        playbook=inputs.playbook,
+        edition=edition,
+        detectors=inputs.detectors,
+    )
+
+
+def edition_label(number: int, final: bool, t: Translator) -> str:
+    return t("edition_final", n=number) if final else t("edition_n", n=number) if number > 1 else t("edition_first")
+
+
+def _edition_view(
+    edition: Edition | None,
+    incident: Incident,
+    t: Translator,
+    tz: ZoneInfo,
+    now: datetime,
+    step_title: Callable[[str], str],
+    option_label: Callable[[str, str], str],
+) -> EditionView:
+    if edition is None:  # a preview: not recorded
+        final = is_final(incident)
+        return EditionView(
+            label=edition_label(1, final, t),
+            number=1,
+            final=final,
+            at=sec.fmt(now, tz),
+            previous_label=None,
+            previous_at=None,
+            changes_title="",
+            changes=[],
+            recorded=False,
+        )
+    prev = edition.previous
+    found = changes(prev, edition.facts) if prev is not None else []
+    previous_label = edition_label(edition.number - 1, False, t) if prev is not None else None
+    previous_at = sec.fmt(edition.previous_at, tz) if edition.previous_at else None
+    return EditionView(
+        label=edition_label(edition.number, edition.final, t),
+        number=edition.number,
+        final=edition.final,
+        at=sec.fmt(edition.at, tz),
+        previous_label=previous_label,
+        previous_at=previous_at,
+        changes_title=t("changes_since", label=previous_label, at=previous_at or "—") if previous_label else "",
+        changes=sec.change_rows(
+            found,
+            t,
+            step_title,
+            option_label,
+            lambda kind: next((o.label(t.lang) for o in incident.obligations if o.kind == kind), kind),
+        ),
+        recorded=True,
+    )
+
+
+def _decision(
+    step: ApprovalStep, inst: StepInstance, playbook: Playbook, t: Translator, tz: ZoneInfo, now: datetime
+) -> DecisionView:
+    lang = t.lang
+    ready = inst.ready_at is not None
+    recommended = next((o for o in step.options if o.id == step.recommendation), None)
+    state = sla_state(inst, now) if ready else None
     return DecisionView(
         question=step.question(lang),
         options=[
@@ -89,14 +203,73 @@ def _decision(step: ApprovalStep, incident: Incident, playbook: Playbook, lang: 
                 label=o.label(lang),
                 effect=o.effect(lang) if o.effect else None,
                 risk=o.risk(lang) if o.risk else None,
+                cost=None,  # the playbook schema has no cost per option yet
+                resident_impact=None,  # nor a resident impact
                 recommended=o.id == step.recommendation,
+                chosen=inst.choice is not None and inst.choice.option == o.id,
             )
             for o in step.options
         ],
-        decide_by=_fmt(due, tz),
+        recommendation=recommended.label(lang) if recommended else None,
+        decide_by=sec.fmt(inst.due_at, tz)
+        if inst.due_at
+        else t("decide_by_when_ready", after=sec.duration_text(step.decide_by, t)),
+        sla=t(f"sla_{state.value}") if state else "",
+        ready=ready,
         if_no_decision=step.if_no_decision(lang),
         owner=playbook.role_name(step.owner, lang),
     )
+
+
+def _decisions(
+    incident: Incident, playbook: Playbook | None, t: Translator, tz: ZoneInfo, now: datetime
+) -> tuple[list[DecisionView], list[DecisionTakenRow]]:
+    if playbook is None:
+        return [], []
+    asked: list[DecisionView] = []
+    taken: list[DecisionTakenRow] = []
+    for inst in incident.steps:
+        try:
+            step = playbook.step(inst.step_id)
+        except StopIteration:
+            continue
+        if not isinstance(step, ApprovalStep | DecisionStep):
+            continue
+        if inst.choice is not None:
+            option = next((o for o in step.options if o.id == inst.choice.option), None)
+            recommended = inst.choice.recommended or (step.recommendation if isinstance(step, ApprovalStep) else None)
+            taken.append(
+                DecisionTakenRow(
+                    step=inst.title(t.lang),
+                    option=option.label(t.lang) if option else inst.choice.option,
+                    by=inst.choice.by,
+                    at=sec.fmt(inst.choice.at, tz),
+                    comment=inst.choice.comment or "—",
+                    against_recommendation=recommended is not None and recommended != inst.choice.option,
+                )
+            )
+        elif (
+            isinstance(step, ApprovalStep)
+            and inst.status not in (StepStatus.done, StepStatus.skipped)
+            and incident.is_open
+        ):
+            asked.append(_decision(step, inst, playbook, t, tz, now))
+    return asked, taken
+
+
+def _needs(
+    incident: Incident, decisions: list[DecisionView], t: Translator, tz: ZoneInfo, now: datetime, role: Any
+) -> list[str]:
+    out = [t("need_decision", owner=d.owner, question=d.question, due=d.decide_by) for d in decisions if d.ready]
+    for s in incident.steps:
+        if s.status not in _FINISHED and s.ready_at is not None and sla_state(s, now) is SlaState.breached:
+            out.append(t("need_overdue_step", step=s.title(t.lang), owner=role(s.owner), due=sec.fmt(s.due_at, tz)))
+    for o in incident.obligations:
+        if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at - now < timedelta(days=2):
+            out.append(t("need_obligation", label=o.label(t.lang), due=sec.fmt(o.due_at, tz)))
+    if incident.is_open and incident.acknowledged_at is None:
+        out.append(t("need_acknowledge", tier=role(incident.tier), due=sec.fmt(incident.ack_due_at, tz)))
+    return out
 
 
 def build_from(
@@ -108,96 +281,125 @@ def build_from(
     now: datetime,
     detector_titles: dict[str, str],
     playbook: Playbook | None,
+    edition: Edition | None = None,
+    detectors: list[Any] | None = None,
 ) -> IncidentReport:
-    """Pure: the report context from an incident, its alerts and definitions."""
+    """Pure: the report context from an incident, its alerts, definitions and edition."""
     t = Translator(lang)
-    title_of = {d: detector_titles.get(d, d) for d in incident.detectors}
-    sep = "、" if lang == "ja" else ", "
-    entities_text = sep.join(incident.entity_values)
+    cat = catalog(lang)
+    sep = t("list_sep")
+
+    def title_of(detector: str) -> str:
+        return detector_titles.get(detector, detector)
+
+    def role(role_id: str | None) -> str:
+        if role_id is None:
+            return "—"
+        named = playbook.role_name(role_id, lang) if playbook is not None else role_id
+        if named == role_id and t.has(f"role_{role_id}"):
+            return t(f"role_{role_id}")
+        return named
+
+    def step_title(step_id: str) -> str:
+        inst = incident.step(step_id)
+        return inst.title(lang) if inst else step_id
+
+    def segment_name(s: str) -> str:
+        return t(f"segment_{s}") if t.has(f"segment_{s}") else s
+
+    entities_text = sep.join(incident.entity_values) or "—"
     events = sum(a.count for a in alerts)
-    bottom = t(
-        "bottom_line_text",
-        detectors=sep.join(title_of[d] for d in incident.detectors),
-        entities=entities_text,
-        first=_fmt(incident.first_activity, tz),
-        last=_fmt(incident.last_activity, tz),
-        alerts=len(alerts),
-        events=events,
-        status=t(f"status_{incident.status.value}"),
-    )
-    timeline = [
-        (incident.first_activity, t("timeline_first_activity")),
-        *[
-            (
-                a.start,
-                t(
-                    "timeline_alert",
-                    detector=detector_titles.get(a.detector, a.detector),
-                    entity=sep.join(f"{k}={v}" for k, v in sorted(a.entity.items())),
-                    count=a.count,
-                ),
-            )
-            for a in alerts
-        ],
-        (incident.last_activity, t("timeline_last_activity")),
-        (incident.detected_at, t("timeline_detected")),
-        (incident.opened_at, t("timeline_opened")),
-        *([(incident.aware_at, t("timeline_aware"))] if incident.aware_at else []),
+
+    def option_label(step_id: str, option_id: str) -> str:
+        step = next((s for s in playbook.steps if s.id == step_id), None) if playbook else None
+        option = next((o for o in getattr(step, "options", []) if o.id == option_id), None)
+        return option.label(lang) if option is not None else option_id
+
+    edition_view = _edition_view(edition, incident, t, tz, now, step_title, option_label)
+    decisions, taken = _decisions(incident, playbook, t, tz, now)
+    status = t(f"status_{incident.status.value}")
+    title = _title(incident, t, {d: title_of(d) for d in incident.detectors}, entities_text, lang)
+    bottom = [
+        t(
+            "bottom_line_text",
+            detectors=sep.join(title_of(d) for d in incident.detectors) or "—",
+            entities=entities_text,
+            first=sec.fmt(incident.first_activity, tz),
+            last=sec.fmt(incident.last_activity, tz),
+            alerts=len(alerts),
+            events=events,
+        ),
+        t("bottom_line_status", status=status, priority=incident.priority.value, tier=role(incident.tier)),
     ]
-    timeline.sort(key=lambda row: row[0])
-    deadlines = _ppc_deadlines(incident, t, tz) if incident.personal_data_possible else []
-    approval = playbook.approval() if playbook else None
-    steps = []
-    for s in incident.steps:
-        if s.kind == "end":
-            continue
-        steps.append(
-            StepRow(
-                title=s.title(lang),
-                phase=t(f"phase_{s.phase}") if s.phase else t("phase_none"),
-                owner=playbook.role_name(s.owner, lang) if playbook and s.owner else (s.owner or "—"),
-                due=_fmt(s.due_at, tz),
-                status=t(f"step_{s.status.value}"),
-            )
-        )
+    ready = [d for d in decisions if d.ready]
+    if ready:
+        bottom.append(t("bottom_line_ask", n=len(ready), due=min(d.decide_by for d in ready)))
+    elif decisions:
+        bottom.append(t("bottom_line_ask_later", n=len(decisions)))
+    else:
+        bottom.append(t("bottom_line_no_ask"))
+    has_ppc = any(o.kind.startswith("ppc") for o in incident.obligations)
+    deadlines = _ppc_deadlines(incident, t, tz) if incident.personal_data_possible and not has_ppc else []
     return IncidentReport(
         lang=lang,
-        t=catalog(lang),
-        title=_title(incident, t, title_of, entities_text, lang),
+        t=cat,
+        title=title,
+        subject=t("subject", priority=incident.priority.value, edition=edition_view.label, title=title),
         incident_id=incident.id,
-        edition=t("edition"),
-        generated_at=_fmt(now, tz),
-        opened_at=_fmt(incident.opened_at, tz),
-        status=t(f"status_{incident.status.value}"),
+        edition=edition_view,
+        generated_at=sec.fmt(now, tz),
+        opened_at=sec.fmt(incident.opened_at, tz),
+        status=status,
+        status_key=incident.status.value,
         severity=t(f"severity_{incident.severity.value}"),
         severity_key=incident.severity.value,
+        priority=incident.priority.value,
+        priority_reasons=sec.priority_reasons(incident.priority_reasons, t),
+        tier=role(incident.tier),
         risk_score=f"{incident.risk_score:g}",
         bottom_line=bottom,
-        bottom_line_note=t("bottom_line_compromise_unknown"),
-        decision=_decision(approval, incident, playbook, lang, tz) if approval and playbook else None,
-        segments=[t(f"segment_{s}") if f"segment_{s}" in catalog(lang) else s for s in incident.segments],
+        bottom_line_note=t("bottom_line_compromise_unknown") if not incident.personal_data_confirmed else "",
+        decisions=decisions,
+        decisions_taken=taken,
+        segments=[segment_name(s) for s in incident.segments],
         entities=[EntityRow(field=k, values=v) for k, v in sorted(incident.entities.items())],
+        impact=sec.impact_rows(incident, alerts, t, segment_name),
         personal_data_possible=incident.personal_data_possible,
         deadlines=deadlines,
-        timeline=[TimelineRow(time=_fmt(when, tz), text=text) for when, text in timeline],
-        evidence=[
-            EvidenceRow(
-                alert_id=a.id,
-                detector=detector_titles.get(a.detector, a.detector),
-                entity=sep.join(f"{k}={v}" for k, v in sorted(a.entity.items())),
-                count=a.count,
-                distinct=f"{a.distinct_count} ({a.distinct_field})" if a.distinct_count is not None else "—",
-                first_seen=_fmt(a.start, tz),
-                last_seen=_fmt(a.end, tz),
-                mitre=", ".join(a.mitre),
-                samples=a.sample_event_ids[:5],
-            )
-            for a in alerts
-        ],
-        attack=incident.mitre,
+        phases=sec.phase_rows(incident, now, t, tz),
+        kpis=sec.kpi_views(incident, t),
+        timeline=sec.timeline_rows(incident, alerts, t, tz, title_of, role),
+        obligations=sec.obligation_rows(incident, now, t, tz),
+        cause=_cause(incident, detectors or [], lang),
+        techniques=sec.technique_rows(incident, alerts, t),
+        next_steps=sec.next_step_rows(incident, now, t, tz, role) if incident.is_open else [],
+        needs=_needs(incident, decisions, t, tz, now, role) if incident.is_open else [],
+        evidence=sec.evidence_rows(alerts, t, tz, title_of),
+        detectors=sec.detector_rows(detectors or [], t),
+        attack=sorted(set(incident.mitre) | {m for a in alerts for m in a.mitre}),
         playbook_name=playbook.name(lang) if playbook else None,
-        steps=steps,
+        steps=[_step_row(s, t, tz, role) for s in incident.steps if s.kind != "end"],
     )
+
+
+def _step_row(s: StepInstance, t: Translator, tz: ZoneInfo, role: Any) -> StepRow:
+    return StepRow(
+        title=s.title(t.lang),
+        phase=t(f"phase_{s.phase}") if s.phase else t("phase_none"),
+        owner=role(s.owner),
+        due=sec.fmt(s.due_at, tz),
+        status=t(f"step_{s.status.value}"),
+        sla=t(f"sla_{s.sla.value}") if s.ready_at is not None else "—",
+        done_at=sec.fmt(s.done_at, tz),
+        notes=[n.text for n in s.notes],
+        evidence=[e.uri + (f" ({e.description})" if e.description else "") for e in s.evidence],
+    )
+
+
+def _cause(incident: Incident, detectors: list[Any], lang: str) -> list[str]:
+    """What the detectors that fired look for (their description), in *lang*."""
+    wanted = set(incident.detectors)
+    return [d.description(lang).strip() for d in detectors if d.id in wanted]
 
 
 def _title(incident: Incident, t: Translator, title_of: dict[str, str], entities: str, lang: str) -> str:
@@ -205,7 +407,7 @@ def _title(incident: Incident, t: Translator, title_of: dict[str, str], entities
     rebuild it from the detector titles in the report's language."""
     if incident.playbook_id or incident.source != "detection":
         return incident.title(lang)
-    sep = "、" if lang == "ja" else ", "
+    sep = t("list_sep")
     return t("title_detected", detectors=sep.join(title_of.values()), entities=entities)
 
 
@@ -221,17 +423,13 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
         ]
 
     def day(n: int) -> str:
-        return _fmt(aware + timedelta(days=n), tz)
+        return sec.fmt(aware + timedelta(days=n), tz)
 
     first, last = PPC_PRELIMINARY_DAYS
     return [
         DeadlineRow(label=t("deadline_preliminary"), due=t("deadline_window", start=day(first), end=day(last))),
         DeadlineRow(
             label=t("deadline_final"),
-            due=t(
-                "deadline_final_due",
-                normal=day(PPC_FINAL_DAYS),
-                malicious=day(PPC_FINAL_MALICIOUS_DAYS),
-            ),
+            due=t("deadline_final_due", normal=day(PPC_FINAL_DAYS), malicious=day(PPC_FINAL_MALICIOUS_DAYS)),
         ),
     ]

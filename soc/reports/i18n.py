@@ -26,6 +26,9 @@ class Translator:
         self.lang = lang
         self._catalog = catalog(lang)
 
+    def has(self, key: str) -> bool:
+        return key in self._catalog
+
     def __call__(self, key: str, **params: Any) -> str:
         text = self._catalog[key]  # a missing key is a bug: fail loudly
         return text.format(**params) if params else text

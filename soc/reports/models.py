@@ -7,23 +7,33 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "BarChart",
+    "ChangeRow",
     "Chart",
     "DataHealthView",
     "DeadlineRow",
+    "DecisionTakenRow",
     "DecisionView",
+    "DetectorRow",
     "DetectorVolumeRow",
+    "EditionView",
     "EntityCountRow",
     "EntityRow",
     "EvidenceRow",
     "HealthRow",
+    "ImpactRow",
     "IncidentFlowView",
     "IncidentReport",
     "KpiRow",
+    "KpiView",
     "LineChart",
+    "NextStepRow",
+    "ObligationRow",
     "OptionView",
+    "PhaseRow",
     "StackedBarChart",
     "StepRow",
     "SummaryReport",
+    "TechniqueRow",
     "TimelineRow",
     "TriageView",
 ]
@@ -37,15 +47,32 @@ class OptionView(_View):
     label: str
     effect: str | None
     risk: str | None
+    cost: str | None
+    resident_impact: str | None
     recommended: bool
+    chosen: bool
 
 
 class DecisionView(_View):
+    """A decision asked of a role (an approval step of the playbook)."""
+
     question: str
     options: list[OptionView]
+    recommendation: str | None  # the recommended option's label
     decide_by: str
+    sla: str  # on track / at risk / overdue, or "" when not yet ready
+    ready: bool  # its predecessors are done: the question is open now
     if_no_decision: str
     owner: str
+
+
+class DecisionTakenRow(_View):
+    step: str
+    option: str
+    by: str
+    at: str
+    comment: str
+    against_recommendation: bool
 
 
 class EntityRow(_View):
@@ -53,9 +80,74 @@ class EntityRow(_View):
     values: list[str]
 
 
+class ImpactRow(_View):
+    label: str
+    value: str
+    basis: str  # confirmed / estimated, translated
+    confirmed: bool
+
+
 class TimelineRow(_View):
     time: str
     text: str
+
+
+class PhaseRow(_View):
+    phase: str
+    state: str  # done / in progress / overdue / not started / no steps
+    state_key: str
+    done: int
+    total: int
+    detail: str
+
+
+class KpiView(_View):
+    label: str
+    value: str
+
+
+class ObligationRow(_View):
+    label: str
+    basis: str
+    rule: str
+    due: str
+    status: str
+    status_key: str  # pending / sent / not-required / overdue
+    sent_at: str
+    reference: str
+
+
+class TechniqueRow(_View):
+    technique: str
+    name: str
+    tactic: str
+    alerts: int
+
+
+class NextStepRow(_View):
+    title: str
+    phase: str
+    owner: str
+    due: str
+    sla: str
+    sla_key: str
+    status: str
+
+
+class ChangeRow(_View):
+    text: str
+
+
+class EditionView(_View):
+    label: str  # 第2報 / Update 2 / 最終報
+    number: int
+    final: bool
+    at: str
+    previous_label: str | None
+    previous_at: str | None
+    changes_title: str
+    changes: list[ChangeRow]
+    recorded: bool  # False: built without the store (a preview)
 
 
 class EvidenceRow(_View):
@@ -67,7 +159,20 @@ class EvidenceRow(_View):
     first_seen: str
     last_seen: str
     mitre: str
+    reason: str
+    status: str
+    figures: list[str]
     samples: list[str]
+
+
+class DetectorRow(_View):
+    """The essentials of a detector's query, for the appendix."""
+
+    detector_id: str
+    title: str
+    kind: str
+    dataset: str
+    criteria: list[str]
 
 
 class StepRow(_View):
@@ -76,6 +181,10 @@ class StepRow(_View):
     owner: str
     due: str
     status: str
+    sla: str
+    done_at: str
+    notes: list[str]
+    evidence: list[str]
 
 
 class DeadlineRow(_View):
@@ -87,23 +196,38 @@ class IncidentReport(_View):
     lang: str
     t: dict[str, str]  # the catalogue, for labels
     title: str
+    subject: str  # 【P2・第1報】title
     incident_id: str
-    edition: str
+    edition: EditionView
     generated_at: str
     opened_at: str
     status: str
+    status_key: str
     severity: str
     severity_key: str
+    priority: str
+    priority_reasons: list[str]
+    tier: str
     risk_score: str
-    bottom_line: str
+    bottom_line: list[str]
     bottom_line_note: str
-    decision: DecisionView | None
+    decisions: list[DecisionView]
+    decisions_taken: list[DecisionTakenRow]
     segments: list[str]
     entities: list[EntityRow]
+    impact: list[ImpactRow]
     personal_data_possible: bool
-    deadlines: list[DeadlineRow]
+    deadlines: list[DeadlineRow]  # PPC deadlines when no obligation tracker row covers them
+    phases: list[PhaseRow]
+    kpis: list[KpiView]
     timeline: list[TimelineRow]
+    obligations: list[ObligationRow]
+    cause: list[str]
+    techniques: list[TechniqueRow]
+    next_steps: list[NextStepRow]
+    needs: list[str]
     evidence: list[EvidenceRow]
+    detectors: list[DetectorRow]
     attack: list[str]
     playbook_name: str | None
     steps: list[StepRow]

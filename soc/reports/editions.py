@@ -1,0 +1,226 @@
+"""Numbered editions of an incident report (第1報, 第2報, ... 最終報).
+
+Each render of ``soc report incident`` records the key facts of the incident as an
+edition in ``{prefix}-reports``. The id is deterministic (``<incident id>-e<number>``)
+and written with ``op_type=create``, so two renders can never take the same number.
+A render whose facts have the same hash as the latest edition is that edition again;
+``force`` records a new one anyway. Every language and format of one render share the
+edition: one edition per (incident, facts), never per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from soc.alerts.models import Alert
+from soc.errors import SocError
+from soc.es.client import EsGateway
+from soc.es.indices import ensure_ready, reports_index
+from soc.incidents.models import Incident, IncidentStatus, StepInstance, StepStatus
+
+__all__ = ["Change", "Edition", "EditionFacts", "EditionStore", "changes", "facts_of", "is_final"]
+
+_FINAL = {IncidentStatus.post_incident, IncidentStatus.closed, IncidentStatus.false_positive, IncidentStatus.duplicate}
+_ATTEMPTS = 20
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ObligationFact(_Frozen):
+    status: str
+    sent_at: datetime | None = None
+    reference: str | None = None
+
+
+class EditionFacts(_Frozen):
+    """What an edition reports: comparing two of them gives the changes."""
+
+    status: str
+    priority: str
+    alert_ids: list[str]
+    alert_count: int
+    entities: list[str]
+    segments: list[str]
+    steps: dict[str, str]  # step id -> status
+    decisions: dict[str, str]  # step id -> option chosen
+    obligations: dict[str, ObligationFact]  # kind -> status
+    personal_data_confirmed: bool = False
+    resident_service_outage: bool = False
+
+    def digest(self) -> str:
+        raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Edition(_Frozen):
+    incident_id: str
+    number: int = Field(ge=1)
+    at: datetime
+    final: bool
+    hash: str
+    facts: EditionFacts
+    previous: EditionFacts | None = None  # the facts of edition number - 1
+    previous_at: datetime | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return edition_id(self.incident_id, self.number)
+
+    def to_doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"previous", "previous_at"})
+
+
+class Change(_Frozen):
+    """One difference between two editions; ``kind`` picks the catalogue text."""
+
+    kind: str  # alerts | status | priority | step | decision | obligation | entities | segments | impact
+    subject: str = ""
+    before: str = ""
+    after: str = ""
+
+
+def edition_id(incident_id: str, number: int) -> str:
+    return f"{incident_id}-e{number:04d}"
+
+
+def is_final(incident: Incident) -> bool:
+    return incident.status in _FINAL
+
+
+def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
+    """The key facts of an incident as the report shows them (pure)."""
+    alert_ids = sorted({a.id for a in alerts} | set(incident.alert_ids))
+    return EditionFacts(
+        status=incident.status.value,
+        priority=incident.priority.value,
+        alert_ids=alert_ids,
+        alert_count=len(alert_ids),
+        entities=sorted(incident.entity_values),
+        segments=sorted(incident.segments),
+        steps={s.step_id: _step_fact(s) for s in incident.steps if s.kind != "end"},
+        decisions={s.step_id: s.choice.option for s in incident.steps if s.choice is not None},
+        obligations={
+            o.kind: ObligationFact(status=o.status.value, sent_at=o.sent_at, reference=o.reference)
+            for o in incident.obligations
+        },
+        personal_data_confirmed=incident.personal_data_confirmed,
+        resident_service_outage=incident.resident_service_outage,
+    )
+
+
+def _step_fact(step: StepInstance) -> str:
+    """A branch the flow did not take is "not-taken", not a step somebody skipped."""
+    if step.status is StepStatus.skipped and step.skipped_by is None:
+        return "not-taken"
+    return step.status.value
+
+
+def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
+    """What changed from one edition to the next, in report order (pure)."""
+    out: list[Change] = []
+    new_alerts = [a for a in after.alert_ids if a not in set(before.alert_ids)]
+    if new_alerts:
+        out.append(Change(kind="alerts", subject=", ".join(new_alerts), after=str(len(new_alerts))))
+    if before.status != after.status:
+        out.append(Change(kind="status", before=before.status, after=after.status))
+    if before.priority != after.priority:
+        out.append(Change(kind="priority", before=before.priority, after=after.priority))
+    for name in ("entities", "segments"):
+        added = [v for v in getattr(after, name) if v not in set(getattr(before, name))]
+        if added:
+            out.append(Change(kind=name, after=", ".join(added)))
+    for flag in ("personal_data_confirmed", "resident_service_outage"):
+        if getattr(after, flag) and not getattr(before, flag):
+            out.append(Change(kind="impact", subject=flag))
+    for step_id, status in after.steps.items():
+        was = before.steps.get(step_id)
+        finished = status in (StepStatus.done.value, StepStatus.skipped.value)
+        if status != was and finished and step_id not in after.decisions:
+            out.append(Change(kind="step", subject=step_id, before=was or "", after=status))
+    for step_id, option in after.decisions.items():
+        if before.decisions.get(step_id) != option:
+            out.append(Change(kind="decision", subject=step_id, after=option))
+    for kind, fact in after.obligations.items():
+        was_fact = before.obligations.get(kind)
+        if was_fact is None or was_fact.status != fact.status:
+            out.append(
+                Change(kind="obligation", subject=kind, before=was_fact.status if was_fact else "", after=fact.status)
+            )
+    return out
+
+
+class EditionStore:
+    """Editions in ``{prefix}-reports``, numbered per incident."""
+
+    def __init__(self, gw: EsGateway) -> None:
+        self._gw = gw
+
+    @property
+    def index(self) -> str:
+        return reports_index(self._gw)
+
+    def get(self, incident_id: str, number: int) -> Edition | None:
+        found = self._gw.get(self.index, edition_id(incident_id, number))
+        return Edition.model_validate(found["_source"]) if found else None
+
+    def latest(self, incident_id: str) -> Edition | None:
+        """The highest-numbered edition (a realtime walk by id: no refresh needed)."""
+        body = {
+            "size": 1,
+            "query": {"term": {"incident_id": incident_id}},
+            "sort": [{"number": "desc"}],
+        }
+        self._gw.refresh(self.index)
+        hits = self._gw.search(self.index, body, action="latest report edition")["hits"]["hits"]
+        number = int(hits[0]["_source"]["number"]) if hits else 0
+        latest = None
+        while True:  # a document created since the refresh is found by id
+            nxt = self.get(incident_id, number + 1)
+            if nxt is None:
+                break
+            latest, number = nxt, number + 1
+        return latest if latest is not None else (self.get(incident_id, number) if number else None)
+
+    def all_for(self, incident_id: str) -> list[Edition]:
+        self._gw.refresh(self.index)
+        body = {"size": 1000, "query": {"term": {"incident_id": incident_id}}, "sort": [{"number": "asc"}]}
+        hits = self._gw.search(self.index, body, action="list report editions")["hits"]["hits"]
+        return [Edition.model_validate(h["_source"]) for h in hits]
+
+    def record(self, incident: Incident, alerts: list[Alert], *, now: datetime, force: bool = False) -> Edition:
+        """The edition for the incident as it is now: the latest one when nothing changed
+        (unless *force*), else a new one numbered after it."""
+        ensure_ready(self._gw)
+        facts = facts_of(incident, alerts)
+        digest = facts.digest()
+        for _attempt in range(_ATTEMPTS):
+            latest = self.latest(incident.id)
+            if latest is not None and latest.hash == digest and not force:
+                return self._with_previous(latest)
+            edition = Edition(
+                incident_id=incident.id,
+                number=(latest.number if latest else 0) + 1,
+                at=now,
+                final=is_final(incident),
+                hash=digest,
+                facts=facts,
+            )
+            if self._gw.create(self.index, edition.doc_id, edition.to_doc(), refresh=True):
+                return edition.model_copy(
+                    update={"previous": latest.facts if latest else None, "previous_at": latest.at if latest else None}
+                )
+            force = False  # somebody else took the number: theirs may be ours
+        raise SocError(f"could not number a report edition for {incident.id}")
+
+    def _with_previous(self, edition: Edition) -> Edition:
+        before = self.get(edition.incident_id, edition.number - 1) if edition.number > 1 else None
+        if before is None:
+            return edition
+        return edition.model_copy(update={"previous": before.facts, "previous_at": before.at})

@@ -1,0 +1,496 @@
+"""Pure builders of the incident report's sections: impact, response status per phase,
+timeline, obligations, ATT&CK, next steps, needs, changes since the previous edition
+and the evidence appendix. Each returns view rows; an empty list means "no data",
+which the templates say in words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from soc.alerts.models import Alert
+from soc.incidents.lifecycle import kpis
+from soc.incidents.models import Incident, Obligation, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.steps import sla_state
+from soc.playbooks.models import Phase
+from soc.reports.attack import technique_name, technique_tactic
+from soc.reports.editions import Change
+from soc.reports.i18n import Translator
+from soc.reports.models import (
+    ChangeRow,
+    DetectorRow,
+    EvidenceRow,
+    ImpactRow,
+    KpiView,
+    NextStepRow,
+    ObligationRow,
+    PhaseRow,
+    TechniqueRow,
+    TimelineRow,
+)
+from soc.vocab import format_duration
+
+__all__ = [
+    "change_rows",
+    "detector_rows",
+    "duration_text",
+    "evidence_rows",
+    "fmt",
+    "impact_rows",
+    "kpi_views",
+    "next_step_rows",
+    "obligation_rows",
+    "phase_rows",
+    "priority_reasons",
+    "technique_rows",
+    "timeline_rows",
+]
+
+_FINISHED = (StepStatus.done, StepStatus.skipped)
+
+
+def fmt(t: datetime | None, tz: ZoneInfo) -> str:
+    """JST (the configured zone) in ISO 8601 to the minute; a dash for no time."""
+    return t.astimezone(tz).isoformat(timespec="minutes") if t else "—"
+
+
+def duration_text(delta: timedelta | None, t: Translator) -> str:
+    if delta is None:
+        return "—"
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return t("duration_minutes", m=minutes)
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return t("duration_hours", h=hours, m=m)
+    days, h = divmod(hours, 24)
+    return t("duration_days", d=days, h=h)
+
+
+def _translated(t: Translator, key: str, fallback: str) -> str:
+    return t(key) if t.has(key) else fallback
+
+
+# -- priority -----------------------------------------------------------------------
+_RISK_REASON = re.compile(r"^risk score (?P<score>[0-9.]+) -> (?P<p>P[1-4])$")
+_FLOOR_REASON = re.compile(r"^(?P<why>.+) -> at least (?P<p>P[1-4])$")
+_WHY_KEYS = {
+    "touches the My Number segment": "why_mynumber",
+    "personal data may be involved": "why_personal_possible",
+    "personal data involved": "why_personal_confirmed",
+    "personal data in the My Number segment": "why_personal_mynumber",
+    "a resident service is down": "why_outage",
+    "a resident service is down and personal data is at stake": "why_outage_personal",
+    "the playbook's priority floor": "why_floor",
+}
+
+
+def priority_reasons(reasons: list[str], t: Translator) -> list[str]:
+    """The reasons ``priority_for`` recorded (English), in the report's language."""
+    out = []
+    for reason in reasons:
+        if m := _RISK_REASON.match(reason):
+            out.append(t("why_risk", score=m["score"], priority=m["p"]))
+        elif (m := _FLOOR_REASON.match(reason)) and m["why"] in _WHY_KEYS:
+            out.append(t("why_floor_to", why=t(_WHY_KEYS[m["why"]]), priority=m["p"]))
+        else:
+            out.append(reason)
+    return out
+
+
+# -- impact ---------------------------------------------------------------------------
+def impact_rows(
+    incident: Incident, alerts: list[Alert], t: Translator, segment_name: Callable[[str], str]
+) -> list[ImpactRow]:
+    confirmed, estimated = t("basis_confirmed"), t("basis_estimated")
+    sep = t("list_sep")
+    rows = [
+        ImpactRow(
+            label=t("impact_segments"),
+            value=sep.join(segment_name(s) for s in incident.segments) or t("segments_none"),
+            basis=confirmed if incident.segments else estimated,
+            confirmed=bool(incident.segments),
+        )
+    ]
+    for field, key in (
+        ("user.name", "impact_accounts"),
+        ("host.name", "impact_hosts"),
+        ("destination.ip", "impact_destinations"),
+        ("source.ip", "impact_sources"),
+    ):
+        values = incident.entities.get(field, [])
+        if values:
+            rows.append(
+                ImpactRow(
+                    label=t(key),
+                    value=t("n_items", n=len(values)) + "：" + sep.join(values[:8]) + (" …" if len(values) > 8 else ""),
+                    basis=confirmed,
+                    confirmed=True,
+                )
+            )
+    events = sum(a.count for a in alerts)
+    rows.append(
+        ImpactRow(
+            label=t("impact_events"),
+            value=t("n_events", alerts=len(alerts), events=events),
+            basis=confirmed,
+            confirmed=True,
+        )
+    )
+    if incident.personal_data_confirmed:
+        rows.append(
+            ImpactRow(label=t("personal_data"), value=t("personal_data_confirmed"), basis=confirmed, confirmed=True)
+        )
+    elif incident.personal_data_possible:
+        rows.append(
+            ImpactRow(label=t("personal_data"), value=t("personal_data_possible"), basis=estimated, confirmed=False)
+        )
+    else:
+        rows.append(
+            ImpactRow(
+                label=t("personal_data"), value=t("personal_data_not_indicated"), basis=estimated, confirmed=False
+            )
+        )
+    rows.append(
+        ImpactRow(
+            label=t("impact_services"),
+            value=t("service_outage") if incident.resident_service_outage else t("service_no_outage"),
+            basis=confirmed if incident.resident_service_outage else estimated,
+            confirmed=incident.resident_service_outage,
+        )
+    )
+    return rows
+
+
+# -- response status --------------------------------------------------------------------
+def _overdue(s: StepInstance, now: datetime) -> bool:
+    return s.status not in _FINISHED and sla_state(s, now) is SlaState.breached
+
+
+def phase_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -> list[PhaseRow]:
+    """One row per NIST phase that has steps: done / in progress / overdue / not started."""
+    rows = []
+    for phase in Phase:
+        steps = [s for s in incident.steps if s.phase == phase.value and s.kind != "end"]
+        if not steps:
+            continue
+        live = [s for s in steps if not (s.status is StepStatus.skipped and s.skipped_by is None)]
+        done = [s for s in live if s.status in _FINISHED]
+        if any(_overdue(s, now) for s in live):
+            key = "overdue"
+        elif live and len(done) == len(live):
+            key = "done"
+        elif any(s.ready_at is not None or s.status is StepStatus.in_progress for s in live if s not in done):
+            key = "in-progress"
+        else:
+            key = "not-started"
+        if key == "done":
+            last = max(done, key=lambda s: s.done_at or now)
+            detail = t("phase_detail_done", step=last.title(t.lang), at=fmt(last.done_at, tz))
+        else:
+            open_steps = [s for s in live if s not in done]
+            first = min(open_steps, key=lambda s: s.due_at or datetime.max.replace(tzinfo=tz))
+            detail = t("phase_detail_open", step=first.title(t.lang), due=fmt(first.due_at, tz))
+        rows.append(
+            PhaseRow(
+                phase=t(f"phase_{phase.value}"),
+                state=t(f"phase_state_{key}"),
+                state_key=key,
+                done=len(done),
+                total=len(live),
+                detail=detail,
+            )
+        )
+    return rows
+
+
+def kpi_views(incident: Incident, t: Translator) -> list[KpiView]:
+    k = kpis(incident)
+    return [
+        KpiView(label=t("kpi_time_to_acknowledge"), value=duration_text(k.time_to_acknowledge, t)),
+        KpiView(label=t("kpi_time_to_triage"), value=duration_text(k.time_to_triage, t)),
+        KpiView(label=t("kpi_time_to_contain"), value=duration_text(k.time_to_contain, t)),
+        KpiView(label=t("kpi_time_to_resolve"), value=duration_text(k.time_to_resolve, t)),
+    ]
+
+
+def next_step_rows(
+    incident: Incident, now: datetime, t: Translator, tz: ZoneInfo, role: Callable[[str | None], str]
+) -> list[NextStepRow]:
+    """Open steps, ready ones first by due time."""
+    open_steps = [s for s in incident.steps if s.kind != "end" and s.status not in _FINISHED]
+    open_steps.sort(key=lambda s: (s.ready_at is None, s.due_at or datetime.max.replace(tzinfo=tz)))
+    rows = []
+    for s in open_steps[:8]:
+        state = sla_state(s, now) if s.ready_at is not None else None
+        owner = role(s.owner) + (f"（{', '.join(s.assignees)}）" if s.assignees else "")
+        rows.append(
+            NextStepRow(
+                title=s.title(t.lang),
+                phase=t(f"phase_{s.phase}") if s.phase else t("phase_none"),
+                owner=owner,
+                due=fmt(s.due_at, tz) if s.due_at else t("due_when_ready"),
+                sla=t(f"sla_{state.value}") if state else t("sla_waiting"),
+                sla_key=state.value if state else "waiting",
+                status=t(f"step_{s.status.value}"),
+            )
+        )
+    return rows
+
+
+# -- timeline ------------------------------------------------------------------------
+def timeline_rows(
+    incident: Incident,
+    alerts: list[Alert],
+    t: Translator,
+    tz: ZoneInfo,
+    title_of: Callable[[str], str],
+    role: Callable[[str | None], str],
+) -> list[TimelineRow]:
+    sep = t("list_sep")
+    rows: list[tuple[datetime, int, str]] = [(incident.first_activity, 0, t("timeline_first_activity"))]
+    for a in alerts[:20]:
+        entity = sep.join(f"{k}={v}" for k, v in sorted(a.entity.items()))
+        rows.append((a.created, 1, t("timeline_alert", detector=title_of(a.detector), entity=entity, count=a.count)))
+    if len(alerts) > 20:
+        rows.append((alerts[-1].created, 1, t("timeline_more_alerts", n=len(alerts) - 20)))
+    rows.append((incident.detected_at, 2, t("timeline_detected")))
+    if incident.aware_at:
+        rows.append((incident.aware_at, 3, t("timeline_aware")))
+    steps = {s.step_id: s for s in incident.steps}
+    for e in incident.audit:
+        text = _audit_text(e.action, e.detail, e.reason, e.actor, t, steps, incident.obligations)
+        if text:
+            rows.append((e.at, 4, text))
+    for esc in incident.escalations:
+        rows.append(
+            (
+                esc.at,
+                5,
+                t(
+                    "timeline_escalation",
+                    kind=_translated(t, f"escalation_{esc.kind}", esc.kind),
+                    role=role(esc.to_role),
+                    subject=esc.subject,
+                ),
+            )
+        )
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [TimelineRow(time=fmt(when, tz), text=text) for when, _, text in rows]
+
+
+def _audit_text(
+    action: str,
+    detail: str,
+    reason: str,
+    actor: str,
+    t: Translator,
+    steps: dict[str, StepInstance],
+    obligations: list[Obligation],
+) -> str | None:
+    why = t("timeline_reason", reason=reason) if reason else ""
+
+    def step_title(step_id: str) -> str:
+        s = steps.get(step_id)
+        return s.title(t.lang) if s else step_id
+
+    if action == "transition" and " -> " in detail:
+        before, after = detail.split(" -> ", 1)
+        return (
+            t(
+                "timeline_transition",
+                before=_translated(t, f"status_{before}", before),
+                after=_translated(t, f"status_{after}", after),
+                actor=actor,
+            )
+            + why
+        )
+    if action == "ack":
+        return t("timeline_ack", actor=actor)
+    if action == "step-done":
+        return t("timeline_step_done", step=step_title(detail), actor=actor)
+    if action == "step-skip":
+        return t("timeline_step_skipped", step=step_title(detail), actor=actor) + why
+    if action == "decide" and " = " in detail:
+        step_id, option = detail.split(" = ", 1)
+        return t("timeline_decided", step=step_title(step_id), option=option, actor=actor) + why
+    if action == "obligation" and " -> " in detail:
+        kind, status = detail.split(" -> ", 1)
+        label = next((o.label(t.lang) for o in obligations if o.kind == kind), kind)
+        return t("timeline_obligation", kind=label, status=_translated(t, f"obligation_{status}", status), actor=actor)
+    if action == "impact":
+        return t("timeline_impact", detail=detail, actor=actor) + why
+    return None  # open, join, notes, assignments: not for the CISO's timeline
+
+
+# -- obligations ---------------------------------------------------------------------
+def obligation_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -> list[ObligationRow]:
+    rows = []
+    for o in incident.obligations:
+        key = o.status.value
+        if o.status is ObligationStatus.pending and o.due_at is not None and now > o.due_at:
+            key = "overdue"
+        if o.due_at is None:
+            due = t("deadline_starts_on_awareness") if incident.aware_at is None and o.rule else t("due_none")
+            if incident.aware_at is not None:
+                due = t("due_none")
+        else:
+            due = fmt(o.due_at, tz) + (t("due_hard", at=fmt(o.hard_due_at, tz)) if o.hard_due_at else "")
+        rows.append(
+            ObligationRow(
+                label=o.label(t.lang),
+                basis=o.basis,
+                rule=o.rule(t.lang),
+                due=due,
+                status=t(f"obligation_{key}"),
+                status_key=key,
+                sent_at=fmt(o.sent_at, tz),
+                reference=o.reference or "—",
+            )
+        )
+    return rows
+
+
+# -- cause and ATT&CK ------------------------------------------------------------------
+def technique_rows(incident: Incident, alerts: list[Alert], t: Translator) -> list[TechniqueRow]:
+    ids = sorted(set(incident.mitre) | {m for a in alerts for m in a.mitre})
+    rows = []
+    for tech in ids:
+        tactic = technique_tactic(tech)
+        rows.append(
+            TechniqueRow(
+                technique=tech,
+                name=technique_name(tech, t.lang),
+                tactic=_translated(t, f"tactic_{tactic}", tactic) if tactic else "—",
+                alerts=sum(tech in a.mitre for a in alerts),
+            )
+        )
+    return rows
+
+
+# -- changes since the previous edition --------------------------------------------------
+def change_rows(
+    found: list[Change],
+    t: Translator,
+    step_title: Callable[[str], str],
+    option_label: Callable[[str, str], str],
+    obligation_label: Callable[[str], str] = str,
+) -> list[ChangeRow]:
+    def status(v: str) -> str:
+        return _translated(t, f"status_{v}", v) if v else "—"
+
+    out = []
+    for c in found:
+        if c.kind == "alerts":
+            text = t("change_alerts", n=c.after, ids=c.subject)
+        elif c.kind == "status":
+            text = t("change_status", before=status(c.before), after=status(c.after))
+        elif c.kind == "priority":
+            text = t("change_priority", before=c.before, after=c.after)
+        elif c.kind in ("entities", "segments"):
+            text = t(f"change_{c.kind}", values=c.after)
+        elif c.kind == "impact":
+            text = t(f"change_{c.subject}")
+        elif c.kind == "step":
+            text = t(f"change_step_{c.after}", step=step_title(c.subject))
+        elif c.kind == "decision":
+            text = t("change_decision", step=step_title(c.subject), option=option_label(c.subject, c.after))
+        elif c.kind == "obligation":
+            text = t(
+                "change_obligation",
+                kind=obligation_label(c.subject),
+                status=_translated(t, f"obligation_{c.after}", c.after),
+            )
+        else:
+            text = f"{c.kind}: {c.subject} {c.before} -> {c.after}"
+        out.append(ChangeRow(text=text))
+    return out
+
+
+# -- appendix ----------------------------------------------------------------------------
+def _figure(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def evidence_rows(
+    alerts: list[Alert], t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]
+) -> list[EvidenceRow]:
+    sep = t("list_sep")
+    rows = []
+    for a in alerts:
+        status = t(f"alert_{a.status.value}")
+        if a.close_reason is not None:
+            status += f"（{t(f'reason_{a.close_reason.value}')}）"
+        rows.append(
+            EvidenceRow(
+                alert_id=a.id,
+                detector=title_of(a.detector),
+                entity=sep.join(f"{k}={v}" for k, v in sorted(a.entity.items())),
+                count=a.count,
+                distinct=f"{a.distinct_count} ({a.distinct_field})" if a.distinct_count is not None else "—",
+                first_seen=fmt(a.start, tz),
+                last_seen=fmt(a.end, tz),
+                mitre=", ".join(a.mitre),
+                reason=a.reason or "—",
+                status=status,
+                figures=[f"{k} = {_figure(v)}" for k, v in sorted(a.figures.items())],
+                samples=a.sample_event_ids[:5],
+            )
+        )
+    return rows
+
+
+def _match_text(match: dict[str, Any], negate: bool = False) -> list[str]:
+    out = []
+    for field, value in sorted(match.items()):
+        if isinstance(value, list):
+            shown = " | ".join(str(v) for v in value[:6]) + (" | …" if len(value) > 6 else "")
+        elif hasattr(value, "model_dump"):
+            shown = " ".join(f"{k} {v}" for k, v in value.model_dump(exclude_none=True).items())
+        else:
+            shown = str(value)
+        out.append(f"{'NOT ' if negate else ''}{field}: {shown}")
+    return out
+
+
+def detector_rows(detectors: list[Any], t: Translator) -> list[DetectorRow]:
+    """Kind, dataset, filter, grouping, condition and window of each detector, as text."""
+    rows = []
+    for d in detectors:
+        criteria = _match_text(dict(d.filter)) + _match_text(dict(d.exclude), negate=True)
+        if d.group_fields():
+            criteria.append(t("criteria_group_by", fields=", ".join(d.group_fields())))
+        for name in ("condition", "first", "then", "spike", "history", "beacon", "volume"):
+            value = getattr(d, name, None)
+            if value is None:
+                continue
+            dumped = value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
+            criteria.append(f"{name}: {_compact(dumped)}")
+        criteria.append(
+            t(
+                "criteria_window",
+                window=format_duration(d.schedule.window),
+                interval=format_duration(d.schedule.interval),
+            )
+        )
+        rows.append(
+            DetectorRow(detector_id=d.id, title=d.title(t.lang), kind=d.kind, dataset=d.dataset, criteria=criteria)
+        )
+    return rows
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value[:6]) + (", …" if len(value) > 6 else "") + "]"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return str(value)
