@@ -59,3 +59,13 @@ def test_json_schema_is_generated_from_the_model() -> None:
         assert {"id", "kind", "severity", "mitre", "schedule", "exceptions"} <= set(variant["properties"]), name
     threshold = schema["$defs"]["ThresholdDetector"]
     assert {"filter", "group_by", "condition"} <= set(threshold["properties"])
+
+
+@pytest.mark.parametrize("path", detector_files(REPO / "detectors"), ids=lambda p: p.stem)
+def test_every_attack_id_of_a_shipped_detector_has_a_name_and_tactic(path: Path) -> None:
+    from soc.attack import TACTIC_IDS, TECHNIQUES
+
+    detector = load_detector_file(path)
+    unknown = [m for m in detector.mitre if m not in TECHNIQUES]
+    assert unknown == [], f"add {unknown} to soc/attack.py so alerts and reports can name them"
+    assert all(TECHNIQUES[m][2] in TACTIC_IDS for m in detector.mitre)

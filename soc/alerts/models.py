@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from soc.attack import TACTIC_IDS, technique_name, technique_tactic
 from soc.vocab import Severity, iso
 
 __all__ = ["Alert", "AlertStatus", "CloseReason", "alert_id", "entity_key"]
@@ -110,6 +111,7 @@ class Alert(BaseModel):
         related_user = [v for k, v in self.entity.items() if k.endswith("user.name")]
         related_hosts = [v for k, v in self.entity.items() if k.endswith("host.name")]
         techniques = sorted({m.split(".")[0] for m in self.mitre})
+        tactics = sorted({t for m in self.mitre if (t := technique_tactic(m))})
         return {
             "@timestamp": iso(self.created),
             "event": {
@@ -126,8 +128,13 @@ class Alert(BaseModel):
             "rule": {"id": self.detector, "name": self.title, "ruleset": "soc", "category": self.kind},
             "threat": {
                 "framework": "MITRE ATT&CK",
+                "tactic": {
+                    "name": tactics,
+                    "id": [TACTIC_IDS[t] for t in tactics if t in TACTIC_IDS],
+                },
                 "technique": {
                     "id": techniques,
+                    "name": [technique_name(t, "en") for t in techniques],
                     "reference": [f"https://attack.mitre.org/techniques/{t}/" for t in techniques],
                     "subtechnique": {"id": [m for m in self.mitre if "." in m]},
                 },

@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
+from soc.attack import technique_name, technique_tactic
 from soc.incidents.lifecycle import kpis
 from soc.incidents.models import Incident, Obligation, ObligationStatus, SlaState, StepInstance, StepStatus
 from soc.incidents.steps import sla_state
 from soc.playbooks.models import Phase
-from soc.reports.attack import technique_name, technique_tactic
 from soc.reports.editions import Change
 from soc.reports.i18n import Translator
 from soc.reports.models import (

@@ -1,9 +1,25 @@
 """Names of the ATT&CK techniques the shipped detectors and playbooks cite (Enterprise
-matrix), in English and Japanese, with their tactic. An id not listed is shown as is."""
+matrix), in English and Japanese, with their tactic: shared by alert documents (ECS
+``threat.*``) and reports. An id not listed is shown as is; a test keeps every shipped
+detector's ids listed."""
 
 from __future__ import annotations
 
-__all__ = ["TECHNIQUES", "technique_name", "technique_tactic"]
+__all__ = ["TACTIC_IDS", "TECHNIQUES", "technique_name", "technique_tactic"]
+
+# tactic short name -> ATT&CK tactic id (for ECS threat.tactic.id)
+TACTIC_IDS = {
+    "initial-access": "TA0001",
+    "persistence": "TA0003",
+    "privilege-escalation": "TA0004",
+    "defense-evasion": "TA0005",
+    "credential-access": "TA0006",
+    "discovery": "TA0007",
+    "lateral-movement": "TA0008",
+    "command-and-control": "TA0011",
+    "exfiltration": "TA0010",
+    "impact": "TA0040",
+}
 
 # id -> (English name, Japanese name, tactic id)
 TECHNIQUES: dict[str, tuple[str, str, str]] = {
