@@ -311,11 +311,15 @@ def detect(
         engine = DetectionEngine(ctx)
         for d in detectors:
             rep = engine.backtest(d, frm, to, write=False, explain=True)
-            console.print(f"[bold]{d.id}[/]: {rep.windows} window(s), took {rep.took_ms} ms in Elasticsearch")
+            console.print(
+                f"[bold]{d.id}[/] ({d.kind}): {rep.windows} window(s), took {rep.took_ms} ms in Elasticsearch"
+                + (f", [yellow]{rep.truncated} candidate(s) not examined (cap)[/]" if rep.truncated else "")
+            )
             console.print_json(json.dumps(rep.queries[0] if rep.queries else {}))
             for w in rep.per_window:
                 if w.matches or w.groups:
-                    console.print(f"  {w.window}: {w.groups} group(s), {w.matches} match(es), {w.took_ms} ms")
+                    cut = f", {w.truncated} truncated" if w.truncated else ""
+                    console.print(f"  {w.window}: {w.groups} group(s), {w.matches} match(es), {w.took_ms} ms{cut}")
         return
     playbooks = load_playbooks(ctx.settings.playbooks_dir)
     pipeline = Pipeline(ctx, playbooks=playbooks)
@@ -333,10 +337,16 @@ def detect(
         for a in alerts:
             print_json(a.summary())
         return
-    table = Table("detector", "windows", "new", "extended", "ES took (ms)", "wall (s)")
+    table = Table("detector", "windows", "new", "extended", "ES took (ms)", "wall (s)", "truncated")
     for r in result.reports:
         table.add_row(
-            r.detector, str(r.windows), str(len(r.created)), str(len(r.extended)), str(r.took_ms), f"{r.duration_s:.2f}"
+            r.detector,
+            str(r.windows),
+            str(len(r.created)),
+            str(len(r.extended)),
+            str(r.took_ms),
+            f"{r.duration_s:.2f}",
+            f"[yellow]{r.truncated}[/]" if r.truncated else "0",
         )
     console.print(table)
     for a in alerts:
