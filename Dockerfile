@@ -2,6 +2,10 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# PDF reports (WeasyPrint) need Pango and HarfBuzz; Japanese reports need the Noto CJK fonts
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 soc
 WORKDIR /app
 
