@@ -209,3 +209,21 @@ def test_health_from_run_records(settings, ctx: AppContext) -> None:
     state.consecutive_failures, state.last_error = 2, "ElasticsearchUnavailable: connection refused"
     engine.state.save(state)
     assert health(d, engine.state.get(d.id), clock.now()) == "failing"
+
+
+def test_definition_changes_are_dated_in_the_run_state(settings, ctx: AppContext) -> None:
+    d = burst()
+    clock = ManualClock(T0 + timedelta(hours=1, seconds=90))
+    engine = DetectionEngine(AppContext(settings=settings, es=ctx.es, clock=clock))
+    engine.run_live(d)
+    first = engine.state.get(d.id)
+    assert (first.definition_version, first.definition_changed_at, first.previous_version) == (1, clock.now(), None)
+    clock.set(T0 + timedelta(hours=2, seconds=90))
+    engine.run_live(d)  # same definition: nothing changes
+    assert engine.state.get(d.id).definition_changed_at == first.definition_changed_at
+    tuned = burst(version=2, condition={"count": {"gte": 30}})
+    clock.set(T0 + timedelta(hours=3, seconds=90))
+    engine.run_live(tuned)
+    after = engine.state.get(d.id)
+    assert (after.definition_version, after.previous_version, after.definition_changed_at) == (2, 1, clock.now())
+    assert after.definition_hash != first.definition_hash

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,6 +104,7 @@ class DetectionEngine:
         restart or an outage (gaps are backfilled, up to *max_windows* per call)."""
         now = self.ctx.clock.now()
         state = self.state.get(detector.id)
+        self._note_definition(state, detector, now)
         windows = live_windows(detector.schedule, watermark=state.watermark, now=now, max_windows=max_windows)
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
@@ -141,6 +143,18 @@ class DetectionEngine:
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
         self.state.save(state)
         return report
+
+    @staticmethod
+    def _note_definition(state: RunState, detector: Detector, now: datetime) -> None:
+        """Date every change of the detector's definition the scheduler runs."""
+        digest = hashlib.sha256(detector.model_dump_json().encode()).hexdigest()[:16]
+        if state.definition_hash == digest:
+            return
+        if state.definition_hash is not None:
+            state.previous_version = state.definition_version
+        state.definition_hash = digest
+        state.definition_version = detector.version
+        state.definition_changed_at = now
 
     def _record_failure(self, state: RunState, now: datetime, error: str) -> None:
         state.last_run = now

@@ -31,6 +31,11 @@ class RunState(BaseModel):
     truncated_total: int = 0
     runs: int = 0
     alerts_created: int = 0
+    # what the scheduler ran: a change of definition is dated, for the SOC report's "detector changes"
+    definition_version: int | None = None
+    definition_hash: str | None = None
+    definition_changed_at: datetime | None = None
+    previous_version: int | None = None
 
 
 class RunStateStore:
