@@ -58,6 +58,25 @@ def test_shipped_playbook_is_sound(path: Path) -> None:
     assert approval.recommendation in {o.id for o in approval.options}
 
 
+def test_every_approval_option_states_effect_risk_cost_and_resident_impact() -> None:
+    """The CISO weighs every option on the same four points, in both languages; list every gap."""
+    gaps = []
+    for path in SHIPPED:
+        pb = load_playbook_file(path)
+        for step in pb.steps:
+            if not isinstance(step, ApprovalStep):
+                continue
+            for option in step.options:
+                for field in ("effect", "risk", "cost", "resident_impact"):
+                    text = getattr(option, field)
+                    for lang in ("ja", "en"):
+                        if text is None or not text(lang).strip():
+                            gaps.append(f"{path.name}: {step.id}.{option.id}.{field} ({lang})")
+                    if text is not None and text.ja == text.en:
+                        gaps.append(f"{path.name}: {step.id}.{option.id}.{field}: ja is the en text")
+    assert not gaps, "\n".join(gaps)
+
+
 def test_seven_playbooks_with_unique_ids() -> None:
     ids = {p.id for p in load_playbooks(REPO / "playbooks")}
     assert len(ids) == len(SHIPPED) == 7

@@ -82,6 +82,9 @@ def test_report_renders_every_section(ctx: AppContext, incident_id: str, tmp_pat
         assert "CISO向けインシデント報告書" in text and "推奨" in text and "不正ログイン試行" in text
         assert "Unauthorised login" not in text
     assert "<script>" not in text
+    # the decision table shows the playbook's cost and resident impact, not "not stated"
+    cost = "72時間の重点監視：職員約12時間" if lang == "ja" else "SOC monitoring for 72 hours: about 12 staff hours"
+    assert cost in text and t["not_stated"] not in text
 
 
 def test_hostile_strings_are_inert_in_html(ctx: AppContext, incident_id: str, tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ import pytest
 from soc.alerts.models import Alert
 from soc.clock import ManualClock
 from soc.context import AppContext
+from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import alerts_index, ensure_ready, event_index
-from soc.incidents.models import IncidentStatus
+from soc.incidents.models import EscalationEvent, Incident, IncidentStatus, StepStatus
 from soc.incidents.service import escalate
 from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import load_playbooks
@@ -27,7 +28,7 @@ from soc.reports.i18n import LANGS, catalog
 from soc.reports.models import SummaryReport
 from soc.reports.render import environment, render, svg
 from soc.reports.summary import build_summary_from, build_summary_report, days_between
-from soc.vocab import iso
+from soc.vocab import Bilingual, iso
 from tests.test_incidents import make_alert
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,9 +227,9 @@ def test_summary_with_no_data_says_so(ctx: AppContext, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_summary_html_and_markdown_keep_hostile_strings_inert(case: AppContext, tmp_path: Path, lang: str) -> None:
+def test_summary_html_and_markdown_keep_hostile_strings_inert(ops: AppContext, tmp_path: Path, lang: str) -> None:
     html_path, md_path = write_summary_report(
-        case, start=PERIOD[0], end=PERIOD[1], out_dir=tmp_path, langs=[lang], formats=["html", "md"]
+        ops, start=PERIOD[0], end=PERIOD[1], out_dir=tmp_path, langs=[lang], formats=["html", "md"]
     )
     html, md = html_path.read_text(), md_path.read_text()
     assert html_path.name == f"summary-20261123-20261124.{lang}.html"
@@ -239,6 +240,13 @@ def test_summary_html_and_markdown_keep_hostile_strings_inert(case: AppContext, 
     assert "<script" not in md and "&lt;script&gt;" in md
     assert catalog(lang)["summary_title"] in html
     assert "203.0.113.66" in md
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for section in ("sla", "detector-health"):  # an incident title, a detector's last error
+        found = re.search(rf'<section id="{section}">.*?</section>', html, flags=re.S)
+        assert found and escaped in found.group(0), section
+    for key in ("sla_section", "det_section"):
+        tail = md.split(catalog(lang)[key], 1)[1]
+        assert "&lt;script&gt;" in tail.split("\n## ", 1)[0], key
 
 
 def test_markdown_neutralises_links_and_raw_html_from_logs() -> None:
@@ -264,6 +272,134 @@ def _summary_with_entity(entity: str) -> SummaryReport:
     return build_summary_from(
         alerts, {}, [], start=PERIOD[0], end=PERIOD[1], lang="en", tz=JST, now=PERIOD[1], detector_titles={}
     )
+
+
+# -- SLA breaches, detector changes and health -----------------------------------------
+def _escalation(incident: Incident, kind: str, subject: str, *, deadline: datetime, at: datetime,
+                to_role: str) -> EscalationEvent:  # fmt: skip
+    return EscalationEvent(
+        id=f"{incident.id}:{kind}:{subject}", incident_id=incident.id, kind=kind, subject=subject, to_role=to_role,
+        from_role="soc-operator", priority=incident.priority, deadline=deadline, at=at,
+        message=Bilingual(en="late", ja="遅延"),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ops(case: AppContext) -> AppContext:
+    """On top of ``case``: the open incident's acknowledgement was 40 min late; the closed
+    one acknowledged in time, but its first step was done 2 h after its deadline (plus an
+    escalation raised before the period, not listed). Three run states: failed-login-burst
+    changed v1 -> v2 in the period; port-scan failing (hostile error), changed before the
+    period, with truncated results; password-spray changed after the period."""
+    store = IncidentStore(case.es)
+    for incident in store.list():
+        incident, seq, term = store.get_versioned(incident.id)
+        if incident.status is IncidentStatus.closed:
+            step = incident.steps[0]
+            due = T0 + timedelta(hours=2)
+            steps = [step.model_copy(update={"due_at": due, "done_at": due + timedelta(hours=2),
+                                             "status": StepStatus.done}), *incident.steps[1:]]  # fmt: skip
+            update = {
+                "ack_due_at": incident.opened_at + timedelta(minutes=15),
+                "acknowledged_at": incident.opened_at + timedelta(minutes=10),
+                "steps": steps,
+                "escalations": [
+                    _escalation(
+                        incident,
+                        "step-breached",
+                        step.step_id,
+                        deadline=due,
+                        at=due + timedelta(minutes=1),
+                        to_role="ciso",
+                    ),
+                    _escalation(
+                        incident,
+                        "step-ack-overdue",
+                        step.step_id,
+                        deadline=PERIOD[0] - timedelta(hours=2),
+                        at=PERIOD[0] - timedelta(hours=1),
+                        to_role="csirt-lead",
+                    ),
+                ],
+            }
+        else:
+            due = incident.opened_at + timedelta(minutes=30)
+            update = {
+                "title": Bilingual(en=f"Scan {HOSTILE}", ja=f"スキャン {HOSTILE}"),
+                "ack_due_at": due,
+                "acknowledged_at": due + timedelta(minutes=40),
+                "escalations": [
+                    _escalation(
+                        incident,
+                        "incident-ack-overdue",
+                        "incident",
+                        deadline=due,
+                        at=due + timedelta(minutes=1),
+                        to_role="csirt-lead",
+                    ),
+                ],
+            }
+        store.save(incident.model_copy(update=update), seq_no=seq, primary_term=term)
+    states = RunStateStore(case.es)
+    states.save(RunState(detector="failed-login-burst", definition_version=2, previous_version=1,
+                         definition_hash="b", definition_changed_at=T0 + timedelta(hours=3), runs=40,
+                         last_run=T0 + timedelta(hours=4)))  # fmt: skip
+    states.save(RunState(detector="port-scan", definition_version=3, previous_version=2, definition_hash="c",
+                         definition_changed_at=PERIOD[0] - timedelta(days=2), runs=12, last_run=T0,
+                         consecutive_failures=3, last_error=f"{HOSTILE}\n" + "x" * 400,
+                         truncated_total=4, last_truncated=1))  # fmt: skip
+    states.save(RunState(detector="password-spray", definition_version=5, previous_version=4, definition_hash="d",
+                         definition_changed_at=PERIOD[1] + timedelta(hours=1), runs=3, last_run=PERIOD[1]))  # fmt: skip
+    case.es.client.indices.refresh(index=f"{case.settings.index_prefix}-*")
+    return case
+
+
+def test_summary_lists_exactly_the_sla_breaches_with_their_lateness(ops: AppContext) -> None:
+    r = build_summary_report(ops, start=PERIOD[0], end=PERIOD[1], lang="en")
+    sla = r.sla
+    assert sla.total == 2
+    assert [(b.kind, b.late_by, b.escalated_to, b.outstanding) for b in sla.breaches] == [
+        ("Step past its deadline", "2 h 0 min", "CISO (deputy mayor)", False),
+        ("Incident not acknowledged in time", "40 min", "CSIRT lead", False),
+    ]
+    step_row, ack_row = sla.breaches
+    assert step_row.what.startswith("Step “") and step_row.deadline == "2026-11-23T12:00+09:00"
+    assert ack_row.what == "Acknowledgement of the incident" and HOSTILE in ack_row.incident
+    assert {(c.label, c.count) for c in sla.by_kind} == {
+        ("Step past its deadline", 1), ("Incident not acknowledged in time", 1),
+    }  # fmt: skip
+    assert {(c.label, c.count) for c in sla.by_role} == {("CISO (deputy mayor)", 1), ("CSIRT lead", 1)}
+    assert (sla.ack_on_time, sla.ack_basis) == (1, 2) and sla.ack_share == "1 of 2 (50.0%)"
+    ja = build_summary_report(ops, start=PERIOD[0], end=PERIOD[1], lang="ja").sla
+    assert [b.late_by for b in ja.breaches] == ["2時間0分", "40分"]
+    assert ja.ack_share == "2件中1件（50.0%）"
+
+
+def test_summary_lists_detector_changes_failures_and_truncation(ops: AppContext) -> None:
+    r = build_summary_report(ops, start=PERIOD[0], end=PERIOD[1], lang="en")
+    h = r.detector_health
+    assert h.recorded == 3
+    (change,) = h.changes  # port-scan changed before the period, password-spray after it
+    assert "login" in change.detector.lower() and (change.before, change.after) == ("v1", "v2")
+    assert change.changed_at == "2026-11-23T13:00+09:00" and change.note == ""
+    (failing,) = h.failing
+    assert "scan" in failing.detector.lower() and failing.failures == 3
+    assert failing.error.startswith(HOSTILE + " xxx") and failing.error.endswith("…") and len(failing.error) == 160
+    assert [(x.total, x.last) for x in h.truncated] == [(4, 1)]
+    assert h.never_run and not {change.detector, failing.detector} & set(h.never_run)
+
+
+def test_summary_sla_and_detector_sections_say_when_empty(ctx: AppContext) -> None:
+    far = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 8, tzinfo=UTC))
+    for lang in LANGS:
+        t = catalog(lang)
+        r = build_summary_from(
+            {}, {}, [], start=far[0], end=far[1], lang=lang, tz=JST, now=far[1], detector_titles={}
+        )  # fmt: skip
+        assert r.sla.total == 0 and r.detector_health.recorded == 0
+        for fmt in ("html", "md"):
+            text = render("summary", r, fmt)
+            assert t["sla_none"].rstrip(".。") in text and t["det_none"].rstrip(".。") in text, (lang, fmt)
 
 
 def test_svg_filter_is_registered_once_in_the_environment() -> None:
@@ -299,12 +435,15 @@ def test_incident_pdf_has_the_japanese_title_and_the_attacker(case: AppContext, 
 
 
 @needs_pdftotext
-def test_summary_pdf_renders_charts_and_japanese(case: AppContext, tmp_path: Path) -> None:
-    (pdf,) = write_summary_report(case, start=PERIOD[0], end=PERIOD[1], out_dir=tmp_path, langs=["ja"], formats=["pdf"])
+def test_summary_pdf_renders_charts_and_japanese(ops: AppContext, tmp_path: Path) -> None:
+    (pdf,) = write_summary_report(ops, start=PERIOD[0], end=PERIOD[1], out_dir=tmp_path, langs=["ja"], formats=["pdf"])
     text = _pdftotext(pdf)
     assert "SOC定期報告書" in text and "203.0.113.66" in text
     assert "日別のアラート件数とインシデント件数" in text  # chart title, drawn from the inline SVG
     assert "vpn.gateway" in text and "欠測" in text
+    flat = re.sub(r"\s+", "", text)  # table cells wrap
+    assert "SLA超過とエスカレーション" in flat and "40分" in flat  # the new sections, printed
+    assert "検知ルールの変更と稼働状況" in flat and "最後のエラー" in flat
 
 
 def test_cli_writes_several_formats_and_languages(

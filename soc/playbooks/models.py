@@ -123,6 +123,8 @@ class Option(_Strict):
     label: Bilingual
     effect: Bilingual | None = None
     risk: Bilingual | None = None
+    cost: Bilingual | None = None  # staff hours, vendor cost, budget: what the choice costs the city
+    resident_impact: Bilingual | None = None  # what residents notice (counters, online services)
     next: str | None = None  # where the workflow goes when this option is chosen
 
 

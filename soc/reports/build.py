@@ -41,6 +41,7 @@ __all__ = [
     "ReportInputs",
     "build_from",
     "build_incident_report",
+    "detector_definitions",
     "detector_titles",
     "edition_label",
     "load_inputs",
@@ -71,6 +72,11 @@ def _detectors(ctx: AppContext) -> list[Any]:
     except DefinitionErrors as exc:
         ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
         return []
+
+
+def detector_definitions(ctx: AppContext) -> list[Any]:
+    """Every detector definition, disabled ones too; none when the definitions do not load."""
+    return _detectors(ctx)
 
 
 def detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
@@ -203,8 +209,8 @@ def _decision(
                 label=o.label(lang),
                 effect=o.effect(lang) if o.effect else None,
                 risk=o.risk(lang) if o.risk else None,
-                cost=None,  # the playbook schema has no cost per option yet
-                resident_impact=None,  # nor a resident impact
+                cost=o.cost(lang) if o.cost else None,
+                resident_impact=o.resident_impact(lang) if o.resident_impact else None,
                 recommended=o.id == step.recommendation,
                 chosen=inst.choice is not None and inst.choice.option == o.id,
             )

@@ -7,18 +7,23 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "BarChart",
+    "BreachRow",
     "ChangeRow",
     "Chart",
+    "CountRow",
     "DataHealthView",
     "DeadlineRow",
     "DecisionTakenRow",
     "DecisionView",
+    "DefinitionChangeRow",
+    "DetectorHealthView",
     "DetectorRow",
     "DetectorVolumeRow",
     "EditionView",
     "EntityCountRow",
     "EntityRow",
     "EvidenceRow",
+    "FailingDetectorRow",
     "HealthRow",
     "ImpactRow",
     "IncidentFlowView",
@@ -30,12 +35,14 @@ __all__ = [
     "ObligationRow",
     "OptionView",
     "PhaseRow",
+    "SlaView",
     "StackedBarChart",
     "StepRow",
     "SummaryReport",
     "TechniqueRow",
     "TimelineRow",
     "TriageView",
+    "TruncationRow",
 ]
 
 
@@ -317,6 +324,64 @@ class DataHealthView(_View):
     gaps: list[str]  # "dataset: day", for days a dataset seen in the period was silent
 
 
+class CountRow(_View):
+    label: str
+    count: int
+
+
+class BreachRow(_View):
+    """One escalation raised in the period: what was late and by how much."""
+
+    incident_id: str
+    incident: str  # its title
+    kind: str
+    what: str
+    deadline: str
+    late_by: str  # deadline to done, or to the report time while outstanding
+    outstanding: bool
+    escalated_to: str
+    raised_at: str
+
+
+class SlaView(_View):
+    total: int
+    by_kind: list[CountRow]
+    by_role: list[CountRow]  # the role each escalation went to
+    breaches: list[BreachRow]
+    ack_on_time: int
+    ack_basis: int  # incidents opened in the period whose acknowledgement is on time, late or overdue
+    ack_share: str
+
+
+class DefinitionChangeRow(_View):
+    detector: str
+    before: str
+    after: str
+    changed_at: str
+    note: str
+
+
+class FailingDetectorRow(_View):
+    detector: str
+    failures: int
+    last_run: str
+    error: str  # shortened to one line
+
+
+class TruncationRow(_View):
+    detector: str
+    total: int
+    last: int
+
+
+class DetectorHealthView(_View):
+    recorded: int  # run-state documents found
+    changes: list[DefinitionChangeRow]
+    never_run: list[str]
+    failing: list[FailingDetectorRow]
+    truncated: list[TruncationRow]
+
+
 class SummaryReport(_View):
     lang: str
     t: dict[str, str]
@@ -335,6 +400,8 @@ class SummaryReport(_View):
     kpis: list[KpiRow]
     top_entities: list[EntityCountRow]
     health: DataHealthView
+    sla: SlaView
+    detector_health: DetectorHealthView
     volume_chart: StackedBarChart
     trend_chart: LineChart
     entity_chart: BarChart

@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
-from soc.es.indices import event_index
+from soc.detection.state import RunState
+from soc.es.indices import event_index, state_index
 from soc.incidents.models import Incident
 from soc.incidents.store import IncidentStore
-from soc.reports.build import detector_titles
+from soc.reports.build import detector_definitions
 from soc.reports.i18n import Translator, catalog
 from soc.reports.models import (
     BarChart,
@@ -43,6 +44,7 @@ from soc.reports.models import (
     SummaryReport,
     TriageView,
 )
+from soc.reports.summary_sections import detector_health_view, sla_view
 from soc.vocab import Severity, iso
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "build_summary_report",
     "days_between",
     "event_health_query",
+    "run_states",
 ]
 
 CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
@@ -152,6 +155,19 @@ def _event_indices(ctx: AppContext) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def run_states(ctx: AppContext) -> list[RunState]:
+    """Every detector's run state (documents ``detector:<id>`` of the state index).
+
+    Read here rather than through ``RunStateStore.all()``: its ``prefix`` query on ``_id``
+    is refused by Elasticsearch 8 ("Can only use prefix queries on keyword, text and
+    wildcard fields"), so the ids are matched in Python."""
+    answer = ctx.es.search(
+        state_index(ctx.es), {"size": 10_000, "query": {"match_all": {}}}, action="summary: run state"
+    )
+    hits = [h for h in answer["hits"]["hits"] if str(h["_id"]).startswith("detector:")]
+    return sorted((RunState.model_validate(h["_source"]) for h in hits), key=lambda s: s.detector)
+
+
 def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
     """The summary for [start, end), read from Elasticsearch."""
     tz = ctx.settings.tz
@@ -160,6 +176,7 @@ def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lan
     )
     event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
     incidents = IncidentStore(ctx.es).list(size=10_000)
+    definitions = detector_definitions(ctx)
     return build_summary_from(
         alert_answer,
         event_answer,
@@ -169,7 +186,9 @@ def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lan
         lang=lang,
         tz=tz,
         now=ctx.clock.now(),
-        detector_titles=detector_titles(ctx, lang),
+        detector_titles={d.id: d.title(lang) for d in definitions},
+        run_states=run_states(ctx),
+        enabled_detectors=[d.id for d in definitions if d.enabled],
     )
 
 
@@ -218,8 +237,11 @@ def build_summary_from(
     tz: ZoneInfo,
     now: datetime,
     detector_titles: dict[str, str],
+    run_states: Sequence[RunState] = (),
+    enabled_detectors: Sequence[str] | None = None,
 ) -> SummaryReport:
-    """Pure: the summary context from the two search answers and the incidents."""
+    """Pure: the summary context from the two search answers, the incidents and the
+    detectors' run states (*enabled_detectors*: the ids of the enabled definitions)."""
     t = Translator(lang)
     aggs = alert_answer.get("aggregations") or {}
     sev_labels = [t(f"severity_{s}") for s in SEVERITIES]
@@ -306,6 +328,16 @@ def build_summary_from(
         kpis=kpis,
         top_entities=entities,
         health=_health(event_answer, days, t),
+        sla=sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz),
+        detector_health=detector_health_view(
+            run_states,
+            start=start,
+            end=end,
+            t=t,
+            tz=tz,
+            title=lambda d: detector_titles.get(d, d),
+            enabled=enabled_detectors,
+        ),
         volume_chart=StackedBarChart(
             uid="volume",
             title=t("chart_volume"),
