@@ -227,3 +227,14 @@ def test_definition_changes_are_dated_in_the_run_state(settings, ctx: AppContext
     after = engine.state.get(d.id)
     assert (after.definition_version, after.previous_version, after.definition_changed_at) == (2, 1, clock.now())
     assert after.definition_hash != first.definition_hash
+
+
+def test_run_states_are_listed_apart_from_new_term_baselines(settings, ctx: AppContext) -> None:
+    clock = ManualClock(T0 + timedelta(hours=1, seconds=90))
+    engine = DetectionEngine(AppContext(settings=settings, es=ctx.es, clock=clock))
+    index(ctx, [auth_failure(T0 + timedelta(minutes=5), "g.oda", "10.20.1.11")])
+    new_term = load_detector_file(REPO / "detectors/auth/new-country-logon.yml")
+    engine.run_live(burst())
+    engine.run_live(new_term)  # writes its baseline documents into the same index
+    ctx.es.refresh(f"{ctx.es.prefix}-*")
+    assert [s.detector for s in engine.state.all()] == ["failed-login-burst", "new-country-logon"]

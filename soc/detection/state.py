@@ -59,6 +59,13 @@ class RunStateStore:
     def all(self) -> list[RunState]:
         res = self._gw.search(
             state_index(self._gw),
-            {"size": 1000, "query": {"prefix": {"_id": "detector:"}}, "sort": [{"detector": "asc"}]},
+            # run-state documents are the ones without a "kind" (baselines share the index)
+            {
+                "size": 1000,
+                "query": {
+                    "bool": {"filter": [{"exists": {"field": "detector"}}], "must_not": [{"exists": {"field": "kind"}}]}
+                },
+                "sort": [{"detector": "asc"}],
+            },
         )
         return [RunState.model_validate(h["_source"]) for h in res["hits"]["hits"]]

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
-from soc.detection.state import RunState
-from soc.es.indices import event_index, state_index
+from soc.detection.state import RunState, RunStateStore
+from soc.es.indices import event_index
 from soc.incidents.models import Incident
 from soc.incidents.store import IncidentStore
 from soc.reports.build import detector_definitions
@@ -156,16 +156,8 @@ def _event_indices(ctx: AppContext) -> list[str]:
 
 
 def run_states(ctx: AppContext) -> list[RunState]:
-    """Every detector's run state (documents ``detector:<id>`` of the state index).
-
-    Read here rather than through ``RunStateStore.all()``: its ``prefix`` query on ``_id``
-    is refused by Elasticsearch 8 ("Can only use prefix queries on keyword, text and
-    wildcard fields"), so the ids are matched in Python."""
-    answer = ctx.es.search(
-        state_index(ctx.es), {"size": 10_000, "query": {"match_all": {}}}, action="summary: run state"
-    )
-    hits = [h for h in answer["hits"]["hits"] if str(h["_id"]).startswith("detector:")]
-    return sorted((RunState.model_validate(h["_source"]) for h in hits), key=lambda s: s.detector)
+    """Every detector's run state, by detector id."""
+    return RunStateStore(ctx.es).all()
 
 
 def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
@@ -345,7 +337,7 @@ def build_summary_from(
             rows=[(d.detector, d.by_severity) for d in detectors],
         ),
         trend_chart=LineChart(
-            uid="trend",
+            uid="trend-chart",
             title=t("chart_trend"),
             x_labels=[d[5:] for d in days],
             series=[
