@@ -42,7 +42,6 @@ __all__ = [
     "build_from",
     "build_incident_report",
     "detector_definitions",
-    "detector_titles",
     "edition_label",
     "load_inputs",
     "record_edition",
@@ -77,11 +76,6 @@ def _detectors(ctx: AppContext) -> list[Any]:
 def detector_definitions(ctx: AppContext) -> list[Any]:
     """Every detector definition, disabled ones too; none when the definitions do not load."""
     return _detectors(ctx)
-
-
-def detector_titles(ctx: AppContext, lang: str) -> dict[str, str]:
-    """Detector id -> title in *lang*; ids are shown instead when the definitions do not load."""
-    return {d.id: d.title(lang) for d in _detectors(ctx)}
 
 
 def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
