@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from soc.detection.windows import Window
 from soc.es.client import EsGateway
-from soc.vocab import parse_time
 
 __all__ = [
     "BATCH",
@@ -23,6 +22,8 @@ __all__ = [
     "chunks",
     "walk_pages",
 ]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # windows (or candidates) whose query goes to Elasticsearch in one _msearch request
 BATCH = 24
@@ -80,8 +81,9 @@ def chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
 
 
 def bucket_time(bucket: dict[str, Any], name: str) -> datetime | None:
-    value = (bucket.get(name) or {}).get("value_as_string")
-    return parse_time(value) if value else None
+    """A ``min``/``max`` of ``@timestamp`` as an aware datetime (from its epoch value: no string parsing)."""
+    value = (bucket.get(name) or {}).get("value")
+    return None if value is None else _EPOCH + timedelta(milliseconds=round(float(value)))
 
 
 PageBody = Callable[[Window, dict[str, Any] | None], dict[str, Any]]
@@ -93,16 +95,20 @@ def walk_pages(
 ) -> list[Evaluation]:
     """Run the composite aggregation ``groups`` of every window to its last page.
 
-    The first page of up to ``BATCH`` windows goes in one ``_msearch``; a window with
-    more groups than a page follows its ``after_key`` on its own.
+    Up to ``BATCH`` windows go to Elasticsearch together: their first pages in one
+    ``_msearch``, then the next pages of those that have more, again in one ``_msearch``,
+    round after round. Requests grow with the number of pages of the busiest window, not
+    with the number of windows times pages.
     """
     results: list[Evaluation] = []
     for batch in chunks(windows):
-        bodies = [body_for(w, None) for w in batch]
-        answers = env.gw.msearch(env.indices, bodies, action=action)
-        for window, body, res in zip(batch, bodies, answers, strict=True):
-            ev = Evaluation()
-            while True:
+        evaluations = {w: Evaluation() for w in batch}
+        pending = [(w, body_for(w, None)) for w in batch]
+        while pending:
+            answers = env.gw.msearch(env.indices, [body for _, body in pending], action=action)
+            following: list[tuple[Window, dict[str, Any]]] = []
+            for (window, body), res in zip(pending, answers, strict=True):
+                ev = evaluations[window]
                 ev.add_answer(body, res, env.keep_queries)
                 agg = (res.get("aggregations") or {}).get("groups") or {}
                 buckets = agg.get("buckets") or []
@@ -110,9 +116,8 @@ def walk_pages(
                     ev.groups += 1
                     on_bucket(window, bucket, ev)
                 after = agg.get("after_key")
-                if not buckets or after is None:
-                    break
-                body = body_for(window, after)
-                res = env.gw.search(env.indices, body, action=f"{action} window {window}")
-            results.append(ev)
+                if buckets and after is not None:
+                    following.append((window, body_for(window, after)))
+            pending = following
+        results.extend(evaluations[w] for w in batch)
     return results
