@@ -40,6 +40,8 @@ import math
 import os
 import platform
 import resource
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -52,6 +54,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# measure this checkout's ``soc`` (not whichever one the venv has installed); spawned
+# children inherit sys.path, so they import the same code
+sys.path.insert(0, str(REPO))
 END = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday noon JST: a full office day inside
 HOURS = 24.0
 CALIBRATION_STAFF = 450
@@ -315,6 +320,8 @@ def main() -> None:
     print(f"date             {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine          {machine()}")
     print(f"elasticsearch    {ctx.es.info()['version']['number']} at {args.es_url}")
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    print(f"soc              {Path(sys.modules['soc'].__file__ or '').parent} at {head.stdout.strip() or '?'}")
     print(f"prefixes         {prefix} (as simulated), {wide} (source.ip × {args.cardinality_factor})")
     try:
         began = time.perf_counter()
