@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +28,7 @@ from soc.runtime.pipeline import Pipeline
 from soc.runtime.scheduler import DetectorScheduler
 from soc.runtime.summary_job import SummaryJob, crontab_trigger, previous_fire_time
 from tests.eventgen import auth_failure, index, spread
+from tests.peers import Mailbox, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -40,31 +37,12 @@ DETECTOR = "failed-login-burst"
 
 
 # -- peers ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[EmailMessage]:
-        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.envelopes]
-
-    def keys(self) -> list[str]:
-        return [str(m["X-SOC-Notification-Key"]).strip() for m in self.messages()]
 
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield box, int(controller.port)
     controller.stop()
@@ -114,7 +92,7 @@ def test_announce_escalate_and_restart_send_everything_once(
     ctx: AppContext, mailbox: tuple[Mailbox, int], playbooks: list[Playbook]
 ) -> None:
     box, port = mailbox
-    mail, dead = _smtp("mail", port), _smtp("dead", _free_port())
+    mail, dead = _smtp("mail", port), _smtp("dead", free_port())
     _attack(ctx)
     clock = ManualClock(T0 + timedelta(hours=1, minutes=30))
     first = _scheduler(ctx, clock, playbooks, mail, dead)

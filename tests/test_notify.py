@@ -3,17 +3,13 @@ receiver (http.server) and the real Elasticsearch node for the delivery records.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import logging
-import socket
 import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,6 +38,7 @@ from soc.notify.models import (
 from soc.notify.payloads import email_message, slack_payload, teams_payload
 from soc.notify.service import Notifier
 from soc.vocab import Bilingual, Severity
+from tests.peers import Mailbox, free_port
 
 NOW = datetime(2026, 11, 18, 1, 0, tzinfo=UTC)
 
@@ -62,27 +59,11 @@ def _notification(key: str = "INC-20261118-ab12cd:step:contain:breach", **kw: An
     return Notification(**(fields | kw))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- peers ----------------------------------------------------------------------
-class Sink:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[EmailMessage]:
-        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.envelopes]
 
 
 class SmtpPeer:
-    def __init__(self, controller: Controller, sink: Sink) -> None:
+    def __init__(self, controller: Controller, sink: Mailbox) -> None:
         self.controller = controller
         self.sink = sink
         self.port = int(controller.port)
@@ -90,8 +71,8 @@ class SmtpPeer:
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpPeer]:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    sink = Mailbox()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield SmtpPeer(controller, sink)
     controller.stop()
@@ -110,11 +91,11 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, aut
 
 @pytest.fixture
 def smtp_auth() -> Iterator[SmtpPeer]:
-    sink = Sink()
+    sink = Mailbox()
     controller = Controller(
         sink,
         hostname="127.0.0.1",
-        port=_free_port(),
+        port=free_port(),
         authenticator=_authenticator,
         auth_required=True,
         auth_require_tls=False,  # loopback only
@@ -326,11 +307,11 @@ def test_smtp_starttls_verifies_the_certificate(
         pytest.skip("openssl cannot make a test certificate here")
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-    sink = Sink()
+    sink = Mailbox()
     controller = Controller(
         sink,
         hostname="127.0.0.1",
-        port=_free_port(),
+        port=free_port(),
         tls_context=server_tls,
         require_starttls=True,
         authenticator=_authenticator,
@@ -385,7 +366,7 @@ def test_webhook_500_twice_then_200_is_retried(
 def test_a_dead_destination_does_not_stop_the_others(
     ctx: AppContext, smtp: SmtpPeer, clock: ManualClock, sleeps: list[float], tmp_path: Path
 ) -> None:
-    dead = _hook(f"http://127.0.0.1:{_free_port()}/hook", name="dead")
+    dead = _hook(f"http://127.0.0.1:{free_port()}/hook", name="dead")
     outbox = _outbox(tmp_path)
     result = _by_name(_notifier(ctx, clock, sleeps, dead, _smtp(smtp), outbox).notify(_notification()))
     assert result["dead"].status is DeliveryStatus.failed and result["dead"].attempts == 3
@@ -503,7 +484,7 @@ def test_secrets_stay_out_of_records_logs_and_errors(
             f"{receiver.base}/hooks/TOKEN-S3CRET-path?sig=S3CRET-query",
             headers={"Authorization": "Bearer S3CRET-header"},
         ),
-        _hook(f"http://127.0.0.1:{_free_port()}/hooks/TOKEN-S3CRET-path?sig=S3CRET-query", name="dead"),
+        _hook(f"http://127.0.0.1:{free_port()}/hooks/TOKEN-S3CRET-path?sig=S3CRET-query", name="dead"),
     ]
     result = _notifier(ctx, clock, sleeps, *destinations).notify(_notification())
     assert [d.status for d in result] == [DeliveryStatus.failed] * 3
