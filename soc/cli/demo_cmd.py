@@ -156,7 +156,11 @@ def demo(
     paths = write_incident_reports(
         ctx, result.incidents_opened, out_dir=out, langs=("ja", "en"), formats=("html", "pdf", "md")
     )
-    paths += write_summary_report(ctx, start=start, end=end, out_dir=out, langs=("ja", "en"), formats=("html", "pdf"))
+    # the SOC report covers the simulated day and the demo's own run, when its alerts were raised
+    report_end = ctx.clock.now() + timedelta(hours=1)
+    paths += write_summary_report(
+        ctx, start=start, end=report_end, out_dir=out, langs=("ja", "en"), formats=("html", "pdf")
+    )
     with (out / "alerts.ndjson").open("w", encoding="utf-8") as fh:
         for a in alerts:
             fh.write(json.dumps(a.summary(), ensure_ascii=False) + "\n")
