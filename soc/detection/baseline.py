@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from soc.errors import ElasticsearchRequestError
@@ -19,7 +19,11 @@ from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, state_index
 from soc.vocab import iso, parse_time
 
-__all__ = ["BaselineStore", "Sighting"]
+__all__ = ["LAST_SEEN_STEP", "BaselineStore", "Sighting"]
+
+# "last seen" is written when it moves by at least this much: it only decides whether a value
+# has gone stale after the detector's history (days), so a day's precision is plenty
+LAST_SEEN_STEP = timedelta(days=1)
 
 
 @dataclass
@@ -37,6 +41,7 @@ class BaselineStore:
         self.write = write
         self._overlay: dict[str, Sighting] = {}
         self._meta_overlay: dict[str, Any] | None = None
+        self._stored: dict[str, Sighting] = {}  # what Elasticsearch holds, as far as this store knows
 
     def doc_id(self, pair: dict[str, str]) -> str:
         raw = json.dumps([self.detector_id, sorted(pair.items())], ensure_ascii=False)
@@ -74,6 +79,7 @@ class BaselineStore:
             chunk = ids[i : i + 1000]
             for doc_id, src in self._gw.mget(state_index(self._gw), chunk).items():
                 found[doc_id] = Sighting(parse_time(src["first_seen"]), parse_time(src["last_seen"]))
+                self._stored[doc_id] = found[doc_id]
         for doc_id in ids:
             if doc_id in self._overlay:
                 found[doc_id] = self._overlay[doc_id]
@@ -93,6 +99,14 @@ class BaselineStore:
             if not self.write:
                 self._overlay[doc_id] = merged
                 continue
+            stored = self._stored.get(doc_id)
+            if (
+                stored
+                and stored.first_seen == merged.first_seen
+                and merged.last_seen - stored.last_seen < LAST_SEEN_STEP
+            ):
+                continue  # only "last seen" moved, and by little: not worth a write every window
+            self._stored[doc_id] = merged
             actions.append(
                 {
                     "_op_type": "index",
