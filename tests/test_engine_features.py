@@ -238,3 +238,19 @@ def test_run_states_are_listed_apart_from_new_term_baselines(settings, ctx: AppC
     engine.run_live(new_term)  # writes its baseline documents into the same index
     ctx.es.refresh(f"{ctx.es.prefix}-*")
     assert [s.detector for s in engine.state.all()] == ["failed-login-burst", "new-country-logon"]
+
+
+def test_new_term_baseline_writes_only_what_changes(ctx: AppContext) -> None:
+    from soc.detection.baseline import BaselineStore, Sighting
+
+    store = BaselineStore(ctx.es, "new-country-logon")
+    pair = {"user.name": "h.ito", "source.geo.country_iso_code": "JP"}
+    known: dict[str, Sighting] = {}
+    assert store.remember([(pair, Sighting(T0, T0))], known) == 1  # new: written
+    assert store.remember([(pair, Sighting(T0, T0 + timedelta(hours=3)))], known) == 0  # last seen moved a little
+    assert known[store.doc_id(pair)].last_seen == T0 + timedelta(hours=3)  # but the run knows it
+    assert store.remember([(pair, Sighting(T0, T0 + timedelta(days=2)))], known) == 1  # moved a day or more
+    assert store.remember([(pair, Sighting(T0 - timedelta(days=9), T0))], known) == 1  # seen earlier: written
+    restarted = BaselineStore(ctx.es, "new-country-logon")  # a new process reads what was stored
+    (stored,) = restarted.lookup([pair]).values()
+    assert (stored.first_seen, stored.last_seen) == (T0 - timedelta(days=9), T0 + timedelta(days=2))
