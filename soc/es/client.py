@@ -98,10 +98,21 @@ class EsGateway:
 
     # -- reads -------------------------------------------------------------
     def ping(self) -> bool:
+        """Does a node answer? One quick try, no retries, and no transport log noise: a node
+        that is not there yet is an expected answer (the demo then starts the local one)."""
+        quiet = logging.getLogger("elastic_transport")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
         try:
-            return bool(self.client.ping())
+            return bool(self.client.options(max_retries=0, request_timeout=3).ping())
         except Exception:  # noqa: BLE001 - ping answers a yes/no question
             return False
+        finally:
+            # a failed ping must not leave the node marked dead for the next request
+            pool = self.client.transport.node_pool
+            for node in pool.all():
+                pool.mark_live(node)
+            quiet.setLevel(level)
 
     def info(self) -> dict[str, Any]:
         with translate_errors("cluster info"):
