@@ -54,11 +54,6 @@ def _agrees(alert: Any, record: Any) -> bool:
     return same and alert.start <= record.end + slack and alert.end >= record.start - slack
 
 
-def _found(alerts: list[Any], record: Any) -> list[Any]:
-    """Alerts of an expected detector whose entity agrees with the ground truth."""
-    return [a for a in alerts if a.detector in record.expected_detectors and _agrees(a, record)]
-
-
 def _stray(alerts: list[Any], truth: list[Any]) -> list[Any]:
     """Alerts that no injected attack explains: raised on the baseline."""
     return [a for a in alerts if not any(a.detector in r.expected_detectors and _agrees(a, r) for r in truth)]

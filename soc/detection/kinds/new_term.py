@@ -30,7 +30,7 @@ class NewTermKind:
         if not windows:
             return []
         store = BaselineStore(env.gw, detector.id, write=env.write)
-        earliest, seed_took = self._seed(env, store, detector, windows[0].start)
+        earliest, seed_took, covered_from, covered_until = self._seed(env, store, detector, windows[0].start)
         fields = detector.group_fields()
         pairs: dict[Window, list[Pair]] = {w: [] for w in windows}
 
@@ -80,8 +80,8 @@ class NewTermKind:
         # once per call: a crash before this only means the next call re-learns windows
         # whose sightings are already stored (idempotent), never that one is skipped
         store.save_meta(
-            covered_from=self._covered_from(store, windows[0].start),
-            covered_until=max(windows[-1].end, self._covered_until(store, windows[-1].end)),
+            covered_from=covered_from,
+            covered_until=max(windows[-1].end, covered_until),
             earliest=earliest,
         )
         return results
@@ -94,20 +94,11 @@ class NewTermKind:
             return True
         return old.last_seen < window.start - detector.history
 
-    @staticmethod
-    def _covered_from(store: BaselineStore, fallback: datetime) -> datetime:
-        meta = store.meta()
-        return parse_time(meta["covered_from"]) if meta else fallback
-
-    @staticmethod
-    def _covered_until(store: BaselineStore, fallback: datetime) -> datetime:
-        meta = store.meta()
-        return parse_time(meta["covered_until"]) if meta else fallback
-
     def _seed(
         self, env: KindEnv, store: BaselineStore, detector: NewTermDetector, first_start: datetime
-    ) -> tuple[datetime | None, int]:
-        """Learn the history before *first_start* that the baseline does not cover yet."""
+    ) -> tuple[datetime | None, int, datetime, datetime]:
+        """Learn the history before *first_start* that the baseline does not cover yet;
+        returns the earliest data seen, Elasticsearch's took and the range now covered."""
         want_from = first_start - detector.history
         meta = store.meta()
         earliest = parse_time(meta["earliest"]) if meta and meta.get("earliest") else None
@@ -146,9 +137,6 @@ class NewTermKind:
                 after = agg.get("after_key")
                 if not buckets or after is None:
                     break
-        store.save_meta(
-            covered_from=min(covered_from, want_from),
-            covered_until=max(covered_until, first_start),
-            earliest=earliest,
-        )
-        return earliest, took
+        covered_from, covered_until = min(covered_from, want_from), max(covered_until, first_start)
+        store.save_meta(covered_from=covered_from, covered_until=covered_until, earliest=earliest)
+        return earliest, took, covered_from, covered_until

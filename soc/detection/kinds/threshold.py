@@ -4,6 +4,7 @@ between segments the policy forbids: a threshold over a derived filter)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, walk_pages
@@ -38,16 +39,8 @@ class SegmentPolicyKind:
                 m = _match(detector, bucket, count, None)
                 froms = "/".join(s.value for s in detector.from_segments)
                 tos = "/".join(s.value for s in detector.to_segments)
-                ev.matches.append(
-                    Match(
-                        m.entity,
-                        m.count,
-                        m.first_seen,
-                        m.last_seen,
-                        reason=f"{detector.title.en}: {count} flow(s) {froms} -> {tos} "
-                        + ", ".join(f"{k}={v}" for k, v in sorted(m.entity.items())),
-                    )
-                )
+                who = ", ".join(f"{k}={v}" for k, v in sorted(m.entity.items()))
+                ev.matches.append(replace(m, reason=f"{detector.title.en}: {count} flow(s) {froms} -> {tos} {who}"))
 
         return _walk(env, detector, windows, on_bucket)
 
