@@ -103,6 +103,8 @@ class EventFactory:
                 data["SubStatus"] = "0xC000006A"
         if workstation:
             data["WorkstationName"] = workstation
+            # the normalised key of a source without an address (as the parsers write it)
+            doc.setdefault("source", {})["domain"] = workstation.lstrip("\\").lower()
         winlog["event_data"] = data
         doc["winlog"] = winlog
         return doc
@@ -188,7 +190,9 @@ class EventFactory:
         doc["observer"] = {"name": observer, "type": "firewall", "vendor": "Fortinet", "product": "FortiGate"}
         return doc
 
-    def dns(self, at: datetime, *, src: str, server: str, name: str, rcode: str = "NOERROR") -> dict[str, Any]:
+    def dns(
+        self, at: datetime, *, src: str, server: str, name: str, rcode: str = "NOERROR", qtype: str = "A"
+    ) -> dict[str, Any]:
         doc = self._base(
             at,
             category="network",
@@ -201,7 +205,7 @@ class EventFactory:
         doc["destination"] = {"ip": server, "port": 53}
         doc["network"] = {"transport": "udp", "protocol": "dns"}
         doc["dns"] = {
-            "question": {"name": name, "type": "A", "registered_domain": registered_domain(name) or name},
+            "question": {"name": name, "type": qtype, "registered_domain": registered_domain(name) or name},
             "response_code": rcode,
         }
         return doc
