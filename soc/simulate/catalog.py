@@ -43,7 +43,7 @@ SCENARIOS: dict[str, Scenario] = {
     "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
     "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
-    "port-scan": Scenario(net.port_scan, ("port-scan",)),
+    "port-scan": Scenario(net.port_scan, ("port-scan", "slow-port-scan")),
     "slow-port-scan": Scenario(
         net.slow_port_scan, ("slow-port-scan",), span=timedelta(hours=4, minutes=5), exclusive=False
     ),

@@ -6,7 +6,9 @@ the window; only keys above the floor (``min_count`` / ``min_sum``) are then com
 with their own history, in ``_msearch`` batches. The history of quiet keys is never read.
 
 A key with no event in its history has no baseline: ``factor`` does not apply to it
-(``factor`` × nothing would flag every first transfer); only ``sum_gte`` does. An
+(``factor`` × nothing would flag every first transfer); only ``sum_gte`` does. The
+history ends one window before the judged window, so an episode that began just
+before it is not its own baseline. An
 organisation-wide spike names its top contributors (``contributors``) as its entity.
 """
 
@@ -81,12 +83,16 @@ def _with_history(
     ev: Evaluation,
     baseline: Any,
 ) -> list[tuple[_Candidate, _History]]:
-    """Each candidate with its history (empty without a baseline)."""
+    """Each candidate with its history (empty without a baseline).
+
+    The baseline ends one window before the window it judges: the start of the episode
+    being judged (the previous, overlapping window) must not become its own history."""
     if baseline is None:
         return [(c, _History(0, 0.0)) for c in candidates]
+    end = window.start - detector.schedule.window
     out: list[tuple[_Candidate, _History]] = []
     for batch in chunks(candidates):
-        bodies = [history_query(detector, c.entity, window.start - baseline, window.start, tz=env.tz) for c in batch]
+        bodies = [history_query(detector, c.entity, end - baseline, end, tz=env.tz) for c in batch]
         answers = env.gw.msearch(env.indices, bodies, action=f"detector {detector.id} baseline")
         for c, body, res in zip(batch, bodies, answers, strict=True):
             ev.add_answer(body, res, env.keep_queries)
