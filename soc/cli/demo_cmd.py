@@ -86,9 +86,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
     end_at: Annotated[
         str | None,
-        typer.Option(
-            "--end", help="simulate the day ending then (ISO 8601; default: now)"
-        ),
+        typer.Option("--end", help="simulate the day ending then (ISO 8601; default: now)"),
     ] = None,
     report_formats: Annotated[
         str, typer.Option("--report-formats", help="formats of the incident reports: html,pdf,md")

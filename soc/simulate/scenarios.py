@@ -51,9 +51,7 @@ class Scenario:
     exclusive: bool = True  # needs a slot of its own: its counts could add to a neighbour's
 
 
-def _local_time(
-    slot: Slot, rng: random.Random, hours: tuple[float, float], *, working_day: bool = True
-) -> datetime:
+def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, working_day: bool = True) -> datetime:
     """A time at JST hours within ``hours`` (on a working day if asked), inside the range (an
     hour clear of its ends), on the day nearest ``slot.at``; ``slot.at`` if no such time exists."""
     from soc.simulate.baseline import JST, OFFICE_CALENDAR
