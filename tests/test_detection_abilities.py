@@ -14,7 +14,7 @@ from typing import Any
 
 from soc.context import AppContext
 from soc.detection.engine import DetectionEngine
-from soc.detection.kinds.beacon import interval_stats, robust_interval_stats
+from soc.detection.kinds.beacon import interval_stats
 from soc.detection.loader import load_detector_file
 from soc.detection.models import Detector
 from soc.vocab import iso
@@ -93,66 +93,27 @@ def test_domain_suffix_allow_list_spares_names_under_it_not_look_alikes(ctx: App
     assert {a.entity["url.domain"] for a in alerts} == {"evilslack.com"}
 
 
+def _failures(at: datetime, ip: str, users: list[str]) -> list[dict[str, Any]]:
+    return [
+        _event(at + timedelta(seconds=20 * i), event__category=["authentication"], event__outcome="failure",
+               user__name=u, source__ip=ip)
+        for i, u in enumerate(users)
+    ]  # fmt: skip
+
+
+def _success(at: datetime, ip: str, user: str) -> dict[str, Any]:
+    return _event(at, event__category=["authentication"], event__outcome="success", user__name=user, source__ip=ip)
+
+
 def test_spray_then_success_needs_many_accounts_before_the_success(ctx: AppContext) -> None:
-    spray, guess = "126.10.0.1", "126.10.0.2"
+    spray, guess, early = "126.10.0.1", "126.10.0.2", "126.10.0.3"
     t = T0 + timedelta(minutes=3)
-    docs = [
-        auth_failure(
-            t + timedelta(seconds=20 * i),
-            f"user{i}",
-            spray,
-            event={"id": f"sp-{i}", "category": ["authentication"], "outcome": "failure"},
-        )
-        for i in range(12)
-    ]
-    docs.append(
-        _event(
-            t + timedelta(minutes=5),
-            event__category=["authentication"],
-            event__outcome="success",
-            user__name="user11",
-            source__ip=spray,
-        )
-    )
+    accounts = [f"user{i}" for i in range(12)]
+    docs = [*_failures(t, spray, accounts), _success(t + timedelta(minutes=5), spray, "user11")]
     # one account guessed twelve times then right: brute-force-success's case, not a spray
-    docs += [
-        auth_failure(
-            t + timedelta(seconds=20 * i),
-            "kato",
-            guess,
-            event={"id": f"g-{i}", "category": ["authentication"], "outcome": "failure"},
-        )
-        for i in range(12)
-    ]
-    docs.append(
-        _event(
-            t + timedelta(minutes=5),
-            event__category=["authentication"],
-            event__outcome="success",
-            user__name="kato",
-            source__ip=guess,
-        )
-    )
+    docs += [*_failures(t, guess, ["kato"] * 12), _success(t + timedelta(minutes=5), guess, "kato")]
     # a spray whose only success came before it
-    early = "126.10.0.3"
-    docs.append(
-        _event(
-            t - timedelta(minutes=1),
-            event__category=["authentication"],
-            event__outcome="success",
-            user__name="user0",
-            source__ip=early,
-        )
-    )
-    docs += [
-        auth_failure(
-            t + timedelta(seconds=20 * i),
-            f"user{i}",
-            early,
-            event={"id": f"e-{i}", "category": ["authentication"], "outcome": "failure"},
-        )
-        for i in range(12)
-    ]
+    docs += [_success(t - timedelta(minutes=1), early, "user0"), *_failures(t, early, accounts)]
     index(ctx, docs)
     alerts = _run(ctx, _load("auth/password-spray-success.yml"))
     assert [a.entity for a in alerts] == [{"source.ip": spray}]
@@ -180,7 +141,7 @@ def test_robust_periodicity_keeps_a_beacon_with_long_gaps_and_prevalence_drops_a
         t += timedelta(seconds=600 * rng.uniform(0.85, 1.15))
     slots = [int(x.timestamp() * 1000) for x in implant]
     assert interval_stats(slots, 10)[2] > 0.3  # type: ignore[index]  # the mean/CV test would miss it
-    assert robust_interval_stats(slots, 10)[2] < 0.2  # type: ignore[index]
+    assert interval_stats(slots, 10, robust=True)[2] < 0.2  # type: ignore[index]
     docs = [_beacon(x, "10.20.1.50", "api.c2-example.net") for x in implant]
     for h in range(6):  # six hosts keep a chat websocket alive: a service
         docs += [

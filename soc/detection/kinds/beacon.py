@@ -27,7 +27,7 @@ from soc.detection.models import BeaconDetector
 from soc.detection.queries import beacon_histograms, beacon_page, group_key
 from soc.detection.windows import Window
 
-__all__ = ["BeaconKind", "interval_stats", "robust_interval_stats"]
+__all__ = ["BeaconKind", "interval_stats"]
 
 
 def _gaps(slot_ms: list[int], min_interval_s: float) -> list[float]:
@@ -39,26 +39,21 @@ def _gaps(slot_ms: list[int], min_interval_s: float) -> list[float]:
     return [(b - a) / 1000 for a, b in itertools.pairwise(checkins)]
 
 
-def interval_stats(slot_ms: list[int], min_interval_s: float) -> tuple[int, float, float] | None:
-    """(check-ins, mean interval in s, coefficient of variation) of occupied slots, or None."""
+def interval_stats(
+    slot_ms: list[int], min_interval_s: float, *, robust: bool = False
+) -> tuple[int, float, float] | None:
+    """(check-ins, typical interval in s, spread) of occupied slots, or None: the mean and
+    the coefficient of variation, or with *robust* the median and the median absolute
+    deviation over the median."""
     gaps = _gaps(slot_ms, min_interval_s)
     if len(gaps) < 2:
         return None
-    mean = statistics.fmean(gaps)
-    if mean <= 0:
+    typical = statistics.median(gaps) if robust else statistics.fmean(gaps)
+    if typical <= 0:
         return None
-    return len(gaps) + 1, mean, statistics.pstdev(gaps) / mean
-
-
-def robust_interval_stats(slot_ms: list[int], min_interval_s: float) -> tuple[int, float, float] | None:
-    """(check-ins, median interval in s, median absolute deviation / median), or None."""
-    gaps = _gaps(slot_ms, min_interval_s)
-    if len(gaps) < 2:
-        return None
-    median = statistics.median(gaps)
-    if median <= 0:
-        return None
-    return len(gaps) + 1, median, statistics.median(abs(g - median) for g in gaps) / median
+    if robust:
+        return len(gaps) + 1, typical, statistics.median(abs(g - typical) for g in gaps) / typical
+    return len(gaps) + 1, typical, statistics.pstdev(gaps) / typical
 
 
 def _prevalent(detector: BeaconDetector, pairs: list[tuple[int, dict[str, str]]]) -> set[tuple[str, ...]]:
@@ -96,7 +91,6 @@ class BeaconKind:
         min_gap = detector.min_interval.total_seconds()
         robust = detector.periodicity == "mad"
         limit = detector.max_mad if robust else detector.max_cv
-        measure = robust_interval_stats if robust else interval_stats
         for window, ev in zip(windows, results, strict=True):
             services = _prevalent(detector, candidates[window])
             pairs = sorted(
@@ -109,7 +103,7 @@ class BeaconKind:
                 for (count, entity), body, res in zip(batch, bodies, answers, strict=True):
                     ev.add_answer(body, res, env.keep_queries)
                     slots = [int(b["key"]) for b in res["aggregations"]["slots"]["buckets"]]
-                    stats = measure(slots, min_gap)
+                    stats = interval_stats(slots, min_gap, robust=robust)
                     if stats is None:
                         continue
                     checkins, typical, spread = stats
