@@ -103,8 +103,11 @@ class EventFactory:
                 data["SubStatus"] = "0xC000006A"
         if workstation:
             data["WorkstationName"] = workstation
-            # the normalised key of a source without an address (as the parsers write it)
-            doc.setdefault("source", {})["domain"] = workstation.lstrip("\\").lower()
+            if not source_ip:
+                # the key of a logon without an address, normalised as the parsers write it
+                # (they fill it whenever a workstation name exists; the detectors read it
+                # only where no address does)
+                doc.setdefault("source", {})["domain"] = workstation.lstrip("\\").lower()
         winlog["event_data"] = data
         doc["winlog"] = winlog
         return doc
