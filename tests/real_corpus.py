@@ -191,9 +191,7 @@ def judge(excerpt: Excerpt, run: Run, now: datetime | None = None) -> list[Verdi
 def unexplained(excerpt: Excerpt, run: Run, now: datetime | None = None) -> list[dict[str, Any]]:
     """Alerts no label accounts for (on a benign file: every alert)."""
     now = now or datetime.now(UTC)
-    return [
-        a for a in run.alerts if not any(satisfies(a, e, excerpt.truth, now) for e in excerpt.truth.attacks)
-    ]
+    return [a for a in run.alerts if not any(satisfies(a, e, excerpt.truth, now) for e in excerpt.truth.attacks)]
 
 
 def iter_labels() -> Iterator[tuple[Excerpt, ExpectedAlert]]:
