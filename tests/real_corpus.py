@@ -60,6 +60,11 @@ class Truth(BaseModel):
     benign_gap: str | None = Field(default=None, description="why the current code alerts on this benign file")
     shows: str = Field(min_length=1, description="what the excerpt shows")
     attacks: list[ExpectedAlert] = Field(default_factory=list)
+    spans: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="busy stretches of a file whose events are days apart: detect runs over each (±1 h), "
+        "not over the idle days between; they must lie within start..end",
+    )
 
     @model_validator(mode="after")
     def _benign_xor_attacks(self) -> Truth:
@@ -67,7 +72,13 @@ class Truth(BaseModel):
             raise ValueError("a truth file is either benign: true or lists attacks (not both, not neither)")
         if self.benign_gap and not self.benign:
             raise ValueError("benign_gap only applies to benign: true")
+        for first, last in self.spans:
+            if not self.start <= first <= last <= self.end:
+                raise ValueError(f"span {first}..{last} is not within {self.start}..{self.end}")
         return self
+
+    def spans_or_range(self) -> list[tuple[str, str]]:
+        return list(self.spans) or [(self.start, self.end)]
 
     def when(self, text: str, now: datetime) -> datetime:
         """A truth time as an aware UTC datetime (year-less syslog: the year soc ingest gives it)."""
@@ -116,8 +127,6 @@ class Run:
     ingest_output: str
     detect_exit: int
     alerts: list[dict[str, Any]]
-    start: datetime
-    end: datetime
 
 
 def cli_env(es_url: str, prefix: str, out_dir: Path) -> dict[str, str]:
@@ -140,12 +149,19 @@ def run_excerpt(excerpt: Excerpt, env: dict[str, str], now: datetime | None = No
     runner = CliRunner()
     truth = excerpt.truth
     ing = runner.invoke(app, ["ingest", "--format", truth.format, str(excerpt.path)], env=cli_env_)
-    start, end = truth.when(truth.start, now) - LEAD, truth.when(truth.end, now) + LEAD
-    det = runner.invoke(
-        app, ["detect", "--from", _iso(start), "--to", _iso(end), "--json", "--no-escalate"], env=cli_env_
-    )
-    alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
-    return Run(ing.exit_code, ing.output, det.exit_code, alerts, start, end)
+    alerts: dict[str, dict[str, Any]] = {}
+    exits = []
+    for first, last in truth.spans_or_range():
+        start, end = truth.when(first, now) - LEAD, truth.when(last, now) + LEAD
+        det = runner.invoke(
+            app, ["detect", "--from", _iso(start), "--to", _iso(end), "--json", "--no-escalate"], env=cli_env_
+        )
+        exits.append(det.exit_code)
+        for line in det.stdout.splitlines():
+            if line.startswith("{"):
+                alert = json.loads(line)
+                alerts[alert["id"]] = alert
+    return Run(ing.exit_code, ing.output, max(exits), list(alerts.values()))
 
 
 def _iso(value: datetime) -> str:
