@@ -87,6 +87,8 @@ def test_truth_files_are_validated(tmp_path: Path) -> None:
         Truth.model_validate({**good, "severity": "high"})
     with pytest.raises(ValidationError):
         Truth.model_validate({**good, "format": "syslog"})
+    with pytest.raises(ValidationError, match="not within"):
+        Truth.model_validate({**good, "spans": [["02-12T14:10:21", "02-13T00:00:00"]]})
 
 
 def test_yearless_times_take_the_year_soc_ingest_gives_them() -> None:
