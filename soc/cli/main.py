@@ -16,7 +16,7 @@ from rich.table import Table
 from soc import __version__
 from soc.cli import common
 from soc.cli.alerts_cmd import app as alerts_app
-from soc.cli.common import command, console, context, err_console, print_json
+from soc.cli.common import command, console, context, err_console, print_json, safe
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
 from soc.cli.playbooks_cmd import app as playbooks_app
@@ -169,7 +169,7 @@ def validate() -> None:
             errors.extend(exc.errors)
     if errors:
         for e in errors:
-            err_console.print(f"[red]✗[/] {escape(e.render())}", soft_wrap=True)
+            err_console.print(f"[red]✗[/] {safe(e.render())}", soft_wrap=True)
         err_console.print(f"{len(errors)} error(s)")
         raise typer.Exit(1)
     console.print(f"✓ {counts['detectors']} detector(s) and {counts['playbooks']} playbook(s) are valid")
@@ -340,7 +340,7 @@ def detect(
     table = Table("detector", "windows", "new", "extended", "ES took (ms)", "wall (s)", "truncated")
     for r in result.reports:
         table.add_row(
-            r.detector,
+            safe(r.detector),
             str(r.windows),
             str(len(r.created)),
             str(len(r.extended)),
@@ -352,10 +352,11 @@ def detect(
     for a in alerts:
         who = ", ".join(f"{k}={v}" for k, v in a.entity.items())
         console.print(
-            f"{a.id} {a.severity.value:8} {a.detector:20} {escape(who)} count={a.count} {iso(a.start)} → {iso(a.end)}"
+            f"{safe(a.id)} {a.severity.value:8} {safe(a.detector):20} {safe(who)} count={a.count} "
+            f"{iso(a.start)} → {iso(a.end)}"
         )
     if result.incidents_opened:
-        console.print(f"incidents opened: {', '.join(result.incidents_opened)}")
+        console.print(f"incidents opened: {safe(', '.join(result.incidents_opened))}")
 
 
 def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[type-arg]
