@@ -27,6 +27,7 @@ from soc.detection.engine import DetectionEngine
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
 from soc.es.indices import install_templates
+from soc.es.outage import quiet_transport_logs
 from soc.playbooks.loader import load_playbooks
 from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
@@ -62,7 +63,7 @@ def _root(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    quiet_transport_logs(verbose=verbose)  # --verbose: every request and retry, with tracebacks
 
 
 @app.command()
