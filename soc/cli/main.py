@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -28,7 +29,7 @@ from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
 from soc.es.indices import install_templates
 from soc.es.outage import quiet_transport_logs
-from soc.playbooks.loader import load_playbooks
+from soc.playbooks.loader import check_routes, load_playbooks
 from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
 
@@ -156,24 +157,30 @@ def setup() -> None:
 @app.command()
 @command
 def validate() -> None:
-    """Check every detector and playbook; report every error at once."""
+    """Check every detector and playbook, and what refers to what; report every error at once."""
     settings = load_settings(common.state.config)
     errors: list[DefinitionError] = []
-    counts = {}
-    for label, loader, directory in (
-        ("detectors", load_detectors, settings.detectors_dir),
-        ("playbooks", load_playbooks, settings.playbooks_dir),
-    ):
-        try:
-            counts[label] = len(loader(directory))
-        except DefinitionErrors as exc:
-            errors.extend(exc.errors)
+    detectors, playbooks = None, None
+    try:
+        detectors = load_detectors(settings.detectors_dir)
+    except DefinitionErrors as exc:
+        errors.extend(exc.errors)
+    try:  # triggers are checked against the detectors only when those all loaded
+        detector_ids = {d.id for d in detectors} if detectors is not None else None
+        playbooks = load_playbooks(settings.playbooks_dir, detector_ids=detector_ids)
+    except DefinitionErrors as exc:
+        errors.extend(exc.errors)
+    if playbooks is not None:
+        routes = [(d.name, d.roles) for d in settings.notify.destinations]
+        config_file = str(common.state.config or os.environ.get("SOC_CONFIG") or "soc.toml")
+        errors.extend(check_routes(routes, playbooks, file=config_file))
     if errors:
         for e in errors:
             err_console.print(f"[red]✗[/] {safe(e.render())}", soft_wrap=True)
         err_console.print(f"{len(errors)} error(s)")
         raise typer.Exit(1)
-    console.print(f"✓ {counts['detectors']} detector(s) and {counts['playbooks']} playbook(s) are valid")
+    assert detectors is not None and playbooks is not None
+    console.print(f"✓ {len(detectors)} detector(s) and {len(playbooks)} playbook(s) are valid")
 
 
 @app.command()
