@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from soc.cli.main import app
 from soc.clock import ManualClock
-from soc.config import Settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.es.keywords import KEYWORD_LIMIT, bound_keywords, bounded
@@ -33,7 +29,7 @@ from soc.runtime.pipeline import Pipeline
 from soc.textsafe import header_value, markdown_text, slack_text, visible
 from soc.vocab import Bilingual, Severity, iso
 from tests.eventgen import auth_failure, index, spread
-from tests.peers import Mailbox, free_port
+from tests.peers import Mailbox
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -118,15 +114,6 @@ def test_every_notification_format_shows_hostile_text_as_data(tmp_path: Path) ->
     _no_raw(generic["body"]["en"].replace("\n", ""))
 
 
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, int(controller.port)
-    controller.stop()
-
-
 def _smtp(port: int) -> SmtpDestination:
     return SmtpDestination.model_validate(
         {"kind": "smtp", "name": "mail", "host": "127.0.0.1", "port": port, "security": "none",
@@ -192,17 +179,6 @@ def test_email_message_never_raises_on_a_hostile_header() -> None:
 
 
 # -- the terminal ---------------------------------------------------------------------------
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
-    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
-    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "detectors"))
-    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
-    monkeypatch.setenv("SOC_OUT_DIR", str(settings.out_dir))
-    monkeypatch.delenv("SOC_CONFIG", raising=False)
-    return CliRunner()
-
-
 def _ndjson(path: Path, docs: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
     return path
