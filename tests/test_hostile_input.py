@@ -109,6 +109,8 @@ def test_every_notification_format_shows_hostile_text_as_data(tmp_path: Path) ->
     slack = slack_payload(n)
     for t in [slack["text"], *(json.dumps(b, ensure_ascii=False) for b in slack["blocks"])]:
         assert "<!channel>" not in t and "<!here>" not in t and "<script>" not in t and "\u202e" not in t
+    tricky = n.model_copy(update={"link": "https://soc.example.lg.jp/>[x](javascript:alert(1))"})
+    assert "](javascript" not in markdown(tricky) and "<https://soc.example.lg.jp/>" not in markdown(tricky)
     generic = generic_payload(n)
     _no_raw(generic["subject"]["en"])
     _no_raw(generic["body"]["en"].replace("\n", ""))

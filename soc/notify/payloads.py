@@ -11,6 +11,7 @@ Markdown, Teams and Slack text with links, HTML, emphasis and mentions escaped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
@@ -97,13 +98,14 @@ def email_message(n: Notification, *, sender: str, to: list[str], message_id: st
     return msg
 
 
+_AUTOLINK = re.compile(r"https?://[^\s<>\\\x00-\x1f\x7f-\x9f]+")
+
+
 def _md_fact(key: str, value: str) -> str:
-    # the link is ours (an http(s) URL checked by the model): an autolink, never a [text](url)
-    return (
-        f"- **{key}**: <{value}>"
-        if value.startswith(("http://", "https://"))
-        else f"- **{key}**: {markdown_text(value)}"
-    )
+    # the link is ours (an http(s) URL checked by the model): an autolink, never a [text](url),
+    # and only when nothing in it could close the autolink
+    shown = f"<{value}>" if _AUTOLINK.fullmatch(value) else markdown_text(value)
+    return f"- **{key}**: {shown}"
 
 
 def _md_body(text: str) -> str:
