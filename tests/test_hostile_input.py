@@ -14,6 +14,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from soc.cli.common import json_line
 from soc.cli.main import app
 from soc.clock import ManualClock
 from soc.context import AppContext
@@ -51,6 +52,14 @@ def test_visible_escapes_controls_bidi_and_invisibles_and_nothing_else() -> None
     # an attacker cannot fake one of our escapes: a literal backslash before x1b is doubled
     assert visible("\\x1b") == "\\\\x1b" and visible("\x1b") == "\\x1b"
     assert visible("C:\\Users\\abe") == "C:\\Users\\abe"
+
+
+def test_json_output_keeps_the_data_and_escapes_what_a_terminal_would_obey() -> None:
+    value = {"user": "adm\u202egnp.exe \x9b2J \U000e0041 \ud800 山田"}
+    line = json_line(value)
+    assert json.loads(line) == value
+    assert line.isascii() is False and "山田" in line  # Japanese stays readable
+    assert not any(ch in line for ch in ["\u202e", "\x9b", "\U000e0041", "\ud800"])
 
 
 def test_markup_escapes_for_markdown_teams_and_slack() -> None:
