@@ -100,7 +100,7 @@ def test_an_untrusted_certificate_names_the_ca_setting(tls_server: tuple[int, Pa
     assert "HTTP 501" in trusted and "certificate" not in trusted
 
 
-def test_tls_to_a_plain_http_port_says_so(tls_server: tuple[int, Path], settings: Settings) -> None:
+def test_tls_to_a_plain_http_port_says_so(settings: Settings) -> None:
     plain = settings.es_url.replace("http://", "https://")
     line = _one_clean_line(_soc("alerts", "list", SOC_ES_URL=plain))
     assert "use http://" in line
