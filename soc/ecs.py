@@ -109,6 +109,8 @@ EVENT_FIELDS: dict[str, str] = {
     # ours: DNS query shape, computed at ingest (tunnels use long, random-looking names)
     "soc.dns.name_length": "long",
     "soc.dns.subdomain_entropy": "double",
+    # ours: keyword values too long to index, kept whole (see soc.es.keywords)
+    "soc.long_values": "stored",
 }
 
 
