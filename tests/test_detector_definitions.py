@@ -69,3 +69,34 @@ def test_every_attack_id_of_a_shipped_detector_has_a_name_and_tactic(path: Path)
     unknown = [m for m in detector.mitre if m not in TECHNIQUES]
     assert unknown == [], f"add {unknown} to soc/attack.py so alerts and reports can name them"
     assert all(TECHNIQUES[m][2] in TACTIC_IDS for m in detector.mitre)
+
+
+# Fields the parsers lower-case (soc.parsers.common.split_user for user.name; the workstation
+# or rhost host name in source.domain; Zeek's query name): a term on them with an upper-case
+# value never matches what `soc ingest` indexes, so an exclusion written so excludes nothing.
+LOWER_CASED_FIELDS = frozenset({"user.name", "source.domain", "dns.question.name"})
+
+
+def _values(value: object) -> list[object]:
+    if isinstance(value, list):
+        return value
+    values = getattr(value, "values", None)  # a value-list file, read by the loader
+    return list(values) if isinstance(values, list) else [value]
+
+
+def test_the_parsers_lower_case_the_fields_this_check_relies_on() -> None:
+    from soc.parsers.common import split_user
+
+    assert split_user("CITY\\ANONYMOUS LOGON") == ("anonymous logon", "CITY")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_exclusions_on_lower_cased_fields_are_lower_case(path: Path) -> None:
+    d = load_detector_file(path)
+    matches = [("exclude", d.exclude), *((f"exceptions[{i}]", e.match) for i, e in enumerate(d.exceptions))]
+    for where, match in matches:
+        for field, value in match.items():
+            if field not in LOWER_CASED_FIELDS:
+                continue
+            upper = [v for v in _values(value) if isinstance(v, str) and v != v.lower()]
+            assert upper == [], f"{path.name}: {where}.{field} has {upper}: the parsers index it lower-case"

@@ -43,6 +43,10 @@ SCENARIOS: dict[str, Scenario] = {
     "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
     "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
+    "ssh-brute-force": Scenario(auth.ssh_brute_force, ("ssh-brute-force",)),
+    "ssh-slow-user-enumeration": Scenario(
+        auth.ssh_slow_user_enumeration, ("ssh-slow-user-enumeration",), span=timedelta(hours=2), exclusive=False
+    ),
     "port-scan": Scenario(net.port_scan, ("port-scan", "slow-port-scan")),
     "slow-port-scan": Scenario(
         net.slow_port_scan, ("slow-port-scan",), span=timedelta(hours=4, minutes=5), exclusive=False

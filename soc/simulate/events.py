@@ -166,6 +166,24 @@ class EventFactory:
             doc["related"] = {"ip": [source_ip, assigned_ip]}
         return doc
 
+    def ssh_auth(
+        self, at: datetime, *, host: str, user: str, source_ip: str, port: int, action: str, invalid: bool = False
+    ) -> dict[str, Any]:
+        """An sshd line as ``soc ingest --format sshd`` indexes it (``system.auth``, action
+        ``ssh-login-failed``, ``ssh-invalid-user``, ``ssh-disconnected-preauth``, ``ssh-login``)."""
+        outcome = {"ssh-login": "success", "ssh-login-failed": "failure"}.get(action, "unknown")
+        etype = "end" if action.startswith("ssh-disconnected") else "info" if action == "ssh-invalid-user" else "start"
+        doc = self._base(at, category="authentication", types=[etype], action=action, outcome=outcome, dataset="system.auth")
+        doc["event"]["module"] = "system"
+        doc["host"] = {"name": host}
+        doc["process"] = {"name": "sshd"}
+        doc["user"] = {"name": user}
+        doc["source"] = {"ip": source_ip, "port": port}
+        doc["related"] = {"user": [user], "ip": [source_ip]}
+        if invalid:
+            doc["tags"] = ["invalid-user"]
+        return doc
+
     def flow(
         self,
         at: datetime,

@@ -30,10 +30,13 @@ __all__ = [
     "password_spray_success",
     "password_spray_workstation",
     "privileged_logon_off_hours",
+    "ssh_brute_force",
+    "ssh_slow_user_enumeration",
     "vpn_logon_abroad",
 ]
 
 DC = ("DC01", SERVERS["DC01"])
+SFTP_HOST = "sftp01"  # the internet-facing file-exchange server (sshd) in the DMZ
 SEOUL, AMSTERDAM, BEIJING, TAIPEI, OSAKA = (
     (37.57, 126.98),
     (52.37, 4.90),
@@ -455,3 +458,53 @@ def lateral_fan_out(city: City, slot: Slot, rng: random.Random, ev: EventFactory
         {"user.name": victim.login},
         f"{victim.login} logs on to {len(hosts)} workstations from {attacker.workstation}",
     )
+
+
+def ssh_brute_force(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A foreign address guesses root and admin on the internet-facing SFTP server, a few
+    tries per connection (near miss: a teleworking administrator mistypes three times in
+    one connection, then gets in)."""
+    ip = _foreign_ip(rng, 45)
+    events: list[dict[str, Any]] = []
+    if near:
+        times = spread(slot.at, 4, 20, rng)
+        port = rng.randrange(40000, 60000)
+        for t in times[:3]:
+            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-login-failed"))
+        events.append(
+            ev.ssh_auth(times[2], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-disconnected-preauth")
+        )
+        events.append(ev.ssh_auth(times[3], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port + 1, action="ssh-login"))
+        return Attack(events, {"source.ip": ip}, f"three mistyped SSH passwords then a logon from {ip}")
+    for i, t in enumerate(spread(slot.at, 24, 12, rng)):
+        port = 30000 + i // 3  # three tries per connection, then sshd drops it
+        if i % 2:
+            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-invalid-user"))
+            events.append(
+                ev.ssh_auth(t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-login-failed", invalid=True)
+            )
+        else:
+            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-login-failed"))
+        if i % 3 == 2:
+            events.append(
+                ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-disconnected-preauth")
+            )
+    return Attack(events, {"source.ip": ip}, f"24 SSH password guesses for root and admin in 5 minutes from {ip}")
+
+
+def ssh_slow_user_enumeration(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A foreign address tries one invalid user every 20-25 minutes on the SFTP server, under
+    every rate limit (near miss: three user names over two hours, as a partner who forgot
+    which account name the city gave it)."""
+    ip = _foreign_ip(rng, 103)
+    users = ["oracle", "postgres", "test"] if near else ["root", "oracle", "postgres", "test", "guest"]
+    events: list[dict[str, Any]] = []
+    at = slot.at
+    for user in users:
+        port = rng.randrange(40000, 60000)
+        events.append(ev.ssh_auth(at, host=SFTP_HOST, user=user, source_ip=ip, port=port, action="ssh-invalid-user"))
+        events.append(
+            ev.ssh_auth(at, host=SFTP_HOST, user=user, source_ip=ip, port=port, action="ssh-login-failed", invalid=True)
+        )
+        at += timedelta(minutes=rng.uniform(20, 25))
+    return Attack(events, {"source.ip": ip}, f"{len(users)} invalid SSH users, one every 20-25 minutes, from {ip}")
