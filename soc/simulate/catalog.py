@@ -43,6 +43,7 @@ SCENARIOS: dict[str, Scenario] = {
     "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
     "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
+    "failed-login-unknown-account": Scenario(auth.failed_login_unknown_account, ("failed-login-unknown-account",)),
     "ssh-brute-force": Scenario(auth.ssh_brute_force, ("ssh-brute-force",)),
     "ssh-slow-user-enumeration": Scenario(
         auth.ssh_slow_user_enumeration, ("ssh-slow-user-enumeration",), span=timedelta(hours=2), exclusive=False

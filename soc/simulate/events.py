@@ -73,6 +73,7 @@ class EventFactory:
         logon_type: str | None = None,
         status: str | None = None,
         workstation: str | None = None,
+        sub_status: str = "0xC000006A",
     ) -> dict[str, Any]:
         category, action, default_outcome = WINDOWS_ACTIONS[code]
         types = ["start"] if category == "authentication" else ["user", "change"]
@@ -100,7 +101,7 @@ class EventFactory:
         if status:
             data["Status"] = status
             if code == "4625":
-                data["SubStatus"] = "0xC000006A"
+                data["SubStatus"] = sub_status  # 0xC000006A wrong password, 0xC0000064 no such user
         if workstation:
             data["WorkstationName"] = workstation
             if not source_ip:
@@ -173,7 +174,9 @@ class EventFactory:
         ``ssh-login-failed``, ``ssh-invalid-user``, ``ssh-disconnected-preauth``, ``ssh-login``)."""
         outcome = {"ssh-login": "success", "ssh-login-failed": "failure"}.get(action, "unknown")
         etype = "end" if action.startswith("ssh-disconnected") else "info" if action == "ssh-invalid-user" else "start"
-        doc = self._base(at, category="authentication", types=[etype], action=action, outcome=outcome, dataset="system.auth")
+        doc = self._base(
+            at, category="authentication", types=[etype], action=action, outcome=outcome, dataset="system.auth"
+        )
         doc["event"]["module"] = "system"
         doc["host"] = {"name": host}
         doc["process"] = {"name": "sshd"}

@@ -18,6 +18,7 @@ __all__ = [
     "failed_login_burst",
     "failed_login_burst_source",
     "failed_login_burst_workstation",
+    "failed_login_unknown_account",
     "impossible_travel",
     "kerberos_brute_force",
     "kerberos_preauth_spray",
@@ -470,21 +471,33 @@ def ssh_brute_force(city: City, slot: Slot, rng: random.Random, ev: EventFactory
         times = spread(slot.at, 4, 20, rng)
         port = rng.randrange(40000, 60000)
         for t in times[:3]:
-            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-login-failed"))
+            events.append(
+                ev.ssh_auth(t, host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-login-failed")
+            )
         events.append(
-            ev.ssh_auth(times[2], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-disconnected-preauth")
+            ev.ssh_auth(
+                times[2], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port, action="ssh-disconnected-preauth"
+            )
         )
-        events.append(ev.ssh_auth(times[3], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port + 1, action="ssh-login"))
+        events.append(
+            ev.ssh_auth(times[3], host=SFTP_HOST, user="sftpadmin", source_ip=ip, port=port + 1, action="ssh-login")
+        )
         return Attack(events, {"source.ip": ip}, f"three mistyped SSH passwords then a logon from {ip}")
     for i, t in enumerate(spread(slot.at, 24, 12, rng)):
         port = 30000 + i // 3  # three tries per connection, then sshd drops it
         if i % 2:
-            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-invalid-user"))
             events.append(
-                ev.ssh_auth(t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-login-failed", invalid=True)
+                ev.ssh_auth(t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-invalid-user")
+            )
+            events.append(
+                ev.ssh_auth(
+                    t, host=SFTP_HOST, user="admin", source_ip=ip, port=port, action="ssh-login-failed", invalid=True
+                )
             )
         else:
-            events.append(ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-login-failed"))
+            events.append(
+                ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-login-failed")
+            )
         if i % 3 == 2:
             events.append(
                 ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-disconnected-preauth")
@@ -508,3 +521,31 @@ def ssh_slow_user_enumeration(city: City, slot: Slot, rng: random.Random, ev: Ev
         )
         at += timedelta(minutes=rng.uniform(20, 25))
     return Attack(events, {"source.ip": ip}, f"{len(users)} invalid SSH users, one every 20-25 minutes, from {ip}")
+
+
+def failed_login_unknown_account(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A compromised workstation tries account names that do not exist on the file server
+    (4625, SubStatus 0xC0000064), a guess every few seconds (near miss: a member of staff
+    mistypes their own user name three times)."""
+    attacker = rng.choice(city.staff)
+    server = ("FS01", SERVERS["FS01"])
+    names = [attacker.login + "x"] * 3 if near else ["administrator1", "admin", "test", "user", "guest2", "backup"] * 2
+    events = [
+        ev.windows(
+            t,
+            "4625",
+            user=name,
+            host=server[0],
+            host_ip=server[1],
+            source_ip=attacker.ip,
+            logon_type="3",
+            status="0xC000006D",
+            sub_status="0xC0000064",
+        )
+        for name, t in zip(names, spread(slot.at, len(names), 8 if near else 4, rng), strict=True)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip},
+        f"{len(names)} logons for accounts that do not exist from workstation {attacker.workstation}",
+    )
