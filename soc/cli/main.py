@@ -201,9 +201,18 @@ def ingest(
             "logs, TSV or JSON; auto: guess per file from its first lines",
         ),
     ] = "ecs",
+    follow: Annotated[
+        bool, typer.Option("--follow", help="keep reading files and directories as they grow (see README)")
+    ] = False,
 ) -> None:
     """Bulk-load events into the right index (by event.category); report every rejected document."""
     from rich.progress import Progress
+
+    if follow:
+        from soc.cli.follow_cmd import follow as follow_paths
+
+        follow_paths(files, fmt)
+        return
 
     from soc.es.ingest import ingest_files
 
