@@ -193,12 +193,13 @@ def schema(
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given")],
     fmt: Annotated[
-        Literal["ecs", "sshd", "windows-json", "zeek", "auto"],
+        Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"],
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
             "the configured timezone); windows-json: Winlogbeat or evtx_dump JSON lines; zeek: conn/dns/http "
-            "logs, TSV or JSON; auto: guess per file from its first lines",
+            "logs, TSV or JSON; fortigate: FortiGate key=value traffic, UTM and VPN/admin logon logs; cef: ArcSight "
+            "Common Event Format; auto: guess per file from its first lines",
         ),
     ] = "ecs",
     follow: Annotated[
