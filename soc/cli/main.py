@@ -19,6 +19,7 @@ from soc.cli.alerts_cmd import app as alerts_app
 from soc.cli.common import command, console, context, err_console, print_json
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
+from soc.cli.kibana_cmd import app as kibana_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
 from soc.cli.status_cmd import status
@@ -46,6 +47,7 @@ app.add_typer(alerts_app, name="alerts", help="List, show and triage alerts.")
 app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
 app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
+app.add_typer(kibana_app, name="kibana", help="Kibana data views and the SOC dashboard (import, export).")
 app.command("demo")(demo)
 
 

@@ -100,12 +100,15 @@ _ALERT_FIELDS = {
     "event.kind": "keyword",
     "event.severity": "long",
     "event.risk_score": "float",
-    "event.reason": "text",
+    "event.reason": "keyword",
+    "event.url": "keyword",
     "event.start": "date",
     "event.end": "date",
     "rule.id": "keyword",
     "rule.name": "keyword",
     "threat.technique.id": "keyword",
+    "threat.tactic.name": "keyword",
+    "threat.tactic.id": "keyword",
     "related.ip": "ip",
     "related.user": "keyword",
     "related.hosts": "keyword",
@@ -122,6 +125,7 @@ _ALERT_FIELDS = {
     "soc.alert.updated": "date",
     "soc.alert.created": "date",
     "soc.alert.kind": "keyword",
+    "soc.alert.segments": "keyword",
     "soc.alert.close_reason": "keyword",
     "soc.alert.acknowledged_at": "date",
     "soc.alert.closed_at": "date",
@@ -154,6 +158,7 @@ _STATE_FIELDS = {
     "last_run": "date",
     "last_error": "text",
     "consecutive_failures": "long",
+    "lag_s": "float",
 }
 
 
