@@ -232,3 +232,31 @@ def test_ssh_brute_force_through_rsyslog_is_alerted_with_the_follower_killed_mid
     assert [e["@timestamp"] for e in events] == [iso(attempt(i)[0]) for i in range(attempts)]
     summary = dict(x.split(": ", 1) for x in out.decode().splitlines() if ": " in x)
     assert 0 < int(summary["lines"]) < attempts + 3 + 1  # the restart read on from its offset
+
+
+def test_fortigate_and_cef_sent_as_syslog_become_events(ctx: AppContext, syslog: Syslog) -> None:
+    """As devices send them: FortiGate with no syslog header at all (rsyslogd files it under the
+    sender's address), CEF behind an RFC 3164 header (rsyslogd takes "CEF:" for a tag)."""
+    syslog.send_udp(
+        '<189>date=2026-11-29 time=10:00:00 devname="fw01" devid="FG100F" logid="0101039947" type="event" '
+        'subtype="vpn" action="tunnel-up" tunneltype="ssl-tunnel" remip=203.0.113.5 user="CITY\\\\Bob"'
+    )
+    syslog.send_tcp(["<134>Nov 29 10:00:01 proxy01 CEF:0|Security|threatmanager|1.0|100|worm successfully "
+                     "stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232"])  # fmt: skip
+    opts = FollowOptions(fmt="auto", poll_seconds=0.05, discover_seconds=0.2)
+    follower = Follower(ctx.es, [syslog.logs], segments=ctx.segments, tz=ctx.settings.tz, options=opts)
+
+    def network() -> list[dict[str, Any]]:
+        ctx.es.refresh(ctx.es.index_name("events-network"))
+        return [h["_source"] for h in ctx.es.search(ctx.es.index_name("events-network"), {})["hits"]["hits"]]
+
+    with running(follower) as f:
+        wait_for(lambda: len(auth_events(ctx)) == 1 and len(network()) == 1, "the VPN logon and the CEF alert")
+    assert f.stats.rejected == 0
+    (vpn,) = auth_events(ctx)
+    assert vpn["event"]["dataset"] == "vpn.gateway" and vpn["event"]["outcome"] == "success"
+    assert vpn["user"] == {"name": "bob", "domain": "CITY"} and vpn["source"]["ip"] == "203.0.113.5"
+    assert vpn["@timestamp"] == "2026-11-29T01:00:00.000Z"  # no tz field: the configured Asia/Tokyo
+    (cef,) = network()
+    assert cef["event"]["kind"] == "alert" and cef["observer"]["name"] == "proxy01"
+    assert cef["source"]["ip"] == "10.0.0.1" and cef["rule"]["name"] == "worm successfully stopped"

@@ -31,7 +31,7 @@ __all__ = ["FORMAT", "looks_like", "parse_extension", "parse_header", "parse_lin
 
 FORMAT = "cef"
 
-_CEF = re.compile(r"CEF:\d+\|")
+_CEF = re.compile(r"CEF: ?\d+\|")  # rsyslog takes "CEF:" for a tag and may add a space after it
 _KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z_][\w.\[\]-]*)=")
 _ISO_PREFIX = re.compile(r"^(?:<\d{1,3}>)?(?:1 )?(?P<ts>\d{4}-\d{2}-\d{2}T\S+) (?P<host>\S+) ")
 _BSD_PREFIX = re.compile(
@@ -84,6 +84,7 @@ def parse_header(text: str) -> tuple[list[str], str]:
     fields: list[str] = []
     buf: list[str] = []
     i = 0
+    text = re.sub(r"^CEF: ", "CEF:", text)
     while i < len(text) and len(fields) < 7:
         c = text[i]
         if c == "\\" and i + 1 < len(text) and text[i + 1] in "|\\":
