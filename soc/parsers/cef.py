@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, split_user
+from soc.parsers.common import BadLine, event_id, ip_or_none, numbered_lines, port_or_none, put, split_user
 from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
 from soc.parsers.sshd import parse_syslog_time
 from soc.vocab import iso, parse_time
@@ -226,11 +226,7 @@ def _event(prefix: str, header: list[str], ext: dict[str, str], *, tz: ZoneInfo,
 
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read CEF lines; yield one event per line that has a time and something soc reads."""
-    for lineno, line in enumerate(lines, start=1):
-        raw = line.rstrip("\r\n")
-        if not raw.strip():
-            continue
-        where = f"{source}:{lineno}"
+    for where, raw in numbered_lines(lines, source):
         m = _CEF.search(raw)
         if m is None:
             yield Rejected(where, "not a CEF line (no 'CEF:0|')")

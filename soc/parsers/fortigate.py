@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, split_user
+from soc.parsers.common import BadLine, event_id, ip_or_none, numbered_lines, port_or_none, put, split_user
 from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
 from soc.vocab import iso
 
@@ -220,11 +220,7 @@ def _event(kv: dict[str, str], *, tz: ZoneInfo) -> dict[str, Any] | None:
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read FortiGate log lines; yield one event per traffic, UTM or logon line."""
     del reference  # FortiGate writes the year
-    for lineno, line in enumerate(lines, start=1):
-        raw = line.rstrip("\r\n")
-        if not raw.strip():
-            continue
-        where = f"{source}:{lineno}"
+    for where, raw in numbered_lines(lines, source):
         m = _START.search(raw)
         if m is None:
             yield Rejected(where, "not a FortiGate key=value line (no date=, devname= or logid=)")
