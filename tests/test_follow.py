@@ -305,3 +305,28 @@ def test_status_line_says_rate_lag_and_rejections(n: int) -> None:
     text = status_line(stats, lines_per_second=850.4)
     assert text.startswith("850 lines/s  lag 3.0 MB in 2 file(s)  indexed 1,234  rejected " + str(n))
     assert ("Elasticsearch down" in text) == bool(n)
+
+
+def test_a_zeek_tsv_file_resumed_mid_file_still_has_its_header(ctx: AppContext, tmp_path: Path) -> None:
+    fixture = (REPO / "tests/fixtures/parsers/conn.log").read_text(encoding="utf-8").splitlines()
+    header, row = fixture[:8], fixture[8].split("\t")
+
+    def rows(uids: range) -> str:
+        return "".join("\t".join([f"{1795392001 + n}.5", f"Cfollow{n:05d}", *row[2:]]) + "\n" for n in uids)
+
+    log = tmp_path / "conn.log"
+    log.write_text("\n".join(header) + "\n" + rows(range(0, 3)), encoding="utf-8")
+    opts = FollowOptions(fmt="auto", poll_seconds=0.05, discover_seconds=0.2)
+
+    def flows() -> int:
+        ctx.es.refresh(ctx.es.index_name("events-network"))
+        return ctx.es.count(ctx.es.index_name("events-network"))
+
+    rejected: list[Rejected] = []
+    with running(make(ctx, [log], opts, on_rejected=rejected.append)):
+        wait_for(lambda: flows() == 3, "the first three flows")
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(rows(range(3, 7)))
+    with running(make(ctx, [log], opts, on_rejected=rejected.append)) as f:
+        wait_for(lambda: flows() == 7, "the flows written while stopped")
+    assert f.stats.lines == 4 and not rejected  # resumed mid-file, parsed with the header
