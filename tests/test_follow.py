@@ -27,13 +27,16 @@ from soc.collect.models import FollowStats
 from soc.collect.offsets import OffsetStore
 from soc.config import Settings, load_settings
 from soc.context import AppContext
+from soc.errors import ElasticsearchRequestError
 from soc.es.client import EsGateway, build_client
 from soc.parsers import Rejected
 from tests.peers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
-FAST = FollowOptions(fmt="ecs", poll_seconds=0.05, discover_seconds=0.2, rotate_grace=0.3, max_backoff=1.0)
+FAST = FollowOptions(
+    fmt="ecs", poll_seconds=0.05, discover_seconds=0.2, rotate_grace=0.3, gone_after=1.5, max_backoff=1.0
+)
 
 
 def line(n: int, tag: str = "a") -> str:
@@ -61,8 +64,11 @@ def indexed_ids(ctx: AppContext) -> list[str]:
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
+        try:
+            if check():
+                return
+        except ElasticsearchRequestError:  # e.g. 503 while an index is being created: ask again
+            pass
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -330,3 +336,19 @@ def test_a_zeek_tsv_file_resumed_mid_file_still_has_its_header(ctx: AppContext, 
     with running(make(ctx, [log], opts, on_rejected=rejected.append)) as f:
         wait_for(lambda: flows() == 7, "the flows written while stopped")
     assert f.stats.lines == 4 and not rejected  # resumed mid-file, parsed with the header
+
+
+def test_a_deleted_file_is_let_go_after_it_was_read_then_a_new_one_is_read(ctx: AppContext, tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    want = append(log, range(0, 5))
+    with running(make(ctx, [log])) as f:
+        wait_for(lambda: len(indexed_ids(ctx)) == 5, "the first lines")
+        tail = f._tails[log.absolute()]
+        fd = tail._cur.fh.fileno() if tail._cur else -1
+        log.unlink()
+        wait_for(lambda: tail._cur is None, "the deleted file to be closed (its disk space freed)")
+        with pytest.raises(OSError):
+            os.fstat(fd)
+        want |= append(log, range(5, 9), tag="b")
+        wait_for(lambda: len(indexed_ids(ctx)) == 9, "the new file")
+    assert sorted(indexed_ids(ctx)) == sorted(want)

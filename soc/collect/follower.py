@@ -59,6 +59,7 @@ class FollowOptions:
     batch_lines: int = 2000
     batch_bytes: int = 4 << 20
     rotate_grace: float = 1.0
+    gone_after: float = 60.0  # a deleted file read to its end is closed (its disk space freed) after this
     max_backoff: float = 30.0
     once: bool = False  # read what is there now, then return (catch-up and tests)
 
@@ -143,7 +144,9 @@ class Follower:
         if path in self._tails:
             return
         saved = self._retrying(lambda: self._offsets.load(str(path)))
-        self._tails[path] = Tail(path, saved, rotate_grace=self.options.rotate_grace)
+        self._tails[path] = Tail(
+            path, saved, rotate_grace=self.options.rotate_grace, gone_after=self.options.gone_after
+        )
         log.info("following %s%s", path, f" from byte {saved.position}" if saved else "")
 
     def _format(self, path: Path) -> str | None:

@@ -84,15 +84,19 @@ class _Open:
 class Tail:
     """Follows one path; see the module docstring for what it survives."""
 
-    def __init__(self, path: Path, saved: Offset | None = None, *, rotate_grace: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, saved: Offset | None = None, *, rotate_grace: float = 1.0, gone_after: float = 60.0
+    ) -> None:
         self.path = path
         self.rotate_grace = rotate_grace
+        self.gone_after = gone_after  # a missing path's file, read to its end, is closed after this
         self.rotations = 0
         self.truncations = 0
         self._saved = saved
         self._cur: _Open | None = None
         self._next_pending = False  # the path holds a newer file, read after the current one ends
         self._eof_since: float | None = None
+        self._gone_since: float | None = None  # since when the path is missing (deleted or renamed away)
 
     # -- looking at the path -------------------------------------------------------
     def poll(self) -> None:
@@ -101,6 +105,10 @@ class Tail:
             st = os.stat(self.path)
         except FileNotFoundError:
             st = None
+        if st is None:
+            self._gone_since = self._gone_since or time.monotonic()
+        else:
+            self._gone_since = None
         if self._cur is None:
             if st is not None:
                 self._first_open()
@@ -191,13 +199,18 @@ class Tail:
         if lines:
             self._eof_since = None
             return Batch(cur.name, lines, first_line, self._offset(cur), self._header(cur) if header else ())
+        now = time.monotonic()
         if self._next_pending:
-            now = time.monotonic()
             if self._eof_since is None:
                 self._eof_since = now
-            if now - self._eof_since >= self.rotate_grace:  # the writer has moved on to the new file
-                self._switch()
+            if now - self._eof_since >= self.rotate_grace:
+                self._switch()  # the writer has moved on to the new file
                 return self.read(max_lines=max_lines, max_bytes=max_bytes, header=header)
+        elif self._gone_since is not None and now - self._gone_since >= self.gone_after:
+            # deleted (or renamed with no successor yet) and read to its end: let it go, so a
+            # deleted file's disk space is freed; a file created later is read from its start
+            log.info("%s is gone and was read to its end; closing it", cur.name)
+            self.close()
         return None
 
     def _offset(self, cur: _Open) -> Offset:
