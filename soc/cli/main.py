@@ -193,7 +193,9 @@ def schema(
 @app.command()
 @command
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given")],
+    files: Annotated[
+        list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given (with --follow: or directories)")
+    ],
     fmt: Annotated[
         Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"],
         typer.Option(
