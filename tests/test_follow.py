@@ -352,3 +352,27 @@ def test_a_deleted_file_is_let_go_after_it_was_read_then_a_new_one_is_read(ctx: 
         want |= append(log, range(5, 9), tag="b")
         wait_for(lambda: len(indexed_ids(ctx)) == 9, "the new file")
     assert sorted(indexed_ids(ctx)) == sorted(want)
+
+
+def test_cli_lists_a_hostile_rejected_line_escaped_and_exits_0_on_sigterm(
+    ctx: AppContext, settings: Settings, tmp_path: Path
+) -> None:
+    logs = tmp_path / "remote"
+    logs.mkdir()
+    log = logs / "evil\x1b[2J\u202egol.log"  # a file name is log data too (host names become directories)
+    log.write_text(line(1) + '{"user": "x", \n' + line(2), encoding="utf-8")
+    cmd = [str(Path(sys.executable).parent / "soc"), "ingest", "--follow", "--format", "ecs", str(logs)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(indexed_ids(ctx)) == 2, "the two good lines")
+        wait_for(lambda: (o := OffsetStore(ctx.es).load(str(log))) is not None and o.line == 3, "the offset")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    text = err.decode()
+    assert f"rejected: {logs}/evil\\x1b[2J\\u202egol.log:2: not valid JSON" in text
+    assert "\x1b" not in text and "\u202e" not in text  # shown, never obeyed
+    assert "indexed: 2" in out.decode() and "rejected: 1" in out.decode()

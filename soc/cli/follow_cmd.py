@@ -15,6 +15,7 @@ from soc.cli.common import console, context, err_console
 from soc.collect.follower import Follower, FollowOptions
 from soc.collect.models import FollowStats
 from soc.parsers import Rejected
+from soc.textsafe import truncate, visible
 
 __all__ = ["follow", "status_line"]
 
@@ -74,8 +75,7 @@ def follow(paths: list[Path], fmt: str) -> FollowStats:
 
     def _on_rejected(rej: Rejected) -> None:
         printer.clear()
-        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(rej)[:2000])
-        err_console.print(f"rejected: {escape(shown)}", soft_wrap=True)
+        err_console.print(f"rejected: {escape(visible(truncate(str(rej), 2000)))}", soft_wrap=True)
 
     follower = Follower(
         ctx.es,

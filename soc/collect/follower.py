@@ -34,6 +34,7 @@ from soc.es.client import EsGateway
 from soc.es.ingest import index_events
 from soc.network.segments import SegmentMap
 from soc.parsers import FORMATS, PARSERS, Parsed, Rejected, Skipped, guess_format, read_head
+from soc.textsafe import visible
 
 __all__ = ["FollowOptions", "Follower", "is_rotated_name"]
 
@@ -147,7 +148,7 @@ class Follower:
         self._tails[path] = Tail(
             path, saved, rotate_grace=self.options.rotate_grace, gone_after=self.options.gone_after
         )
-        log.info("following %s%s", path, f" from byte {saved.position}" if saved else "")
+        log.info("following %s%s", visible(path), f" from byte {saved.position}" if saved else "")
 
     def _format(self, path: Path) -> str | None:
         """The format of ``path``: the one given, or guessed once from its first lines."""
@@ -166,7 +167,7 @@ class Follower:
             log.error(
                 "%s: cannot tell the format from the first lines; the file is not followed "
                 "(fix: give --format, one of %s)",
-                path,
+                visible(path),
                 ", ".join(f for f in FORMATS if f != "auto"),
             )
         self._formats[path] = fmt
@@ -215,9 +216,10 @@ class Follower:
         self.stats.rejected += len(rejected)
         self.stats.batches += 1
         for rej in rejected:
-            log.warning("rejected %s", rej)
             if self._on_rejected is not None:
                 self._on_rejected(rej)
+            else:
+                log.warning("rejected %s", visible(rej))
 
     def _retrying(self, action: Callable[[], T]) -> T:
         """``action()``, retried with a growing pause while Elasticsearch is unreachable."""

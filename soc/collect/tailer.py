@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from soc.collect.models import Offset
+from soc.textsafe import visible
 
 __all__ = ["HEAD_BYTES", "MAX_LINE_BYTES", "Batch", "Tail", "head_hash"]
 
@@ -116,7 +117,7 @@ class Tail:
         cur = self._cur
         if st is not None and (st.st_dev, st.st_ino) != cur.identity:
             if not self._next_pending:
-                log.info("%s was rotated; finishing the old file first", self.path)
+                log.info("%s was rotated; finishing the old file first", visible(self.path))
             self._next_pending = True
             return
         size = cur.size()
@@ -124,7 +125,7 @@ class Tail:
             return
         cur.size_seen = size
         if size < cur.position or (cur.head and cur.position and head_hash(cur.fh.fileno()) != cur.head):
-            log.info("%s was truncated; reading it again from the start", cur.name)
+            log.info("%s was truncated; reading it again from the start", visible(cur.name))
             self.truncations += 1
             cur.position, cur.line = 0, 0
             cur.head = head_hash(cur.fh.fileno())
@@ -141,7 +142,7 @@ class Tail:
             if st.st_size >= saved.position and (not saved.head or head_hash(fh.fileno()) == saved.head):
                 self._cur = _Open(fh, str(self.path), saved.position, saved.line)
             else:
-                log.info("%s was truncated while we were stopped; reading it from the start", self.path)
+                log.info("%s was truncated while we were stopped; reading it from the start", visible(self.path))
                 self.truncations += 1
                 self._cur = _Open(fh, str(self.path), 0, 0)
             return
@@ -151,13 +152,13 @@ class Tail:
                 log.warning(
                     "%s was rotated while we were stopped and the old file is gone; "
                     "lines after byte %d of it were not read",
-                    self.path,
+                    visible(self.path),
                     saved.position,
                 )
             self._cur = _Open(fh, str(self.path), 0, 0)
             return
         fh.close()
-        log.info("%s was rotated while we were stopped; finishing %s first", self.path, old)
+        log.info("%s was rotated while we were stopped; finishing %s first", visible(self.path), visible(old))
         self.rotations += 1
         self._cur = _Open(old.open("rb"), str(old), saved.position, saved.line)
         self._next_pending = True
@@ -209,7 +210,7 @@ class Tail:
         elif self._gone_since is not None and now - self._gone_since >= self.gone_after:
             # deleted (or renamed with no successor yet) and read to its end: let it go, so a
             # deleted file's disk space is freed; a file created later is read from its start
-            log.info("%s is gone and was read to its end; closing it", cur.name)
+            log.info("%s is gone and was read to its end; closing it", visible(cur.name))
             self.close()
         return None
 
