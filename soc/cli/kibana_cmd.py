@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Optional
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,7 @@ from soc.config import load_settings
 from soc.errors import SocError
 from soc.kibana.importer import import_objects
 from soc.kibana.objects import DASHBOARD_TITLE, build_objects, to_ndjson
+from soc.textsafe import visible
 
 __all__ = ["app"]
 
@@ -58,6 +60,12 @@ def import_(
         raise SocError("no Kibana URL", field="--url", hint="give --url or set kibana_url in soc.toml")
     if insecure:
         err_console.print("[yellow]warning: Kibana's TLS certificate is NOT verified (--insecure)[/]")
+    host = urlsplit(target).hostname or ""
+    has_credentials = settings.es_api_key is not None or settings.es_password is not None
+    if target.startswith("http://") and has_credentials and host not in ("127.0.0.1", "localhost", "::1", "kibana"):
+        err_console.print(
+            f"[yellow]warning: credentials go to {escape(visible(host))} over plain HTTP; use https[/]", soft_wrap=True
+        )
     result = import_objects(
         target,
         to_ndjson(build_objects(settings.index_prefix)),
@@ -68,4 +76,6 @@ def import_(
         verify_certs=not insecure,
         ca_certs=settings.es_ca_certs,
     )
-    console.print(f"imported {result.imported} object(s) into {escape(target)}; open the dashboard '{DASHBOARD_TITLE}'")
+    console.print(
+        f"imported {result.imported} object(s) into {escape(visible(target))}; open the dashboard '{DASHBOARD_TITLE}'"
+    )
