@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -376,3 +377,31 @@ def test_cli_lists_a_hostile_rejected_line_escaped_and_exits_0_on_sigterm(
     assert f"rejected: {logs}/evil\\x1b[2J\\u202egol.log:2: not valid JSON" in text
     assert "\x1b" not in text and "\u202e" not in text  # shown, never obeyed
     assert "indexed: 2" in out.decode() and "rejected: 1" in out.decode()
+
+
+def test_on_a_terminal_one_status_line_is_rewritten(ctx: AppContext, settings: Settings, tmp_path: Path) -> None:
+    import pty
+
+    log = tmp_path / "auth.log"
+    append(log, range(0, 50))
+    master, slave = pty.openpty()
+    cmd = [str(Path(sys.executable).parent / "soc"), "ingest", "--follow", "--format", "ecs", str(log)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(settings), stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"indexed 50  rejected 0" not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 4096)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert proc.returncode == 0
+    statuses = [part for part in seen.decode().split("\r\x1b[K") if "indexed 50  rejected 0" in part]
+    # rewritten in place (carriage return, erase line), never scrolled: no newline inside
+    assert statuses and all(
+        re.fullmatch(r"[\d,]+ lines/s  lag 0 B in 1 file\(s\)  indexed 50  rejected 0", s) for s in statuses
+    )
