@@ -165,6 +165,14 @@ _STATE_FIELDS = {
     "last_error": "text",
     "consecutive_failures": "long",
     "lag_s": "float",
+    # soc ingest --follow offsets (kind "follow-offset"): see soc.collect.models.Offset
+    "path": "keyword",
+    "device": "long",
+    "inode": "long",
+    "position": "long",
+    "line": "long",
+    "head": "keyword",
+    "updated": "date",
 }
 
 
