@@ -405,4 +405,3 @@ def test_on_a_terminal_one_status_line_is_rewritten(ctx: AppContext, settings: S
     assert statuses and all(
         re.fullmatch(r"[\d,]+ lines/s  lag 0 B in 1 file\(s\)  indexed 50  rejected 0", s) for s in statuses
     )
-
