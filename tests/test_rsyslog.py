@@ -196,14 +196,15 @@ def test_ssh_brute_force_through_rsyslog_is_alerted_with_the_follower_killed_mid
         assert saved is not None and 0 < saved.position < log.stat().st_size  # killed in the middle
         restarted = subprocess.Popen(follow, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: len(auth_events(ctx)) == attempts, "every attempt indexed", timeout=60)
-        # the scheduler, with the brute-force detector, while the follower keeps running
-        detectors = tmp_path / "detectors"
-        detectors.mkdir()
-        shutil.copy(REPO / "detectors" / "auth" / "failed-login-burst.yml", detectors)
+        # the scheduler, with every shipped detector, while the follower keeps running
         scheduler = subprocess.Popen(
             [sys.executable, "scheduler.py"],
             cwd=REPO,
-            env=_env(settings, SOC_DETECTORS_DIR=str(detectors), SOC_OUT_DIR=str(tmp_path / "out")),
+            env=_env(
+                settings,
+                SOC_OUT_DIR=str(tmp_path / "out"),
+                SOC_KIBANA_URL="https://kibana.city.example:5601",
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -214,7 +215,13 @@ def test_ssh_brute_force_through_rsyslog_is_alerted_with_the_follower_killed_mid
             hits = ctx.es.search(ctx.es.index_name("alerts"), q)["hits"]["hits"]
             return hits[0]["_source"] if hits else None
 
-        wait_for(lambda: alert() is not None, "the brute-force alert", timeout=120)
+        def alerted() -> bool:
+            assert scheduler is not None
+            if scheduler.poll() is not None:  # it refused to start or died: say why
+                raise AssertionError(scheduler.communicate()[1].decode()[-3000:])
+            return alert() is not None
+
+        wait_for(alerted, "the brute-force alert", timeout=120)
         restarted.send_signal(signal.SIGTERM)
         out, err = restarted.communicate(timeout=30)
         assert restarted.returncode == 0, err.decode()
@@ -227,6 +234,7 @@ def test_ssh_brute_force_through_rsyslog_is_alerted_with_the_follower_killed_mid
     assert found is not None
     assert found["soc"]["alert"]["entity"] == {"user.name": "root", "source.ip": "203.0.113.77"}
     assert found["soc"]["alert"]["count"] == attempts  # every attempt once: none lost, none doubled
+    assert found["event"]["url"].startswith("https://kibana.city.example:5601/app/discover#/?_g=")  # kibana_url
     events = auth_events(ctx)
     assert len(events) == attempts == len({e["event"]["id"] for e in events})
     assert [e["@timestamp"] for e in events] == [iso(attempt(i)[0]) for i in range(attempts)]
