@@ -142,8 +142,9 @@ def test_ppc_deadlines_count_from_awareness() -> None:
         incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=aware, detector_titles={}, playbook=None
     )
     preliminary, final = (d.due for d in report.deadlines)
-    assert "2026-11-26T12:00+09:00" in preliminary and "2026-11-28T12:00+09:00" in preliminary
-    assert "2026-12-23T12:00+09:00" in final and "2027-01-22T12:00+09:00" in final
+    # from the obligation tracker's rules, dates as people write them; the year shows when it turns
+    assert preliminary == "11月26日（木）12時00分 〜 11月28日（土）12時00分"
+    assert "2026年12月23日（水）12時00分" in final and "2027年1月22日（金）12時00分" in final
     assert any(row.text == catalog("ja")["timeline_aware"] for row in report.timeline)
 
 
@@ -153,5 +154,5 @@ def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
         incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=incident.opened_at,
         detector_titles={"port-scan": "ポートスキャン"}, playbook=None,
     )  # fmt: skip
-    assert report.title == "ポートスキャン：10.10.1.4"
+    assert report.title == "ポートスキャン：送信元アドレス 10.10.1.4"
     assert {d.due for d in report.deadlines} == {catalog("ja")["deadline_starts_on_awareness"]}

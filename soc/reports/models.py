@@ -10,6 +10,7 @@ __all__ = [
     "BreachRow",
     "ChangeRow",
     "Chart",
+    "ConclusionView",
     "CountRow",
     "DataHealthView",
     "DeadlineRow",
@@ -25,6 +26,7 @@ __all__ = [
     "EvidenceRow",
     "FailingDetectorRow",
     "HealthRow",
+    "HoldersView",
     "ImpactRow",
     "IncidentFlowView",
     "IncidentReport",
@@ -71,6 +73,26 @@ class DecisionView(_View):
     ready: bool  # its predecessors are done: the question is open now
     if_no_decision: str
     owner: str
+
+
+class ConclusionView(_View):
+    """結論: the phase, what happened, what is known, not yet known, done and due."""
+
+    phase: str
+    phase_key: str  # detected / assessing / contained / recovered / closed
+    lead: list[str]
+    known: list[str]
+    unknown: list[str]
+    done: list[str]
+    due: list[str]
+
+
+class HoldersView(_View):
+    """Who holds it: the assigned handler, the escalation tier reached, the decider."""
+
+    handler: str
+    tier: str
+    decider: str
 
 
 class DecisionTakenRow(_View):
@@ -207,6 +229,7 @@ class IncidentReport(_View):
     incident_id: str
     edition: EditionView
     generated_at: str
+    zone: str  # 日本時間 / Japan time, or the configured zone's name
     opened_at: str
     status: str
     status_key: str
@@ -214,10 +237,10 @@ class IncidentReport(_View):
     severity_key: str
     priority: str
     priority_reasons: list[str]
-    tier: str
     risk_score: str
-    bottom_line: list[str]
-    bottom_line_note: str
+    conclusion: ConclusionView
+    holders: HoldersView
+    ask: str  # the decisions asked, in one sentence
     decisions: list[DecisionView]
     decisions_taken: list[DecisionTakenRow]
     segments: list[str]

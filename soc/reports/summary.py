@@ -45,6 +45,7 @@ from soc.reports.models import (
     TriageView,
 )
 from soc.reports.summary_sections import detector_health_view, sla_view
+from soc.reports.words import when
 from soc.vocab import Severity, iso
 
 __all__ = [
@@ -214,8 +215,8 @@ def _closed_time(incident: Incident) -> datetime:
     return closed_at if isinstance(closed_at, datetime) else incident.updated_at
 
 
-def _fmt(t: datetime, tz: ZoneInfo) -> str:
-    return t.astimezone(tz).isoformat(timespec="seconds")
+def _fmt(t: datetime, tz: ZoneInfo, lang: str) -> str:
+    return when(t, tz, lang, year=True)
 
 
 def build_summary_from(
@@ -301,10 +302,10 @@ def build_summary_from(
         lang=lang,
         t=catalog(lang),
         title=t("summary_title"),
-        period=t("summary_period", start=_fmt(start, tz), end=_fmt(end, tz)),
-        period_from=_fmt(start, tz),
-        period_to=_fmt(end, tz),
-        generated_at=_fmt(now, tz),
+        period=t("summary_period", start=_fmt(start, tz, lang), end=_fmt(end, tz, lang)),
+        period_from=_fmt(start, tz, lang),
+        period_to=_fmt(end, tz, lang),
+        generated_at=_fmt(now, tz, lang),
         severity_labels=sev_labels,
         alerts_total=_total(alert_answer),
         events_total=int((aggs.get("events") or {}).get("value") or 0),

@@ -97,11 +97,11 @@ def sla_view(
                 incident=incident.title(t.lang),
                 kind=_kind(event.kind, t),
                 what=what,
-                deadline=fmt(event.deadline, tz),
+                deadline=fmt(event.deadline, tz, t.lang),
                 late_by=t("sla_late_outstanding", late=late) if outstanding else late,
                 outstanding=outstanding,
                 escalated_to=_role(event.to_role, t),
-                raised_at=fmt(event.at, tz),
+                raised_at=fmt(event.at, tz, t.lang),
             )
         )
     kinds = Counter(e.kind for e, _ in found)
@@ -170,7 +170,7 @@ def detector_health_view(
                 detector=title(s.detector),
                 before=version(s.previous_version),
                 after=version(s.definition_version),
-                changed_at=fmt(s.definition_changed_at, tz),
+                changed_at=fmt(s.definition_changed_at, tz, t.lang),
                 note=note,
             )
         )
@@ -180,7 +180,7 @@ def detector_health_view(
         FailingDetectorRow(
             detector=title(s.detector),
             failures=s.consecutive_failures,
-            last_run=fmt(s.last_run, tz),
+            last_run=fmt(s.last_run, tz, t.lang),
             error=shorten(s.last_error) if s.last_error else "—",
         )
         for s in sorted(states, key=lambda s: (-s.consecutive_failures, s.detector))
