@@ -352,7 +352,7 @@ def build_from(
         conclusion=conclusion(
             incident,
             playbook=playbook,
-            what=what or "—",
+            what=t("quote_sep").join(title_of(d) for d in incident.detectors) or what or "—",
             target=target,
             alerts=len(alerts),
             events=events,

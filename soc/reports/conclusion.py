@@ -17,7 +17,7 @@ from soc.incidents.models import Incident, IncidentStatus, Note, ObligationStatu
 from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
 from soc.reports.i18n import Translator
 from soc.reports.models import ConclusionView, HoldersView
-from soc.reports.words import when
+from soc.reports.words import until, when
 
 __all__ = ["conclusion", "holders", "option_label", "phase_of"]
 
@@ -68,7 +68,7 @@ def conclusion(
         t(
             "concl_detected",
             first=at(incident.first_activity),
-            last=at(incident.last_activity),
+            last=until(incident.first_activity, incident.last_activity, tz, lang),
             target=target,
             what=what,
             alerts=alerts,

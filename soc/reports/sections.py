@@ -133,15 +133,6 @@ def impact_rows(
                     confirmed=True,
                 )
             )
-    events = sum(a.count for a in alerts)
-    rows.append(
-        ImpactRow(
-            label=t("impact_events"),
-            value=t("n_events", alerts=len(alerts), events=events),
-            basis=confirmed,
-            confirmed=True,
-        )
-    )
     if incident.personal_data_confirmed:
         rows.append(
             ImpactRow(label=t("personal_data"), value=t("personal_data_confirmed"), basis=confirmed, confirmed=True)

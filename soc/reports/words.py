@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["about", "entity_text", "field_name", "value_text", "when", "zone_label"]
+__all__ = ["about", "entity_text", "field_name", "until", "value_text", "when", "zone_label"]
 
 _WEEKDAYS_JA = "月火水木金土日"
 _WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -30,6 +30,14 @@ def when(t: datetime | None, tz: ZoneInfo, lang: str, *, year: bool = False) -> 
         return f"{y}{x.month}月{x.day}日（{_WEEKDAYS_JA[x.weekday()]}）{x.hour}時{x.minute:02d}分"
     y = f" {x.year}" if year else ""
     return f"{_WEEKDAYS_EN[x.weekday()]} {x.day} {_MONTHS_EN[x.month - 1]}{y} {x.hour:02d}:{x.minute:02d}"
+
+
+def until(start: datetime | None, end: datetime | None, tz: ZoneInfo, lang: str) -> str:
+    """The end of a span that began at *start*: only the time when it is the same day."""
+    if start is None or end is None or start.astimezone(tz).date() != end.astimezone(tz).date():
+        return when(end, tz, lang)
+    x = end.astimezone(tz)
+    return f"{x.hour}時{x.minute:02d}分" if lang == "ja" else f"{x.hour:02d}:{x.minute:02d}"
 
 
 def zone_label(tz: ZoneInfo, lang: str) -> str:
