@@ -112,6 +112,8 @@ def test_editions_number_changes_and_final(ctx: AppContext, incident_id: str, wo
     assert [c.text for c in second.edition.changes] == [
         "状態：新規 → トリアージ中",
         "手順完了：アラートの確認と影響範囲の特定",
+        "証跡を1件追加",
+        "対応担当者：k.sato",
     ]
 
     _later(ctx, 5)

@@ -182,6 +182,7 @@ def _edition_view(
             step_title,
             option_label,
             lambda kind: next((o.label(t.lang) for o in incident.obligations if o.kind == kind), kind),
+            lambda role_id: t(f"role_{role_id}") if t.has(f"role_{role_id}") else role_id,
         ),
         recorded=True,
     )

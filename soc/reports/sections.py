@@ -400,6 +400,7 @@ def change_rows(
     step_title: Callable[[str], str],
     option_label: Callable[[str, str], str],
     obligation_label: Callable[[str], str] = str,
+    role: Callable[[str], str] = str,
 ) -> list[ChangeRow]:
     def status(v: str) -> str:
         return _translated(t, f"status_{v}", v) if v else "—"
@@ -416,6 +417,12 @@ def change_rows(
             text = t(f"change_{c.kind}", values=c.after)
         elif c.kind == "impact":
             text = t(f"change_{c.subject}")
+        elif c.kind == "evidence":
+            text = t("change_evidence", n=c.after)
+        elif c.kind == "assignee":
+            text = t("change_assignee", who=c.after)
+        elif c.kind == "tier":
+            text = t("change_tier", role=role(c.after))
         elif c.kind == "step":
             text = t(f"change_step_{c.after}", step=step_title(c.subject))
         elif c.kind == "decision":
