@@ -43,6 +43,7 @@ __all__ = [
     "SummaryReport",
     "TechniqueRow",
     "TimelineRow",
+    "TrendRow",
     "TriageView",
     "TruncationRow",
 ]
@@ -353,14 +354,15 @@ class CountRow(_View):
 
 
 class BreachRow(_View):
-    """One escalation raised in the period: what was late and by how much."""
+    """The escalations of one kind for one incident raised in the period: what was late and by how much."""
 
     incident_id: str
     incident: str  # its title
     kind: str
     what: str
-    deadline: str
-    late_by: str  # deadline to done, or to the report time while outstanding
+    count: int  # escalations of this kind for this incident
+    deadline: str  # the earliest
+    late_by: str  # the worst  # deadline to done, or to the report time while outstanding
     outstanding: bool
     escalated_to: str
     raised_at: str
@@ -405,10 +407,21 @@ class DetectorHealthView(_View):
     truncated: list[TruncationRow]
 
 
+class TrendRow(_View):
+    day: str
+    alerts: int
+    incidents: int
+
+
 class SummaryReport(_View):
     lang: str
     t: dict[str, str]
     title: str
+    zone: str
+    narrative: list[str]  # what happened, then the trend against the previous period
+    attention: list[str]  # what needs attention; empty: nothing
+    trend_rows: list[TrendRow]
+    trend_as_table: bool  # too few days for a line: a table instead
     period: str
     period_from: str
     period_to: str

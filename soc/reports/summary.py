@@ -42,10 +42,11 @@ from soc.reports.models import (
     LineChart,
     StackedBarChart,
     SummaryReport,
+    TrendRow,
     TriageView,
 )
 from soc.reports.summary_sections import detector_health_view, sla_view
-from soc.reports.words import when
+from soc.reports.words import about, dataset_name, entity_key_text, when, zone_label
 from soc.vocab import Severity, iso
 
 __all__ = [
@@ -168,6 +169,12 @@ def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lan
         AlertStore(ctx.es).index, alert_summary_query(start, end, tz), action="summary: alert figures"
     )
     event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
+    before = {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_range("@timestamp", start - (end - start), start)]}},
+    }
+    previous = ctx.es.search(AlertStore(ctx.es).index, before, action="summary: previous period")
     incidents = IncidentStore(ctx.es).list(size=10_000)
     definitions = detector_definitions(ctx)
     return build_summary_from(
@@ -182,6 +189,7 @@ def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lan
         detector_titles={d.id: d.title(lang) for d in definitions},
         run_states=run_states(ctx),
         enabled_detectors=[d.id for d in definitions if d.enabled],
+        previous_alerts=_total(previous),
     )
 
 
@@ -200,14 +208,7 @@ def _rate(part: int, whole: int) -> str:
 
 
 def _duration(seconds: float, t: Translator) -> str:
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return t("duration_minutes", m=minutes)
-    hours, m = divmod(minutes, 60)
-    if hours < 48:
-        return t("duration_hours", h=hours, m=m)
-    days, h = divmod(hours, 24)
-    return t("duration_days", d=days, h=h)
+    return about(timedelta(seconds=seconds), t.lang)
 
 
 def _closed_time(incident: Incident) -> datetime:
@@ -232,6 +233,7 @@ def build_summary_from(
     detector_titles: dict[str, str],
     run_states: Sequence[RunState] = (),
     enabled_detectors: Sequence[str] | None = None,
+    previous_alerts: int | None = None,
 ) -> SummaryReport:
     """Pure: the summary context from the two search answers, the incidents and the
     detectors' run states (*enabled_detectors*: the ids of the enabled definitions)."""
@@ -285,7 +287,7 @@ def build_summary_from(
 
     entities = [
         EntityCountRow(
-            entity=", ".join(str(b["key"]).split("|")),
+            entity=entity_key_text(str(b["key"]), lang),
             alerts=int(b["doc_count"]),
             events=int((b.get("events") or {}).get("value") or 0),
         )
@@ -298,11 +300,67 @@ def build_summary_from(
         if day in incidents_per_day:
             incidents_per_day[day] += 1
 
+    health = _health(event_answer, days, t, tz)
+    sla = sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz)
+    detector_health = detector_health_view(
+        run_states,
+        start=start,
+        end=end,
+        t=t,
+        tz=tz,
+        title=lambda d: detector_titles.get(d, d),
+        enabled=enabled_detectors,
+    )
+    triage_view = triage
+    span = end - start
+    before_opened = sum(start - span <= i.opened_at < start for i in incidents)
+    narrative = [
+        t(
+            "narr_what",
+            alerts=_total(alert_answer),
+            events=int((aggs.get("events") or {}).get("value") or 0),
+            opened=len(inside),
+            closed=len(closed),
+            open_at_end=len(open_at_end),
+        )
+    ]
+    if previous_alerts is not None:
+        narrative.append(
+            t(
+                "narr_trend",
+                before=previous_alerts,
+                now=_total(alert_answer),
+                diff=_diff(_total(alert_answer) - previous_alerts, t),
+                before_inc=before_opened,
+                now_inc=len(inside),
+            )
+        )
+    attention = []
+    outstanding = [b for b in sla.breaches if b.outstanding]
+    if outstanding:
+        ids = t("list_sep").join(dict.fromkeys(b.incident_id for b in outstanding))
+        attention.append(t("narr_outstanding", n=len(outstanding), ids=ids))
+    if triage_view.untriaged:
+        attention.append(t("narr_untriaged", n=triage_view.untriaged))
+    if detector_health.failing:
+        attention.append(t("narr_failing", n=len(detector_health.failing)))
+    if health.gaps:
+        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4])))
+    if detector_health.never_run:
+        attention.append(t("narr_never_run", n=len(detector_health.never_run)))
     return SummaryReport(
         lang=lang,
         t=catalog(lang),
         title=t("summary_title"),
-        period=t("summary_period", start=_fmt(start, tz, lang), end=_fmt(end, tz, lang)),
+        zone=zone_label(tz, lang),
+        narrative=narrative,
+        attention=attention,
+        trend_rows=[
+            TrendRow(day=_day(d, tz, lang), alerts=alerts_per_day.get(d, 0), incidents=incidents_per_day[d])
+            for d in days
+        ],
+        trend_as_table=len(days) < 4,
+        period=_period(start, end, tz, t),
         period_from=_fmt(start, tz, lang),
         period_to=_fmt(end, tz, lang),
         generated_at=_fmt(now, tz, lang),
@@ -320,17 +378,9 @@ def build_summary_from(
         ),
         kpis=kpis,
         top_entities=entities,
-        health=_health(event_answer, days, t),
-        sla=sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz),
-        detector_health=detector_health_view(
-            run_states,
-            start=start,
-            end=end,
-            t=t,
-            tz=tz,
-            title=lambda d: detector_titles.get(d, d),
-            enabled=enabled_detectors,
-        ),
+        health=health,
+        sla=sla,
+        detector_health=detector_health,
         volume_chart=StackedBarChart(
             uid="volume",
             title=t("chart_volume"),
@@ -340,7 +390,7 @@ def build_summary_from(
         trend_chart=LineChart(
             uid="trend-chart",
             title=t("chart_trend"),
-            x_labels=[d[5:] for d in days],
+            x_labels=[_day(d, tz, lang, short=True) for d in days],
             series=[
                 (t("chart_series_alerts"), [alerts_per_day.get(d, 0) for d in days]),
                 (t("chart_series_incidents"), [incidents_per_day[d] for d in days]),
@@ -378,13 +428,13 @@ def _triage(aggs: dict[str, Any], total: int) -> TriageView:
     )
 
 
-def _health(answer: dict[str, Any], days: list[str], t: Translator) -> DataHealthView:
+def _health(answer: dict[str, Any], days: list[str], t: Translator, tz: ZoneInfo) -> DataHealthView:
     aggs = answer.get("aggregations") or {}
     datasets: list[str] = []
     per: dict[str, dict[str, int]] = {}
     for b in _buckets(aggs, "dataset"):
-        name = str(b["key"])
-        name = t("dataset_missing") if name == _MISSING else name
+        raw = str(b["key"])
+        name = t("dataset_missing") if raw == _MISSING else dataset_name(raw, t.lang)
         datasets.append(name)
         per[name] = {str(d["key_as_string"]): int(d["doc_count"]) for d in _buckets(b, "per_day")}
     rows = []
@@ -392,6 +442,34 @@ def _health(answer: dict[str, Any], days: list[str], t: Translator) -> DataHealt
     for day in days:
         counts = [per[d].get(day, 0) for d in datasets]
         silent = [c == 0 for c in counts]
-        gaps += [f"{d}: {day}" for d, s in zip(datasets, silent, strict=True) if s]
-        rows.append(HealthRow(day=day, counts=counts, gaps=silent))
+        shown = _day(day, tz, t.lang)
+        gaps += [t("gap_item", dataset=d, day=shown) for d, s in zip(datasets, silent, strict=True) if s]
+        rows.append(HealthRow(day=shown, counts=counts, gaps=silent))
     return DataHealthView(datasets=datasets, rows=rows, total=_total(answer), gaps=gaps)
+
+
+def _day(day: str, tz: ZoneInfo, lang: str, *, short: bool = False) -> str:
+    """``2026-11-23`` as 「11月23日（月）」 / "Mon 23 Nov" (short: 「11/23」 / "23 Nov")."""
+    d = datetime.fromisoformat(day)
+    if short:
+        return f"{d.month}/{d.day}" if lang == "ja" else d.strftime("%d %b").lstrip("0")
+    text = when(d.replace(tzinfo=tz), tz, lang)
+    return text.split("）")[0] + "）" if lang == "ja" else text.rsplit(" ", 1)[0]
+
+
+def _diff(n: int, t: Translator) -> str:
+    return t("diff_up", n=n) if n > 0 else t("diff_down", n=-n) if n < 0 else t("diff_same")
+
+
+def _period(start: datetime, end: datetime, tz: ZoneInfo, t: Translator) -> str:
+    """Whole days as days (「2026年11月23日（月）〜11月24日（火）」), else the two times."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.time() != datetime.min.time() or b.time() != datetime.min.time():
+        return t("summary_period", start=_fmt(start, tz, t.lang), end=_fmt(end, tz, t.lang))
+    first, last = a.date().isoformat(), (b - timedelta(days=1)).date().isoformat()
+    if t.lang == "ja":
+        head = f"{a.year}年" + _day(first, tz, "ja")
+        tail = (f"{b.year}年" if last[:4] != first[:4] else "") + _day(last, tz, "ja")
+    else:
+        head, tail = _day(first, tz, "en"), _day(last, tz, "en") + f" {last[:4]}"
+    return head if first == last else t("summary_period", start=head, end=tail)

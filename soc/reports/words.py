@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["about", "entity_text", "field_name", "until", "value_text", "when", "zone_label"]
+__all__ = [
+    "about",
+    "dataset_name",
+    "entity_key_text",
+    "entity_text",
+    "field_name",
+    "until",
+    "value_text",
+    "when",
+    "zone_label",
+]
 
 _WEEKDAYS_JA = "月火水木金土日"
 _WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -151,9 +161,43 @@ def value_text(field: str, value: str, lang: str) -> str:
     return value
 
 
+_DATASETS: dict[str, tuple[str, str]] = {
+    "windows.security": ("Windowsセキュリティログ", "Windows security log"),
+    "system.auth": ("サーバの認証ログ", "server authentication log"),
+    "vpn.gateway": ("VPN装置のログ", "VPN gateway log"),
+    "azure.signinlogs": ("Microsoft 365のサインインログ", "Microsoft 365 sign-in log"),
+    "firewall.traffic": ("ファイアウォールの通信ログ", "firewall traffic log"),
+    "dns": ("DNSログ", "DNS log"),
+    "proxy": ("プロキシのログ", "proxy log"),
+    "zeek.conn": ("ネットワーク監視（Zeek）の通信ログ", "Zeek connection log"),
+    "zeek.dns": ("ネットワーク監視（Zeek）のDNSログ", "Zeek DNS log"),
+    "zeek.ssl": ("ネットワーク監視（Zeek）の暗号化通信ログ", "Zeek TLS log"),
+    "zeek.http": ("ネットワーク監視（Zeek）のHTTPログ", "Zeek HTTP log"),
+    "fortigate": ("FortiGateのログ", "FortiGate log"),
+}
+
+
+def dataset_name(dataset: str, lang: str) -> str:
+    """A log source (``event.dataset``) in words; an unknown one keeps its name in English
+    and is described as 「その他のログ」 in Japanese."""
+    known = _DATASETS.get(dataset) or _DATASETS.get(dataset.split(".", 1)[0])
+    if known:
+        return known[0] if lang == "ja" else known[1]
+    return "その他のログ" if lang == "ja" else dataset
+
+
+def entity_key_text(key: str, lang: str) -> str:
+    """An alert's entity key (``source.ip=…|user.name=…``) in words."""
+    pairs: dict[str, str] = {}
+    for part in key.split("|"):
+        field, _, value = part.partition("=")
+        pairs[field if value else ""] = value or field
+    return entity_text(pairs, lang)
+
+
 def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None) -> str:
     """「アカウント k.mori、送信元アドレス 203.0.113.66」: accounts and hosts before addresses."""
     order = ("user.name", "user.target.name", "host.name", "source.domain")
     keys = sorted(entity, key=lambda k: (order.index(k) if k in order else len(order), k))
     joiner = sep if sep is not None else ("、" if lang == "ja" else ", ")
-    return joiner.join(f"{field_name(k, lang)} {value_text(k, entity[k], lang)}" for k in keys)
+    return joiner.join(f"{field_name(k, lang)} {value_text(k, entity[k], lang)}" if k else entity[k] for k in keys)
