@@ -504,7 +504,7 @@ def test_escalations_are_one_row_per_incident_and_kind_and_never_contradict(ops:
             deadline=T0 + timedelta(hours=n),
             at=T0 + timedelta(hours=5),
             to_role="ciso",
-        )  # fmt: skip
+        )
         for n, s in enumerate(steps, start=1)
     ]
     # acknowledged before its deadline, yet escalated for it: the record says it was late
