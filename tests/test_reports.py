@@ -156,3 +156,19 @@ def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
     )  # fmt: skip
     assert report.title == "ポートスキャン：送信元アドレス 10.10.1.4"
     assert {d.due for d in report.deadlines} == {catalog("ja")["deadline_starts_on_awareness"]}
+
+
+@pytest.mark.parametrize(
+    "value", ["- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now"]
+)
+def test_markdown_escaping_keeps_list_markers_and_bare_urls_from_logs_inert(value: str) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    escaped = md_escape(value)
+    html = markdown_it.MarkdownIt("commonmark").render(f"{escaped}\n")
+    assert "<li>" not in html and "<a " not in html
+    assert "http://" not in escaped and "www." not in escaped  # no autolink (GitHub, GitLab linkify bare URLs)
+    assert html.startswith("<p>")
+
+
+def test_markdown_escaping_leaves_ordinary_numbers_alone() -> None:
+    assert md_escape("2.50") == "2.50" and md_escape("-5") == "-5" and md_escape("11月23日") == "11月23日"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from soc.incidents.models import Incident, IncidentStatus, Note, ObligationStatus, StepStatus
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus, StepStatus
 from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
 from soc.reports.i18n import Translator
 from soc.reports.models import ConclusionView, HoldersView
@@ -125,7 +125,7 @@ def conclusion(
     done: list[str] = []
     contain = [s for s in incident.steps if s.phase == "contain" and s.status is StepStatus.done and s.kind == "task"]
     for s in contain:
-        done.append(t("concl_step_done", step=s.title(lang), at=at(s.done_at), by=_doer(s.assignees, s.notes)))
+        done.append(t("concl_step_done", step=s.title(lang), at=at(s.done_at), by=_doer(incident, s.step_id)))
     evidence = sum(len(s.evidence) for s in incident.steps)
     if evidence:
         done.append(t("concl_evidence", n=evidence))
@@ -148,10 +148,10 @@ def conclusion(
                           unknown=unknown, done=done, due=due)  # fmt: skip
 
 
-def _doer(assignees: list[str], notes: list[Note]) -> str:
-    if assignees:
-        return "、".join(assignees)
-    return next((n.by for n in notes if n.by and n.by != "unknown"), "—")
+def _doer(incident: Incident, step_id: str) -> str:
+    """Who completed a step, from the audit trail (the last completion of it)."""
+    actors = [e.actor for e in incident.audit if e.action == "step-done" and e.detail == step_id]
+    return actors[-1] if actors else "—"
 
 
 def _step(playbook: Playbook | None, step_id: str) -> object:

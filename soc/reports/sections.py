@@ -32,7 +32,7 @@ from soc.reports.models import (
     TechniqueRow,
     TimelineRow,
 )
-from soc.reports.words import about, entity_text, field_name, when
+from soc.reports.words import about, entity_text, field_name, until, when
 from soc.vocab import format_duration
 
 __all__ = [
@@ -491,7 +491,7 @@ def _reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str
         detector=title_of(a.detector),
         entity=entity_text(a.entity, t.lang) or "—",
         start=fmt(a.start, tz, t.lang),
-        end=fmt(a.end, tz, t.lang),
+        end=until(a.start, a.end, tz, t.lang),
         count=a.count,
     )
     if a.distinct_count is not None and a.distinct_field:
