@@ -321,9 +321,10 @@ def build_from(
     edition_view = _edition_view(edition, incident, t, tz, now, step_title, option_text)
     decisions, taken = _decisions(incident, playbook, t, tz, now)
     status = t(f"status_{incident.status.value}")
-    target = target_text(incident.entities, lang) or t("target_unknown")
+    named = target_text(incident.entities, lang)
+    target = named or t("target_unknown")
     what = playbook.name(lang) if playbook is not None else sep.join(title_of(d) for d in incident.detectors)
-    title = _title(incident, t, what or incident.title(lang), target)
+    title = _title(incident, t, what or incident.title(lang), named)
     ready = [d for d in decisions if d.ready]
     if ready:
         ask = t("bottom_line_ask", n=len(ready), due=ready[0].decide_by)
@@ -410,7 +411,7 @@ def _title(incident: Incident, t: Translator, what: str, target: str) -> str:
     An incident a person reported keeps the title they gave it."""
     if incident.source != "detection":
         return incident.title(t.lang)
-    return t("title_detected", what=what, target=target)
+    return t("title_detected", what=what, target=target) if target else what
 
 
 def target_text(entities: dict[str, list[str]], lang: str) -> str:
