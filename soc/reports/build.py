@@ -41,11 +41,13 @@ from soc.reports.models import (
 from soc.reports.words import field_name, value_text, when, zone_label
 
 __all__ = [
+    "Definitions",
     "ReportInputs",
     "build_from",
     "build_incident_report",
     "detector_definitions",
     "edition_label",
+    "load_definitions",
     "load_inputs",
     "record_edition",
 ]
@@ -63,27 +65,39 @@ class ReportInputs:
     detectors: list[Any] = field(default_factory=list)  # the incident's detector definitions
 
 
-def _detectors(ctx: AppContext) -> list[Any]:
+@dataclass(frozen=True)
+class Definitions:
+    """The detector and playbook definitions reports name things from, read once per run."""
+
+    detectors: list[Any] = field(default_factory=list)  # every detector, disabled ones too
+    playbooks: list[Playbook] = field(default_factory=list)
+
+
+def load_definitions(ctx: AppContext) -> Definitions:
+    """Every detector (disabled ones too) and playbook; a set that does not load is left
+    out with a warning (the report then shows ids, or no decision section)."""
     try:
-        return list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
+        detectors = list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
     except DefinitionErrors as exc:
         ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
-        return []
+        detectors = []
+    try:
+        playbooks = list(load_playbooks(ctx.settings.playbooks_dir))
+    except DefinitionErrors as exc:
+        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
+        playbooks = []
+    return Definitions(detectors=detectors, playbooks=playbooks)
 
 
 def detector_definitions(ctx: AppContext) -> list[Any]:
     """Every detector definition, disabled ones too; none when the definitions do not load."""
-    return _detectors(ctx)
+    return load_definitions(ctx).detectors
 
 
-def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
+def _playbook(ctx: AppContext, incident: Incident, playbooks: list[Playbook]) -> Playbook | None:
     if not incident.playbook_id:
         return None
-    try:
-        found = next((p for p in load_playbooks(ctx.settings.playbooks_dir) if p.id == incident.playbook_id), None)
-    except DefinitionErrors as exc:
-        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
-        return None
+    found = next((p for p in playbooks if p.id == incident.playbook_id), None)
     if found is None:
         ctx.log.warning("report has no decision section: playbook %r not found", incident.playbook_id)
     elif found.version != incident.playbook_version:
@@ -97,16 +111,18 @@ def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
     return found
 
 
-def load_inputs(ctx: AppContext, incident_id: str) -> ReportInputs:
-    """The incident, its alerts (oldest first), its playbook and its detectors."""
+def load_inputs(ctx: AppContext, incident_id: str, definitions: Definitions | None = None) -> ReportInputs:
+    """The incident, its alerts (oldest first), its playbook and its detectors; the
+    definitions are read from disk only when not passed in."""
+    defs = definitions if definitions is not None else load_definitions(ctx)
     incident = IncidentStore(ctx.es).get(incident_id)
     alerts = sorted(AlertStore(ctx.es).search(ids=incident.alert_ids), key=lambda a: (a.created, a.id))
     wanted = set(incident.detectors)
     return ReportInputs(
         incident=incident,
         alerts=alerts,
-        playbook=_playbook(ctx, incident),
-        detectors=[d for d in _detectors(ctx) if d.id in wanted],
+        playbook=_playbook(ctx, incident, defs.playbooks),
+        detectors=[d for d in defs.detectors if d.id in wanted],
     )
 
 

@@ -18,6 +18,7 @@ Definitions (also printed in the report):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
@@ -29,7 +30,7 @@ from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import event_index
 from soc.incidents.models import Incident
 from soc.incidents.store import IncidentStore
-from soc.reports.build import detector_definitions
+from soc.reports.build import Definitions, load_definitions
 from soc.reports.i18n import Translator, catalog
 from soc.reports.models import (
     BarChart,
@@ -51,11 +52,15 @@ from soc.vocab import Severity, iso
 
 __all__ = [
     "CLOSE_REASONS",
+    "SummaryInputs",
     "alert_summary_query",
+    "build_summary",
     "build_summary_from",
     "build_summary_report",
     "days_between",
     "event_health_query",
+    "gather_summary_inputs",
+    "previous_period_query",
     "run_states",
 ]
 
@@ -138,6 +143,15 @@ def event_health_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str
     }
 
 
+def previous_period_query(start: datetime, end: datetime) -> dict[str, Any]:
+    """How many alerts the period of the same length just before [start, end) had."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_range("@timestamp", start - (end - start), start)]}},
+    }
+
+
 def days_between(start: datetime, end: datetime, tz: ZoneInfo) -> list[str]:
     """Local calendar days touched by [start, end), as ``YYYY-MM-DD``."""
     day = start.astimezone(tz).date()
@@ -162,35 +176,65 @@ def run_states(ctx: AppContext) -> list[RunState]:
     return RunStateStore(ctx.es).all()
 
 
-def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
-    """The summary for [start, end), read from Elasticsearch."""
+@dataclass(frozen=True)
+class SummaryInputs:
+    """What a summary is built from, read once for every language."""
+
+    start: datetime
+    end: datetime
+    alert_answer: dict[str, Any]
+    event_answer: dict[str, Any]
+    previous_alerts: int
+    incidents: list[Incident]
+    run_states: list[RunState]
+    detectors: list[Any]  # every detector definition, disabled ones too
+
+
+def gather_summary_inputs(
+    ctx: AppContext, *, start: datetime, end: datetime, definitions: Definitions | None = None
+) -> SummaryInputs:
+    """Every read the summary for [start, end) needs: alert and event figures, the previous
+    period's alert count, the incidents and the run states (definitions passed in or read once)."""
     tz = ctx.settings.tz
-    alert_answer = ctx.es.search(
-        AlertStore(ctx.es).index, alert_summary_query(start, end, tz), action="summary: alert figures"
-    )
+    alerts_index = AlertStore(ctx.es).index
+    alert_answer = ctx.es.search(alerts_index, alert_summary_query(start, end, tz), action="summary: alert figures")
     event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
-    before = {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": [_range("@timestamp", start - (end - start), start)]}},
-    }
-    previous = ctx.es.search(AlertStore(ctx.es).index, before, action="summary: previous period")
-    incidents = IncidentStore(ctx.es).list(size=10_000)
-    definitions = detector_definitions(ctx)
-    return build_summary_from(
-        alert_answer,
-        event_answer,
-        incidents,
+    previous = ctx.es.search(alerts_index, previous_period_query(start, end), action="summary: previous period")
+    defs = definitions if definitions is not None else load_definitions(ctx)
+    return SummaryInputs(
         start=start,
         end=end,
+        alert_answer=alert_answer,
+        event_answer=event_answer,
+        previous_alerts=_total(previous),
+        incidents=list(IncidentStore(ctx.es).list(size=10_000)),
+        run_states=run_states(ctx),
+        detectors=list(defs.detectors),
+    )
+
+
+def build_summary(inputs: SummaryInputs, *, lang: str, tz: ZoneInfo, now: datetime) -> SummaryReport:
+    """Pure: the summary in *lang* from the gathered inputs."""
+    return build_summary_from(
+        inputs.alert_answer,
+        inputs.event_answer,
+        inputs.incidents,
+        start=inputs.start,
+        end=inputs.end,
         lang=lang,
         tz=tz,
-        now=ctx.clock.now(),
-        detector_titles={d.id: d.title(lang) for d in definitions},
-        run_states=run_states(ctx),
-        enabled_detectors=[d.id for d in definitions if d.enabled],
-        previous_alerts=_total(previous),
+        now=now,
+        detector_titles={d.id: d.title(lang) for d in inputs.detectors},
+        run_states=inputs.run_states,
+        enabled_detectors=[d.id for d in inputs.detectors if d.enabled],
+        previous_alerts=inputs.previous_alerts,
     )
+
+
+def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
+    """The summary for [start, end), read from Elasticsearch."""
+    inputs = gather_summary_inputs(ctx, start=start, end=end)
+    return build_summary(inputs, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
 
 
 def _buckets(aggs: dict[str, Any], name: str) -> list[dict[str, Any]]:
