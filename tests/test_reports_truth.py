@@ -218,7 +218,8 @@ def test_ppc_deadlines_have_one_source(
     tracked = {o.kind: o.due_at for o in incident.obligations}
     aware = incident.aware_at
     assert aware is not None
-    assert tracked["ppc-final"] == aware + obligations.RULES[ObligationKind.ppc_final].within
+    within = obligations.RULES[ObligationKind.ppc_final].within
+    assert within is not None and tracked["ppc-final"] == aware + within
     # the fallback table (no tracker rows yet) follows a changed rule too
     rule = obligations.RULES[ObligationKind.ppc_final]
     monkeypatch.setitem(
@@ -230,3 +231,25 @@ def test_ppc_deadlines_have_one_source(
     report = build_from(bare, [], lang="ja", tz=ctx.settings.tz, now=ctx.clock.now(), detector_titles={}, playbook=None)
     final = next(d.due for d in report.deadlines if "確報" in d.label)
     assert final.startswith("2026年12月24日（木）")  # 23 Nov + 31 days
+
+
+def test_a_branch_recommendation_must_name_real_options() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from soc.playbooks.models import Playbook
+
+    raw = yaml.safe_load((REPO / "playbooks" / "unauthorised-login.yml").read_text(encoding="utf-8"))
+    approval = next(s for s in raw["steps"] if s["kind"] == "approval")
+    playbook = Playbook.model_validate(raw)
+    step = playbook.step(approval["id"])
+    assert step.recommendation_for({}) == "contain-and-monitor"  # type: ignore[union-attr]
+    assert step.recommendation_for({"check-compromise": "compromised"}) == "declare-and-report"  # type: ignore[union-attr]
+    for bad, message in (
+        ({"after": "check-compromise", "chose": "compromised", "recommend": "nope"}, "is not one of the options"),
+        ({"after": "check-compromise", "chose": "maybe", "recommend": "declare-and-report"}, "with an option 'maybe'"),
+        ({"after": "block-source", "chose": "compromised", "recommend": "declare-and-report"}, "not a decision step"),
+    ):
+        approval["recommendation_by_branch"] = [bad]
+        with pytest.raises(ValidationError, match=message):
+            Playbook.model_validate(raw)
