@@ -178,8 +178,11 @@ def test_a_title_names_the_account_in_words_and_never_ends_empty() -> None:
     incident, alert = _mynumber_incident(aware_at=None)
     named = incident.model_copy(update={"entities": {"source.ip": ["10.10.1.4"], "user.name": ["k.mori"]}})
     bare = incident.model_copy(update={"entities": {}})
-    for lang, account, nothing in (("ja", "ポートスキャン：アカウント k.mori（送信元アドレス 10.10.1.4）", "ポートスキャン"),
-                                   ("en", "Port scan: account k.mori (source address 10.10.1.4)", "Port scan")):  # fmt: skip
+    cases = (
+        ("ja", "ポートスキャン：アカウント k.mori（送信元アドレス 10.10.1.4）", "ポートスキャン"),
+        ("en", "Port scan: account k.mori (source address 10.10.1.4)", "Port scan"),
+    )
+    for lang, account, nothing in cases:
         titles = {"port-scan": "ポートスキャン" if lang == "ja" else "Port scan"}
         build = [build_from(i, [alert], lang=lang, tz=ZoneInfo("Asia/Tokyo"), now=i.opened_at,
                             detector_titles=titles, playbook=None) for i in (named, bare)]  # fmt: skip
