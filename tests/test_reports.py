@@ -187,3 +187,16 @@ def test_a_title_names_the_account_in_words_and_never_ends_empty() -> None:
         build = [build_from(i, [alert], lang=lang, tz=ZoneInfo("Asia/Tokyo"), now=i.opened_at,
                             detector_titles=titles, playbook=None) for i in (named, bare)]  # fmt: skip
         assert [r.title for r in build] == [account, nothing]
+
+
+def test_bidi_overrides_and_controls_from_logs_are_shown_not_obeyed(ctx: AppContext, tmp_path: Path) -> None:
+    ensure_ready(ctx.es)
+    sneaky = "admin\u202egnp.exe\x1b[31m"
+    alert = make_alert("failed-login-burst", {"user.name": sneaky, "source.ip": "203.0.113.9"})
+    ctx.es.create(alerts_index(ctx.es), alert.id, alert.to_doc(), refresh=True)
+    inc = escalate(ctx, [alert], playbooks=load_playbooks(REPO / "playbooks")).opened[0]
+    for fmt in ("html", "md"):
+        for lang in LANGS:
+            text = write_incident_report(ctx, inc, lang=lang, fmt=fmt, out_dir=tmp_path).read_text()
+            assert "\u202e" not in text and "\x1b" not in text, (fmt, lang)
+            assert "u202egnp.exe" in text

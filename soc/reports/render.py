@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from soc.reports import charts
 from soc.reports.models import BarChart, Chart, IncidentReport, LineChart, StackedBarChart, SummaryReport
+from soc.textsafe import visible
 
 __all__ = ["FORMATS", "TEXT_FORMATS", "environment", "md_escape", "render", "render_incident", "render_summary", "svg"]
 
@@ -64,7 +65,14 @@ def svg(chart: Chart, empty: str = "No data") -> Markup:
 
 @pass_context
 def _finalize(ctx: Context, value: Any) -> Any:
-    if ctx.name and ctx.name.endswith(".md.j2") and not isinstance(value, Markup):
+    """Every value a template prints: controls, bidi overrides and invisible characters
+    shown as escapes (``soc.textsafe.visible``), then Markdown-escaped in ``.md`` templates
+    (HTML ones are autoescaped)."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        value = visible(" ".join(value.splitlines()) if "\n" in value or "\r" in value else value)
+    if ctx.name and ctx.name.endswith(".md.j2"):
         return md_escape(value)
     return value
 
