@@ -15,46 +15,25 @@ from pathlib import Path
 
 import pytest
 
-from soc.alerts.store import AlertStore
 from soc.clock import ManualClock
 from soc.context import AppContext
-from soc.es.indices import alerts_index, ensure_ready
 from soc.incidents import obligations
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
-from soc.playbooks.loader import load_playbooks
 from soc.playbooks.models import ObligationKind
 from soc.reports.build import build_report, load_inputs, record_edition
 from soc.reports.models import IncidentReport
 from soc.reports.render import render_incident
-from tests.test_incidents import T0, make_alert
+from tests import test_reports_editions as editions
 
 REPO = Path(__file__).resolve().parent.parent
-ATTACKER = "203.0.113.66"
+workflow = editions.workflow  # the same incident as the editions tests: two alerts, one attacker
+incident_id = editions.incident_id
 COMPROMISED_JA = "あり：少なくとも1つのアカウントが乗っ取られた"
 COMPROMISED_EN = "Yes: at least one account was taken over"
 DECLARE_JA = "インシデントとして宣言し、県と総務省へ報告する"
 DECLARE_EN = "Declare an incident and report to the prefecture and the ministry"
 MONITOR_JA = "遮断を維持し、72時間の重点監視を行う"
-
-
-@pytest.fixture
-def workflow(ctx: AppContext) -> Workflow:
-    ctx.clock = ManualClock(T0 + timedelta(hours=1))
-    return Workflow(ctx, playbooks=load_playbooks(REPO / "playbooks"))
-
-
-@pytest.fixture
-def incident_id(ctx: AppContext, workflow: Workflow) -> str:
-    ensure_ready(ctx.es)
-    burst = make_alert("failed-login-burst", {"user.name": "k.mori", "source.ip": ATTACKER})
-    spray = make_alert("password-spray", {"source.ip": ATTACKER}, minutes=20)
-    for a in (burst, spray):
-        ctx.es.create(alerts_index(ctx.es), a.id, a.to_doc(), refresh=True)
-    result = workflow.open_from_alerts([burst, spray])
-    for a_id, i_id in result.assignments.items():
-        AlertStore(ctx.es).set_incident(a_id, i_id, now=ctx.clock.now())
-    return result.opened[0]
 
 
 class Edition:
