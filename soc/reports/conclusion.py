@@ -64,9 +64,10 @@ def conclusion(
         return when(x, tz, lang)
 
     phase = phase_of(incident)
+    same_minute = at(incident.first_activity) == at(incident.last_activity)
     lead = [
         t(
-            "concl_detected",
+            "concl_detected_at" if same_minute else "concl_detected",
             first=at(incident.first_activity),
             last=until(incident.first_activity, incident.last_activity, tz, lang),
             target=target,

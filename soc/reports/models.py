@@ -343,6 +343,7 @@ class HealthRow(_View):
 
 class DataHealthView(_View):
     datasets: list[str]
+    by_dataset: bool  # a few days: one row per log source, one column per day
     rows: list[HealthRow]
     total: int
     gaps: list[str]  # "dataset: day", for days a dataset seen in the period was silent
@@ -372,7 +373,10 @@ class SlaView(_View):
     total: int
     by_kind: list[CountRow]
     by_role: list[CountRow]  # the role each escalation went to
-    breaches: list[BreachRow]
+    breaches: list[BreachRow]  # the most pressing (outstanding first, then the latest)
+    breaches_hidden: int  # rows left out of ``breaches``
+    outstanding: int  # escalations whose late item is still not done
+    outstanding_incidents: list[str]
     ack_on_time: int
     ack_basis: int  # incidents opened in the period whose acknowledgement is on time, late or overdue
     ack_share: str
@@ -422,6 +426,7 @@ class SummaryReport(_View):
     attention: list[str]  # what needs attention; empty: nothing
     trend_rows: list[TrendRow]
     trend_as_table: bool  # too few days for a line: a table instead
+    volume_chart_shown: bool  # few detectors: the chart adds to the table; many: the table alone
     period: str
     period_from: str
     period_to: str

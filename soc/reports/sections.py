@@ -32,7 +32,7 @@ from soc.reports.models import (
     TechniqueRow,
     TimelineRow,
 )
-from soc.reports.words import about, entity_text, field_name, until, when
+from soc.reports.words import about, entity_text, field_name, until, value_text, when
 from soc.vocab import format_duration
 
 __all__ = [
@@ -122,13 +122,17 @@ def impact_rows(
         ("host.name", "impact_hosts"),
         ("destination.ip", "impact_destinations"),
         ("source.ip", "impact_sources"),
+        ("source.geo.country_iso_code", "impact_countries"),
     ):
-        values = incident.entities.get(field, [])
+        values = [value_text(field, v, t.lang) for v in incident.entities.get(field, [])]
         if values:
             rows.append(
                 ImpactRow(
                     label=t(key),
-                    value=t("n_items", n=len(values)) + "：" + sep.join(values[:8]) + (" …" if len(values) > 8 else ""),
+                    value=t("n_items", n=len(values))
+                    + t("colon")
+                    + sep.join(values[:8])
+                    + (" …" if len(values) > 8 else ""),
                     basis=confirmed,
                     confirmed=True,
                 )

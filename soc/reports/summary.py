@@ -67,6 +67,7 @@ __all__ = [
 CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
 SEVERITIES = [s.value for s in Severity]
 _MISSING = "__missing__"
+VOLUME_CHART_ROWS = 10  # more detectors than this: the volume table alone (the chart would repeat it)
 _TOP_ENTITIES = 10
 _RESOLVED = {"closed"}
 _TERMINAL = {"closed", "false-positive", "duplicate"}
@@ -331,7 +332,7 @@ def build_summary_from(
 
     entities = [
         EntityCountRow(
-            entity=entity_key_text(str(b["key"]), lang),
+            entity=entity_key_text(str(b["key"]), lang) or t("entity_none"),
             alerts=int(b["doc_count"]),
             events=int((b.get("events") or {}).get("value") or 0),
         )
@@ -354,6 +355,7 @@ def build_summary_from(
         tz=tz,
         title=lambda d: detector_titles.get(d, d),
         enabled=enabled_detectors,
+        alerted={str(b["key"]) for b in _buckets(aggs, "by_detector")},
     )
     triage_view = triage
     span = end - start
@@ -380,10 +382,10 @@ def build_summary_from(
             )
         )
     attention = []
-    outstanding = [b for b in sla.breaches if b.outstanding]
-    if outstanding:
-        ids = t("list_sep").join(dict.fromkeys(b.incident_id for b in outstanding))
-        attention.append(t("narr_outstanding", n=len(outstanding), ids=ids))
+    if sla.outstanding:
+        open_ids = sla.outstanding_incidents
+        ids = t("list_sep").join(open_ids[:3]) + (t("and_more", n=len(open_ids) - 3) if len(open_ids) > 3 else "")
+        attention.append(t("narr_outstanding", n=sla.outstanding, ids=ids))
     if triage_view.untriaged:
         attention.append(t("narr_untriaged", n=triage_view.untriaged))
     if detector_health.failing:
@@ -404,6 +406,7 @@ def build_summary_from(
             for d in days
         ],
         trend_as_table=len(days) < 4,
+        volume_chart_shown=len(detectors) <= VOLUME_CHART_ROWS,
         period=_period(start, end, tz, t),
         period_from=_fmt(start, tz, lang),
         period_to=_fmt(end, tz, lang),
@@ -489,7 +492,7 @@ def _health(answer: dict[str, Any], days: list[str], t: Translator, tz: ZoneInfo
         shown = _day(day, tz, t.lang)
         gaps += [t("gap_item", dataset=d, day=shown) for d, s in zip(datasets, silent, strict=True) if s]
         rows.append(HealthRow(day=shown, counts=counts, gaps=silent))
-    return DataHealthView(datasets=datasets, rows=rows, total=_total(answer), gaps=gaps)
+    return DataHealthView(datasets=datasets, by_dataset=len(days) <= 8, rows=rows, total=_total(answer), gaps=gaps)
 
 
 def _day(day: str, tz: ZoneInfo, lang: str, *, short: bool = False) -> str:

@@ -42,6 +42,7 @@ ESCALATION_KINDS = (
     "step-breached",
     "obligation-overdue",
 )
+BREACH_ROWS = 12  # rows of the escalation table; the rest is counted
 ERROR_CHARS = 160  # a failing detector's last error is cut to this many characters
 
 
@@ -91,7 +92,7 @@ def sla_view(
     grouped: dict[tuple[str, str], list[tuple[EscalationEvent, Incident]]] = {}
     for event, incident in found:
         grouped.setdefault((incident.id, event.kind), []).append((event, incident))
-    rows = []
+    rows: list[tuple[bool, timedelta, BreachRow]] = []
     for (_, kind), pairs in grouped.items():
         incident = pairs[0][1]
         whats: list[str] = []
@@ -107,19 +108,25 @@ def sla_view(
         late = about(worst, t.lang)
         first, last = pairs[0][0], pairs[-1][0]
         rows.append(
-            BreachRow(
-                incident_id=incident.id,
-                incident=incident.title(t.lang),
-                kind=_kind(kind, t),
-                what=t("list_sep").join(whats[:3]) + (t("and_more", n=len(whats) - 3) if len(whats) > 3 else ""),
-                count=len(pairs),
-                deadline=fmt(first.deadline, tz, t.lang),
-                late_by=t("sla_late_outstanding", late=late) if outstanding else late,
-                outstanding=outstanding,
-                escalated_to=_role(last.to_role, t),
-                raised_at=fmt(last.at, tz, t.lang),
+            (
+                outstanding,
+                worst,
+                BreachRow(
+                    incident_id=incident.id,
+                    incident=incident.title(t.lang),
+                    kind=_kind(kind, t),
+                    what=t("list_sep").join(whats[:3]) + (t("and_more", n=len(whats) - 3) if len(whats) > 3 else ""),
+                    count=len(pairs),
+                    deadline=fmt(first.deadline, tz, t.lang),
+                    late_by=t("sla_late_outstanding", late=late) if outstanding else late,
+                    outstanding=outstanding,
+                    escalated_to=_role(last.to_role, t),
+                    raised_at=fmt(last.at, tz, t.lang),
+                ),
             )
         )
+    # the report lists the BREACH_ROWS most pressing (outstanding first, then the latest), in deadline order
+    shown = {id(row) for _, _, row in sorted(rows, key=lambda r: (not r[0], -r[1]))[:BREACH_ROWS]}
     kinds = Counter(e.kind for e, _ in found)
     order = [k for k in ESCALATION_KINDS if kinds[k]] + sorted(k for k in kinds if k not in ESCALATION_KINDS)
     roles = Counter(e.to_role for e, _ in found)
@@ -141,7 +148,10 @@ def sla_view(
         total=len(found),
         by_kind=[CountRow(label=_kind(k, t), count=kinds[k]) for k in order],
         by_role=[CountRow(label=_role(r, t), count=n) for r, n in sorted(roles.items(), key=lambda x: (-x[1], x[0]))],
-        breaches=rows,
+        breaches=[row for _, _, row in rows if id(row) in shown],
+        breaches_hidden=len(rows) - len(shown),
+        outstanding=sum(row.count for still, _, row in rows if still),
+        outstanding_incidents=list(dict.fromkeys(row.incident_id for still, _, row in rows if still)),
         ack_on_time=on_time,
         ack_basis=basis,
         ack_share=t("sla_ack_share_value", on_time=on_time, n=basis, rate=share) if basis else t("no_data_short"),
@@ -177,6 +187,7 @@ def detector_health_view(
     tz: ZoneInfo,
     title: Callable[[str], str],
     enabled: Sequence[str] | None = None,
+    alerted: set[str] | frozenset[str] = frozenset(),
 ) -> DetectorHealthView:
     """Definitions changed in [start, end), detectors never run, failing, truncated.
 
@@ -208,6 +219,7 @@ def detector_health_view(
         )
     never = {s.detector for s in states if s.runs == 0 and s.last_run is None}
     never |= {d for d in enabled or () if d not in by_id}
+    never -= set(alerted)  # a detector that raised an alert in the period has run
     failing = [
         FailingDetectorRow(
             detector=title(s.detector),
