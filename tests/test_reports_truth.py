@@ -9,6 +9,9 @@ the edition says so — in the report's context and in the rendered text.
 from __future__ import annotations
 
 import dataclasses
+import re
+import shutil
+import subprocess
 from datetime import timedelta
 from html import escape
 from pathlib import Path
@@ -21,10 +24,12 @@ from soc.incidents import obligations
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.models import ObligationKind
+from soc.reports.batch import write_incident_report, write_summary_report
 from soc.reports.build import build_report, load_inputs, record_edition
 from soc.reports.models import IncidentReport
 from soc.reports.render import render_incident
 from tests import test_reports_editions as editions
+from tests.test_reports_summary import PERIOD, case, ops  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 workflow = editions.workflow  # the same incident as the editions tests: two alerts, one attacker
@@ -232,3 +237,41 @@ def test_a_branch_recommendation_must_name_real_options() -> None:
         approval["recommendation_by_branch"] = [bad]
         with pytest.raises(ValidationError, match=message):
             Playbook.model_validate(raw)
+
+
+def _pdf_pages(path: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], capture_output=True, check=True)
+    return [re.sub(r"\s+", "", page) for page in text.stdout.decode().split("\f") if page.strip()]
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_page_one_holds_the_conclusion_the_decision_impact_and_status_and_nothing_else(
+    ctx: AppContext, workflow: Workflow, incident_id: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("weasyprint")
+    _take_and_scope(workflow, incident_id)
+    workflow.decide(incident_id, "check-compromise", "compromised", actor="m.tanaka", comment="4624の成功を確認")
+    workflow.transition(incident_id, "declared", actor="m.tanaka", reason="乗っ取りを確認")
+    pdf = write_incident_report(ctx, incident_id, lang="ja", fmt="pdf", out_dir=tmp_path)
+    first, *rest = _pdf_pages(pdf)
+    for heading in (
+        "結論",
+        "判明していること",
+        "ご判断いただきたい事項",
+        "期限までに判断がない場合",
+        "影響",
+        "段階別の対応状況",
+    ):
+        assert heading in first, heading
+    assert "事後対応" in first  # the last row of the status table: no row orphaned onto page 2
+    assert rest and rest[0].startswith("優先度と判定理由")  # the detail starts on page 2
+    assert "判/断/者" not in first and "判断者" in first
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_summary_fits_in_about_four_pages(ops: AppContext, tmp_path: Path) -> None:  # noqa: F811
+    pytest.importorskip("weasyprint")
+    (pdf,) = write_summary_report(ops, start=PERIOD[0], end=PERIOD[1], out_dir=tmp_path, langs=["ja"], formats=["pdf"])
+    pages = _pdf_pages(pdf)
+    assert len(pages) <= 4, len(pages)
+    assert pages[0].startswith("SOC定期報告書") and "概況" in pages[0] and "対応が必要な事項" in pages[0]
