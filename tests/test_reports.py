@@ -20,7 +20,7 @@ from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
 from soc.reports.build import build_from
 from soc.reports.i18n import LANGS, catalog
-from soc.reports.render import md_escape
+from soc.reports.render import md_escape, render_incident
 from soc.vocab import Bilingual
 from tests.test_incidents import make_alert
 
@@ -200,3 +200,12 @@ def test_bidi_overrides_and_controls_from_logs_are_shown_not_obeyed(ctx: AppCont
             text = write_incident_report(ctx, inc, lang=lang, fmt=fmt, out_dir=tmp_path).read_text()
             assert "\u202e" not in text and "\x1b" not in text, (fmt, lang)
             assert "u202egnp.exe" in text
+
+
+def test_times_and_their_label_follow_the_configured_timezone() -> None:
+    incident, alert = _mynumber_incident(aware_at=None)
+    for tz, label, first in ((ZoneInfo("Asia/Tokyo"), "日本時間", "11月23日（月）10時00分"),
+                             (ZoneInfo("UTC"), "協定世界時", "11月23日（月）1時00分")):  # fmt: skip
+        r = build_from(incident, [alert], lang="ja", tz=tz, now=incident.opened_at, detector_titles={}, playbook=None)
+        assert r.zone == label and r.conclusion.lead[0].startswith(first)
+        assert label in render_incident(r, "html")
