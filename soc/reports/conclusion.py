@@ -145,8 +145,9 @@ def conclusion(
             due.append(t("concl_due", label=o.label(lang), due=at(o.due_at)))
         elif incident.aware_at is None and o.rule:
             due.append(t("concl_due_on_awareness", label=o.label(lang)))
-    return ConclusionView(phase=t(f"concl_phase_name_{phase}"), phase_key=phase, lead=lead, known=known,
-                          unknown=unknown, done=done, due=due)  # fmt: skip
+    lead_text = ("" if lang == "ja" else " ").join(lead)
+    return ConclusionView(phase=t(f"concl_phase_name_{phase}"), phase_key=phase, lead=lead, lead_text=lead_text,
+                          known=known, unknown=unknown, done=done, due=due)  # fmt: skip
 
 
 def _doer(incident: Incident, step_id: str) -> str:

@@ -82,6 +82,7 @@ class ConclusionView(_View):
     phase: str
     phase_key: str  # detected / assessing / contained / recovered / closed
     lead: list[str]
+    lead_text: str  # the lead as one paragraph (sentences joined as the language writes them)
     known: list[str]
     unknown: list[str]
     done: list[str]
