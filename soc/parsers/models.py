@@ -38,10 +38,16 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One ECS event (nested objects, ``event.id`` set) read from ``source`` (``file:line``)."""
+    """One ECS event (nested objects, ``event.id`` set) read from ``source`` (``file:line``).
+
+    ``digest`` says what makes two events with one ``event.id`` the same event; None means
+    their whole content (a Zeek record names its flow by ``uid``: the same flow seen by two
+    sensors is one event, however their byte counts differ).
+    """
 
     source: str
     doc: dict[str, Any]
+    digest: str | None = None
 
 
 ParseResult = Parsed | Skipped | Rejected

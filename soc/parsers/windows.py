@@ -1,6 +1,9 @@
-"""Windows Security events as JSON lines: Winlogbeat output or ``evtx_dump -o jsonl``.
+"""Windows Security events as JSON lines: Winlogbeat output, ``evtx_dump -o jsonl`` or NXLog.
 
-Both shapes are reduced to the same facts (time, event id, computer, channel, EventData)
+NXLog's ``to_json()`` writes one flat object (``EventID``, ``Hostname``, ``EventTime`` and
+the EventData names such as ``TargetUserName`` and ``IpAddress`` at the top level); its
+``EventTime`` carries no zone unless configured, so it is read in the configured timezone.
+All three shapes are reduced to the same facts (time, event id, computer, channel, EventData)
 and then mapped once, to the fields ``EventFactory.windows`` in ``soc.simulate.events``
 produces, so detectors tested on simulated data read real domain controllers unchanged.
 Event ids no detector reads are skipped, not rejected.
@@ -9,18 +12,35 @@ Event ids no detector reads are skipped, not rejected.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, split_user
-from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
+from soc.parsers.common import (
+    BadLine,
+    event_id,
+    guarded,
+    ip_or_none,
+    load_json_object,
+    port_or_none,
+    put,
+    split_user,
+)
+from soc.parsers.models import Parsed, ParseResult, Skipped
 from soc.vocab import iso, parse_time
 
-__all__ = ["EVENTS", "FORMAT", "LOGON_TYPES", "WindowsEvent", "from_evtx", "from_winlogbeat", "parse_lines"]
+__all__ = [
+    "EVENTS",
+    "FORMAT",
+    "LOGON_TYPES",
+    "WindowsEvent",
+    "from_evtx",
+    "from_nxlog",
+    "from_winlogbeat",
+    "parse_lines",
+]
 
 FORMAT = "windows-json"
 
@@ -41,6 +61,7 @@ EVENTS: dict[str, _Kind] = {
     "4672": _Kind("iam", ("admin",), "logged-in-special", "success", user="Subject"),
     "4740": _Kind("iam", ("user", "change"), "locked-out-account", "success"),
     "4768": _Kind("authentication", ("start",), "kerberos-authentication-ticket-requested", "status"),
+    "4769": _Kind("authentication", ("start",), "kerberos-service-ticket-requested", "status"),
     "4771": _Kind("authentication", ("start",), "kerberos-preauth-failed", "failure"),
     "4776": _Kind("authentication", ("start",), "credential-validated", "status"),
 }
@@ -68,6 +89,7 @@ class WindowsEvent:
     provider: str | None
     record_id: str | None
     data: dict[str, str]
+    host_name: str | None = None  # host.name as the shipper wrote it (Winlogbeat), kept as is
 
 
 def _scalar_strings(data: object) -> dict[str, str]:
@@ -76,14 +98,23 @@ def _scalar_strings(data: object) -> dict[str, str]:
     if isinstance(data, list):  # evtx XML shape: [{"#attributes": {"Name": n}, "#text": v}]
         pairs: dict[str, Any] = {}
         for item in data:
-            if isinstance(item, dict) and isinstance(item.get("#attributes"), dict):
-                pairs[str(item["#attributes"].get("Name"))] = item.get("#text")
+            name = _attribute(item, "Name") if isinstance(item, dict) else None
+            if name is not None:
+                pairs[name] = item.get("#text")
         data = pairs
     if not isinstance(data, dict):
         return {}
     if "Data" in data and isinstance(data["Data"], list):
         return _scalar_strings(data["Data"])
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+
+
+def _attribute(node: object, name: str) -> str | None:
+    """``node["#attributes"][name]`` as a string, None when any level is missing or of
+    another shape (an ``#attributes`` that is a string, a list...)."""
+    attributes = node.get("#attributes") if isinstance(node, dict) else None
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    return _str(value)
 
 
 def _code(value: object) -> str:
@@ -114,16 +145,14 @@ def from_evtx(obj: Mapping[str, Any]) -> WindowsEvent:
     system = event.get("System") if isinstance(event, dict) else None
     if not isinstance(system, dict):
         raise BadLine("Event.System is missing")
-    created = system.get("TimeCreated")
-    stamp = created.get("#attributes", {}).get("SystemTime") if isinstance(created, dict) else None
-    provider = system.get("Provider")
-    provider_name = provider.get("#attributes", {}).get("Name") if isinstance(provider, dict) else None
     return WindowsEvent(
-        at=_time(stamp, "Event.System.TimeCreated.#attributes.SystemTime"),
+        at=_time(
+            _attribute(system.get("TimeCreated"), "SystemTime"), "Event.System.TimeCreated.#attributes.SystemTime"
+        ),
         code=_code(system.get("EventID")),
         computer=_str(system.get("Computer")),
         channel=_str(system.get("Channel")),
-        provider=_str(provider_name),
+        provider=_attribute(system.get("Provider"), "Name"),
         record_id=_str(system.get("EventRecordID")),
         data=_scalar_strings(event.get("EventData")),
     )
@@ -144,6 +173,42 @@ def from_winlogbeat(obj: Mapping[str, Any]) -> WindowsEvent:
         provider=_str(winlog.get("provider_name") or event.get("provider")),
         record_id=_str(winlog.get("record_id")),
         data=_scalar_strings(winlog.get("event_data")),
+        host_name=_str(host.get("name")),
+    )
+
+
+# NXLog's own fields (im_msvistalog); every other top-level scalar is EventData
+_NXLOG_SYSTEM = frozenset(
+    {
+        "EventTime", "EventReceivedTime", "Hostname", "EventID", "SourceName", "ProviderGuid", "Channel",
+        "RecordNumber", "Keywords", "EventType", "SeverityValue", "Severity", "Version", "Task", "OpcodeValue",
+        "Opcode", "ActivityID", "ProcessID", "ThreadID", "Category", "Message", "SourceModuleName",
+        "SourceModuleType", "ERRORCODE", "@timestamp",
+    }
+)  # fmt: skip
+
+
+def from_nxlog(obj: Mapping[str, Any], *, tz: ZoneInfo) -> WindowsEvent:
+    """A flat NXLog record: ``{"EventTime": …, "Hostname": …, "EventID": 4625, "TargetUserName": …}``."""
+    stamp = obj.get("EventTime", obj.get("@timestamp"))
+    if not isinstance(stamp, str):
+        raise BadLine("EventTime is missing")
+    text = stamp.strip()
+    try:
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise BadLine(f"EventTime: not a time: {stamp!r}") from None
+    if at.tzinfo is None:  # NXLog's default: the collector's local time, without a zone
+        at = at.replace(tzinfo=tz)
+    data = {k: v for k, v in obj.items() if k not in _NXLOG_SYSTEM}
+    return WindowsEvent(
+        at=at,
+        code=_code(obj.get("EventID")),
+        computer=_str(obj.get("Hostname")),
+        channel=_str(obj.get("Channel")),
+        provider=_str(obj.get("SourceName")),
+        record_id=_str(obj.get("RecordNumber")),
+        data=_scalar_strings(data),
     )
 
 
@@ -169,7 +234,9 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
         },
     }
     name, domain = split_user(data.get(f"{kind.user}UserName"))
-    if ev.code == "4740":  # TargetDomainName of a lockout is the caller's computer, not a domain
+    if name and "@" in name and ev.code in ("4768", "4769"):  # Kerberos names "user@REALM"
+        name, _, realm = name.partition("@")
+        domain = domain or realm.upper() or None  # TargetDomainName of a lockout is the caller's computer, not a domain
         domain = domain or (data.get("SubjectDomainName") or None)
     else:
         domain = domain or (data.get(f"{kind.user}DomainName") or None)
@@ -185,8 +252,13 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
         if ip is not None:
             with contextlib.suppress(BadLine):  # a nonsense port does not make the logon less real
                 put(doc, "source.port", port_or_none(data.get("IpPort"), "IpPort"))
-    if ev.computer:
+    workstation = _workstation(data.get("WorkstationName") or data.get("Workstation"))
+    put(doc, "source.domain", workstation)  # the key of a logon that has no address
+    if ev.host_name:
+        put(doc, "host.name", ev.host_name)
+    elif ev.computer:
         put(doc, "host.name", ev.computer.split(".", 1)[0])
+    if ev.host_name or ev.computer:
         put(doc, "host.os.type", "windows")
     winlog: dict[str, Any] = {"event_id": ev.code}
     put(winlog, "channel", ev.channel)
@@ -202,35 +274,38 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     return doc
 
 
+def _workstation(value: str | None) -> str | None:
+    """``\\\\PC-0123`` → ``pc-0123``; ``-``, empty and ``localhost`` names nothing."""
+    text = (value or "").strip().lstrip("\\").lower()
+    return text if text and text not in ("-", "localhost", "127.0.0.1", "::1") else None
+
+
+def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
+    obj = load_json_object(raw)
+    if "Event" in obj:
+        ev = from_evtx(obj)
+    elif "winlog" in obj:
+        ev = from_winlogbeat(obj)
+    elif "EventID" in obj:
+        ev = from_nxlog(obj, tz=tz)
+    else:
+        raise BadLine("neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)")
+    kind = EVENTS.get(ev.code)
+    if kind is None:
+        yield Skipped(where, f"event id {ev.code} is not one soc reads")
+        return
+    doc = to_ecs(ev, kind)
+    doc["event"]["id"] = event_id(FORMAT, raw)
+    yield Parsed(where, doc)
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
-    """Read JSON lines of either shape (mixed is fine); ``tz`` and ``reference`` are unused:
-    Windows stamps every event in UTC with its year."""
-    del tz, reference
+    """Read JSON lines of any of the three shapes (mixed is fine). ``tz`` is the zone of
+    NXLog times that carry none; ``reference`` is unused (Windows writes the year)."""
+    del reference
     for lineno, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        try:
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise BadLine(f"expected a JSON object, got {type(obj).__name__}")
-            if "Event" in obj:
-                ev = from_evtx(obj)
-            elif "winlog" in obj:
-                ev = from_winlogbeat(obj)
-            else:
-                raise BadLine("neither a Winlogbeat event (winlog) nor an evtx record (Event.System)")
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        kind = EVENTS.get(ev.code)
-        if kind is None:
-            yield Skipped(where, f"event id {ev.code} is not one soc reads")
-            continue
-        doc = to_ecs(ev, kind)
-        doc["event"]["id"] = event_id(FORMAT, raw)
-        yield Parsed(where, doc)
+        yield from guarded(where, _line(raw, where, tz=tz))
