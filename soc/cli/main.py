@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 from urllib.parse import urlparse
 
 import typer
@@ -30,6 +30,9 @@ from soc.es.indices import install_templates
 from soc.playbooks.loader import load_playbooks
 from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
+
+if TYPE_CHECKING:
+    from soc.es.ingest import IngestReport
 
 app = typer.Typer(
     name="soc",
@@ -197,18 +200,33 @@ def ingest(
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
-            "the configured timezone); windows-json: Winlogbeat or evtx_dump JSON lines; zeek: conn/dns/http "
-            "logs, TSV or JSON; auto: guess per file from its first lines",
+            "the configured timezone); windows-json: Winlogbeat, evtx_dump or NXLog JSON lines; zeek: "
+            "conn/dns/http/ssl logs, TSV or JSON; auto: guess per file from its first lines",
         ),
     ] = "ecs",
+    encoding: Annotated[
+        str, typer.Option(help="encoding of the files (a line that does not decode is rejected, never altered)")
+    ] = "utf-8",
+    rejects: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="write every rejected, conflicting and incomplete line here (NDJSON, with its reason)"),
+    ] = None,
+    show: Annotated[int, typer.Option(help="list at most this many lines of each problem on the console")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ) -> None:
-    """Bulk-load events into the right index (by event.category); report every rejected document."""
+    """Bulk-load events into the right index (by event.category); account for every line.
+
+    Each file's lines are counted as indexed, already present (loaded before), skipped
+    (nothing soc reads), rejected (with FILE:LINE and the reason), conflicts (an event.id
+    already indexed with other content) and incomplete (indexed without a field detection
+    needs). Exit status 2 when a line was rejected or conflicted.
+    """
     from rich.progress import Progress
 
-    from soc.es.ingest import ingest_files
+    from soc.es.ingest import ingest_files, write_rejects
 
     ctx = context()
-    with Progress(transient=True, console=err_console) as progress:
+    with Progress(transient=True, console=err_console, disable=as_json) as progress:
         task = progress.add_task("indexing", total=None)
         report = ingest_files(
             ctx.es,
@@ -217,23 +235,41 @@ def ingest(
             fmt=fmt,
             tz=ctx.settings.tz,
             reference=ctx.clock.now(),
+            encoding=encoding,
             on_progress=lambda n: progress.advance(task, n),
         )
-    _print_ingest_report(report)
-    if report.rejected:
+    if rejects is not None:
+        write_rejects(report, rejects)
+    if as_json:
+        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None})
+    else:
+        _print_ingest_report(report, show=show, rejects=rejects)
+    if report.rejected or report.conflicts:
         raise typer.Exit(2)
 
 
-def _print_ingest_report(report: object) -> None:
-    rep: dict[str, object] = report.summary() if hasattr(report, "summary") else vars(report)
-    for key, value in rep.items():
-        if key != "rejected":
+def _print_ingest_report(report: IngestReport, *, show: int, rejects: Path | None) -> None:
+    for f in report.files.values():
+        how = "guessed" if f.guessed else "given"
+        console.print(
+            f"{escape(f.file)}: {f.format} ({how}): read {f.read}, indexed {f.indexed}, "
+            f"already present {f.already_present}, skipped {f.skipped}, rejected {f.rejected}, "
+            f"conflicts {f.conflicts}, incomplete {f.incomplete}",
+            soft_wrap=True,
+        )
+    for key, value in report.summary().items():
+        if key != "files":
             console.print(f"{key}: {escape(str(value))}")
-    for rej in getattr(report, "rejected", [])[:50]:
-        err_console.print(f"rejected: {escape(str(rej))}", soft_wrap=True)
-    extra = len(getattr(report, "rejected", [])) - 50
-    if extra > 0:
-        err_console.print(f"… and {extra} more rejected document(s)")
+    where = f" (every one in {escape(str(rejects))})" if rejects else " (give --rejects FILE for every one)"
+    for label, items in (
+        ("rejected", report.rejected),
+        ("conflict", report.conflicts),
+        ("incomplete", report.incomplete),
+    ):
+        for item in items[:show]:
+            err_console.print(f"{label}: {escape(str(item))}", soft_wrap=True)
+        if len(items) > show:
+            err_console.print(f"… and {len(items) - show} more {label}{where}", soft_wrap=True)
 
 
 @app.command()
