@@ -189,8 +189,8 @@ def test_winlogbeat_4625_exact_fields() -> None:
             "dataset": "windows.security",
         },
         "user": {"name": "t.suzuki", "domain": "CITY"},
-        "source": {"ip": "10.20.1.5", "port": 50123},
-        "host": {"name": "DC01", "os": {"type": "windows"}},
+        "source": {"ip": "10.20.1.5", "port": 50123, "domain": "pc-0123"},  # WorkstationName, lower-case
+        "host": {"name": "dc01.city.local", "os": {"type": "windows"}},  # host.name as Winlogbeat wrote it
         "winlog": {
             "event_id": "4625",
             "channel": "Security",
@@ -257,7 +257,7 @@ def test_windows_event_table_agrees_with_the_simulator() -> None:
 
 def test_windows_fields_per_event_id() -> None:
     wlb = docs(parse("winlogbeat.ndjson", "windows-json"))
-    assert "source" not in wlb[2]  # IpAddress "-": no source.ip
+    assert wlb[2]["source"] == {"domain": "pc-0123"}  # IpAddress "-": no source.ip, the workstation is the key
     assert wlb[2]["winlog"]["logon"] == {"type": "Interactive"}  # LogonType given as the number 2
     assert wlb[2]["winlog"]["event_data"]["LogonType"] == "2"
     assert (wlb[3]["event"]["action"], wlb[3]["event"]["outcome"]) == ("credential-validated", "failure")
@@ -281,7 +281,7 @@ def test_windows_rejections_and_skips() -> None:
     assert rejections(wlb) == {
         6: "not valid JSON: Expecting value (column 97)",
         7: "@timestamp is missing",
-        8: "neither a Winlogbeat event (winlog) nor an evtx record (Event.System)",
+        8: "neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)",
     }
     evtx = parse("evtx.jsonl", "windows-json")
     assert skipped(evtx) == [6]
@@ -299,7 +299,7 @@ def test_zeek_conn_tsv_exact_fields() -> None:
     assert by_line[9] == {
         "@timestamp": "2026-11-23T00:00:01.123Z",
         "event": {
-            "id": line_id("zeek", "conn.log", 9),
+            "id": "zeek-" + hashlib.sha256(b"conn|CkQ3aB1xYz2").hexdigest()[:32],  # the flow's uid, not the line
             "kind": "event",
             "category": ["network"],
             "type": ["connection"],
@@ -360,6 +360,7 @@ def test_zeek_http_tsv() -> None:
         "path": "/kurashi/index.html",
         "query": "lang=ja",
         "full": "http://www.city.kobe.lg.jp/kurashi/index.html?lang=ja",
+        "scheme": "http",
         "domain": "www.city.kobe.lg.jp",
     }
     assert first["http"] == {
@@ -380,13 +381,13 @@ def test_zeek_http_tsv() -> None:
 def test_zeek_tsv_other_logs_are_skipped() -> None:
     lines = [
         "#separator \\x09",
-        "#path\tssl",
-        "#fields\tts\tuid\tid.orig_h",
-        "#types\ttime\tstring\taddr",
-        "1\tC1\t10.0.0.1",
+        "#path\tx509",
+        "#fields\tts\tid\tcertificate.version",
+        "#types\ttime\tstring\tcount",
+        "1\tF1\t3",
     ]
-    (result,) = PARSERS["zeek"](lines, source="ssl.log", tz=TOKYO, reference=NEW_YEAR)
-    assert result == Skipped("ssl.log:5", "zeek ssl is not one soc reads")
+    (result,) = PARSERS["zeek"](lines, source="x509.log", tz=TOKYO, reference=NEW_YEAR)
+    assert result == Skipped("x509.log:5", "zeek x509 is not one soc reads")
 
 
 # -- shared -----------------------------------------------------------------------------------
@@ -397,7 +398,8 @@ def test_zeek_tsv_other_logs_are_skipped() -> None:
         ("mail.example.co.jp.", "example.co.jp"),
         ("Update.Microsoft.COM", "microsoft.com"),
         ("example.jp", "example.jp"),
-        ("co.jp", "co.jp"),
+        ("co.jp", None),  # a public suffix registers nothing by itself
+        ("alice.github.io", "alice.github.io"),  # a private suffix: each site its own owner
         ("www.example.co.uk", "example.co.uk"),
         ("www.example.com.au", "example.com.au"),
         ("a.b.example.com", "example.com"),
@@ -506,7 +508,10 @@ def test_cli_ingests_every_format_and_reingesting_adds_nothing(cli: CliRunner, c
 
     again = cli.invoke(app, ["ingest", "--format", "auto", *(str(FIX / n) for n in EXPECTED)])
     assert again.exit_code == 2, again.output
-    assert f"indexed: {auth_total + network_total}\n" in again.output  # the same ids, overwritten
+    assert "indexed: 0\n" in again.output  # the same ids with the same content: nothing new
+    assert f"already_present: {auth_total + network_total}\n" in again.output
+    for name, fmt in FIXTURE_FORMATS.items():
+        assert f"{FIX / name}: {fmt} (guessed): " in again.output  # the guess is printed per file
     assert counts() == (auth_total, network_total, 0)
 
     hits = ctx.es.search(

@@ -236,7 +236,8 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     name, domain = split_user(data.get(f"{kind.user}UserName"))
     if name and "@" in name and ev.code in ("4768", "4769"):  # Kerberos names "user@REALM"
         name, _, realm = name.partition("@")
-        domain = domain or realm.upper() or None  # TargetDomainName of a lockout is the caller's computer, not a domain
+        domain = domain or realm.upper() or None
+    if ev.code == "4740":  # TargetDomainName of a lockout is the caller's computer, not a domain
         domain = domain or (data.get("SubjectDomainName") or None)
     else:
         domain = domain or (data.get(f"{kind.user}DomainName") or None)
