@@ -76,7 +76,10 @@ def test_route(doc: dict[str, object], dataset: str) -> None:
 
 
 # -- issue 10 §5: one line never loses a file ---------------------------------------------------
-GOOD = '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": ["authentication"]}, "user": {"name": "u%d"}, "source": {"ip": "10.20.1.%d"}}'
+GOOD = (
+    '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": ["authentication"]}, '
+    '"user": {"name": "u%d"}, "source": {"ip": "10.20.1.%d"}}'
+)
 
 
 def _file(tmp_path: Path, name: str, lines: list[str | bytes]) -> Path:
@@ -117,7 +120,10 @@ def test_hostile_ecs_shapes_are_line_rejections_and_ecs_arrays_are_accepted(ctx:
 
 
 def test_encoding_option_reads_what_utf8_rejects(ctx: AppContext, tmp_path: Path) -> None:
-    line = '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": "authentication"}, "user": {"name": "鈴木"}, "source": {"ip": "10.0.0.1"}}'
+    line = (
+        '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": "authentication"}, '
+        '"user": {"name": "鈴木"}, "source": {"ip": "10.0.0.1"}}'
+    )
     path = _file(tmp_path, "sjis.ndjson", [line.encode("cp932")])
     assert len(ingest_files(ctx.es, [path], segments=ctx.segments).rejected) == 1  # never silently replaced
     report = ingest_files(ctx.es, [path], segments=ctx.segments, encoding="cp932")
@@ -129,7 +135,10 @@ def test_encoding_option_reads_what_utf8_rejects(ctx: AppContext, tmp_path: Path
 
 
 def test_a_repeated_event_id_with_other_content_is_a_conflict(ctx: AppContext, tmp_path: Path) -> None:
-    one = '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"id": "e-1", "category": "authentication"}, "user": {"name": "%s"}, "source": {"ip": "10.0.0.1"}}'
+    one = (
+        '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"id": "e-1", "category": "authentication"}, '
+        '"user": {"name": "%s"}, "source": {"ip": "10.0.0.1"}}'
+    )
     path = _file(tmp_path, "dup.ndjson", [one % "a", one % "a", one % "b"])
     report = ingest_files(ctx.es, [path], segments=ctx.segments)
     assert (report.indexed_total, report.already_present, len(report.conflicts)) == (1, 1, 1)
@@ -139,7 +148,10 @@ def test_a_repeated_event_id_with_other_content_is_a_conflict(ctx: AppContext, t
 
 
 def test_zeek_and_evtx_out_of_range_values_are_rejections(ctx: AppContext, tmp_path: Path) -> None:
-    conn = '{"ts": %s, "uid": "C%d", "id.orig_h": "10.0.0.1", "id.orig_p": 5000, "id.resp_h": "10.0.0.2", "id.resp_p": 445, "proto": "tcp", "conn_state": "S0", "duration": %s}'
+    conn = (
+        '{"ts": %s, "uid": "C%d", "id.orig_h": "10.0.0.1", "id.orig_p": 5000, "id.resp_h": "10.0.0.2", '
+        '"id.resp_p": 445, "proto": "tcp", "conn_state": "S0", "duration": %s}'
+    )
     zeek = _file(
         tmp_path,
         "conn.json",
@@ -158,8 +170,9 @@ def test_zeek_and_evtx_out_of_range_values_are_rejections(ctx: AppContext, tmp_p
         "evtx.jsonl",
         [
             '{"Event": {"System": {"EventID": 4625, "TimeCreated": {"#attributes": "2026-11-23T00:00:00Z"}}}}',
-            '{"Event": {"System": {"EventID": 4625, "TimeCreated": {"#attributes": {"SystemTime": "2026-11-23T00:00:00Z"}}},'
-            ' "EventData": {"Data": [{"#attributes": "TargetUserName", "#text": "x"}, "junk", 5]}}}',
+            '{"Event": {"System": {"EventID": 4625, '
+            '"TimeCreated": {"#attributes": {"SystemTime": "2026-11-23T00:00:00Z"}}}, '
+            '"EventData": {"Data": [{"#attributes": "TargetUserName", "#text": "x"}, "junk", 5]}}}',
         ],
     )
     report = ingest_files(ctx.es, [zeek, evtx], segments=ctx.segments, fmt="auto")
@@ -216,7 +229,10 @@ def test_cli_rejects_file_lists_every_line_and_console_lists_the_first(
 
 
 def test_dns_name_facts_are_computed_at_ingest_for_ecs(ctx: AppContext, tmp_path: Path) -> None:
-    line = '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": "network"}, "source": {"ip": "10.0.0.1"}, "destination": {"ip": "10.0.0.53"}, "dns": {"question": {"name": "%s", "registered_domain": "wrong.example"}}}'
+    line = (
+        '{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": "network"}, "source": {"ip": "10.0.0.1"}, '
+        '"destination": {"ip": "10.0.0.53"}, "dns": {"question": {"name": "%s", "registered_domain": "wrong.example"}}}'
+    )
     path = _file(tmp_path, "dns.ndjson", [line % "aGVsbG8.x9.evil.co.uk.", line % "www.city.kobe.lg.jp"])
     ingest_files(ctx.es, [path], segments=ctx.segments)
     hits = ctx.es.search(
