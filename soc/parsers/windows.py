@@ -90,6 +90,9 @@ class WindowsEvent:
     record_id: str | None
     data: dict[str, str]
     host_name: str | None = None  # host.name as the shipper wrote it (Winlogbeat), kept as is
+    # source.* as Winlogbeat's pipeline wrote it: it moves IpAddress/IpPort out of event_data for 4768/4769/4771
+    source_ip: str | None = None
+    source_port: str | None = None
 
 
 def _scalar_strings(data: object) -> dict[str, str]:
@@ -165,6 +168,7 @@ def from_winlogbeat(obj: Mapping[str, Any]) -> WindowsEvent:
         raise BadLine("winlog must be an object")
     event = obj["event"] if isinstance(obj.get("event"), dict) else {}
     host = obj["host"] if isinstance(obj.get("host"), dict) else {}
+    source = obj["source"] if isinstance(obj.get("source"), dict) else {}
     return WindowsEvent(
         at=_time(obj.get("@timestamp"), "@timestamp"),
         code=_code(winlog.get("event_id", event.get("code"))),
@@ -174,6 +178,8 @@ def from_winlogbeat(obj: Mapping[str, Any]) -> WindowsEvent:
         record_id=_str(winlog.get("record_id")),
         data=_scalar_strings(winlog.get("event_data")),
         host_name=_str(host.get("name")),
+        source_ip=_str(source.get("ip")),
+        source_port=_str(source.get("port")),
     )
 
 
@@ -245,14 +251,14 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     put(doc, "user.domain", domain if domain != "-" else None)
     if kind.user == "Subject":
         put(doc, "user.target.name", split_user(data.get("TargetUserName"))[0])
-    if "IpAddress" in data:
-        ip = ip_or_none(data["IpAddress"])
-        if ip is not None:
+    if "IpAddress" in data or ev.source_ip is not None:
+        ip = ip_or_none(data.get("IpAddress", ev.source_ip))
+        if ip is not None and "IpAddress" in data:
             data["IpAddress"] = ip
         put(doc, "source.ip", ip)
         if ip is not None:
             with contextlib.suppress(BadLine):  # a nonsense port does not make the logon less real
-                put(doc, "source.port", port_or_none(data.get("IpPort"), "IpPort"))
+                put(doc, "source.port", port_or_none(data.get("IpPort", ev.source_port), "IpPort"))
     workstation = _workstation(data.get("WorkstationName") or data.get("Workstation"))
     put(doc, "source.domain", workstation)  # the key of a logon that has no address
     if ev.host_name:
