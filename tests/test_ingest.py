@@ -249,3 +249,39 @@ def test_dns_name_facts_are_computed_at_ingest_for_ecs(ctx: AppContext, tmp_path
     assert second["soc"]["dns"] == {"name_length": 19, "subdomain_entropy": round(entropy, 4)}
     n = ctx.es.count(event_index(ctx.es, "network"), {"range": {"soc.dns.subdomain_entropy": {"gt": 2.5}}})
     assert n == 1  # mapped as a number: detectors can range over it
+    mapping = ctx.es.client.indices.get_mapping(index=event_index(ctx.es, "network"))
+    (props,) = (m["mappings"]["properties"] for m in mapping.body.values())
+    assert props["soc"]["properties"]["dns"]["properties"] == {
+        "name_length": {"type": "long"},
+        "subdomain_entropy": {"type": "float"},
+    }  # from the template, not guessed
+    assert props["dns"]["properties"]["question"]["properties"]["subdomain"]["type"] == "keyword"
+
+
+def test_incomplete_events_are_indexed_and_counted_per_file(ctx: AppContext, tmp_path: Path) -> None:
+    auth = _file(
+        tmp_path,
+        "auth.log",
+        [
+            "Nov 23 09:00:00 web01 sshd[100]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+            "tty=ssh ruser= rhost=203.0.113.10",  # no user=
+            "Nov 23 09:00:01 web01 sshd[101]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+            "tty=ssh ruser= rhost=  user=root",  # no rhost
+            "Nov 23 09:00:02 web01 sshd[102]: Failed password for root from 203.0.113.10 port 22 ssh2",
+        ],
+    )
+    flows = _file(
+        tmp_path,
+        "flows.ndjson",
+        ['{"@timestamp": "2026-11-23T01:00:00Z", "event": {"category": "network"}, "source": {"ip": "10.0.0.1"}}'],
+    )
+    report = ingest_files(ctx.es, [auth, flows], segments=ctx.segments, fmt="auto")
+    assert report.indexed_total == 4 and not report.rejected
+    assert (report.files[str(auth)].incomplete, report.files[str(flows)].incomplete) == (2, 1)
+    reasons = {r.source: r.reason for r in report.incomplete}
+    assert reasons == {
+        f"{auth}:1": "authentication event without user.name",
+        f"{auth}:2": "authentication event without a source (source.ip or source.domain)",
+        f"{flows}:1": "network event without a destination (destination.ip or destination.domain)",
+    }
+    assert report.files[str(auth)].format == "sshd" and report.files[str(auth)].guessed
