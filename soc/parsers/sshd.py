@@ -162,27 +162,16 @@ def _event(message: str, *, at: datetime, host: str, program: str, pid: str | No
         if m is None:
             continue
         groups = m.groupdict()
-        doc: dict[str, Any] = {
-            "@timestamp": iso(at),
-            "message": message,
-            "event": {
-                "kind": "event",
-                "category": [category],
-                "type": [etype],
-                "action": action,
-                "outcome": outcome,
-                "dataset": "system.auth",
-                "module": "system",
-                "provider": program,
-            },
-            "host": {"name": host},
-            "process": {"name": program},
-        }
-        put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
-        name, domain = split_user(groups.get("user"))
-        put(doc, "user.name", name)
-        put(doc, "user.domain", domain)
-        ip = _source(doc, groups["addr"])  # sshd with UseDNS logs the client's host name instead
+        doc, name, ip = _skeleton(
+            message,
+            at=at,
+            host=host,
+            program=program,
+            pid=pid,
+            kind=(category, etype, action, outcome),
+            user=groups.get("user"),
+            addr=groups["addr"],  # sshd with UseDNS logs the client's host name instead
+        )
         put(doc, "source.port", port_or_none(groups.get("port"), "port"))
         if groups.get("method"):
             put(doc, "system.auth.ssh.method", groups["method"])
@@ -208,6 +197,43 @@ def _source(doc: dict[str, Any], addr: str) -> str | None:
     return ip
 
 
+def _skeleton(
+    message: str,
+    *,
+    at: datetime,
+    host: str,
+    program: str,
+    pid: str | None,
+    kind: tuple[str, str, str, str],
+    user: str | None,
+    addr: str,
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """The event every sshd/PAM line shares: ``(doc, user name, source ip)``; ``kind`` is
+    ``(category, type, action, outcome)``."""
+    category, etype, action, outcome = kind
+    doc: dict[str, Any] = {
+        "@timestamp": iso(at),
+        "message": message,
+        "event": {
+            "kind": "event",
+            "category": [category],
+            "type": [etype],
+            "action": action,
+            "outcome": outcome,
+            "dataset": "system.auth",
+            "module": "system",
+            "provider": program,
+        },
+        "host": {"name": host},
+        "process": {"name": program},
+    }
+    put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
+    name, domain = split_user(user)
+    put(doc, "user.name", name)
+    put(doc, "user.domain", domain)
+    return doc, name, _source(doc, addr)
+
+
 def _pam_event(
     message: str, *, at: datetime, host: str, program: str, pid: str | None
 ) -> tuple[dict[str, Any], int] | None:
@@ -220,27 +246,17 @@ def _pam_event(
             return None
         count = int(m["n"])
     fields = {kv["k"]: kv["v"] for kv in _KV.finditer(m["kv"])}
-    doc: dict[str, Any] = {
-        "@timestamp": iso(at),
-        "message": message,
-        "event": {
-            "kind": "event",
-            "category": ["authentication"],
-            "type": ["start"],
-            "action": "ssh-pam-auth-failure",
-            "outcome": "failure",
-            "dataset": "system.auth",
-            "module": "system",
-            "provider": program,
-        },
-        "host": {"name": host},
-        "process": {"name": program},
-    }
-    put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
-    name, domain = split_user(fields.get("user"))
-    put(doc, "user.name", name)
-    put(doc, "user.domain", domain)
-    ip = _source(doc, fields.get("rhost", ""))
+    kind = ("authentication", "start", "ssh-pam-auth-failure", "failure")
+    doc, name, ip = _skeleton(
+        message,
+        at=at,
+        host=host,
+        program=program,
+        pid=pid,
+        kind=kind,
+        user=fields.get("user"),
+        addr=fields.get("rhost", ""),
+    )
     put(doc, "related.user", [name] if name else None)
     put(doc, "related.ip", [ip] if ip else None)
     return doc, count
