@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -156,22 +157,25 @@ def syslog_header(line: str, *, tz: ZoneInfo, reference: datetime) -> tuple[date
     raise BadLine("not a syslog line: expected 'Mon DD HH:MM:SS host prog[pid]: …', RFC 5424 or an ISO 8601 time")
 
 
-def _event(message: str, *, at: datetime, host: str, program: str, pid: str | None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class _Header:
+    """What the syslog header says of a line."""
+
+    at: datetime
+    host: str
+    program: str
+    pid: str | None
+
+
+def _event(message: str, header: _Header) -> dict[str, Any] | None:
     for pattern, category, etype, action, outcome in _MESSAGES:
         m = pattern.match(message)
         if m is None:
             continue
         groups = m.groupdict()
-        doc, name, ip = _skeleton(
-            message,
-            at=at,
-            host=host,
-            program=program,
-            pid=pid,
-            kind=(category, etype, action, outcome),
-            user=groups.get("user"),
-            addr=groups["addr"],  # sshd with UseDNS logs the client's host name instead
-        )
+        kind = (category, etype, action, outcome)
+        # sshd with UseDNS logs the client's host name instead of its address
+        doc, name, ip = _skeleton(message, header, kind=kind, user=groups.get("user"), addr=groups["addr"])
         put(doc, "source.port", port_or_none(groups.get("port"), "port"))
         if groups.get("method"):
             put(doc, "system.auth.ssh.method", groups["method"])
@@ -199,11 +203,8 @@ def _source(doc: dict[str, Any], addr: str) -> str | None:
 
 def _skeleton(
     message: str,
+    header: _Header,
     *,
-    at: datetime,
-    host: str,
-    program: str,
-    pid: str | None,
     kind: tuple[str, str, str, str],
     user: str | None,
     addr: str,
@@ -211,8 +212,9 @@ def _skeleton(
     """The event every sshd/PAM line shares: ``(doc, user name, source ip)``; ``kind`` is
     ``(category, type, action, outcome)``."""
     category, etype, action, outcome = kind
+    program, pid = header.program, header.pid
     doc: dict[str, Any] = {
-        "@timestamp": iso(at),
+        "@timestamp": iso(header.at),
         "message": message,
         "event": {
             "kind": "event",
@@ -224,7 +226,7 @@ def _skeleton(
             "module": "system",
             "provider": program,
         },
-        "host": {"name": host},
+        "host": {"name": header.host},
         "process": {"name": program},
     }
     put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
@@ -234,9 +236,7 @@ def _skeleton(
     return doc, name, _source(doc, addr)
 
 
-def _pam_event(
-    message: str, *, at: datetime, host: str, program: str, pid: str | None
-) -> tuple[dict[str, Any], int] | None:
+def _pam_event(message: str, header: _Header) -> tuple[dict[str, Any], int] | None:
     """A PAM authentication failure and how many attempts it stands for, or None."""
     count = 1
     m = _PAM_FAILURE.match(message)
@@ -247,16 +247,7 @@ def _pam_event(
         count = int(m["n"])
     fields = {kv["k"]: kv["v"] for kv in _KV.finditer(m["kv"])}
     kind = ("authentication", "start", "ssh-pam-auth-failure", "failure")
-    doc, name, ip = _skeleton(
-        message,
-        at=at,
-        host=host,
-        program=program,
-        pid=pid,
-        kind=kind,
-        user=fields.get("user"),
-        addr=fields.get("rhost", ""),
-    )
+    doc, name, ip = _skeleton(message, header, kind=kind, user=fields.get("user"), addr=fields.get("rhost", ""))
     put(doc, "related.user", [name] if name else None)
     put(doc, "related.ip", [ip] if ip else None)
     return doc, count
@@ -332,7 +323,8 @@ def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamT
     if repeat > 100_000:
         raise BadLine(f"message repeated {repeat} times: more than 100,000 is no real log")
     key = (host, pid or "")
-    pam_event = _pam_event(message, at=at, host=host, program=program, pid=pid)
+    header = _Header(at, host, program, pid)
+    pam_event = _pam_event(message, header)
     if pam_event is not None:
         doc, count = pam_event
         if count * repeat > 100_000:
@@ -340,7 +332,7 @@ def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamT
         events = [Parsed(where, _with_id(doc, raw, n, last=n == count * repeat - 1)) for n in range(count * repeat)]
         yield from pam.hold(key, at, events)
         return
-    event = _event(message, at=at, host=host, program=program, pid=pid) if program in _PROGRAMS else None
+    event = _event(message, header) if program in _PROGRAMS else None
     if event is None:
         yield Skipped(where, "an sshd message soc does not read")
         return
