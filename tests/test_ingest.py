@@ -14,7 +14,7 @@ from soc.config import Settings
 from soc.context import AppContext
 from soc.errors import IngestError
 from soc.es.indices import event_index
-from soc.es.ingest import ingest_files, route
+from soc.es.ingest import RejectsFile, ingest_files, route
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ingest" / "mixed.ndjson"
 
@@ -140,7 +140,10 @@ def test_a_repeated_event_id_with_other_content_is_a_conflict(ctx: AppContext, t
         '"user": {"name": "%s"}, "source": {"ip": "10.0.0.1"}}'
     )
     path = _file(tmp_path, "dup.ndjson", [one % "a", one % "a", one % "b"])
-    report = ingest_files(ctx.es, [path], segments=ctx.segments)
+    with RejectsFile(tmp_path / "rejects.ndjson") as sink:
+        report = ingest_files(ctx.es, [path], segments=ctx.segments, sink=sink)
+    (record,) = [json.loads(x) for x in (tmp_path / "rejects.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert (record["kind"], record["line"], record["text"]) == ("conflict", 3, one % "b")  # the line as read
     assert (report.indexed_total, report.already_present, len(report.conflicts)) == (1, 1, 1)
     assert report.conflicts[0].source == f"{path}:3" and "e-1" in report.conflicts[0].reason
     (hit,) = ctx.es.search(event_index(ctx.es, "auth"), {"query": {"match_all": {}}})["hits"]["hits"]

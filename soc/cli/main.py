@@ -221,12 +221,17 @@ def ingest(
     already indexed with other content) and incomplete (indexed without a field detection
     needs). Exit status 2 when a line was rejected or conflicted.
     """
+    from contextlib import nullcontext
+
     from rich.progress import Progress
 
-    from soc.es.ingest import ingest_files, write_rejects
+    from soc.es.ingest import RejectsFile, ingest_files
 
     ctx = context()
-    with Progress(transient=True, console=err_console, disable=as_json) as progress:
+    with (
+        RejectsFile(rejects) if rejects is not None else nullcontext() as sink,
+        Progress(transient=True, console=err_console, disable=as_json) as progress,
+    ):
         task = progress.add_task("indexing", total=None)
         report = ingest_files(
             ctx.es,
@@ -237,14 +242,14 @@ def ingest(
             reference=ctx.clock.now(),
             encoding=encoding,
             on_progress=lambda n: progress.advance(task, n),
+            keep=max(show, 0),
+            sink=sink,
         )
-    if rejects is not None:
-        write_rejects(report, rejects)
     if as_json:
         print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None})
     else:
         _print_ingest_report(report, show=show, rejects=rejects)
-    if report.rejected or report.conflicts:
+    if report.problems["rejected"] or report.problems["conflict"]:
         raise typer.Exit(2)
 
 
@@ -268,8 +273,8 @@ def _print_ingest_report(report: IngestReport, *, show: int, rejects: Path | Non
     ):
         for item in items[:show]:
             err_console.print(f"{label}: {escape(str(item))}", soft_wrap=True)
-        if len(items) > show:
-            err_console.print(f"… and {len(items) - show} more {label}{where}", soft_wrap=True)
+        if (more := report.problems[label] - min(show, len(items))) > 0:
+            err_console.print(f"… and {more} more {label}{where}", soft_wrap=True)
 
 
 @app.command()

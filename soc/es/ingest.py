@@ -41,19 +41,21 @@ from soc.vocab import iso, parse_time
 
 __all__ = [
     "FORMATS",
+    "PROBLEMS",
     "DocumentError",
     "FileReport",
     "IngestReport",
     "Rejected",
+    "RejectsFile",
     "incomplete_reason",
     "index_events",
     "ingest_files",
     "prepare",
     "route",
-    "write_rejects",
 ]
 
 _IP_FIELDS = ("source", "destination", "client", "server")
+_LOOKUP_BATCH = 500  # 409 answers resolved (already present or conflict) per mget
 _MEMORY = "(memory)"
 
 
@@ -91,8 +93,15 @@ class FileReport:
         }
 
 
+PROBLEMS = ("rejected", "conflict", "incomplete")
+ProblemSink = Callable[[str, Rejected], None]
+
+
 @dataclass
 class IngestReport:
+    """Counts, and the problem lines: every one goes to ``sink`` as it is found (``--rejects``);
+    the lists keep the first ``keep`` of each kind (all when None) and ``problems`` counts them all."""
+
     read: int = 0
     skipped: int = 0  # lines of a log format that carry nothing soc reads
     indexed: Counter[str] = field(default_factory=Counter)  # new documents, per index
@@ -100,8 +109,20 @@ class IngestReport:
     rejected: list[Rejected] = field(default_factory=list)
     conflicts: list[Rejected] = field(default_factory=list)  # same event.id, other content: not indexed
     incomplete: list[Rejected] = field(default_factory=list)  # indexed, but without a field detection needs
+    problems: Counter[str] = field(default_factory=Counter)  # kind (PROBLEMS) -> how many
     files: dict[str, FileReport] = field(default_factory=dict)
     seconds: float = 0.0
+    keep: int | None = None
+    sink: ProblemSink | None = field(default=None, repr=False)
+
+    def add(self, kind: str, item: Rejected) -> None:
+        """Count one problem line of ``kind`` (one of PROBLEMS), keep it if there is room, pass it on."""
+        self.problems[kind] += 1
+        kept = {"rejected": self.rejected, "conflict": self.conflicts, "incomplete": self.incomplete}[kind]
+        if self.keep is None or len(kept) < self.keep:
+            kept.append(item)
+        if self.sink is not None:
+            self.sink(kind, item)
 
     @property
     def indexed_total(self) -> int:
@@ -117,9 +138,9 @@ class IngestReport:
             "skipped": self.skipped,
             "indexed": self.indexed_total,
             "already_present": self.already_present,
-            "rejected": len(self.rejected),
-            "conflicts": len(self.conflicts),
-            "incomplete": len(self.incomplete),
+            "rejected": self.problems["rejected"],
+            "conflicts": self.problems["conflict"],
+            "incomplete": self.problems["incomplete"],
             "per_index": dict(sorted(self.indexed.items())),
             "docs_per_second": round(self.docs_per_second),
             "files": [f.summary() for f in self.files.values()],
@@ -316,6 +337,7 @@ class _Sent:
     source: str
     digest: str
     incomplete: str | None  # why detection cannot use it fully, counted once it is indexed
+    text: str | None  # the raw line, for the rejects file
 
 
 def _index(
@@ -325,9 +347,11 @@ def _index(
     segments: SegmentMap,
     on_progress: Callable[[int], None] | None,
     op_type: str = "create",
+    keep: int | None = None,
+    sink: ProblemSink | None = None,
 ) -> IngestReport:
     ensure_ready(gw)
-    report = IngestReport()
+    report = IngestReport(keep=keep, sink=sink)
     # actions sent and not yet answered, by _id (bounded by the bulk chunk size; keyed by id
     # rather than by position because retried documents are answered out of order)
     in_flight: dict[str, deque[_Sent]] = defaultdict(deque)
@@ -335,9 +359,9 @@ def _index(
     now = datetime.now(UTC)
     began = time.perf_counter()
 
-    def reject(fr: FileReport, source: str, reason: str) -> None:
+    def reject(fr: FileReport, source: str, reason: str, text: str | None) -> None:
         fr.rejected += 1
-        report.rejected.append(Rejected(source, reason))
+        report.add("rejected", Rejected(source, reason, text))
 
     def action(fr: FileReport, result: Parsed) -> dict[str, Any] | None:
         try:
@@ -346,16 +370,18 @@ def _index(
             digest = result.digest or content_digest(doc)
             index = gw.index_name(EVENT_DATASETS[route(doc)])
         except DocumentError as exc:
-            reject(fr, result.source, str(exc))
+            reject(fr, result.source, str(exc), result.text)
             return None
         except RecursionError:
-            reject(fr, result.source, "nested too deep")
+            reject(fr, result.source, "nested too deep", result.text)
             return None
         except Exception as exc:  # noqa: BLE001 - one hostile document must not end the file
-            reject(fr, result.source, f"cannot index this document ({type(exc).__name__}: {str(exc)[:200]})")
+            why = f"cannot index this document ({type(exc).__name__}: {str(exc)[:200]})"
+            reject(fr, result.source, why, result.text)
             return None
         doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
-        in_flight[doc_id].append(_Sent(fr, result.source, doc["soc"]["digest"], incomplete_reason(doc)))
+        sent = _Sent(fr, result.source, doc["soc"]["digest"], incomplete_reason(doc), result.text)
+        in_flight[doc_id].append(sent)
         return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": doc}
 
     def actions() -> Iterator[dict[str, Any]]:
@@ -366,7 +392,7 @@ def _index(
                 report.skipped += 1
                 fr.skipped += 1
             elif isinstance(result, Rejected):
-                reject(fr, result.source, result.reason)
+                reject(fr, result.source, result.reason, result.text)
             elif (act := action(fr, result)) is not None:
                 yield act
 
@@ -382,11 +408,14 @@ def _index(
             sent.file.indexed += 1
             if sent.incomplete is not None:
                 sent.file.incomplete += 1
-                report.incomplete.append(Rejected(sent.source, sent.incomplete))
+                report.add("incomplete", Rejected(sent.source, sent.incomplete, sent.text))
         elif info.get("status") == 409:
             existing.append((sent, str(info["index"]), doc_id))
+            if len(existing) >= _LOOKUP_BATCH:  # bounded: a re-ingest of a huge file holds one batch
+                _sort_existing(gw, existing, report)
+                existing.clear()
         else:
-            reject(sent.file, sent.source, f"rejected by Elasticsearch: {info['reason']}")
+            reject(sent.file, sent.source, f"rejected by Elasticsearch: {info['reason']}", sent.text)
 
     result = gw.bulk(actions(), on_progress=on_progress, on_result=on_result)
     report.indexed.update(result.per_index)
@@ -403,8 +432,8 @@ def _sort_existing(gw: EsGateway, existing: list[tuple[_Sent, str, str]], report
     for sent, index, doc_id in existing:
         by_index[index].append((sent, doc_id))
     for index, entries in by_index.items():
-        for start in range(0, len(entries), 500):
-            chunk = entries[start : start + 500]
+        for start in range(0, len(entries), _LOOKUP_BATCH):
+            chunk = entries[start : start + _LOOKUP_BATCH]
             stored = gw.mget(index, list(dict.fromkeys(doc_id for _, doc_id in chunk)))
             for sent, doc_id in chunk:
                 source = stored.get(doc_id)
@@ -417,13 +446,11 @@ def _sort_existing(gw: EsGateway, existing: list[tuple[_Sent, str, str]], report
                     report.already_present += 1
                 else:
                     sent.file.conflicts += 1
-                    report.conflicts.append(
-                        Rejected(
-                            sent.source,
-                            f"event.id {doc_id!r} is already indexed with other content; "
-                            "the first one is kept and this one was not indexed",
-                        )
+                    why = (
+                        f"event.id {doc_id!r} is already indexed with other content; "
+                        "the first one is kept and this one was not indexed"
                     )
+                    report.add("conflict", Rejected(sent.source, why, sent.text))
 
 
 def index_events(
@@ -471,6 +498,8 @@ def ingest_files(
     reference: datetime | None = None,
     encoding: str = "utf-8",
     on_progress: Callable[[int], None] | None = None,
+    keep: int | None = None,
+    sink: ProblemSink | None = None,
 ) -> IngestReport:
     """Load log files (ECS NDJSON by default); every line is counted in its file's report.
 
@@ -499,44 +528,39 @@ def ingest_files(
         for p in files
         for result in parse_file(p, formats[p], tz=zone, reference=ref, encoding=encoding)
     )
-    report = _index(gw, items, segments=segments, on_progress=on_progress)
+    report = _index(gw, items, segments=segments, on_progress=on_progress, keep=keep, sink=sink)
     report.files = {str(p): fr for p, fr in reports.items()}
     return report
 
 
-def write_rejects(report: IngestReport, out: Path) -> int:
-    """Write every rejected, conflicting and incomplete line to ``out`` as NDJSON
-    (``kind``, ``file``, ``line``, ``reason``, ``text``: the line as read, undecodable
-    bytes shown as ``\\xNN``); returns how many. The text is read back from the files,
-    so memory holds only the line numbers."""
-    entries = [("rejected", r) for r in report.rejected]
-    entries += [("conflict", r) for r in report.conflicts] + [("incomplete", r) for r in report.incomplete]
-    wanted: dict[str, set[int]] = defaultdict(set)
-    located: list[tuple[str, Rejected, str | None, int | None]] = []
-    for kind, rej in entries:
-        name, _, number = rej.source.rpartition(":")
-        if name in report.files and number.isdigit():
-            wanted[name].add(int(number))
-            located.append((kind, rej, name, int(number)))
-        else:
-            located.append((kind, rej, None, None))
-    texts: dict[tuple[str, int], str] = {}
-    for file, numbers in wanted.items():
-        last = max(numbers)
-        with Path(file).open("rb") as fh:
-            for lineno, data in enumerate(fh, start=1):
-                if lineno in numbers:
-                    texts[(file, lineno)] = data.rstrip(b"\r\n")[:65536].decode("utf-8", "backslashreplace")
-                if lineno >= last:
-                    break
-    with out.open("w", encoding="utf-8") as fh:
-        for kind, rej, path, line in located:
-            record = {
-                "kind": kind,
-                "file": path or rej.source,
-                "line": line,
-                "reason": rej.reason,
-                "text": texts.get((path, line)) if path is not None and line is not None else None,
-            }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return len(located)
+class RejectsFile:
+    """A problem sink writing every problem line as NDJSON as it is found: ``kind``
+    (rejected, conflict, incomplete), ``file``, ``line``, ``reason`` and ``text`` (the line
+    as read, undecodable bytes as ``\\xNN``). Nothing is held in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+        self._fh = path.open("w", encoding="utf-8")
+
+    def __call__(self, kind: str, item: Rejected) -> None:
+        name, _, number = item.source.rpartition(":")
+        located = bool(name) and number.isdigit()
+        record = {
+            "kind": kind,
+            "file": name if located else item.source,
+            "line": int(number) if located else None,
+            "reason": item.reason,
+            "text": item.text,
+        }
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.written += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> RejectsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from soc.network.dns import registered_domain
@@ -73,7 +74,7 @@ def finite(value: float, what: str, *, low: float, high: float) -> float:
     return value
 
 
-def guarded(where: str, results: Iterator[Any]) -> Iterator[Any]:
+def guarded(where: str, results: Iterator[Any], raw: str | None = None) -> Iterator[Any]:
     """The results of one line's parsing; an unexpected exception becomes that line's rejection.
 
     A parser's own BadLine carries a message written for the operator; anything else (a
@@ -81,13 +82,16 @@ def guarded(where: str, results: Iterator[Any]) -> Iterator[Any]:
     the exception's type so the parser can be fixed, and the next line is read.
     """
     try:
-        yield from list(results)
+        done = list(results)
     except BadLine as exc:
-        yield Rejected(where, str(exc))
+        yield Rejected(where, str(exc), raw)
     except RecursionError:
-        yield Rejected(where, f"nested deeper than {MAX_DEPTH} levels")
+        yield Rejected(where, f"nested deeper than {MAX_DEPTH} levels", raw)
     except Exception as exc:  # noqa: BLE001 - one hostile line must not end the file
-        yield Rejected(where, f"cannot read this line ({type(exc).__name__}: {str(exc)[:200]})")
+        yield Rejected(where, f"cannot read this line ({type(exc).__name__}: {str(exc)[:200]})", raw)
+    else:
+        for result in done:
+            yield replace(result, text=raw) if isinstance(result, Rejected) and result.text is None else result
 
 
 def event_id(fmt: str, raw: str, n: int = 0) -> str:

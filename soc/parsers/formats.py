@@ -66,8 +66,9 @@ def read_head(path: Path, n: int = _HEAD) -> list[str]:
         return list(islice((line for line in fh if line.strip()), n))
 
 
-def _raw_lines(fh: BinaryIO) -> Iterator[bytes | None]:
-    """The file's lines as bytes, None for a line longer than MAX_LINE (skipped to its end)."""
+def _raw_lines(fh: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """The file's lines as ``(bytes, too_long)``; a line longer than MAX_LINE is cut there
+    and the rest of it skipped."""
     while True:
         data = fh.readline(MAX_LINE + 1)
         if not data:
@@ -75,9 +76,14 @@ def _raw_lines(fh: BinaryIO) -> Iterator[bytes | None]:
         if len(data) > MAX_LINE and not data.endswith(b"\n"):
             while (more := fh.readline(MAX_LINE)) and not more.endswith(b"\n"):
                 pass
-            yield None
+            yield data, True
             continue
-        yield data
+        yield data, False
+
+
+def _shown(data: bytes) -> str:
+    """A line as it can be shown: undecodable bytes as ``\\xNN``, at most 64 KiB."""
+    return data.rstrip(b"\r\n")[:65536].decode("utf-8", "backslashreplace")
 
 
 def read_lines(path: Path, *, encoding: str, bad: list[Rejected]) -> Iterator[str]:
@@ -85,21 +91,19 @@ def read_lines(path: Path, *, encoding: str, bad: list[Rejected]) -> Iterator[st
     than MAX_LINE) is appended to ``bad`` as that line's rejection and read as an empty
     line, so the parser's line numbers stay the file's. A UTF-8 byte-order mark is dropped."""
     with path.open("rb") as fh:
-        for lineno, data in enumerate(_raw_lines(fh), start=1):
-            if data is None:
-                bad.append(Rejected(f"{path}:{lineno}", f"line longer than {MAX_LINE:,} bytes"))
+        for lineno, (data, too_long) in enumerate(_raw_lines(fh), start=1):
+            if too_long:
+                bad.append(Rejected(f"{path}:{lineno}", f"line longer than {MAX_LINE:,} bytes", _shown(data[:200])))
                 yield "\n"
                 continue
             try:
                 text = data.decode(encoding)
             except UnicodeDecodeError as exc:
-                bad.append(
-                    Rejected(
-                        f"{path}:{lineno}",
-                        f"not valid {encoding} at byte {exc.start + 1} of the line "
-                        "(give --encoding if the file is written in another one, e.g. cp932)",
-                    )
+                reason = (
+                    f"not valid {encoding} at byte {exc.start + 1} of the line "
+                    "(give --encoding if the file is written in another one, e.g. cp932)"
                 )
+                bad.append(Rejected(f"{path}:{lineno}", reason, _shown(data)))
                 yield "\n"
                 continue
             yield text.removeprefix("\ufeff") if lineno == 1 else text
@@ -110,11 +114,11 @@ def parse_ecs(lines: Iterable[str], *, source: str) -> Iterator[ParseResult]:
     for lineno, line in enumerate(lines, start=1):
         text = line.strip()
         if text:
-            yield from guarded(f"{source}:{lineno}", _ecs_line(text, f"{source}:{lineno}"))
+            yield from guarded(f"{source}:{lineno}", _ecs_line(text, f"{source}:{lineno}"), text)
 
 
 def _ecs_line(text: str, where: str) -> Iterator[ParseResult]:
-    yield Parsed(where, load_json_object(text))
+    yield Parsed(where, load_json_object(text), text=text)
 
 
 def parse_file(

@@ -329,7 +329,8 @@ def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamT
         doc, count = pam_event
         if count * repeat > 100_000:
             raise BadLine(f"{count * repeat} authentication failures in one line: more than 100,000 is no real log")
-        events = [Parsed(where, _with_id(doc, raw, n, last=n == count * repeat - 1)) for n in range(count * repeat)]
+        total = count * repeat
+        events = [Parsed(where, _with_id(doc, raw, n, last=n == total - 1), text=raw) for n in range(total)]
         yield from pam.hold(key, at, events)
         return
     event = _event(message, header) if program in _PROGRAMS else None
@@ -340,7 +341,7 @@ def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamT
     if doc["event"]["action"] == "ssh-login-failed":
         yield from pam.sshd_failure(key, at)
     for n in range(repeat):
-        yield Parsed(where, _with_id(doc, raw, n, last=n == repeat - 1))
+        yield Parsed(where, _with_id(doc, raw, n, last=n == repeat - 1), text=raw)
 
 
 def _with_id(doc: dict[str, Any], raw: str, n: int, *, last: bool) -> dict[str, Any]:
@@ -358,6 +359,6 @@ def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: d
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        yield from guarded(where, _line(raw, where, tz=tz, reference=reference, pam=pam))
+        yield from guarded(where, _line(raw, where, tz=tz, reference=reference, pam=pam), raw)
         yield from pam.due()
     yield from pam.flush()

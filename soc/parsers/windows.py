@@ -303,7 +303,7 @@ def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
         return
     doc = to_ecs(ev, kind)
     doc["event"]["id"] = event_id(FORMAT, raw)
-    yield Parsed(where, doc)
+    yield Parsed(where, doc, text=raw)
 
 
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
@@ -315,4 +315,4 @@ def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: d
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        yield from guarded(where, _line(raw, where, tz=tz))
+        yield from guarded(where, _line(raw, where, tz=tz), raw)

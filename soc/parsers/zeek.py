@@ -352,7 +352,7 @@ def _line(raw: str, where: str, header: _Header) -> Iterator[ParseResult]:
         return
     doc = _BUILDERS[kind](row)
     doc["event"]["id"], digest = _record_id(kind, row, raw)
-    yield Parsed(where, doc, digest)
+    yield Parsed(where, doc, digest, text=raw)
 
 
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
@@ -365,6 +365,6 @@ def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: d
         if not raw.strip():
             continue
         if raw.startswith("#"):
-            yield from guarded(f"{source}:{lineno}", _header_line(raw, header))
+            yield from guarded(f"{source}:{lineno}", _header_line(raw, header), raw)
             continue
-        yield from guarded(f"{source}:{lineno}", _line(raw, f"{source}:{lineno}", header))
+        yield from guarded(f"{source}:{lineno}", _line(raw, f"{source}:{lineno}", header), raw)
