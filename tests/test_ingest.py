@@ -132,6 +132,8 @@ def test_encoding_option_reads_what_utf8_rejects(ctx: AppContext, tmp_path: Path
     assert hit["_source"]["user"]["name"] == "鈴木"
     with pytest.raises(IngestError, match="unknown encoding"):
         ingest_files(ctx.es, [path], segments=ctx.segments, encoding="klingon")
+    with pytest.raises(IngestError, match="'utf-16' is not read line by line"):
+        ingest_files(ctx.es, [path], segments=ctx.segments, encoding="utf-16")
 
 
 def test_a_repeated_event_id_with_other_content_is_a_conflict(ctx: AppContext, tmp_path: Path) -> None:

@@ -367,7 +367,8 @@ def _index(
         try:
             doc = prepare(result.doc, segments=segments, now=now)
             doc_id = _doc_id(doc)
-            digest = result.digest or content_digest(doc)
+            # a digest tells a re-ingest from a conflict; "index" (the simulator's own events) needs none
+            digest = result.digest or (content_digest(doc) if op_type == "create" else "")
             index = gw.index_name(EVENT_DATASETS[route(doc)])
         except DocumentError as exc:
             reject(fr, result.source, str(exc), result.text)
@@ -379,8 +380,9 @@ def _index(
             why = f"cannot index this document ({type(exc).__name__}: {str(exc)[:200]})"
             reject(fr, result.source, why, result.text)
             return None
-        doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
-        sent = _Sent(fr, result.source, doc["soc"]["digest"], incomplete_reason(doc), result.text)
+        if digest:
+            digest = doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
+        sent = _Sent(fr, result.source, digest, incomplete_reason(doc), result.text)
         in_flight[doc_id].append(sent)
         return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": doc}
 
@@ -509,12 +511,13 @@ def ingest_files(
     """
     if fmt not in FORMATS:
         raise IngestError(f"unknown input format {fmt!r}", field="--format", hint=f"use one of: {', '.join(FORMATS)}")
+    hint = "e.g. utf-8, cp932, euc-jp (one where a line ends with the byte 0x0A)"
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise IngestError(
-            f"unknown encoding {encoding!r}", field="--encoding", hint="e.g. utf-8, cp932, euc-jp"
-        ) from None
+        raise IngestError(f"unknown encoding {encoding!r}", field="--encoding", hint=hint) from None
+    if "\n".encode(encoding) != b"\n":
+        raise IngestError(f"encoding {encoding!r} is not read line by line", field="--encoding", hint=hint)
     files = list(paths)
     for p in files:
         if not p.is_file():
