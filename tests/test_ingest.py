@@ -100,12 +100,14 @@ def test_hostile_ecs_shapes_are_line_rejections_and_ecs_arrays_are_accepted(ctx:
         b'{"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "\xff\xfe"}}',
         '{"@timestamp": "2026-11-23T01:00:00Z", "source": {"ip": {"v": 4}}}',
         '{"@timestamp": "+999999-01-01T00:00:00Z"}',
+        '{"@timestamp": "2026-11-23T01:00:00Z", "' + ".".join(["a"] * 2000) + '": 1}',  # dotted keys nest too
         GOOD % (2, 2),
     ]
     path = _file(tmp_path, "hostile.ndjson", lines)
     report = ingest_files(ctx.es, [path], segments=ctx.segments)
     reasons = {int(r.source.rsplit(":", 1)[1]): r.reason for r in report.rejected}
-    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9]
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert reasons[10] == "nested deeper than 32 levels"
     assert reasons[3] == "event.category must be a string or a list of strings (ECS), got 5"
     assert reasons[4] == reasons[5] == "nested deeper than 32 levels"
     assert "NaN" in reasons[6]

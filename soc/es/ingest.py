@@ -36,7 +36,7 @@ from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
 from soc.network.dns import dns_name
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
-from soc.parsers.common import BadLine, check_depth
+from soc.parsers.common import MAX_DEPTH, BadLine, check_depth
 from soc.vocab import iso, parse_time
 
 __all__ = [
@@ -274,9 +274,12 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
         raise DocumentError(f"expected a JSON object, got {type(doc).__name__}")
     try:
         check_depth(doc)
+        doc = _expand_dotted(doc)
+        check_depth(doc)  # "a.b.c…" keys nest too
     except BadLine as exc:
         raise DocumentError(str(exc)) from None
-    doc = _expand_dotted(doc)
+    except RecursionError:
+        raise DocumentError(f"nested deeper than {MAX_DEPTH} levels") from None
     ts = doc.get("@timestamp")
     if ts is None:
         raise DocumentError("@timestamp is missing (every event needs its time, ISO 8601 with a zone)")
