@@ -766,3 +766,21 @@ def test_evtx_odd_shapes_are_rejections_not_tracebacks() -> None:
         6: "EventTime: not a time: 'yesterday'",
     }
     assert list(docs(results)) == [2]  # a 4625 whose EventData is a string: indexed without user (incomplete)
+
+
+def test_a_pam_failure_waits_a_minute_for_sshds_own_line() -> None:
+    pam = (
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root"
+    )
+    lines = [
+        f"Nov 23 09:00:00 web01 sshd[10]: {pam}",
+        f"Nov 23 09:00:00 web01 sshd[20]: {pam}",
+        "Nov 23 09:00:03 web01 sshd[20]: Failed password for root from 203.0.113.5 port 4000 ssh2",  # restates 20
+        "Nov 23 09:01:30 web01 cron[1]: (root) CMD (true)",  # 90 s later: 10's PAM failure counts on its own
+    ]
+    results = list(PARSERS["sshd"](lines, source="a", tz=TOKYO, reference=NEW_YEAR))
+    assert [(r.source, r.doc["event"]["outcome"]) for r in results if isinstance(r, Parsed)] == [
+        ("a:2", "unknown"),
+        ("a:3", "failure"),
+        ("a:1", "failure"),
+    ]

@@ -295,9 +295,12 @@ class _PamTracker:
         """PAM failures whose connection logged no sshd line within the grace period."""
         if self.now is None:
             return
-        late = [k for k, (at, _) in self.pending.items() if self.now - at > PAM_GRACE]
-        for key in late:
-            yield from self.pending.pop(key)[1]
+        while self.pending:  # oldest first: entries are in the order they were first held
+            key, (at, events) = next(iter(self.pending.items()))
+            if self.now - at <= PAM_GRACE:
+                return
+            del self.pending[key]
+            yield from events
 
     def flush(self) -> Iterator[Parsed]:
         for _, events in self.pending.values():
