@@ -260,7 +260,7 @@ def _underscored(row: Row) -> Row:
 
 def _kind_of(row: Row) -> str | None:
     """Which log a JSON row comes from: its ``_path``, else the fields only that log has."""
-    path = row.get("_path") or row.get("log_type")
+    path = row.get("_path")
     if isinstance(path, str):
         return path if path in _BUILDERS else None
     if "conn_state" in row or "orig_bytes" in row:
