@@ -673,7 +673,10 @@ def test_zeek_filebeat_json_logs() -> None:
     http = docs(parse(f"{FB}/http-json.log", "zeek"))
     assert http[2]["url"]["full"] == "http://httpbin.org/ip" and http[2]["destination"]["domain"] == "httpbin.org"
     dns = docs(parse(f"{FB}/dns-json.log", "zeek"))
-    assert dns[1]["dns"]["question"]["registered_domain"] == "es.io"  # dns-json.log-expected.json
+    # dns-json.log-expected.json (commit 6ca55d3f9b007e686898eba052361dec4d4b950b)
+    assert dns[1]["dns"]["question"]["registered_domain"] == "es.io"
+    assert dns[1]["event"]["duration"] == 76_967_000 and dns[1]["dns"]["resolved_ip"] == ["35.199.178.4"]
+    assert dns[2]["dns"]["question"]["registered_domain"] == "_tcp.local"
     assert dns[2]["dns"]["question"]["type"] == "PTR" and dns[2]["source"]["ip"] == "fe80::4ef:15cf:769f:ff21"
     conn = docs(parse(f"{FB}/connection-json.log", "zeek"))
     assert conn[1]["event"]["duration"] == 76_967_000 and conn[1]["network"]["bytes"] == 253

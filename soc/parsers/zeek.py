@@ -154,6 +154,9 @@ def dns_doc(row: Row) -> Row:
     put(doc, "dns.question.type", row.get("qtype_name"))
     put(doc, "dns.response_code", rcode)
     put(doc, "dns.id", _num(row, "trans_id", int))
+    rtt = _num(row, "rtt", float)
+    if rtt is not None:  # ECS: nanoseconds, as Filebeat writes it
+        put(doc, "event.duration", round(finite(rtt, "rtt", low=0, high=_MAX_DURATION) * 1e9))
     answers = row.get("answers")
     if isinstance(answers, list):
         put(doc, "dns.resolved_ip", [ip for a in answers if (ip := ip_or_none(a))] or None)
