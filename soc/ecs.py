@@ -91,6 +91,7 @@ EVENT_FIELDS: dict[str, str] = {
     "http.request.method": "keyword",
     "http.response.status_code": "long",
     "tls.version": "keyword",
+    "tls.version_protocol": "keyword",
     "tls.cipher": "keyword",
     "tls.established": "boolean",
     "tls.client.server_name": "keyword",

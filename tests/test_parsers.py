@@ -663,11 +663,18 @@ def test_zeek_filebeat_json_logs() -> None:
         "port": 9243,
         "domain": "dd625ffb4fc54735b281862aa1cd6cd4.us-west1.gcp.cloud.es.io",  # server_name
     }
-    assert ssl[1]["tls"] == {
+    assert ssl[1]["tls"] == {  # as ssl-json.log-expected.json (commit 605a0243961d0fd1485cac64c3eebc52f6e554ae)
         "client": {"server_name": "dd625ffb4fc54735b281862aa1cd6cd4.us-west1.gcp.cloud.es.io"},
-        "version": "TLSv12",
+        "version": "1.2",
+        "version_protocol": "tls",
         "cipher": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "curve": "secp256r1",
+        "resumed": False,
         "established": True,
+        "server": {
+            "subject": "CN=*.gcp.cloud.es.io,O=Elasticsearch\\, Inc.,L=Mountain View,ST=California,C=US",
+            "issuer": "CN=DigiCert SHA2 Secure Server CA,O=DigiCert Inc,C=US",
+        },
     }
     assert ssl[1]["event"]["dataset"] == "zeek.ssl" and ssl[1]["event"]["outcome"] == "success"
     http = docs(parse(f"{FB}/http-json.log", "zeek"))

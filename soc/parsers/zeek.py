@@ -15,6 +15,7 @@ by two sensors, or shipped twice, is one event, not two.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -224,8 +225,14 @@ def _port_of(target: Any) -> int | None:
     return int(port) if port is not None else None
 
 
+_TLS_VERSION = re.compile(r"^(?P<protocol>TLS|SSL|DTLS)v(?P<major>\d)(?P<minor>\d)?$")
+
+
 def ssl_doc(row: Row) -> Row:
-    """A TLS handshake: the server name (SNI) is the flow's ``destination.domain``."""
+    """A TLS handshake: the server name (SNI) is the flow's ``destination.domain``.
+
+    ``event.type`` is ``protocol`` only (Filebeat adds ``connection``): conn.log already
+    carries the connection, and a flow must not count twice in the network detectors."""
     established = row.get("established")
     outcome = "unknown" if established is None else "success" if established in (True, "T") else "failure"
     doc = _base(row, "ssl", category=["network"], types=["protocol"], action="tls-handshake", outcome=outcome)
@@ -235,8 +242,15 @@ def ssl_doc(row: Row) -> Row:
     name = server.strip().lower().rstrip(".") if isinstance(server, str) and server.strip() else None
     put(doc, "destination.domain", name)
     put(doc, "tls.client.server_name", name)
-    put(doc, "tls.version", row.get("version"))
+    version = row.get("version")
+    if isinstance(version, str) and (m := _TLS_VERSION.match(version)):  # "TLSv12" → "1.2", as ECS
+        put(doc, "tls.version", f"{m['major']}.{m['minor'] or 0}")
+        put(doc, "tls.version_protocol", m["protocol"].lower())
     put(doc, "tls.cipher", row.get("cipher"))
+    put(doc, "tls.curve", row.get("curve"))
+    put(doc, "tls.resumed", row.get("resumed") if isinstance(row.get("resumed"), bool) else None)
+    put(doc, "tls.server.subject", row.get("subject"))
+    put(doc, "tls.server.issuer", row.get("issuer"))
     if established is not None:
         put(doc, "tls.established", established in (True, "T"))
     put(doc, "tls.client.ja3", row.get("ja3"))
