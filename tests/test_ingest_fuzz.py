@@ -224,6 +224,8 @@ def test_fuzzed_file_every_valid_line_indexed_once_every_bad_line_reported(
     assert len(report.rejected) == len(bad)  # one reason per broken line
     assert all(r.reason and "Traceback" not in r.reason for r in report.rejected)
     assert report.indexed_total == len(good) and report.skipped == 0 and not report.conflicts
+    (fr,) = report.files.values()
+    assert fr.read == fr.indexed + fr.already_present + fr.skipped + fr.rejected + fr.conflicts == LINES
     stored = sum(ctx.es.count(event_index(ctx.es, ds)) for ds in ("auth", "network", "other"))
     assert stored == len(good)
 
