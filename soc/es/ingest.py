@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from soc.errors import IngestError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
+from soc.es.keywords import bound_keywords
 from soc.network.dns import dns_name
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
@@ -303,8 +304,8 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
     _check_event(event)
     event.setdefault("kind", "event")
     event["ingested"] = iso(now or datetime.now(UTC))
-    _measure_dns(doc)
-    ready: dict[str, Any] = enrich_segments(doc, segments)
+    _measure_dns(doc)  # before bounding: the length of the name as it was
+    ready: dict[str, Any] = enrich_segments(bound_keywords(doc), segments)
     for parent, ips in arrays.items():
         ready[parent]["ip"] = ips
     return ready
