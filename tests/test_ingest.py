@@ -292,3 +292,17 @@ def test_incomplete_events_are_indexed_and_counted_per_file(ctx: AppContext, tmp
         f"{flows}:1": "network event without a destination (destination.ip or destination.domain)",
     }
     assert report.files[str(auth)].format == "sshd" and report.files[str(auth)].guessed
+
+
+def test_cli_shows_hostile_rejection_reasons_escaped(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, ctx: AppContext, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
+    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
+    monkeypatch.delenv("SOC_CONFIG", raising=False)
+    evil = '{"@timestamp": "2026-11-23T01:00:00Z", "source": {"ip": "\\u001b]0;pwned\\u0007\\u202e"}}'
+    path = _file(tmp_path, "evil\u202e.ndjson", [evil])
+    res = CliRunner().invoke(app, ["ingest", str(path)])
+    assert res.exit_code == 2
+    assert "\x1b" not in res.output and "\u202e" not in res.output  # shown, never obeyed
+    assert "\\x1b]0;pwned\\x07\\u202e" in res.output and "rejected by Elasticsearch" in res.output

@@ -265,22 +265,22 @@ def _print_ingest_report(report: IngestReport, *, show: int, rejects: Path | Non
     for f in report.files.values():
         how = "guessed" if f.guessed else "given"
         console.print(
-            f"{escape(f.file)}: {f.format} ({how}): read {f.read}, indexed {f.indexed}, "
+            f"{safe(f.file)}: {f.format} ({how}): read {f.read}, indexed {f.indexed}, "
             f"already present {f.already_present}, skipped {f.skipped}, rejected {f.rejected}, "
             f"conflicts {f.conflicts}, incomplete {f.incomplete}",
             soft_wrap=True,
         )
     for key, value in report.summary().items():
         if key != "files":
-            console.print(f"{key}: {escape(str(value))}")
-    where = f" (every one in {escape(str(rejects))})" if rejects else " (give --rejects FILE for every one)"
+            console.print(f"{key}: {safe(value)}")
+    where = f" (every one in {safe(rejects)})" if rejects else " (give --rejects FILE for every one)"
     for label, items in (
         ("rejected", report.rejected),
         ("conflict", report.conflicts),
         ("incomplete", report.incomplete),
     ):
         for item in items[:show]:
-            err_console.print(f"{label}: {escape(str(item))}", soft_wrap=True)
+            err_console.print(f"{label}: {safe(item)}", soft_wrap=True)
         if (more := report.problems[label] - min(show, len(items))) > 0:
             err_console.print(f"… and {more} more {label}{where}", soft_wrap=True)
 
