@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from soc.cli.main import app
-from soc.config import Settings
 from soc.context import AppContext
 from soc.errors import IngestError
 from soc.es.indices import event_index
@@ -193,15 +192,12 @@ def test_zeek_and_evtx_out_of_range_values_are_rejections(ctx: AppContext, tmp_p
 
 
 def test_cli_rejects_file_lists_every_line_and_console_lists_the_first(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, ctx: AppContext, tmp_path: Path
+    cli: CliRunner, ctx: AppContext, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
-    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
-    monkeypatch.delenv("SOC_CONFIG", raising=False)
     bad = [f'{{"broken {i}' for i in range(30)]
     path = _file(tmp_path, "many.ndjson", [GOOD % (1, 1), *bad, b"\xff"])
     out = tmp_path / "rejects.ndjson"
-    res = CliRunner().invoke(app, ["ingest", str(path), "--rejects", str(out), "--show", "5"])
+    res = cli.invoke(app, ["ingest", str(path), "--rejects", str(out), "--show", "5"])
     assert res.exit_code == 2
     assert res.output.count(f"rejected: {path}:") == 5
     assert f"… and 26 more rejected (every one in {out})" in res.output.replace("\n", "")
@@ -216,7 +212,7 @@ def test_cli_rejects_file_lists_every_line_and_console_lists_the_first(
     }
     assert records[-1]["text"] == "\\xff" and records[-1]["line"] == 32
 
-    again = CliRunner().invoke(app, ["ingest", str(path), "--json"])
+    again = cli.invoke(app, ["ingest", str(path), "--json"])
     summary = json.loads(again.stdout)
     assert (summary["indexed"], summary["already_present"], summary["rejected"]) == (0, 1, 31)
     assert summary["files"] == [
@@ -294,15 +290,10 @@ def test_incomplete_events_are_indexed_and_counted_per_file(ctx: AppContext, tmp
     assert report.files[str(auth)].format == "sshd" and report.files[str(auth)].guessed
 
 
-def test_cli_shows_hostile_rejection_reasons_escaped(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, ctx: AppContext, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
-    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
-    monkeypatch.delenv("SOC_CONFIG", raising=False)
+def test_cli_shows_hostile_rejection_reasons_escaped(cli: CliRunner, ctx: AppContext, tmp_path: Path) -> None:
     evil = '{"@timestamp": "2026-11-23T01:00:00Z", "source": {"ip": "\\u001b]0;pwned\\u0007\\u202e"}}'
     path = _file(tmp_path, "evil\u202e.ndjson", [evil])
-    res = CliRunner().invoke(app, ["ingest", str(path)])
+    res = cli.invoke(app, ["ingest", str(path)])
     assert res.exit_code == 2
     assert "\x1b" not in res.output and "\u202e" not in res.output  # shown, never obeyed
     assert "\\x1b]0;pwned\\x07\\u202e" in res.output and "rejected by Elasticsearch" in res.output
