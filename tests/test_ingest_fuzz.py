@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 
@@ -118,7 +119,20 @@ def windows_line(rng: random.Random, i: int, good: bool) -> Line:
     data = {"TargetUserName": user, "TargetDomainName": "CITY", "Status": "0xc000006d", "LogonType": "3",
             "IpAddress": f"::ffff:{_ip(rng)}" if rng.random() < 0.3 else _ip(rng), "IpPort": "50123",
             "WorkstationName": f"PC-{i:05d}"}  # fmt: skip
-    shape = rng.randrange(3)
+    shape = rng.randrange(4)
+    if shape == 3:  # Event XML, one <Event> per line (XML 1.0 allows no C0 controls: those names are JSON-only)
+        data["TargetUserName"] = rng.choice([n for n in HOSTILE_NAMES if n.isprintable() or "\t" in n])
+        items = "".join(f'<Data Name="{k}">{escape(v)}</Data>' for k, v in data.items())
+        valid = (
+            '<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><EventID>4625</EventID>'
+            f'<TimeCreated SystemTime="2026-11-23T00:30:00.1234567Z" /><EventRecordID>{i}</EventRecordID>'
+            f"<Computer>DC04.city.local</Computer></System><EventData>{items}</EventData></Event>"
+        )
+        if good:
+            return valid
+        return rng.choice(
+            [valid[: rng.randrange(1, len(valid) - 1)], "<!DOCTYPE x>" + valid, valid.encode()[:50] + b"\xff"]
+        )
     if shape == 0:
         obj: dict[str, object] = {
             "@timestamp": "2026-11-23T00:10:00.123Z",

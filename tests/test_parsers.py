@@ -794,3 +794,43 @@ def test_a_pam_failure_waits_a_minute_for_sshds_own_line() -> None:
         ("a:3", "failure"),
         ("a:1", "failure"),
     ]
+
+
+EVENT_XML = (
+    '<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>'
+    '<Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-a5ba-3e3b0328c30d}" />'
+    '<EventID>4625</EventID><Version>0</Version><TimeCreated SystemTime="2022-04-29T12:36:01.9027913Z" />'
+    "<EventRecordID>2559</EventRecordID><Channel>Security</Channel><Computer>exchange-1.mydomain.test</Computer>"
+    '<Security /></System><EventData><Data Name="SubjectUserSid">S-1-0-0</Data>'
+    '<Data Name="TargetUserName">Asdf</Data><Data Name="TargetDomainName">MYDOMAIN</Data>'
+    '<Data Name="Status">0xc000006d</Data><Data Name="LogonType">3</Data>'
+    '<Data Name="WorkstationName">DESKTOP-7QD9TN3</Data><Data Name="IpAddress">192.168.9.212</Data>'
+    '<Data Name="IpPort">0</Data><Data Name="Empty" /></EventData></Event>'
+)
+
+
+def test_windows_event_xml_lines_read_like_evtx_json() -> None:
+    doc = docs(list(PARSERS["windows-json"]([EVENT_XML], source="x", tz=TOKYO, reference=NEW_YEAR)))[1]
+    assert doc["@timestamp"] == "2022-04-29T12:36:01.902Z"
+    assert (doc["event"]["action"], doc["event"]["outcome"], doc["event"]["code"]) == (
+        "logon-failed",
+        "failure",
+        "4625",
+    )
+    assert doc["user"] == {"name": "asdf", "domain": "MYDOMAIN"}
+    assert doc["source"] == {"ip": "192.168.9.212", "domain": "desktop-7qd9tn3"}
+    assert doc["host"]["name"] == "exchange-1" and doc["winlog"]["record_id"] == "2559"
+    assert doc["winlog"]["event_data"]["TargetUserName"] == "Asdf" and "Empty" not in doc["winlog"]["event_data"]
+    assert guess_format([EVENT_XML]) == "windows-json"
+
+
+def test_hostile_event_xml_is_a_rejection() -> None:
+    bomb = '<!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Event>&b;</Event>'
+    lines = [bomb, EVENT_XML[:-10], "<Other/>", "<Event><EventData/></Event>", "<" + "<a>" * 5000]
+    results = list(PARSERS["windows-json"](lines, source="x", tz=TOKYO, reference=NEW_YEAR))
+    reasons = rejections(results)
+    assert reasons[1] == "Event XML with a declaration (<!DOCTYPE, <!ENTITY) is not read"
+    assert reasons[2].startswith("not valid Event XML")
+    assert reasons[3] == "expected an <Event> element, got <Other>"
+    assert reasons[4] == "Event/System is missing"
+    assert reasons[5].startswith("not valid Event XML") and len(reasons) == 5

@@ -208,7 +208,7 @@ def ingest(
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
-            "the configured timezone); windows-json: Winlogbeat, evtx_dump or NXLog JSON lines; zeek: "
+            "the configured timezone); windows-json: Winlogbeat, evtx_dump or NXLog JSON, or Event XML lines; zeek: "
             "conn/dns/http/ssl logs, TSV or JSON; auto: guess per file from its first lines",
         ),
     ] = "ecs",

@@ -40,6 +40,8 @@ def guess_format(head: Iterable[str]) -> str | None:
             continue
         if text.startswith(("#separator", "#fields", "#path")):
             return zeek.FORMAT
+        if text.startswith("<Event"):
+            return windows.FORMAT
         if text.startswith("{"):
             try:
                 obj = json.loads(text)

@@ -1,4 +1,6 @@
-"""Windows Security events as JSON lines: Winlogbeat output, ``evtx_dump -o jsonl`` or NXLog.
+"""Windows Security events, one per line: Winlogbeat output, ``evtx_dump -o jsonl``, NXLog,
+or Event XML (``<Event xmlns=…>`` as ``wevtutil qe /f:xml``, Windows Event Forwarding and
+CrowdSec's acquisition write it).
 
 NXLog's ``to_json()`` writes one flat object (``EventID``, ``Hostname``, ``EventTime`` and
 the EventData names such as ``TargetUserName`` and ``IpAddress`` at the top level); its
@@ -12,6 +14,7 @@ Event ids no detector reads are skipped, not rejected.
 from __future__ import annotations
 
 import contextlib
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +42,7 @@ __all__ = [
     "from_evtx",
     "from_nxlog",
     "from_winlogbeat",
+    "from_xml",
     "parse_lines",
 ]
 
@@ -281,6 +285,50 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     return doc
 
 
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def from_xml(text: str) -> WindowsEvent:
+    """One ``<Event>`` element: ``System`` (EventID, TimeCreated@SystemTime, Computer…) and
+    ``EventData/Data[@Name]``. A DOCTYPE or entity declaration is refused, never expanded."""
+    if "<!" in text:
+        raise BadLine("Event XML with a declaration (<!DOCTYPE, <!ENTITY) is not read")
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - no DTD can reach here (refused above)
+    except ET.ParseError as exc:
+        raise BadLine(f"not valid Event XML: {exc}") from None
+    if _local(root.tag) != "Event":
+        raise BadLine(f"expected an <Event> element, got <{_local(root.tag)[:40]}>")
+    system = next((child for child in root if _local(child.tag) == "System"), None)
+    if system is None:
+        raise BadLine("Event/System is missing")
+    fields = {_local(child.tag): child for child in system}
+    created = fields.get("TimeCreated")
+    provider = fields.get("Provider")
+    data: dict[str, Any] = {}
+    for section in root:
+        if _local(section.tag) == "EventData":
+            for item in section:
+                name = item.get("Name")
+                if _local(item.tag) == "Data" and name and item.text is not None:
+                    data[name] = item.text
+
+    def text_of(name: str) -> str | None:
+        node = fields.get(name)
+        return node.text.strip() if node is not None and node.text and node.text.strip() else None
+
+    return WindowsEvent(
+        at=_time(created.get("SystemTime") if created is not None else None, "Event/System/TimeCreated@SystemTime"),
+        code=_code(text_of("EventID")),
+        computer=text_of("Computer"),
+        channel=text_of("Channel"),
+        provider=provider.get("Name") if provider is not None else None,
+        record_id=text_of("EventRecordID"),
+        data=_scalar_strings(data),
+    )
+
+
 def _workstation(value: str | None) -> str | None:
     """``\\\\PC-0123`` → ``pc-0123``; ``-``, empty and ``localhost`` names nothing."""
     text = (value or "").strip().lstrip("\\").lower()
@@ -288,15 +336,7 @@ def _workstation(value: str | None) -> str | None:
 
 
 def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
-    obj = load_json_object(raw)
-    if "Event" in obj:
-        ev = from_evtx(obj)
-    elif "winlog" in obj:
-        ev = from_winlogbeat(obj)
-    elif "EventID" in obj:
-        ev = from_nxlog(obj, tz=tz)
-    else:
-        raise BadLine("neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)")
+    ev = from_xml(raw.strip()) if raw.lstrip().startswith("<") else _from_json(raw, tz=tz)
     kind = EVENTS.get(ev.code)
     if kind is None:
         yield Skipped(where, f"event id {ev.code} is not one soc reads")
@@ -306,8 +346,21 @@ def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
     yield Parsed(where, doc, text=raw)
 
 
+def _from_json(raw: str, *, tz: ZoneInfo) -> WindowsEvent:
+    obj = load_json_object(raw)
+    if "Event" in obj:
+        ev = from_evtx(obj)
+    elif "winlog" in obj:
+        ev = from_winlogbeat(obj)
+    elif "EventID" in obj:
+        ev = from_nxlog(obj, tz=tz)
+    else:
+        raise BadLine("neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)")
+    return ev
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
-    """Read JSON lines of any of the three shapes (mixed is fine). ``tz`` is the zone of
+    """Read lines of any of the four shapes (mixed is fine). ``tz`` is the zone of
     NXLog times that carry none; ``reference`` is unused (Windows writes the year)."""
     del reference
     for lineno, line in enumerate(lines, start=1):
