@@ -117,14 +117,11 @@ EVENT_FIELDS: dict[str, str] = {
     "soc.segment": "keyword",
     "soc.source_segment": "keyword",
     "soc.destination_segment": "keyword",
-    # ours: figures of dns.question.name computed at ingest (soc.network.dns)
-    "soc.dns.name_length": "long",
-    "soc.dns.subdomain_entropy": "float",
     # ours: a digest of the event's content, to tell a re-ingest from a conflicting event.id
     "soc.digest": "keyword",
     # ours: the destination is a sanctioned local-breakout address or domain
     "soc.local_breakout": "boolean",
-    # ours: DNS query shape, computed at ingest (tunnels use long, random-looking names)
+    # ours: DNS query shape, computed at ingest by soc.network.dns (tunnels use long, random-looking names)
     "soc.dns.name_length": "long",
     "soc.dns.subdomain_entropy": "double",
     # ours: keyword values too long to index, kept whole (see soc.es.keywords)

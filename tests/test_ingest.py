@@ -256,7 +256,7 @@ def test_dns_name_facts_are_computed_at_ingest_for_ecs(ctx: AppContext, tmp_path
     (props,) = (m["mappings"]["properties"] for m in mapping.body.values())
     assert props["soc"]["properties"]["dns"]["properties"] == {
         "name_length": {"type": "long"},
-        "subdomain_entropy": {"type": "float"},
+        "subdomain_entropy": {"type": "double"},
     }  # from the template, not guessed
     assert props["dns"]["properties"]["question"]["properties"]["subdomain"]["type"] == "keyword"
 
