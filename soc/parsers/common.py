@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = [
     "guarded",
     "ip_or_none",
     "load_json_object",
+    "numbered_lines",
     "port_or_none",
     "put",
     "registered_domain",
@@ -150,3 +151,11 @@ def put(doc: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
     node[leaf] = value
+
+
+def numbered_lines(lines: Iterable[str], source: str) -> Iterator[tuple[str, str]]:
+    """``(file:line, text)`` for each non-blank line, the line ending removed."""
+    for lineno, line in enumerate(lines, start=1):
+        raw = line.rstrip("\r\n")
+        if raw.strip():
+            yield f"{source}:{lineno}", raw

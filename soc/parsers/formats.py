@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from soc.parsers import sshd, windows, zeek
+from soc.parsers import cef, fortigate, sshd, windows, zeek
 from soc.parsers.common import guarded, load_json_object
 from soc.parsers.models import Parsed, Parser, ParseResult, Rejected
 
@@ -21,6 +21,8 @@ PARSERS: dict[str, Parser] = {
     sshd.FORMAT: sshd.parse_lines,
     windows.FORMAT: windows.parse_lines,
     zeek.FORMAT: zeek.parse_lines,
+    fortigate.FORMAT: fortigate.parse_lines,
+    cef.FORMAT: cef.parse_lines,
 }
 # every --format choice: "ecs" (the NDJSON soc reads natively), the parsers, and "auto"
 FORMATS = ("ecs", *PARSERS, "auto")
@@ -42,6 +44,10 @@ def guess_format(head: Iterable[str]) -> str | None:
             return zeek.FORMAT
         if text.startswith("<Event"):
             return windows.FORMAT
+        if cef.looks_like(text):  # before sshd: CEF and FortiGate often arrive behind a syslog header
+            return cef.FORMAT
+        if fortigate.looks_like(text):
+            return fortigate.FORMAT
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
