@@ -199,6 +199,28 @@ class EsGateway:
         with translate_errors(f"write {index}/{doc_id}"):
             self.client.index(index=index, id=doc_id, document=dict(doc), refresh=refresh, **kwargs)
 
+    def put_versioned(
+        self,
+        index: str,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        *,
+        if_seq_no: int | None = None,
+        if_primary_term: int | None = None,
+        create: bool = False,
+    ) -> tuple[int, int]:
+        """Write a whole document (``create``: only if absent; ``if_seq_no``: only if unchanged)
+        and return its new ``(_seq_no, _primary_term)``, so the writer's next write can be
+        conditional on this one (leases and fencing). A conflict raises HTTP 409."""
+        kwargs: dict[str, Any] = {}
+        if if_seq_no is not None and if_primary_term is not None:
+            kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
+        if create:
+            kwargs["op_type"] = "create"
+        with translate_errors(f"write {index}/{doc_id}"):
+            res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
+        return int(res["_seq_no"]), int(res["_primary_term"])
+
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):
             self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
