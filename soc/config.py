@@ -31,8 +31,8 @@ from soc.vocab import Duration, Segment, Severity
 __all__ = [
     "DEFAULT_SEGMENTS",
     "LocalBreakout",
-    "SegmentRule",
     "SchedulerSettings",
+    "SegmentRule",
     "Settings",
     "SummarySchedule",
     "load_settings",
