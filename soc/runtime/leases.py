@@ -137,7 +137,8 @@ def _parse(value: Any) -> datetime | None:
 
 
 def list_leases(gw: EsGateway) -> dict[str, LeaseInfo]:
-    """Every lease document, by job."""
+    """Every lease document, by job (refreshed first: what is stored now)."""
+    gw.refresh(state_index(gw))
     res = gw.search(state_index(gw), {"size": 10000, "query": {"term": {"kind": LEASE_KIND}}}, action="list leases")
     out: dict[str, LeaseInfo] = {}
     for hit in res["hits"]["hits"]:
