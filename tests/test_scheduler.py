@@ -77,9 +77,7 @@ def test_jobs_csirt_every_minute_in_its_own_pool(ctx: AppContext) -> None:
     )
     sched.add_jobs()
     jobs = {j.id: j for j in sched._scheduler.get_jobs()}
-    # no [summary] cron: no summary job; the leases are renewed in a pool of their own
-    assert set(jobs) == {"csirt", "leases", *(f"detector:{d}" for d in sched.detectors)}
-    assert jobs["leases"].executor == "leases" and jobs["leases"].trigger.interval == timedelta(seconds=10)
+    assert set(jobs) == {"csirt", *(f"detector:{d}" for d in sched.detectors)}  # no [summary] cron: no summary job
     csirt = jobs["csirt"]
     assert isinstance(csirt.trigger, IntervalTrigger) and csirt.trigger.interval == timedelta(minutes=1)
     assert csirt.executor == "csirt" and csirt.misfire_grace_time == 60

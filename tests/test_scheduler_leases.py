@@ -260,7 +260,7 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
     hits = ctx.es.search(alerts_index(ctx.es), {"size": 100, "query": {"term": {"rule.id": "failed-login-burst"}}})[
         "hits"
     ]["hits"]
-    users = sorted(h["_source"]["user"]["name"] for h in hits)
+    users = sorted(h["_source"]["soc"]["alert"]["entity"]["user.name"] for h in hits)
     assert users == sorted(u for u, _ in ACTORS)
 
     # 5. soc status names the owners; a clean stop hands the leases back

@@ -220,7 +220,7 @@ class LeaseManager:
         with self._lock:
             result.members = self._heartbeat()
             result.share = math.ceil(len(jobs) / result.members)
-            was = set(self.held())
+            was = set(self._held)
             for job in jobs:
                 outcome = self._step(job, may_take_free=len(self.held()) < result.share)
                 if outcome == "acquired":

@@ -102,6 +102,8 @@ class DetectorScheduler:
         self._summary_health = _Health()
         self._summary_lock = threading.Lock()
         self._catch_up: threading.Thread | None = None
+        self._renewer: threading.Thread | None = None
+        self._renewing = threading.Event()  # set: stop renewing
         self._busy: set[str] = set()
         self._lease_error: str | None = None
         self._stop = threading.Event()
@@ -115,7 +117,6 @@ class DetectorScheduler:
                 "default": ThreadPoolExecutor(workers),  # detectors
                 "csirt": ThreadPoolExecutor(1),
                 "reports": ThreadPoolExecutor(1),
-                "leases": ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone="UTC",
@@ -190,10 +191,11 @@ class DetectorScheduler:
         """Renew, take over and balance the leases; start at once a job just acquired."""
         try:
             result = self.leases.sync(self.jobs(), busy=set(self._busy))
-        except SocError as exc:
+        except Exception as exc:  # noqa: BLE001 - the renewal thread must outlive any failure
+            message = exc.message if isinstance(exc, SocError) else f"{type(exc).__name__}: {exc}"
             if self._lease_error is None:
-                log.warning("leases cannot be renewed (%s); jobs stop when they expire", exc.message)
-            self._lease_error = exc.message
+                log.warning("leases cannot be renewed (%s); jobs stop when they expire", message)
+            self._lease_error = message
             return
         if self._lease_error is not None:
             log.info("leases renewed again")
@@ -214,6 +216,10 @@ class DetectorScheduler:
             for job in result.acquired:
                 with contextlib.suppress(Exception):  # JobLookupError: not scheduled here
                     self._scheduler.modify_job(job, next_run_time=now)
+
+    def _renew_loop(self, every: float) -> None:
+        while not self._renewing.wait(every):
+            self.lease_tick()
 
     def _on_acquired(self, lease: Lease) -> None:
         self._fenced.fence(lease)  # a previous owner's pending write now fails
@@ -303,15 +309,6 @@ class DetectorScheduler:
                 executor="reports",
                 misfire_grace_time=int(SUMMARY_GRACE.total_seconds()),
             )  # the catch-up of a period missed while down runs at start (see start)
-        renew = self.ctx.settings.scheduler.lease_renew
-        self._scheduler.add_job(
-            self.lease_tick,
-            IntervalTrigger(seconds=max(1, int(renew.total_seconds()))),
-            id="leases",
-            name="lease renewal",
-            executor="leases",
-            misfire_grace_time=max(1, int(renew.total_seconds())),
-        )
 
     def start(self) -> None:
         """Take this process's share of the leases, start the summary catch-up, then the jobs."""
@@ -322,6 +319,10 @@ class DetectorScheduler:
             self._catch_up.start()
         self.add_jobs()
         self._scheduler.start()
+        # leases are renewed by a thread of their own, not a job: never skipped or queued
+        renew = self.ctx.settings.scheduler.lease_renew.total_seconds()
+        self._renewer = threading.Thread(target=self._renew_loop, args=(renew,), name="soc-leases", daemon=True)
+        self._renewer.start()
         log.info(
             "scheduler %s started with %d detector(s) (%d held), the CSIRT job every %ds%s",
             self.leases.owner,
@@ -339,6 +340,9 @@ class DetectorScheduler:
             self._scheduler.shutdown(wait=wait)
         if wait and self._catch_up is not None:
             self._catch_up.join()
+        self._renewing.set()
+        if self._renewer is not None:
+            self._renewer.join()
         self._stop.set()
         try:
             self.leases.release_all()
