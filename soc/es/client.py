@@ -221,6 +221,11 @@ class EsGateway:
             res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
         return int(res["_seq_no"]), int(res["_primary_term"])
 
+    @staticmethod
+    def is_conflict(exc: ElasticsearchRequestError) -> bool:
+        """Was *exc* an HTTP 409 (the document changed, or exists, since it was read)?"""
+        return "HTTP 409" in str(exc) or "version_conflict" in str(exc)
+
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):
             self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)

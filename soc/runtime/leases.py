@@ -71,7 +71,7 @@ class LeaseLost(SocError):
 
 def conflicted(exc: ElasticsearchRequestError) -> bool:
     """Was *exc* Elasticsearch's HTTP 409 (the document changed since it was read)?"""
-    return "HTTP 409" in str(exc) or "version_conflict" in str(exc)
+    return EsGateway.is_conflict(exc)
 
 
 def detector_job(detector_id: str) -> str:
