@@ -84,6 +84,9 @@ class SchedulerSettings(BaseModel):
 
     lease_ttl: Duration = timedelta(seconds=30)
     lease_renew: Duration = timedelta(seconds=10)
+    # windows one detector run covers at most; a run that reaches it runs again at once
+    # (a long outage is caught up in bounded steps, each one saving the watermark)
+    max_windows_per_run: int = Field(default=288, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _renew_well_within_ttl(self) -> SchedulerSettings:

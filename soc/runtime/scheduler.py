@@ -33,7 +33,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -62,6 +62,12 @@ BASE_BACKOFF = timedelta(seconds=30)
 CSIRT_INTERVAL = timedelta(minutes=1)
 SUMMARY_GRACE = timedelta(hours=1)  # a summary fire missed by up to this much still runs
 CSIRT_JOB, SUMMARY_JOB = "csirt", "summary"  # lease names (detectors: "detector:<id>")
+
+
+def _wall_now() -> datetime:
+    """When APScheduler runs a job: real time, even when the services run on a replayed
+    clock (``ctx.clock``: windows, deadlines and records use that one)."""
+    return datetime.now(UTC)
 
 
 def backoff_delay(failures: int) -> timedelta:
@@ -145,6 +151,10 @@ class DetectorScheduler:
                     len(report.extended),
                     report.took_ms,
                 )
+        if any(r.windows >= self.max_windows for r in result.reports) and self._scheduler.running:
+            # catching up (after an outage or a restart): the next step at once, not next interval
+            with contextlib.suppress(Exception):
+                self._scheduler.modify_job(job, next_run_time=_wall_now())
         for incident in result.incidents_opened:
             log.info("incident %s opened", incident)
         if result.incidents_opened:
@@ -212,7 +222,7 @@ class DetectorScheduler:
                 ", ".join(result.lost) or "-",
             )
         if self._scheduler.running:
-            now = self.ctx.clock.now()
+            now = _wall_now()
             for job in result.acquired:
                 with contextlib.suppress(Exception):  # JobLookupError: not scheduled here
                     self._scheduler.modify_job(job, next_run_time=now)
@@ -276,7 +286,7 @@ class DetectorScheduler:
     # -- lifecycle -------------------------------------------------------------
     def add_jobs(self) -> None:
         """Register every job (``start`` does; tests inspect them without starting)."""
-        now = self.ctx.clock.now()  # catch up at once after a (re)start
+        now = _wall_now()  # catch up at once after a (re)start
         for detector in self.detectors.values():
             interval = detector.schedule.interval
             self._scheduler.add_job(
