@@ -66,6 +66,18 @@ def _later(ctx: AppContext, clock: ManualClock, by: timedelta = timedelta(minute
     ctx.es.refresh(deliveries_index(ctx.es))
 
 
+def _sending(notifier: Notifier, peer: HttpPeer) -> tuple[threading.Thread, list[Delivery]]:
+    """Start ``notify`` in a thread of its own; return once its first try reached the peer."""
+    results: list[Delivery] = []
+    sender = threading.Thread(target=lambda: results.extend(notifier.notify(_notification())))
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not peer.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(peer.requests) == 1
+    return sender, results
+
+
 @pytest.fixture
 def peer() -> Iterator[HttpPeer]:
     p = HttpPeer(late_by=1.5)
@@ -111,14 +123,7 @@ def test_a_500_or_a_refused_connection_is_a_sure_failure(ctx: AppContext, peer: 
 def test_one_try_in_flight_per_delivery_across_processes(ctx: AppContext, peer: HttpPeer) -> None:
     peer.script.append("hang")
     clock = ManualClock(NOW)
-    first = _notifier(ctx, clock, _hook(peer.url, timeout=3))
-    results: list[Delivery] = []
-    sender = threading.Thread(target=lambda: results.extend(first.notify(_notification())))
-    sender.start()
-    deadline = time.monotonic() + 10
-    while not peer.requests and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(peer.requests) == 1
+    sender, results = _sending(_notifier(ctx, clock, _hook(peer.url, timeout=3)), peer)
     others = [_notifier(ctx, clock, _hook(peer.url, timeout=3)) for _ in range(3)]  # other processes
     for other in others:
         [held] = other.notify(_notification())
@@ -136,13 +141,7 @@ def test_a_sender_paused_mid_try_is_superseded_and_cannot_overwrite(ctx: AppCont
     same key; the stalled one's late outcome is dropped, not written over the record."""
     peer.script.append("hang")
     clock = ManualClock(NOW)
-    stalled = _notifier(ctx, clock, _hook(peer.url, timeout=5))
-    results: list[Delivery] = []
-    sender = threading.Thread(target=lambda: results.extend(stalled.notify(_notification())))
-    sender.start()
-    deadline = time.monotonic() + 10
-    while not peer.requests and time.monotonic() < deadline:
-        time.sleep(0.05)
+    sender, results = _sending(_notifier(ctx, clock, _hook(peer.url, timeout=5)), peer)
     _later(ctx, clock, timedelta(minutes=5))  # its lease (4 x timeout + 60 s) ran out
     [taken] = _notifier(ctx, clock, _hook(peer.url, timeout=5)).retry_pending()
     assert taken.status is DeliveryStatus.sent and taken.attempts == 2 and taken.ambiguous_attempts == 1

@@ -50,6 +50,24 @@ def _manager(ctx: AppContext, name: str, ticks: Ticks) -> tuple[LeaseManager, Fe
     return leases, store
 
 
+def _holder_and_observer(
+    ctx: AppContext,
+) -> tuple[LeaseManager, FencedRunStateStore, LeaseManager, FencedRunStateStore, Ticks]:
+    """*a* holds the lease of JOB; *b* (with its clock) is another scheduler."""
+    a, a_store = _manager(ctx, "a", Ticks())
+    tb = Ticks()
+    b, b_store = _manager(ctx, "b", tb)
+    assert a.ensure(JOB)
+    return a, a_store, b, b_store, tb
+
+
+def _take_over(b: LeaseManager, tb: Ticks) -> None:
+    """*b* looks, waits a full ttl with no renewal seen, and takes the lease (fencing the run state)."""
+    b.sync([JOB])
+    tb.t += TTL.total_seconds()
+    assert b.sync([JOB]).acquired == [JOB]
+
+
 def test_one_owner_takeover_only_after_a_full_unrenewed_ttl(ctx: AppContext) -> None:
     ta, tb = Ticks(), Ticks()
     a, _ = _manager(ctx, "a", ta)
@@ -76,17 +94,12 @@ def test_one_owner_takeover_only_after_a_full_unrenewed_ttl(ctx: AppContext) -> 
 def test_a_paused_owner_cannot_write_run_state_with_a_stale_lease(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ta, tb = Ticks(), Ticks()
-    a, a_store = _manager(ctx, "a", ta)
-    b, b_store = _manager(ctx, "b", tb)
-    assert a.ensure(JOB)
+    a, a_store, b, b_store, tb = _holder_and_observer(ctx)
     t0 = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
     a_store.save(RunState(detector="failed-login-burst", watermark=t0))
     stale = a_store.get("failed-login-burst")  # a reads its state and starts a run...
     stale_lease = a.verify(JOB)  # ...checks its lease, and is paused (SIGSTOP) right here
-    b.sync([JOB])
-    tb.t += TTL.total_seconds()
-    assert b.sync([JOB]).acquired == [JOB]  # b takes over and fences the run state
+    _take_over(b, tb)
     newer = b_store.get("failed-login-burst")
     newer.watermark = t0 + timedelta(hours=1)
     b_store.save(newer)
@@ -108,15 +121,10 @@ def test_a_pause_before_the_new_owners_first_write_is_fenced_too(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The new owner has not run yet: its takeover alone already fences the old one."""
-    ta, tb = Ticks(), Ticks()
-    a, a_store = _manager(ctx, "a", ta)
-    b, _ = _manager(ctx, "b", tb)
-    assert a.ensure(JOB)
+    a, a_store, b, _, tb = _holder_and_observer(ctx)
     stale = a_store.get("failed-login-burst")  # nothing stored yet
     stale_lease = a.verify(JOB)
-    b.sync([JOB])
-    tb.t += TTL.total_seconds()
-    assert b.sync([JOB]).acquired == [JOB]
+    _take_over(b, tb)
     monkeypatch.setattr(a, "verify", lambda job: stale_lease)
     stale.watermark = datetime(2026, 11, 29, tzinfo=UTC)
     with pytest.raises(LeaseLost):

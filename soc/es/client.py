@@ -204,19 +204,16 @@ class EsGateway:
         index: str,
         doc_id: str,
         doc: Mapping[str, Any],
-        *,
-        if_seq_no: int | None = None,
-        if_primary_term: int | None = None,
-        create: bool = False,
+        version: tuple[int, int] | None,
     ) -> tuple[int, int]:
-        """Write a whole document (``create``: only if absent; ``if_seq_no``: only if unchanged)
-        and return its new ``(_seq_no, _primary_term)``, so the writer's next write can be
-        conditional on this one (leases and fencing). A conflict raises HTTP 409."""
-        kwargs: dict[str, Any] = {}
-        if if_seq_no is not None and if_primary_term is not None:
-            kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
-        if create:
-            kwargs["op_type"] = "create"
+        """Write a whole document over *version* (``(_seq_no, _primary_term)`` as read or
+        last written), or create it when *version* is None; return the new version, so the
+        writer's next write can be conditional on this one (leases, fencing, delivery
+        claims). A changed (or, to create, existing) document raises HTTP 409."""
+        if version is None:
+            kwargs: dict[str, Any] = {"op_type": "create"}
+        else:
+            kwargs = {"if_seq_no": version[0], "if_primary_term": version[1]}
         with translate_errors(f"write {index}/{doc_id}"):
             res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
         return int(res["_seq_no"]), int(res["_primary_term"])

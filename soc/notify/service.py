@@ -367,14 +367,7 @@ class Notifier:
     def _write(self, record: Delivery, version: Version | None) -> Version | None:
         """Write *record* over *version* (None: create it); None if another writer was first."""
         try:
-            return self._gw.put_versioned(
-                deliveries_index(self._gw),
-                record.id,
-                _doc(record),
-                if_seq_no=version[0] if version else None,
-                if_primary_term=version[1] if version else None,
-                create=version is None,
-            )
+            return self._gw.put_versioned(deliveries_index(self._gw), record.id, _doc(record), version)
         except ElasticsearchRequestError as exc:
             if EsGateway.is_conflict(exc):
                 return None

@@ -65,12 +65,7 @@ class FencedRunStateStore(RunStateStore):
         doc = doc | {"lease_owner": lease.owner, "lease_token": lease.token}
         try:
             self._versions[detector_id] = self._gw.put_versioned(
-                state_index(self._gw),
-                self._doc_id(detector_id),
-                doc,
-                if_seq_no=version[0] if version else None,
-                if_primary_term=version[1] if version else None,
-                create=version is None,
+                state_index(self._gw), self._doc_id(detector_id), doc, version
             )
         except ElasticsearchRequestError as exc:
             if conflicted(exc):

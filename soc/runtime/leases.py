@@ -265,7 +265,7 @@ class LeaseManager:
             self._held.pop(job, None)
             if not may_take_free:
                 return "other"
-            return self._write(job, token=1, started=started, create=True)
+            return self._write(job, token=1, started=started)  # version None: create
         src, version = found["_source"], (int(found["_seq_no"]), int(found["_primary_term"]))
         token = int(src.get("token", 0))
         if src.get("owner") == self.owner and (mine is None or mine.token == token):
@@ -287,7 +287,6 @@ class LeaseManager:
         token: int,
         started: float,
         version: tuple[int, int] | None = None,
-        create: bool = False,
         renewal: bool = False,
     ) -> str:
         now = self._wall.now()
@@ -300,14 +299,7 @@ class LeaseManager:
             "expires_at": (now + self.ttl).isoformat(),
         }
         try:
-            seq_no, term = self._gw.put_versioned(
-                state_index(self._gw),
-                _lease_id(job),
-                doc,
-                if_seq_no=version[0] if version else None,
-                if_primary_term=version[1] if version else None,
-                create=create,
-            )
+            seq_no, term = self._gw.put_versioned(state_index(self._gw), _lease_id(job), doc, version)
         except ElasticsearchRequestError as exc:
             if conflicted(exc):
                 self._held.pop(job, None)
@@ -334,9 +326,7 @@ class LeaseManager:
         doc = {"kind": LEASE_KIND, "job": job, "owner": None, "token": lease.token, "renewed_at": None,
                "expires_at": None}  # fmt: skip
         try:
-            self._gw.put_versioned(
-                state_index(self._gw), _lease_id(job), doc, if_seq_no=lease.seq_no, if_primary_term=lease.primary_term
-            )
+            self._gw.put_versioned(state_index(self._gw), _lease_id(job), doc, (lease.seq_no, lease.primary_term))
         except ElasticsearchRequestError as exc:
             if conflicted(exc):
                 return False  # taken over already
