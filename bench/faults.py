@@ -152,6 +152,7 @@ def main() -> int:
         for d in detectors:  # the faulty run resumes from the day's start, as after a long outage
             RunStateStore(live_ctx.es).save(RunState(detector=d.id, watermark=start))
 
+        lag = max(d.schedule.delay for d in detectors) + timedelta(minutes=1)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOC_")} | {
             "SOC_ES_URL": args.es_url,
             "SOC_INDEX_PREFIX": live_prefix,
@@ -161,7 +162,8 @@ def main() -> int:
             "SOC_SCHEDULER": json.dumps(
                 {"lease_ttl": f"{TTL}s", "lease_renew": f"{RENEW}s", "max_windows_per_run": args.max_windows}
             ),
-            "SOC_REPLAY_CLOCK": f"{(END + timedelta(minutes=2)).isoformat()}@{time.time()}",
+            # "now" when they start: the day's end, late enough for every detector's delay
+            "SOC_REPLAY_CLOCK": f"{(END + lag).isoformat()}@{time.time()}",
         }
 
         def spawn() -> subprocess.Popen[bytes]:

@@ -53,7 +53,8 @@ def _lease_fields(lease: LeaseInfo | None, now: datetime) -> dict[str, Any]:
 def _owner_cell(row: dict[str, Any]) -> str:
     if row["owner"] is None:
         return "-"
-    until = f" until {row['lease_expires']}" if row["lease"] == "held" else " (expired)"
+    # the expiry's time of day is enough to read (a live lease runs for seconds, not days)
+    until = f" until {row['lease_expires'][11:19]}Z" if row["lease"] == "held" else " (expired)"
     return escape(f"{row['owner']}{until}")
 
 

@@ -269,7 +269,10 @@ class LeaseManager:
         src, version = found["_source"], (int(found["_seq_no"]), int(found["_primary_term"]))
         token = int(src.get("token", 0))
         if src.get("owner") == self.owner and (mine is None or mine.token == token):
-            return self._write(job, token=token, started=started, version=version, renewal=mine is not None)
+            # renewed in time: "held"; renewed after this process had stopped trusting it
+            # (a slow renewal on a loaded machine): "acquired" again, fenced and restarted
+            trusted = mine is not None and started < mine.valid_until
+            return self._write(job, token=token, started=started, version=version, renewal=trusted)
         if mine is not None:
             del self._held[job]
         seen = self._seen.get(job)
