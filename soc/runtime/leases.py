@@ -205,12 +205,13 @@ class LeaseManager:
 
     # -- acquiring and renewing ---------------------------------------------------
     def ensure(self, job: str) -> bool:
-        """Held, or acquired now if nobody holds it (never takes over a live lease)."""
+        """Held, or acquired now if it was never taken (a first start). A released lease
+        is left to ``sync`` and its fair share, a live one to its owner."""
         if self.holds(job):
             return True
         ensure_ready(self._gw)
         with self._lock:
-            return self._step(job, may_take_free=True) in ("held", "acquired")
+            return self._step(job, may_take_free=False, may_create=True) in ("held", "acquired")
 
     def sync(self, jobs: Sequence[str], *, busy: Iterable[str] = ()) -> SyncResult:
         """Renew what is held, take over what expired, take free jobs up to the fair share
@@ -255,7 +256,7 @@ class LeaseManager:
                 self._put(_member_id(self.owner), self._member_doc(left=True))
 
     # -- internals (called with the lock held) -------------------------------------
-    def _step(self, job: str, *, may_take_free: bool) -> str:
+    def _step(self, job: str, *, may_take_free: bool, may_create: bool | None = None) -> str:
         """One look at *job*'s lease: "held" (renewed), "acquired", or "other"."""
         started = self._mono()
         index = state_index(self._gw)
@@ -263,7 +264,7 @@ class LeaseManager:
         mine = self._held.get(job)
         if found is None:
             self._held.pop(job, None)
-            if not may_take_free:
+            if not (may_take_free if may_create is None else may_create):
                 return "other"
             return self._write(job, token=1, started=started)  # version None: create
         src, version = found["_source"], (int(found["_seq_no"]), int(found["_primary_term"]))
