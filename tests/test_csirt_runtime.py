@@ -145,6 +145,7 @@ def test_announce_escalate_and_restart_send_everything_once(
     clock.advance(timedelta(hours=2))
     first.shutdown()  # hands its leases back
     second = _scheduler(ctx, clock, playbooks, mail, dead)
+    second.lease_tick()  # what start() does first: take the leases that are free
     assert second.tick(DETECTOR)
     second.desk.announce([incident.id])
     _refresh(ctx)
@@ -260,6 +261,7 @@ def test_summary_fires_mondays_0800_tokyo_writes_files_and_notifies_once(
     restarted = DetectorScheduler(
         live, detectors=[], playbooks=playbooks, notifier=_notifier(ctx, clock, _smtp("m", port))
     )
+    restarted.lease_tick()  # what start() does first
     rerun = restarted.summary_tick()
     assert rerun is not None and rerun.skipped and rerun.paths == []
     assert len(box.envelopes) == 1

@@ -64,6 +64,7 @@ def test_scheduler_restart_mid_backfill_no_duplicate_alerts(settings: Settings, 
     first.shutdown()  # and hands its leases back (a killed one's expire: tests/test_scheduler_leases.py)
 
     second = DetectorScheduler(ctx1, detectors=detectors, playbooks=playbooks, max_windows_per_run=10)
+    second.lease_tick()  # what start() does first: take the leases that are free
     while second.pipeline.engine.state.get("failed-login-burst").watermark < T0 + timedelta(hours=3):
         assert second.tick("failed-login-burst")
     alerts = second.pipeline.engine.alerts.search()
