@@ -7,15 +7,32 @@ import email
 import email.policy
 import json
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections import deque
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-__all__ = ["HttpPeer", "Mailbox", "free_port"]
+__all__ = ["HttpPeer", "Mailbox", "free_port", "self_signed_cert"]
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (openssl), trusted by nothing until named as a CA file."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 def free_port() -> int:
@@ -48,7 +65,7 @@ class HttpPeer:
     the client's timeout), ``hang`` (no answer until ``release``), ``reset`` (a TCP reset
     instead of an answer). It dedups nothing: the tests count the idempotency keys."""
 
-    def __init__(self, *, late_by: float = 2.0) -> None:
+    def __init__(self, *, late_by: float = 2.0, tls: tuple[Path, Path] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.script: deque[str] = deque()
         self.late_by = late_by
@@ -92,12 +109,18 @@ class HttpPeer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def keys(self) -> list[str]:
         return [r["headers"].get("Idempotency-Key", "") for r in self.requests]

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from soc.notify.models import (
 )
 from soc.notify.service import Notifier
 from soc.vocab import Bilingual, Severity
-from tests.peers import HttpPeer, Mailbox, free_port
+from tests.peers import HttpPeer, Mailbox, free_port, self_signed_cert
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 KEY = "INC-20261129-aa11bb:opened"
@@ -151,6 +152,22 @@ def test_a_sender_paused_mid_try_is_superseded_and_cannot_overwrite(ctx: AppCont
     assert stored.status is DeliveryStatus.sent and stored.attempts == 2 and stored.last_error is not None
     assert "never finished" in stored.last_error
     assert peer.keys() == [delivery_id(KEY, "hook")] * 2
+
+
+def test_https_webhook_verifies_the_certificate_before_sending_anything(ctx: AppContext, tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    peer = HttpPeer(tls=(cert, key))
+    try:
+        clock = ManualClock(NOW)
+        untrusted = _hook(peer.url, timeout=5)
+        [refused] = _notifier(ctx, clock, untrusted).notify(_notification())
+        assert refused.status is DeliveryStatus.failed and refused.ambiguous_attempts == 0
+        assert "CERTIFICATE_VERIFY_FAILED" in (refused.last_error or "") and peer.requests == []
+        trusted = untrusted.model_copy(update={"name": "trusted", "ca_file": cert})
+        [sent] = _notifier(ctx, clock, trusted).notify(_notification())
+        assert sent.status is DeliveryStatus.sent and peer.keys() == [delivery_id(KEY, "trusted")]
+    finally:
+        peer.close()
 
 
 # -- SMTP -------------------------------------------------------------------------------------
