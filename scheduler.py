@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 from soc.clock import OffsetClock
@@ -23,6 +24,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # a stop while still loading is a clean exit too (the scheduler installs its own handlers)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     replay = os.environ.get("SOC_REPLAY_CLOCK")
     try:
         serve(clock=OffsetClock.parse(replay) if replay else None)
