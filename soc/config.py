@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from soc.calendar import CalendarSettings
 from soc.errors import ConfigError
 from soc.notify.models import NotifySettings
 from soc.vocab import Duration, Segment, Severity
@@ -182,6 +183,8 @@ class Settings(BaseSettings):
 
     # the periodic SOC summary report ([summary] in soc.toml); off unless ``cron`` is set
     summary: SummarySchedule = Field(default_factory=SummarySchedule)
+    # the office calendar ([calendar]): weekends, public holidays, year-end closure, closed days
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
 
     # leases shared by several scheduler processes on one cluster ([scheduler] in soc.toml)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
