@@ -154,6 +154,20 @@ def test_a_sender_paused_mid_try_is_superseded_and_cannot_overwrite(ctx: AppCont
     assert peer.keys() == [delivery_id(KEY, "hook")] * 2
 
 
+def test_a_last_try_that_never_finished_is_recorded_maybe_sent_not_retried(ctx: AppContext, peer: HttpPeer) -> None:
+    peer.script.append("hang")
+    clock = ManualClock(NOW)
+    sender, _ = _sending(_notifier(ctx, clock, _hook(peer.url, timeout=3), max_attempts=1), peer)
+    _later(ctx, clock, timedelta(minutes=5))
+    other = _notifier(ctx, clock, _hook(peer.url, timeout=3), max_attempts=1)
+    [final] = other.retry_pending()
+    assert final.status is DeliveryStatus.maybe_sent and final.next_attempt_at is None and final.lease_until is None
+    sender.join(20)
+    _later(ctx, clock, timedelta(days=1))
+    assert other.retry_pending() == [] and len(peer.requests) == 1
+    assert _stored(ctx).status is DeliveryStatus.maybe_sent
+
+
 def test_https_webhook_verifies_the_certificate_before_sending_anything(ctx: AppContext, tmp_path: Path) -> None:
     cert, key = self_signed_cert(tmp_path)
     peer = HttpPeer(tls=(cert, key))

@@ -130,7 +130,8 @@ class Notifier:
         return self._run([partial(self._deliver_new, notification, d) for d in targets])
 
     def retry_pending(self) -> list[Delivery]:
-        """Retry every due ``pending``/``failed`` delivery (for the scheduler, every minute)."""
+        """Retry every due ``pending``/``failed``/``maybe_sent`` delivery (for the scheduler,
+        every minute). A last try that never finished is recorded ``maybe_sent``, not retried."""
         ensure_ready(self._gw)
         now = self._clock.now()
         res = self._gw.search(
@@ -144,8 +145,12 @@ class Notifier:
                         "filter": [
                             {"terms": {"status": [s.value for s in _DUE]}},
                             {"range": {"next_attempt_at": {"lte": now.isoformat()}}},
-                            {"range": {"attempts": {"lt": self._settings.max_attempts}}},
                         ],
+                        "should": [
+                            {"range": {"attempts": {"lt": self._settings.max_attempts}}},
+                            {"exists": {"field": "in_flight_since"}},  # its sender died: say so
+                        ],
+                        "minimum_should_match": 1,
                         "must_not": [{"range": {"lease_until": {"gt": now.isoformat()}}}],
                     }
                 },
@@ -166,7 +171,11 @@ class Notifier:
                 )
                 continue
             claimed = self._claim(record, (hit["_seq_no"], hit["_primary_term"]), destination)
-            if claimed is not None:
+            if claimed is None:
+                continue
+            if claimed[0].attempts >= self._settings.max_attempts:
+                jobs.append(partial(self._give_up, *claimed))
+            else:
                 jobs.append(partial(self._attempt, *claimed, destination))
         return self._run(jobs) if jobs else []
 
@@ -341,6 +350,15 @@ class Notifier:
                 "%s -> %s: sent (attempt %d) via %s", record.key, destination.name, record.attempts, destination.display
             )
             return record
+
+    def _give_up(self, record: Delivery, version: Version) -> Delivery:
+        """No try left: keep what is known (``maybe_sent`` or ``failed``), retry no more."""
+        final = record.model_copy(update={"next_attempt_at": None, "lease_until": None})
+        if self._write(final, version) is None:
+            return self._lost(final, "while giving up")
+        log.warning("%s -> %s: %s after %d tries; giving up", record.key, record.destination, record.status.value,
+                    record.attempts)  # fmt: skip
+        return final
 
     def _lost(self, record: Delivery, when: str) -> Delivery:
         """Another sender took *record* over (this one was too slow or paused): leave it."""
