@@ -235,7 +235,7 @@ class DetectorScheduler:
         self._fenced.fence(lease)  # a previous owner's pending write now fails
 
     def _owned(self, job: str, run: Callable[[], T]) -> T | None:
-        """Run *run* if this process holds (or can take the free) lease of *job*."""
+        """Run *run* if this process holds the lease of *job* (or takes it, never taken before)."""
         if not self.leases.ensure(job):
             log.debug("%s: held by another scheduler", job)
             return None
