@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from soc.alerts.models import AlertStatus
 from soc.alerts.store import AlertStore
-from soc.cli.common import command, console, context, print_json
+from soc.cli.common import command, console, context, print_json, safe
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
@@ -55,7 +54,7 @@ def _owner_cell(row: dict[str, Any]) -> str:
         return "-"
     # the expiry's time of day is enough to read (a live lease runs for seconds, not days)
     until = f" until {row['lease_expires'][11:19]}Z" if row["lease"] == "held" else " (expired)"
-    return escape(f"{row['owner']}{until}")
+    return safe(f"{row['owner']}{until}")
 
 
 @command
@@ -112,7 +111,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 str(r["runs"]),
                 str(r["open_alerts"]),
                 _owner_cell(r),
-                escape((r["last_error"] or "")[:60]),
+                safe((r["last_error"] or "")[:60]),
             )
         console.print(table)
         jobs = Table("job", "owner")
