@@ -225,6 +225,30 @@ class EsGateway:
         with translate_errors(f"write {index}/{doc_id}"):
             self.client.index(index=index, id=doc_id, document=dict(doc), refresh=refresh, **kwargs)
 
+    def put_versioned(
+        self,
+        index: str,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        version: tuple[int, int] | None,
+    ) -> tuple[int, int]:
+        """Write a whole document over *version* (``(_seq_no, _primary_term)`` as read or
+        last written), or create it when *version* is None; return the new version, so the
+        writer's next write can be conditional on this one (leases, fencing, delivery
+        claims). A changed (or, to create, existing) document raises HTTP 409."""
+        if version is None:
+            kwargs: dict[str, Any] = {"op_type": "create"}
+        else:
+            kwargs = {"if_seq_no": version[0], "if_primary_term": version[1]}
+        with translate_errors(f"write {index}/{doc_id}"):
+            res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
+        return int(res["_seq_no"]), int(res["_primary_term"])
+
+    @staticmethod
+    def is_conflict(exc: ElasticsearchRequestError) -> bool:
+        """Was *exc* an HTTP 409 (the document changed, or exists, since it was read)?"""
+        return "HTTP 409" in str(exc) or "version_conflict" in str(exc)
+
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):
             self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)

@@ -38,6 +38,7 @@ __all__ = [
     "SmtpDestination",
     "WebhookDestination",
     "delivery_id",
+    "message_id",
     "notification_key",
     "routes_to",
     "scrub",
@@ -77,8 +78,14 @@ def notification_key(incident_id: str, *parts: str) -> str:
 
 
 def delivery_id(key: str, destination: str) -> str:
-    """The Elasticsearch id of the delivery of *key* to *destination*: one per pair, ever."""
+    """The Elasticsearch id of the delivery of *key* to *destination*: one per pair, ever.
+    It is also the delivery's idempotency key (``Idempotency-Key`` header, ``Message-ID``)."""
     return hashlib.sha256(f"{key}\x00{destination}".encode()).hexdigest()
+
+
+def message_id(key: str, destination: str) -> str:
+    """The e-mail ``Message-ID`` of a delivery: the same for every try, so clients fold repeats."""
+    return f"<{delivery_id(key, destination)[:32]}@soc.notify>"
 
 
 # -- destinations -------------------------------------------------------------
@@ -241,7 +248,10 @@ class NotifySettings(_Strict):
 class DeliveryStatus(StrEnum):
     pending = "pending"  # recorded, not yet sent (or being sent)
     sent = "sent"  # delivered: never sent again
-    failed = "failed"  # last run failed; retried at next_attempt_at unless attempts are exhausted
+    failed = "failed"  # the last try surely did not deliver; retried at next_attempt_at unless exhausted
+    # the last try may have delivered (timeout or reset after the request went out, or its
+    # process stopped mid-try): retried like a failure, with the same idempotency key
+    maybe_sent = "maybe_sent"
 
 
 class Delivery(BaseModel):
@@ -264,6 +274,11 @@ class Delivery(BaseModel):
     sent_at: datetime | None = None
     next_attempt_at: datetime | None = None  # None once sent or once attempts are exhausted
     lease_until: datetime | None = None  # a sender holds the record until then
+    # set while a try is on the wire: found set by another sender once the lease ran out,
+    # it means that try's outcome is unknown (its process died or was paused): maybe sent
+    in_flight_since: datetime | None = None
+    idempotency_key: str | None = None  # sent as Idempotency-Key / in the Message-ID: one per delivery
+    ambiguous_attempts: int = 0  # tries whose outcome is unknown (each may have delivered)
     last_error: str | None = None
     notification: Notification
 
@@ -273,9 +288,12 @@ class DeliveryError(SocError):
 
     ``retryable`` is False when trying again at once cannot help (authentication refused,
     recipient rejected, HTTP 4xx other than 408/429); the scheduler still retries later.
+    ``ambiguous`` is True when the request went out and its answer was lost (a timeout or
+    a reset while waiting for it): the receiver may have the message.
     """
 
-    def __init__(self, message: str, *, destination: str, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, destination: str, retryable: bool = True, ambiguous: bool = False) -> None:
         self.destination = destination
         self.retryable = retryable
+        self.ambiguous = ambiguous
         super().__init__(message, object_id=destination)
