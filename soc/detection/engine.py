@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
+from soc.detection.figures import DetectorEvidence, rule_for
 from soc.detection.kinds import BATCH, KindEnv, kind_for
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
@@ -58,7 +59,7 @@ class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es, tz=self.tz)
+        self.alerts = AlertStore(ctx.es)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
@@ -70,6 +71,7 @@ class DetectionEngine:
         indices = self.ctx.settings.dataset_indices(detector.dataset)
         env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write)
         evaluations = kind_for(detector).evaluate(env, detector, windows)
+        rule, evidence = rule_for(detector), DetectorEvidence(self.ctx.es, detector, indices, tz=self.tz)
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
@@ -84,7 +86,7 @@ class DetectionEngine:
             if not write:
                 continue
             for match in ev.matches:
-                rec = self.alerts.record(detector, match, indices=indices, now=self.ctx.clock.now())
+                rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
                 report.took_ms += rec.took_ms
                 if rec.outcome == "created":
                     report.created.append(rec.alert)

@@ -17,7 +17,7 @@ import elasticsearch
 from elasticsearch import Elasticsearch, helpers
 
 from soc.config import Settings
-from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound
+from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound, VersionConflict
 
 __all__ = ["BulkResult", "EsGateway", "build_client"]
 
@@ -51,6 +51,8 @@ def translate_errors(action: str) -> Iterator[None]:
         yield
     except elasticsearch.NotFoundError as exc:
         raise NotFound(f"{action}: not found ({_reason(exc)})") from exc
+    except elasticsearch.ConflictError as exc:
+        raise VersionConflict(f"{action}: HTTP 409: {_reason(exc)}") from exc
     except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
         raise ElasticsearchUnavailable(
             f"{action}: Elasticsearch is unreachable ({type(exc).__name__})",
@@ -177,10 +179,8 @@ class EsGateway:
             with translate_errors(f"create {index}/{doc_id}"):
                 self.client.create(index=index, id=doc_id, document=dict(doc), refresh=refresh)
             return True
-        except ElasticsearchRequestError as exc:
-            if "version_conflict" in str(exc):
-                return False
-            raise
+        except VersionConflict:
+            return False
 
     def put(
         self,
@@ -198,6 +198,21 @@ class EsGateway:
             kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
         with translate_errors(f"write {index}/{doc_id}"):
             self.client.index(index=index, id=doc_id, document=dict(doc), refresh=refresh, **kwargs)
+
+    def delete(
+        self, index: str, doc_id: str, *, if_seq_no: int | None = None, if_primary_term: int | None = None
+    ) -> bool:
+        """Delete a document, optionally only if it has not changed since it was read;
+        False if it does not exist. A changed document raises ``VersionConflict``."""
+        kwargs: dict[str, Any] = {}
+        if if_seq_no is not None and if_primary_term is not None:
+            kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
+        try:
+            with translate_errors(f"delete {index}/{doc_id}"):
+                self.client.delete(index=index, id=doc_id, refresh=True, **kwargs)
+        except NotFound:
+            return False
+        return True
 
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):
