@@ -9,7 +9,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,26 @@ NOW = T0 + timedelta(hours=6)
 
 def detector(name: str) -> Detector:
     return load_detector_file(next((REPO / "detectors").rglob(f"{name}.yml")))
+
+
+def together(jobs: list[Callable[[], object]]) -> list[BaseException]:
+    """Run *jobs* in threads released at the same instant; the errors they raised."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            job()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 # -- the episode policy (pure) ------------------------------------------------------------
@@ -106,25 +128,9 @@ def test_live_scheduler_and_backtest_at_once_end_with_one_alert(ctx: AppContext)
     ctx.clock = ManualClock(T0 + timedelta(minutes=62))  # live: only the latest window, [00:45, 01:00)
     for round_ in range(5):
         d = base.model_copy(update={"id": f"failed-login-burst-{round_}"})  # a fresh detector: no watermark
-        barrier = threading.Barrier(2)
-        errors: list[BaseException] = []
-
-        def run(job: str, d: Detector = d, barrier: threading.Barrier = barrier, errors: list = errors) -> None:  # type: ignore[type-arg]
-            try:
-                barrier.wait()
-                if job == "live":
-                    DetectionEngine(ctx).run_live(d)
-                else:
-                    DetectionEngine(ctx).backtest(d, T0, T0 + timedelta(minutes=25))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(job,)) for job in ("live", "backtest")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        live = partial(DetectionEngine(ctx).run_live, d)
+        backtest = partial(DetectionEngine(ctx).backtest, d, T0, T0 + timedelta(minutes=25))
+        assert together([live, backtest]) == []
         alerts = DetectionEngine(ctx).alerts.search(detector=d.id)
         assert len(alerts) == 1, [(a.id, a.start) for a in alerts]
         assert alerts[0].id == alert_id(d.id, {"user.name": "c.ono", "source.ip": "203.0.113.41"}, times[0])
@@ -154,7 +160,7 @@ def _alerts_for(actor: str, n: int, *, mixed: bool = False) -> list[Alert]:
                 segments=["external"],
                 created=start,
                 updated=start,
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -172,23 +178,12 @@ def test_many_threads_escalating_one_actor_open_one_incident(ctx: AppContext, mi
     for round_ in range(5):  # the old race showed in about 1 run in 5 with two threads
         actor = f"198.51.100.{100 + round_}"
         alerts = _alerts_for(actor, 8, mixed=mixed)
-        barrier = threading.Barrier(len(alerts))
         placed: dict[str, str] = {}
-        errors: list[BaseException] = []
 
-        def one(alert: Alert) -> None:
-            try:
-                barrier.wait()
-                placed.update(escalate(ctx, [alert], playbooks=playbooks).assignments)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+        def place(alert: Alert, placed: dict[str, str] = placed) -> None:
+            placed.update(escalate(ctx, [alert], playbooks=playbooks).assignments)
 
-        threads = [threading.Thread(target=one, args=(a,)) for a in alerts]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
+        assert together([partial(place, a) for a in alerts]) == []
         (opened,) = _open_incidents(ctx, actor)
         if mixed:  # named after the key of the alert placed first
             assert opened in {incident_id_for(correlation_key(a), NOW) for a in alerts}
@@ -267,9 +262,8 @@ def test_a_closed_incident_of_the_actor_gives_the_next_id_the_same_day(ctx: AppC
 # -- the lock and the conflict class ----------------------------------------------------------
 def test_a_crashed_holders_lock_expires_and_a_live_one_is_waited_for(ctx: AppContext) -> None:
     _take(ctx.es, "incident:x", "crashed-holder", ttl=3.0, wait=1.0)  # never released
-    with pytest.raises(LockBusy, match="held by"):
-        with hold(ctx.es, ["incident:x"], wait=0.2):
-            pass
+    with pytest.raises(LockBusy, match="held by"), hold(ctx.es, ["incident:x"], wait=0.2):
+        pass
     began = time.monotonic()
     with hold(ctx.es, ["incident:x", "incident:y"]):
         waited = time.monotonic() - began
