@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.errors import IngestError
+from soc.errors import IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
@@ -34,7 +34,7 @@ __all__ = ["FORMATS", "DocumentError", "IngestReport", "Rejected", "index_events
 _IP_FIELDS = ("source", "destination", "client", "server")
 
 
-class DocumentError(ValueError):
+class DocumentError(SocError, ValueError):
     """One document cannot be indexed; the message says why."""
 
 

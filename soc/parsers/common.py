@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from soc.errors import SocError
 from soc.network.segments import normalise_ip
 
 __all__ = [
@@ -23,7 +24,7 @@ __all__ = [
 _SECOND_LEVEL = frozenset({"ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or", "com", "net", "org", "gov", "edu"})
 
 
-class BadLine(ValueError):
+class BadLine(SocError, ValueError):
     """Raised inside a parser for a line that is malformed; the message becomes the rejection."""
 
 
