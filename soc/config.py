@@ -25,8 +25,8 @@ from pydantic_settings import (
 )
 
 from soc.cron import Crontab
+from soc.destinations import NotifySettings
 from soc.errors import ConfigError
-from soc.notify.models import NotifySettings
 from soc.vocab import Duration, Segment, Severity
 
 __all__ = ["DEFAULT_SEGMENTS", "LocalBreakout", "SegmentRule", "Settings", "SummarySchedule", "load_settings"]
