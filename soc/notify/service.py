@@ -34,7 +34,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from soc.clock import Clock
-from soc.errors import ElasticsearchRequestError, VersionConflict
+from soc.errors import ElasticsearchRequestError
 from soc.es.client import EsGateway
 from soc.es.indices import deliveries_index, ensure_ready
 from soc.notify.channels import Channel, build_channel
@@ -234,9 +234,11 @@ class Notifier:
             self._gw.put(
                 deliveries_index(self._gw), record.id, _doc(claimed), if_seq_no=seq_no, if_primary_term=primary_term
             )
-        except VersionConflict:
-            log.info("%s -> %s: taken by another sender", record.key, record.destination)
-            return None
+        except ElasticsearchRequestError as exc:
+            if "version_conflict" in str(exc):
+                log.info("%s -> %s: taken by another sender", record.key, record.destination)
+                return None
+            raise
         return claimed
 
     def _attempt(self, record: Delivery, destination: AnyDestination) -> Delivery:
