@@ -17,6 +17,9 @@ An alert is one *episode* of one entity (the detector's group-by values) for one
   depends only on the events, not on which window saw the episode first, so the live
   scheduler and a ``soc detect`` backtest evaluating different windows of one episode
   compute the same id and end with one alert (``op_type=create`` lets only one write it).
+  Kinds whose match is not a run of events (a rate, an absence, a pair of events in the
+  middle of ordinary activity) start at the match; which kinds walk back is decided by the
+  detection side (``soc.detection.figures.RUN_KINDS``).
 """
 
 from __future__ import annotations

@@ -14,12 +14,15 @@ from soc.detection.queries import episode_query, episode_runs_query
 from soc.es.client import EsGateway
 from soc.vocab import parse_time
 
-__all__ = ["WINDOW_STATISTIC_KINDS", "DetectorEvidence", "rule_for"]
+__all__ = ["RUN_KINDS", "DetectorEvidence", "rule_for"]
 
-# kinds whose match is a statistic of a window (a rate, a volume, an absence), not a run of
-# events: walking back over the entity's events would reach the start of all its traffic,
-# so their episode starts at the match (the lock in the store still keeps them single)
-WINDOW_STATISTIC_KINDS = frozenset({"spike", "volume", "silence"})
+# kinds whose episode is a run of the entity's matching events (failures, flows to one
+# peer, a new term): the canonical start is the run's first event. Other kinds match a
+# statistic of a window (a rate, a volume, an absence) or a pair of events in the middle of
+# the entity's ordinary activity (a sequence, an impossible journey): walking back over the
+# entity's events would reach the start of all its traffic, so their episode starts at the
+# match (the lock in the store still keeps concurrent writers to one alert).
+RUN_KINDS = frozenset({"threshold", "segment_policy", "beacon", "new_term"})
 
 
 def rule_for(detector: Detector) -> AlertRule:
@@ -71,7 +74,7 @@ class DetectorEvidence:
         )
 
     def runs(self, entity: dict[str, str], start: datetime, end: datetime, bucket: timedelta) -> list[Run] | None:
-        if self._detector.kind in WINDOW_STATISTIC_KINDS:
+        if self._detector.kind not in RUN_KINDS:
             return None
         body = episode_runs_query(self._detector, entity, start, end, bucket, tz=self._tz)
         res = self._gw.search(self._indices, body, action="alert episode start")
