@@ -69,8 +69,9 @@ def grouping_values(alert: Alert) -> list[str]:
 
 
 def correlation_key(alert: Alert) -> str:
-    """The alert's actor values, sorted: what incident placement is serialised on."""
-    return "|".join(grouping_values(alert))
+    """The alert's actor values, sorted: what incident placement is serialised on (an alert
+    naming no actor, only destinations, is a key of its own: its id)."""
+    return "|".join(grouping_values(alert)) or alert.id
 
 
 def incident_id_for(key: str, opened_at: datetime, n: int = 1) -> str:
