@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from soc.calendar import CalendarSettings
 from soc.cron import Crontab
 from soc.destinations import NotifySettings
 from soc.errors import ConfigError
@@ -143,6 +144,8 @@ class Settings(BaseSettings):
 
     # the periodic SOC summary report ([summary] in soc.toml); off unless ``cron`` is set
     summary: SummarySchedule = Field(default_factory=SummarySchedule)
+    # the office calendar ([calendar]): weekends, public holidays, year-end closure, closed days
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
 
     @field_validator("index_prefix")
     @classmethod

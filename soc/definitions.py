@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from soc.errors import DefinitionError, DefinitionErrors
+from soc.textsafe import truncate
 from soc.yamlio import load_yaml_file, pydantic_errors
 
 __all__ = ["definition_files", "load_all", "load_definition"]
@@ -46,7 +47,7 @@ def load_definition(path: Path, models: Mapping[str, type[M]], *, what: str, tag
             raise DefinitionErrors(
                 [
                     DefinitionError(
-                        f"unknown {what} {tag} {value!r}",
+                        f"unknown {what} {tag} {truncate(repr(value), 100)}",
                         file=path,
                         field=tag,
                         object_id=object_id,

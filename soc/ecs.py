@@ -106,6 +106,8 @@ EVENT_FIELDS: dict[str, str] = {
     "soc.destination_segment": "keyword",
     # ours: the destination is a sanctioned local-breakout address or domain
     "soc.local_breakout": "boolean",
+    # ours: keyword values too long to index, kept whole (see soc.es.keywords)
+    "soc.long_values": "stored",
 }
 
 

@@ -1,4 +1,12 @@
-"""Strict YAML: safe loading, duplicate keys rejected, errors with file, line and column."""
+"""Strict YAML: safe loading, duplicate keys rejected, errors with file, line and column.
+
+Bounded before anything is built: a definition file is at most ``MAX_BYTES`` long, nests at
+most ``MAX_DEPTH`` levels and expands (aliases counted at their full size) to at most
+``MAX_NODES`` nodes. The check walks the parser's event stream (iterative, linear in the text,
+never expanding an alias), so a file nested 600 deep or a "billion laughs" alias bomb gets a
+one-line error in milliseconds instead of a RecursionError or gigabytes of memory.
+Every message is bounded in length (``MAX_MESSAGE``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,14 @@ from typing import Any
 import yaml
 
 from soc.errors import DefinitionError
+from soc.textsafe import truncate
 
-__all__ = ["load_yaml_file", "load_yaml_text", "pydantic_errors"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_MESSAGE", "MAX_NODES", "load_yaml_file", "load_yaml_text", "pydantic_errors"]
+
+MAX_BYTES = 1_000_000  # the largest shipped definition is ~10 KB
+MAX_DEPTH = 32  # the deepest shipped definition nests 6 levels
+MAX_NODES = 100_000  # scalars and collections after alias expansion
+MAX_MESSAGE = 300  # characters of one error message (the value it quotes is cut)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -32,15 +46,60 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _where(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+
+
+def _check_bounds(text: str, file: str | Path) -> None:
+    """Depth and expanded size from the event stream, before any node is composed."""
+    if len(text) > MAX_BYTES:
+        raise DefinitionError(f"file too large: {len(text)} characters (limit {MAX_BYTES})", file=file)
+    depth = 0
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its node
+    stack: list[tuple[str | None, int]] = [(None, 0)]  # (anchor, size so far) per open collection
+    for event in yaml.parse(text, Loader=_StrictLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DefinitionError(
+                    f"nested deeper than {MAX_DEPTH} levels ({_where(event.start_mark)})",
+                    file=file,
+                    hint="a definition needs a few levels; flatten the structure",
+                )
+            stack.append((event.anchor, 1))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor or "", 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        parent_anchor, parent_size = stack[-1]
+        stack[-1] = (parent_anchor, parent_size + size)
+        if parent_size + size > MAX_NODES:
+            raise DefinitionError(
+                f"YAML aliases expand to more than {MAX_NODES} values ({_where(event.start_mark)})",
+                file=file,
+                hint="an alias bomb? write the values out, or use fewer nested aliases",
+            )
+
+
 def load_yaml_text(text: str, *, file: str | Path = "<string>") -> Any:
     try:
+        _check_bounds(text, file)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise DefinitionError(f"{exc.problem} ({where})", file=file) from exc
+        problem = truncate(str(exc.problem), MAX_MESSAGE)
+        raise DefinitionError(f"{problem} ({_where(exc.problem_mark)})", file=file) from exc
     except yaml.YAMLError as exc:
-        raise DefinitionError(f"not valid YAML: {exc}", file=file) from exc
+        raise DefinitionError(truncate(f"not valid YAML: {exc}", MAX_MESSAGE), file=file) from exc
+    except RecursionError as exc:  # defence in depth: _check_bounds keeps the nesting far below this
+        raise DefinitionError(f"nested too deeply (limit {MAX_DEPTH} levels)", file=file) from exc
 
 
 def load_yaml_file(path: Path) -> Any:
@@ -62,8 +121,9 @@ def pydantic_errors(exc: Any, *, file: str | Path, object_id: str | None = None)
         if sep and head.replace(".", "").replace("_", "").isalnum() and " " not in head:
             loc.append(head)
             msg = rest
-        field = ".".join(loc)
+        field = truncate(".".join(loc), 120)
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the JSON schema in schemas/)"
+        msg = "\n".join(truncate(line, MAX_MESSAGE) for line in msg.splitlines())  # a value is quoted cut
         out.append(DefinitionError(msg, file=file, field=field or None, object_id=object_id))
     return out

@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
 
 from soc.config import Settings, load_settings
 from soc.context import AppContext
+from tests.peers import Mailbox, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,3 +58,25 @@ def ctx(settings: Settings) -> Iterator[AppContext]:
     client.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*", expand_wildcards="all")
     client.options(ignore_status=404).indices.delete_index_template(name=f"{settings.index_prefix}-*")
     context.es.close()
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI as users type it, on this test's index prefix and the shipped definitions."""
+    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
+    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "detectors"))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
+    monkeypatch.setenv("SOC_OUT_DIR", str(settings.out_dir))
+    monkeypatch.delenv("SOC_CONFIG", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 and its port."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, int(controller.port)
+    controller.stop()

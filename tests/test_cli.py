@@ -20,17 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
-    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
-    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "detectors"))
-    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
-    monkeypatch.setenv("SOC_OUT_DIR", str(settings.out_dir))
-    monkeypatch.delenv("SOC_CONFIG", raising=False)
-    return CliRunner()
-
-
 def test_validate_ok_and_broken(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     ok = cli.invoke(app, ["validate"])
     assert ok.exit_code == 0, ok.output

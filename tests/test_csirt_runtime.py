@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from soc.clock import ManualClock
 from soc.config import Settings, SummarySchedule
@@ -37,15 +35,6 @@ DETECTOR = "failed-login-burst"
 
 
 # -- peers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, int(controller.port)
-    controller.stop()
 
 
 def _smtp(name: str, port: int) -> SmtpDestination:

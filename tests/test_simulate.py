@@ -14,7 +14,7 @@ from soc.context import AppContext
 from soc.simulate.catalog import SCENARIOS
 from soc.simulate.run import generate, simulate
 
-END = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday noon JST
+END = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday noon JST (23 November is a holiday)
 
 
 def _digest(seed: int, hours: float = 6) -> str:
@@ -40,8 +40,8 @@ def test_volume_and_sources(day: tuple[list[dict[str, Any]], list[Any]]) -> None
     everything, _ = day
     times = [d["@timestamp"] for d in everything]
     assert times == sorted(times)
-    history = [d for d in everything if d["@timestamp"] < "2026-11-23T03:00"]
-    docs = [d for d in everything if d["@timestamp"] >= "2026-11-23T03:00"]
+    history = [d for d in everything if d["@timestamp"] < "2026-11-25T03:00"]
+    docs = [d for d in everything if d["@timestamp"] >= "2026-11-25T03:00"]
     # a week of light office history (sign-ins, VPN, admin logons) precedes the day
     assert history and {d["event"]["dataset"] for d in history} <= {
         "azure.signinlogs",
@@ -54,7 +54,7 @@ def test_volume_and_sources(day: tuple[list[dict[str, Any]], list[Any]]) -> None
     codes = {d["event"].get("code") for d in docs}
     assert {"4624", "4768", "4771", "4776", "4625"} <= codes
     assert len({d["event"]["id"] for d in docs}) == len(docs)
-    assert docs[-1]["@timestamp"] < "2026-11-24T03:00"
+    assert docs[-1]["@timestamp"] < "2026-11-26T03:00"
 
 
 def _ts(d: dict[str, Any]) -> datetime:

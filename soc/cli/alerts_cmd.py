@@ -7,12 +7,11 @@ import os
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from soc.alerts.models import Alert, AlertStatus, CloseReason
 from soc.alerts.store import AlertStore
-from soc.cli.common import command, console, context, print_json
+from soc.cli.common import cells, command, console, context, print_json, safe
 from soc.vocab import iso
 
 __all__ = ["app"]
@@ -53,16 +52,11 @@ def list_alerts(
     table = Table("id", "status", "severity", "detector", "entity", "count", "start", "end", "incident")
     for a in alerts:
         table.add_row(
-            a.id,
-            a.status.value,
-            a.severity.value,
-            a.detector,
-            escape(_who(a)),
-            str(a.count),
-            iso(a.start),
-            iso(a.end),
-            a.incident_id or "",
-        )
+            *cells(
+                a.id, a.status.value, a.severity.value, a.detector, _who(a), a.count, iso(a.start), iso(a.end),
+                a.incident_id,
+            )
+        )  # fmt: skip
     console.print(table)
     console.print(f"{len(alerts)} alert(s)")
 
@@ -78,7 +72,7 @@ def show(alert_id: str, as_json: Json = False) -> None:
         return
     for key, value in data.items():
         if value not in (None, [], {}):
-            console.print(f"[bold]{key}[/]: {escape(str(value))}")
+            console.print(f"[bold]{key}[/]: {safe(value)}")
 
 
 @app.command("ack")
@@ -117,4 +111,4 @@ def _report(a: Alert, as_json: bool) -> None:
         print_json(a.summary() | {"by": a.closed_by or a.acknowledged_by})
     else:
         verdict = f" ({a.close_reason.value})" if a.close_reason else ""
-        console.print(f"{a.id}: {a.status.value}{verdict} by {escape(a.closed_by or a.acknowledged_by or '')}")
+        console.print(f"{safe(a.id)}: {a.status.value}{verdict} by {safe(a.closed_by or a.acknowledged_by or '')}")

@@ -11,10 +11,9 @@ import os
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
-from soc.cli.common import command, console, context, print_json
+from soc.cli.common import cells, command, console, context, print_json, safe
 from soc.errors import SocError
 from soc.incidents.lifecycle import kpis
 from soc.incidents.models import Incident, IncidentStatus, ObligationStatus
@@ -55,9 +54,7 @@ def _done(incident: Incident, as_json: bool, what: str) -> None:
     if as_json:
         print_json(_dump(incident))
     else:
-        console.print(
-            f"{escape(incident.id)}: {escape(what)} (status {incident.status.value}, {incident.priority.value})"
-        )
+        console.print(f"{safe(incident.id)}: {safe(what)} (status {incident.status.value}, {incident.priority.value})")
 
 
 @app.command("list")
@@ -77,8 +74,10 @@ def list_incidents(
     table = Table("id", "priority", "status", "severity", "title", "alerts", "playbook", "tier", "opened")
     for i in incidents:
         table.add_row(
-            i.id, i.priority.value, i.status.value, i.severity.value, escape(i.title(lang)), str(len(i.alert_ids)),
-            i.playbook_id or "", i.tier, iso(i.opened_at),
+            *cells(
+                i.id, i.priority.value, i.status.value, i.severity.value, i.title(lang), len(i.alert_ids),
+                i.playbook_id, i.tier, iso(i.opened_at),
+            )
         )  # fmt: skip
     console.print(table)
 
@@ -97,27 +96,27 @@ def show(incident_id: str, as_json: AsJson = False) -> None:
     def at(t: Any) -> str:
         return t.astimezone(tz).isoformat(timespec="minutes") if t else ""
 
-    console.print(f"[bold]{escape(incident.id)}[/] {escape(incident.title(lang))}")
+    console.print(f"[bold]{safe(incident.id)}[/] {safe(incident.title(lang))}")
     console.print(
         f"status {incident.status.value}, priority {incident.priority.value} "
-        f"({escape('; '.join(incident.priority_reasons))}), "
-        f"severity {incident.severity.value}, risk {incident.risk_score:g}, held by {incident.tier}"
+        f"({safe('; '.join(incident.priority_reasons))}), "
+        f"severity {incident.severity.value}, risk {incident.risk_score:g}, held by {safe(incident.tier)}"
     )
     for field, values in incident.entities.items():
-        console.print(f"  {field}: {escape(', '.join(values))}")
-    console.print(f"segments: {', '.join(incident.segments) or '-'}; alerts: {escape(', '.join(incident.alert_ids))}")
+        console.print(f"  {field}: {safe(', '.join(values))}")
+    segments = ", ".join(incident.segments) or "-"
+    console.print(f"segments: {safe(segments)}; alerts: {safe(', '.join(incident.alert_ids))}")
     console.print(f"detected {at(incident.detected_at)}; aware {at(incident.aware_at) or '-'}")
     table = Table(Column("step", no_wrap=True), "kind", "owner", "due", "status", "sla", "choice")
     for s in incident.steps:
         state = sla_state(s, now).value if s.ready_at else ""
         choice = s.choice.option if s.choice else ""
-        table.add_row(s.step_id, s.kind, s.owner or "", at(s.due_at), s.status.value, state, choice)
+        table.add_row(*cells(s.step_id, s.kind, s.owner, at(s.due_at), s.status.value, state, choice))
     console.print(table)
     if incident.obligations:
         obl = Table("report to", "due", "status", "sent", "reference")
         for o in incident.obligations:
-            obl.add_row(escape(o.label(lang)), at(o.due_at) or escape(o.rule(lang)), o.status.value, at(o.sent_at),
-                        escape(o.reference or ""))  # fmt: skip
+            obl.add_row(*cells(o.label(lang), at(o.due_at) or o.rule(lang), o.status.value, at(o.sent_at), o.reference))
         console.print(obl)
     k = kpis(incident)
     console.print(
@@ -126,7 +125,7 @@ def show(incident_id: str, as_json: AsJson = False) -> None:
                                                                    "time_to_contain", "time_to_resolve"))
     )  # fmt: skip
     for e in incident.audit[-10:]:
-        console.print(f"  #{e.seq} {at(e.at)} {escape(e.actor)} {e.action} {escape(e.detail)} {escape(e.reason)}")
+        console.print(f"  #{e.seq} {at(e.at)} {safe(e.actor)} {safe(e.action)} {safe(e.detail)} {safe(e.reason)}")
 
 
 @app.command("open")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -16,7 +17,7 @@ from rich.table import Table
 from soc import __version__
 from soc.cli import common
 from soc.cli.alerts_cmd import app as alerts_app
-from soc.cli.common import command, console, context, err_console, print_json
+from soc.cli.common import command, console, context, err_console, print_json, safe
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
 from soc.cli.playbooks_cmd import app as playbooks_app
@@ -27,7 +28,8 @@ from soc.detection.engine import DetectionEngine
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
 from soc.es.indices import install_templates
-from soc.playbooks.loader import load_playbooks
+from soc.es.outage import quiet_transport_logs
+from soc.playbooks.loader import check_routes, load_playbooks
 from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
 
@@ -62,7 +64,7 @@ def _root(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    quiet_transport_logs(verbose=verbose)  # --verbose: every request and retry, with tracebacks
 
 
 @app.command()
@@ -155,24 +157,30 @@ def setup() -> None:
 @app.command()
 @command
 def validate() -> None:
-    """Check every detector and playbook; report every error at once."""
+    """Check every detector and playbook, and what refers to what; report every error at once."""
     settings = load_settings(common.state.config)
     errors: list[DefinitionError] = []
-    counts = {}
-    for label, loader, directory in (
-        ("detectors", load_detectors, settings.detectors_dir),
-        ("playbooks", load_playbooks, settings.playbooks_dir),
-    ):
-        try:
-            counts[label] = len(loader(directory))
-        except DefinitionErrors as exc:
-            errors.extend(exc.errors)
+    detectors, playbooks = None, None
+    try:
+        detectors = load_detectors(settings.detectors_dir)
+    except DefinitionErrors as exc:
+        errors.extend(exc.errors)
+    try:  # triggers are checked against the detectors only when those all loaded
+        detector_ids = {d.id for d in detectors} if detectors is not None else None
+        playbooks = load_playbooks(settings.playbooks_dir, detector_ids=detector_ids)
+    except DefinitionErrors as exc:
+        errors.extend(exc.errors)
+    if playbooks is not None:
+        routes = [(d.name, d.roles) for d in settings.notify.destinations]
+        config_file = str(common.state.config or os.environ.get("SOC_CONFIG") or "soc.toml")
+        errors.extend(check_routes(routes, playbooks, file=config_file))
     if errors:
         for e in errors:
-            err_console.print(f"[red]✗[/] {escape(e.render())}", soft_wrap=True)
+            err_console.print(f"[red]✗[/] {safe(e.render())}", soft_wrap=True)
         err_console.print(f"{len(errors)} error(s)")
         raise typer.Exit(1)
-    console.print(f"✓ {counts['detectors']} detector(s) and {counts['playbooks']} playbook(s) are valid")
+    assert detectors is not None and playbooks is not None
+    console.print(f"✓ {len(detectors)} detector(s) and {len(playbooks)} playbook(s) are valid")
 
 
 @app.command()
@@ -340,7 +348,7 @@ def detect(
     table = Table("detector", "windows", "new", "extended", "ES took (ms)", "wall (s)", "truncated")
     for r in result.reports:
         table.add_row(
-            r.detector,
+            safe(r.detector),
             str(r.windows),
             str(len(r.created)),
             str(len(r.extended)),
@@ -352,10 +360,11 @@ def detect(
     for a in alerts:
         who = ", ".join(f"{k}={v}" for k, v in a.entity.items())
         console.print(
-            f"{a.id} {a.severity.value:8} {a.detector:20} {escape(who)} count={a.count} {iso(a.start)} → {iso(a.end)}"
+            f"{safe(a.id)} {a.severity.value:8} {safe(a.detector):20} {safe(who)} count={a.count} "
+            f"{iso(a.start)} → {iso(a.end)}"
         )
     if result.incidents_opened:
-        console.print(f"incidents opened: {', '.join(result.incidents_opened)}")
+        console.print(f"incidents opened: {safe(', '.join(result.incidents_opened))}")
 
 
 def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[type-arg]

@@ -6,12 +6,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from soc.alerts.models import AlertStatus
 from soc.alerts.store import AlertStore
-from soc.cli.common import command, console, context, print_json
+from soc.cli.common import command, console, context, print_json, safe
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
@@ -86,7 +85,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 f"{r['duration_s']:.2f}",
                 str(r["runs"]),
                 str(r["open_alerts"]),
-                escape((r["last_error"] or "")[:60]),
+                safe((r["last_error"] or "")[:60]),
             )
         console.print(table)
     if any(r["health"] == "failing" for r in rows):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
+from soc.calendar import CalendarSettings
 from soc.context import AppContext
 from soc.detection.figures import DetectorEvidence, rule_for
 from soc.detection.kinds import BATCH, KindEnv, kind_for
@@ -19,7 +20,7 @@ from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
 from soc.detection.windows import Window, backtest_windows, live_windows
 
-__all__ = ["DetectionEngine", "RunReport", "WindowFigures"]
+__all__ = ["DetectionEngine", "RunReport", "WindowFigures", "with_calendar"]
 
 
 @dataclass
@@ -55,6 +56,15 @@ class RunReport:
         return list(latest.values())
 
 
+def with_calendar(detector: Detector, calendar: CalendarSettings) -> Detector:
+    """The detector with its ``off_hours`` reading the office calendar of the settings,
+    unless the detector declares a calendar of its own."""
+    spec = detector.off_hours
+    if spec is None or spec.calendar is not None:
+        return detector
+    return detector.model_copy(update={"off_hours": spec.model_copy(update={"calendar": calendar})})
+
+
 class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -66,6 +76,7 @@ class DetectionEngine:
         self, detector: Detector, windows: list[Window], *, write: bool = True, explain: bool = False
     ) -> RunReport:
         """Evaluate *detector* over *windows* in order; with ``write=False`` nothing is stored."""
+        detector = with_calendar(detector, self.ctx.settings.calendar)
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         indices = self.ctx.settings.dataset_indices(detector.dataset)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from soc.calendar import CalendarSettings
 from soc.ecs import field_type, is_known_field
 from soc.vocab import AttackId, Bilingual, Duration, Segment, Severity
 
@@ -88,11 +89,17 @@ class ExceptionItem(_Strict):
 
 
 class OffHours(_Strict):
-    """Only events outside business hours in the configured timezone (and all weekend)."""
+    """Only events outside business hours in the configured timezone; with ``weekends`` and
+    ``holidays`` (both on by default) also all day on days the office is closed: weekends,
+    public holidays, the year-end closure and the extra closed days of ``[calendar]`` in
+    ``soc.toml``. ``calendar`` is filled from the settings when the detector runs; a
+    detector may set its own (a site that works on national holidays, say)."""
 
     start: time = time(7, 30)
     end: time = time(20, 0)
     weekends: bool = True
+    holidays: bool = True
+    calendar: CalendarSettings | None = None
 
     @model_validator(mode="after")
     def _order(self) -> OffHours:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from soc.calendar import calendar_for
 from soc.detection.models import (
     BeaconDetector,
     Detector,
@@ -107,14 +108,16 @@ def exception_clauses(detector: Detector) -> list[dict[str, Any]]:
 
 
 def off_hours_ranges(spec: OffHours, start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
-    """The parts of ``[start, end)`` outside business hours in *tz* (weekends whole if asked)."""
+    """The parts of ``[start, end)`` outside business hours in *tz*: days the office is
+    closed (weekends, holidays, the year-end closure, closed days — as *spec* asks) whole."""
     out: list[tuple[datetime, datetime]] = []
+    calendar = calendar_for(spec.calendar)
     day = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date() + timedelta(days=1)
     while day <= last:
         midnight = datetime.combine(day, datetime.min.time(), tzinfo=tz)
         nxt = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-        if spec.weekends and day.weekday() >= 5:
+        if calendar.is_closed(day, weekends=spec.weekends, holidays=spec.holidays):
             spans = [(midnight, nxt)]
         else:
             spans = [

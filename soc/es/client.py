@@ -8,6 +8,7 @@ chained with ``from``. Services take an ``EsGateway`` and never import the clien
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from elasticsearch import Elasticsearch, helpers
 
 from soc.config import Settings
 from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound, VersionConflict
+from soc.es.outage import quiet_transport_logs
+from soc.textsafe import one_line, truncate
 
 __all__ = ["BulkResult", "EsGateway", "build_client"]
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def build_client(settings: Settings) -> Elasticsearch:
+    quiet_transport_logs()  # one clean error line per failure, not a traceback per retry
     kwargs: dict[str, Any] = {
         "request_timeout": settings.es_timeout,
         "max_retries": settings.es_max_retries,
@@ -51,6 +55,13 @@ def translate_errors(action: str) -> Iterator[None]:
         yield
     except elasticsearch.NotFoundError as exc:
         raise NotFound(f"{action}: not found ({_reason(exc)})") from exc
+    except elasticsearch.SSLError as exc:
+        reason = _tls_reason(exc)
+        plain = "WRONG_VERSION_NUMBER" in reason  # TLS spoken to a plain-HTTP port
+        raise ElasticsearchUnavailable(
+            f"{action}: TLS failure talking to Elasticsearch: {reason}",
+            hint="the node answers plain HTTP: use http:// in SOC_ES_URL" if plain else TLS_HINT,
+        ) from exc
     except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
         raise ElasticsearchUnavailable(
             f"{action}: Elasticsearch is unreachable ({type(exc).__name__})",
@@ -64,13 +75,28 @@ def translate_errors(action: str) -> Iterator[None]:
         raise ElasticsearchUnavailable(f"{action}: {type(exc).__name__}: {exc}") from exc
 
 
+TLS_HINT = (
+    "give the CA certificate that signed the node's certificate in es_ca_certs (soc.toml) "
+    "or SOC_ES_CA_CERTS; check that SOC_ES_URL names the host in the certificate"
+)
+
+
+def _tls_reason(exc: Exception) -> str:
+    """The innermost reason of a TLS failure, on one line, e.g. 'certificate verify failed:
+    self-signed certificate'."""
+    text = " ".join(str(exc).split())
+    found = re.search(r"certificate verify failed: [^(\]]*", text) or re.search(r"\[SSL[^]]*\] [^(\]]*", text)
+    return truncate((found.group(0) if found else text or type(exc).__name__).strip(" ,;:."), 200)
+
+
 def _reason(exc: elasticsearch.ApiError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     err = body.get("error")
     if isinstance(err, dict):
         root = (err.get("root_cause") or [err])[0]
-        return f"{root.get('type')}: {root.get('reason')}"
-    return str(exc.message)
+        return truncate(one_line(f"{root.get('type')}: {root.get('reason')}"), 500)
+    # not an Elasticsearch error body (a proxy's HTML page, plain text): its first words
+    return truncate(one_line(" ".join(str(exc.message).split())), 200)
 
 
 class BulkResult:

@@ -7,6 +7,7 @@ from typing import Any
 
 from soc.ecs import EVENT_FIELDS
 from soc.es.client import EsGateway, translate_errors
+from soc.es.keywords import DYNAMIC_KEYWORD_LIMIT, KEYWORD_LIMIT
 
 __all__ = [
     "CATEGORY_ROUTES",
@@ -79,13 +80,18 @@ def _properties(fields: dict[str, str]) -> dict[str, Any]:
         else:
             mapping: dict[str, Any] = {"type": es_type}
             if es_type == "keyword":
-                mapping["ignore_above"] = 1024
+                mapping["ignore_above"] = KEYWORD_LIMIT  # longer values are bounded at ingest
             node[leaf] = mapping
     return root
 
 
 _STRINGS_AS_KEYWORDS = [
-    {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 4096}}}
+    {
+        "strings_as_keyword": {
+            "match_mapping_type": "string",
+            "mapping": {"type": "keyword", "ignore_above": DYNAMIC_KEYWORD_LIMIT},
+        }
+    }
 ]
 
 _SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}

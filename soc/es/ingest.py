@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from soc.errors import IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
+from soc.es.keywords import bound_keywords
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, Rejected, Skipped, guess_format, parse_file, read_head
 from soc.vocab import iso, parse_time
@@ -133,7 +134,7 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
         raise DocumentError("event must be an object")
     event.setdefault("kind", "event")
     event["ingested"] = iso(now or datetime.now(UTC))
-    return enrich_segments(doc, segments)
+    return enrich_segments(bound_keywords(doc), segments)
 
 
 def _doc_id(doc: dict[str, Any]) -> str:

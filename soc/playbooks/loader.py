@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from soc.alerts.models import Alert
 from soc.definitions import load_all, load_definition
 from soc.errors import DefinitionError, DefinitionErrors, NotFound
 from soc.playbooks.graph import GRAPH_PROBLEMS
-from soc.playbooks.models import PLAYBOOK_MODELS, Playbook
+from soc.playbooks.models import ESCALATION_LADDER, PLAYBOOK_MODELS, Playbook
 
-__all__ = ["find_playbook", "load_playbook_file", "load_playbooks", "route"]
+__all__ = ["check_routes", "find_playbook", "load_playbook_file", "load_playbooks", "route", "unknown_detectors"]
 
 
 def load_playbook_file(path: Path) -> Playbook:
@@ -32,9 +33,60 @@ def _split(error: DefinitionError) -> list[DefinitionError]:
     return out
 
 
-def load_playbooks(directory: Path) -> list[Playbook]:
-    playbooks: list[Playbook] = load_all(directory, load_playbook_file, what="playbook")
+def load_playbooks(directory: Path, *, detector_ids: Collection[str] | None = None) -> list[Playbook]:
+    """Every playbook under *directory*; with *detector_ids*, a trigger naming a detector
+    that does not exist is an error of its file (a typo would otherwise route nothing)."""
+
+    def load_one(path: Path) -> Playbook:
+        playbook = load_playbook_file(path)
+        problems = unknown_detectors(playbook, detector_ids, file=path) if detector_ids is not None else []
+        if problems:
+            raise DefinitionErrors(problems)
+        return playbook
+
+    playbooks: list[Playbook] = load_all(directory, load_one, what="playbook")
     return playbooks
+
+
+def _did_you_mean(name: str, known: Iterable[str], what: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"use the id of an existing {what}"
+
+
+def unknown_detectors(playbook: Playbook, detector_ids: Collection[str], *, file: Path) -> list[DefinitionError]:
+    """One error per ``triggers.detectors`` entry that names no detector."""
+    return [
+        DefinitionError(
+            f"no detector {name[:100]!r}",
+            file=file,
+            field=f"triggers.detectors.{i}",
+            object_id=playbook.id,
+            hint=_did_you_mean(name, detector_ids, "detector (soc validate lists them)"),
+        )
+        for i, name in enumerate(playbook.triggers.detectors)
+        if name not in detector_ids
+    ]
+
+
+def check_routes(
+    routes: Iterable[tuple[str, Sequence[str]]], playbooks: Sequence[Playbook], *, file: str
+) -> list[DefinitionError]:
+    """Notification routes by role (``[[notify.destinations]] roles = [...]``): each role
+    must be one a playbook declares, or the destination silently never hears of an escalation."""
+    known = {role.id for p in playbooks for role in p.roles} | set(ESCALATION_LADDER)
+    errors = []
+    for destination, roles in routes:
+        for i, role in enumerate(roles):
+            if role not in known:
+                errors.append(
+                    DefinitionError(
+                        f"destination {destination!r}: no playbook has the role {role[:100]!r}",
+                        file=file,
+                        field=f"notify.destinations.roles.{i}",
+                        hint=_did_you_mean(role, known, "playbook role"),
+                    )
+                )
+    return errors
 
 
 def find_playbook(playbooks: Sequence[Playbook], playbook_id: str) -> Playbook:

@@ -35,6 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from soc.context import AppContext
 from soc.detection.models import Detector
 from soc.errors import ElasticsearchUnavailable
+from soc.es.outage import OutageLog
 from soc.notify.service import Notifier
 from soc.playbooks.models import Playbook
 from soc.runtime.csirt import CsirtDesk, TickResult
@@ -65,6 +66,7 @@ def backoff_delay(failures: int) -> timedelta:
 class _Health:
     failures: int = 0
     retry_at: datetime | None = None
+    outage: bool = False  # the failures were Elasticsearch being away: OutageLog tells those
 
 
 class DetectorScheduler:
@@ -88,6 +90,7 @@ class DetectorScheduler:
         self._health = {d.id: _Health() for d in detectors}
         self._csirt_health = _Health()
         self._summary_health = _Health()
+        self.outage = OutageLog(now=ctx.clock.now, logger=log)  # one line per outage, not per job and try
         self._stop = threading.Event()
         self._scheduler = BackgroundScheduler(
             executors={
@@ -163,21 +166,26 @@ class DetectorScheduler:
         try:
             result = run()
         except ElasticsearchUnavailable as exc:
+            self.outage.failed(what, exc.message)
+            health.outage = True
             self._failed(what, health, now, f"Elasticsearch unreachable: {exc.message}")
             return None
         except Exception as exc:  # noqa: BLE001 - one job must never stop the others
+            health.outage = False
             self._failed(what, health, now, f"{type(exc).__name__}: {exc}")
             return None
-        if health.failures:
+        self.outage.succeeded()
+        if health.failures and not health.outage:
             log.info("%s recovered after %d failure(s)", what, health.failures)
-        health.failures, health.retry_at = 0, None
+        health.failures, health.retry_at, health.outage = 0, None, False
         return result
 
     def _failed(self, what: str, health: _Health, now: datetime, message: str) -> None:
         health.failures += 1
         delay = backoff_delay(health.failures)
         health.retry_at = now + delay
-        log.warning(
+        log.log(
+            logging.DEBUG if health.outage else logging.WARNING,
             "%s failed (%d in a row), retrying in %ss: %s",
             what,
             health.failures,

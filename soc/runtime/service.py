@@ -28,7 +28,9 @@ def load_definitions(ctx: AppContext) -> tuple[list, list]:  # type: ignore[type
     except DefinitionErrors as exc:
         errors += exc.errors
     try:
-        playbooks = load_playbooks(ctx.settings.playbooks_dir)
+        playbooks = load_playbooks(
+            ctx.settings.playbooks_dir, detector_ids={d.id for d in detectors} if not errors else None
+        )
     except DefinitionErrors as exc:
         errors += exc.errors
     if errors:

@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from soc.calendar import calendar_for
 from soc.simulate.events import EventFactory
 from soc.simulate.population import CITY_LOCATION, SERVERS, City, Staff
 
 __all__ = ["activity", "baseline_hour", "history_day"]
 
 JST = ZoneInfo("Asia/Tokyo")
+OFFICE_CALENDAR = calendar_for(None)  # the simulated city keeps a Japanese office calendar
 
 SITES = [
     "www.city.example.lg.jp",
@@ -46,7 +48,7 @@ CLOUD_NAMES = [
 def activity(at: datetime) -> float:
     """Share of staff at work at this instant (0..1), by the JST office day."""
     local = at.astimezone(JST)
-    if local.weekday() >= 5:
+    if OFFICE_CALENDAR.is_closed(local.date()):  # weekends, holidays, the year-end closure
         return 0.01
     minutes = local.hour * 60 + local.minute
     if minutes < 8 * 60 or minutes >= 21 * 60:
@@ -337,7 +339,7 @@ def history_day(city: City, day_start: datetime, *, seed: int) -> list[dict[str,
     rng = random.Random(f"history-{seed}-{int(day_start.timestamp())}")
     ev = EventFactory(f"sim{seed}-h{int(day_start.timestamp())}")
     office = day_start.astimezone(JST).replace(hour=8, minute=30, second=0, microsecond=0)
-    if office.weekday() >= 5:
+    if OFFICE_CALENDAR.is_closed(office.date()):
         return []
     docs: list[dict[str, Any]] = []
     for s in city.staff:

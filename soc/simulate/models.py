@@ -23,6 +23,11 @@ class TruthRecord(BaseModel):
     event_count: int
     near_miss: bool = False
     near_miss_of: list[str] = Field(default_factory=list)  # detectors that must NOT fire on a near miss
+    event_id_prefix: str | None = None  # every injected event's ``event.id`` is ``<prefix>-<n>``
+
+    def injected(self, event_id: str) -> bool:
+        """Whether *event_id* is one of the events this scenario injected."""
+        return self.event_id_prefix is not None and event_id.startswith(self.event_id_prefix + "-")
 
 
 class SimulationReport(BaseModel):

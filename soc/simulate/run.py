@@ -73,7 +73,8 @@ def _inject(
     scenario = SCENARIOS[name]
     variant = "near" if near_miss else "attack"
     rng = random.Random(f"scenario-{seed}-{name}-{variant}")
-    attack = scenario.fn(city, Slot(at, start, end), rng, EventFactory(f"sim{seed}-{name}-{variant}"), near_miss)
+    factory = EventFactory(f"sim{seed}-{name}-{variant}")
+    attack = scenario.fn(city, Slot(at, start, end), rng, factory, near_miss)
     inside = sorted(e["@timestamp"] for e in attack.events if iso(start) <= e["@timestamp"] < iso(end))
     times = inside or sorted(e["@timestamp"] for e in attack.events)
     truth = TruthRecord(
@@ -86,6 +87,7 @@ def _inject(
         event_count=len(attack.events),
         near_miss=near_miss,
         near_miss_of=list(scenario.detectors) if near_miss else [],
+        event_id_prefix=factory.prefix,
     )
     return attack.events, truth
 

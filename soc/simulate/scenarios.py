@@ -51,10 +51,10 @@ class Scenario:
     exclusive: bool = True  # needs a slot of its own: its counts could add to a neighbour's
 
 
-def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float]) -> datetime:
-    """A time at JST hours within ``hours`` on a weekday, inside the range (an hour clear of
-    its ends), on the day nearest ``slot.at``; ``slot.at`` if no such time exists."""
-    from soc.simulate.baseline import JST
+def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, working_day: bool = True) -> datetime:
+    """A time at JST hours within ``hours`` (on a working day if asked), inside the range (an
+    hour clear of its ends), on the day nearest ``slot.at``; ``slot.at`` if no such time exists."""
+    from soc.simulate.baseline import JST, OFFICE_CALENDAR
 
     lo_bound, hi_bound = slot.range_start + timedelta(hours=1), slot.range_end - timedelta(hours=1)
     spans = []
@@ -63,7 +63,7 @@ def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float]) -> d
         midnight = datetime.combine(day, datetime.min.time(), tzinfo=JST)
         lo = max(midnight + timedelta(hours=hours[0]), lo_bound)
         hi = min(midnight + timedelta(hours=hours[1]), hi_bound)
-        if day.weekday() < 5 and lo < hi:
+        if (not working_day or OFFICE_CALENDAR.is_working_day(day)) and lo < hi:
             spans.append((lo, hi))
         day += timedelta(days=1)
     if not spans:
@@ -73,8 +73,8 @@ def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float]) -> d
 
 
 def night_time(slot: Slot, rng: random.Random) -> datetime:
-    """Between 01:00 and 04:30 JST, when nobody works and no admin logs on."""
-    return _local_time(slot, rng, (1.0, 4.5))
+    """Between 01:00 and 04:30 JST on any day, when nobody works and no admin logs on."""
+    return _local_time(slot, rng, (1.0, 4.5), working_day=False)
 
 
 def evening_time(slot: Slot, rng: random.Random) -> datetime:
