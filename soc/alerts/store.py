@@ -65,6 +65,10 @@ class AlertStore:
     def index(self) -> str:
         return alerts_index(self._gw)
 
+    def _doc(self, alert: Alert) -> dict[str, Any]:
+        """The stored document of *alert* (every write goes through here)."""
+        return alert.to_doc()
+
     # -- recording matches ---------------------------------------------------
     def record(self, rule: AlertRule, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:
         """Join *match* to its episode's alert or create that alert (see the module doc)."""
@@ -123,7 +127,7 @@ class AlertStore:
     def _create(self, rule: AlertRule, match: Match, start: datetime, *, evidence: Evidence, now: datetime) -> Recorded:
         fig = evidence.figures(match.entity, start, match.last_seen)
         alert = new_alert(rule, match, start, fig, now)
-        if self._gw.create(self.index, alert.id, alert.to_doc(), refresh=True):
+        if self._gw.create(self.index, alert.id, self._doc(alert), refresh=True):
             return Recorded(alert, "created", fig.took_ms)
         # the id exists: written by a writer without the lock, or the episode was
         # re-opened: take the stored one in (a realtime get, no refresh needed)
@@ -150,7 +154,7 @@ class AlertStore:
         fig = evidence.figures(alert.entity, *span)
         updated = extended(rule, alert, match, fig, now)
         # a concurrent writer changed it first: VersionConflict, and record() tries again
-        self._gw.put(self.index, alert.id, updated.to_doc(), if_seq_no=seq_no, if_primary_term=term, refresh=True)
+        self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term, refresh=True)
         return Recorded(updated, "extended", fig.took_ms)
 
     # -- reading and triage --------------------------------------------------
@@ -218,7 +222,7 @@ class AlertStore:
     def _update(self, alert_id_: str, change: Callable[[Alert], Alert | None]) -> Alert:
         try:
             return read_modify_write(
-                self._gw, self.index, alert_id_, load=Alert.from_doc, dump=Alert.to_doc, change=change, missing=_MISSING
+                self._gw, self.index, alert_id_, load=Alert.from_doc, dump=self._doc, change=change, missing=_MISSING
             )
         except NotFound as exc:
             raise NotFound(f"no alert {alert_id_!r}", hint=_MISSING) from exc
