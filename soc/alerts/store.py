@@ -58,8 +58,9 @@ class Recorded:
 
 
 class AlertStore:
-    def __init__(self, gw: EsGateway) -> None:
+    def __init__(self, gw: EsGateway, *, kibana_url: str | None = None) -> None:
         self._gw = gw
+        self._kibana_url = kibana_url  # alert documents then link to their events in Discover
 
     @property
     def index(self) -> str:
@@ -67,7 +68,7 @@ class AlertStore:
 
     def _doc(self, alert: Alert) -> dict[str, Any]:
         """The stored document of *alert* (every write goes through here)."""
-        return alert.to_doc()
+        return alert.to_doc(kibana_url=self._kibana_url, prefix=self._gw.prefix)
 
     # -- recording matches ---------------------------------------------------
     def record(self, rule: AlertRule, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:

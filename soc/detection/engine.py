@@ -69,7 +69,7 @@ class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es)
+        self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
