@@ -25,8 +25,9 @@ from pydantic_settings import (
 )
 
 from soc.calendar import CalendarSettings
+from soc.cron import Crontab
+from soc.destinations import NotifySettings
 from soc.errors import ConfigError
-from soc.notify.models import NotifySettings
 from soc.vocab import Duration, Segment, Severity
 
 __all__ = [
@@ -102,21 +103,11 @@ class SummarySchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # a crontab line in ``timezone`` (0 or 7 = Sunday): "0 8 * * 1" = Mondays 08:00
-    cron: str | None = None
+    cron: Crontab | None = None
     # the span each report covers, ending at the fire time (whole days: at local midnight of that day)
     period: Duration = timedelta(days=7)
     langs: tuple[Literal["ja", "en"], ...] = Field(default=("ja", "en"), min_length=1)
     formats: tuple[Literal["html", "pdf", "md"], ...] = Field(default=("html",), min_length=1)
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            # imported here: the runtime package imports this module
-            from soc.runtime.summary_job import crontab_trigger
-
-            crontab_trigger(value, ZoneInfo("UTC"))
-        return value
 
     @field_validator("period")
     @classmethod

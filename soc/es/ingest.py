@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.errors import IngestError
+from soc.errors import IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
 from soc.es.keywords import bound_keywords
@@ -60,7 +60,7 @@ _LOOKUP_BATCH = 500  # 409 answers resolved (already present or conflict) per mg
 _MEMORY = "(memory)"
 
 
-class DocumentError(ValueError):
+class DocumentError(SocError, ValueError):
     """One document cannot be indexed; the message says why."""
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from soc.errors import SocError
 from soc.network.dns import registered_domain
 from soc.network.segments import normalise_ip
 from soc.parsers.models import Rejected
@@ -32,7 +33,7 @@ __all__ = [
 MAX_DEPTH = 32  # nesting deeper than this is no log record (Elasticsearch maps at most 20 levels)
 
 
-class BadLine(ValueError):
+class BadLine(SocError, ValueError):
     """Raised inside a parser for a line that is malformed; the message becomes the rejection."""
 
 
