@@ -235,7 +235,7 @@ class EsGateway:
         """Write a whole document over *version* (``(_seq_no, _primary_term)`` as read or
         last written), or create it when *version* is None; return the new version, so the
         writer's next write can be conditional on this one (leases, fencing, delivery
-        claims). A changed (or, to create, existing) document raises HTTP 409."""
+        claims). A changed (or, to create, existing) document raises ``VersionConflict``."""
         if version is None:
             kwargs: dict[str, Any] = {"op_type": "create"}
         else:
@@ -243,11 +243,6 @@ class EsGateway:
         with translate_errors(f"write {index}/{doc_id}"):
             res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
         return int(res["_seq_no"]), int(res["_primary_term"])
-
-    @staticmethod
-    def is_conflict(exc: ElasticsearchRequestError) -> bool:
-        """Was *exc* an HTTP 409 (the document changed, or exists, since it was read)?"""
-        return "HTTP 409" in str(exc) or "version_conflict" in str(exc)
 
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):

@@ -39,7 +39,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from soc.clock import Clock
-from soc.errors import ElasticsearchRequestError
+from soc.errors import ElasticsearchRequestError, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import deliveries_index, ensure_ready
 from soc.notify.channels import Channel, build_channel
@@ -386,10 +386,8 @@ class Notifier:
         """Write *record* over *version* (None: create it); None if another writer was first."""
         try:
             return self._gw.put_versioned(deliveries_index(self._gw), record.id, _doc(record), version)
-        except ElasticsearchRequestError as exc:
-            if EsGateway.is_conflict(exc):
-                return None
-            raise
+        except VersionConflict:
+            return None
 
     def _run(self, jobs: Sequence[Callable[[], Delivery]]) -> list[Delivery]:
         """Run *jobs* concurrently; results in order. An Elasticsearch error is raised after all finished."""

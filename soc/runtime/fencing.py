@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from soc.detection.state import RunState, RunStateStore
-from soc.errors import ElasticsearchRequestError
+from soc.errors import VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, state_index
-from soc.runtime.leases import Lease, LeaseLost, LeaseManager, conflicted, detector_job
+from soc.runtime.leases import Lease, LeaseLost, LeaseManager, detector_job
 
 __all__ = ["FencedRunStateStore"]
 
@@ -67,11 +67,9 @@ class FencedRunStateStore(RunStateStore):
             self._versions[detector_id] = self._gw.put_versioned(
                 state_index(self._gw), self._doc_id(detector_id), doc, version
             )
-        except ElasticsearchRequestError as exc:
-            if conflicted(exc):
-                self._versions.pop(detector_id, None)
-                raise LeaseLost(
-                    f"{lease.job}: the run state was written by another scheduler since it was read",
-                    object_id=lease.job,
-                ) from exc
-            raise
+        except VersionConflict as exc:
+            self._versions.pop(detector_id, None)
+            raise LeaseLost(
+                f"{lease.job}: the run state was written by another scheduler since it was read",
+                object_id=lease.job,
+            ) from exc

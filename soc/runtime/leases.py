@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from soc.clock import Clock, SystemClock
-from soc.errors import ElasticsearchRequestError, SocError
+from soc.errors import SocError, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, state_index
 
@@ -52,7 +52,6 @@ __all__ = [
     "LeaseLost",
     "LeaseManager",
     "SyncResult",
-    "conflicted",
     "detector_job",
     "list_leases",
     "owner_id",
@@ -67,11 +66,6 @@ Monotonic = Callable[[], float]
 
 class LeaseLost(SocError):
     """This process no longer holds the lease it was about to write under."""
-
-
-def conflicted(exc: ElasticsearchRequestError) -> bool:
-    """Was *exc* Elasticsearch's HTTP 409 (the document changed since it was read)?"""
-    return EsGateway.is_conflict(exc)
 
 
 def detector_job(detector_id: str) -> str:
@@ -304,11 +298,9 @@ class LeaseManager:
         }
         try:
             seq_no, term = self._gw.put_versioned(state_index(self._gw), _lease_id(job), doc, version)
-        except ElasticsearchRequestError as exc:
-            if conflicted(exc):
-                self._held.pop(job, None)
-                return "other"  # someone else renewed or took it in between
-            raise
+        except VersionConflict:
+            self._held.pop(job, None)
+            return "other"  # someone else renewed or took it in between
         lease = Lease(job, self.owner, token, seq_no, term, valid_until=started + self.ttl.total_seconds())
         self._held[job] = lease
         self._seen.pop(job, None)
@@ -331,10 +323,8 @@ class LeaseManager:
                "expires_at": None}  # fmt: skip
         try:
             self._gw.put_versioned(state_index(self._gw), _lease_id(job), doc, (lease.seq_no, lease.primary_term))
-        except ElasticsearchRequestError as exc:
-            if conflicted(exc):
-                return False  # taken over already
-            raise
+        except VersionConflict:
+            return False  # taken over already
         log.info("released the lease of %s", job)
         return True
 
