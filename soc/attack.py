@@ -27,6 +27,7 @@ TECHNIQUES: dict[str, tuple[str, str, str]] = {
     "T1021": ("Remote Services", "リモートサービス", "lateral-movement"),
     "T1021.001": ("Remote Services: Remote Desktop Protocol", "リモートサービス：RDP", "lateral-movement"),
     "T1021.002": ("Remote Services: SMB/Windows Admin Shares", "リモートサービス：SMB／管理共有", "lateral-movement"),
+    "T1021.006": ("Remote Services: Windows Remote Management", "リモートサービス：WinRM", "lateral-movement"),
     "T1041": ("Exfiltration Over C2 Channel", "C2通信路を使った持ち出し", "exfiltration"),
     "T1046": ("Network Service Discovery", "ネットワークサービスの探索", "discovery"),
     "T1048": ("Exfiltration Over Alternative Protocol", "別プロトコルを使った持ち出し", "exfiltration"),
@@ -56,6 +57,7 @@ TECHNIQUES: dict[str, tuple[str, str, str]] = {
         "exfiltration",
     ),
     "T1570": ("Lateral Tool Transfer", "横展開のためのツール転送", "lateral-movement"),
+    "T1572": ("Protocol Tunneling", "プロトコルトンネリング", "command-and-control"),
     "T1573": ("Encrypted Channel", "暗号化された通信路", "command-and-control"),
 }
 
