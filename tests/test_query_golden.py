@@ -60,13 +60,25 @@ _COMMON: dict[str, Builder] = {
     "detector_query": lambda d, w, e: queries.detector_query(d, w.start, w.end, tz=TZ),
     "episode_query": lambda d, w, e: queries.episode_query(d, e, w.start, w.end, tz=TZ),
 }
+# the one-pass plan of threshold and segment-policy detectors (soc.detection.kinds.one_pass)
+_ONE_PASS: dict[str, Builder] = {
+    "plan_estimate": lambda d, w, e: queries.plan_estimate(
+        d, w.start - timedelta(hours=1), w.end, slot=timedelta(minutes=5), min_count=10, max_candidates=100, tz=TZ
+    ),
+    "slots_page": lambda d, w, e: queries.slots_page(
+        d, w.start, w.end, slot=timedelta(minutes=5), narrow={d.group_by[0]: ["<a>", "<b>"]}, tz=TZ
+    ),
+}
 _BY_KIND: dict[type, dict[str, Builder]] = {
     ThresholdDetector: {
         "threshold_page": lambda d, w, e: queries.threshold_page(d, w, tz=TZ),
         "threshold_page(after)": lambda d, w, e: queries.threshold_page(d, w, after=_after(d), tz=TZ),
+        "threshold_page(entities)": lambda d, w, e: queries.threshold_page(d, w, tz=TZ, entities=[e, e]),
+        **_ONE_PASS,
     },
     SegmentPolicyDetector: {
         "threshold_page": lambda d, w, e: queries.threshold_page(d, w, tz=TZ),
+        **_ONE_PASS,
     },
     SequenceDetector: {
         "sequence_page": lambda d, w, e: queries.sequence_page(d, w, tz=TZ),
@@ -124,7 +136,8 @@ def test_every_kind_and_every_builder_has_expected_dsl() -> None:
     builders = {
         name
         for name in queries.__all__
-        if callable(getattr(queries, name)) and (name.endswith(("_page", "_query")) or name == "beacon_histograms")
+        if callable(getattr(queries, name))
+        and (name.endswith(("_page", "_query", "_estimate")) or name == "beacon_histograms")
     }
     assert builders <= covered, f"builders without expected DSL: {sorted(builders - covered)}"
     stale = {p.stem for p in GOLDEN.glob("*.json")} - {d.id for d in DETECTORS}

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.alerts.models import Alert
+from soc.alerts.models import Alert, entity_key
 from soc.alerts.store import AlertStore
 from soc.calendar import CalendarSettings
 from soc.context import AppContext
@@ -45,6 +45,7 @@ class RunReport:
     error: str | None = None
     per_window: list[WindowFigures] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[Any] = field(default_factory=list)  # how the windows were covered (kinds.one_pass.Plan)
 
     @property
     def alerts(self) -> list[Alert]:
@@ -65,8 +66,9 @@ def with_calendar(detector: Detector, calendar: CalendarSettings) -> Detector:
 
 
 class DetectionEngine:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, *, strategy: str = "auto") -> None:
         self.ctx = ctx
+        self.strategy = strategy  # "auto", "windows" (one aggregation per window) or "one-pass"
         self.tz = ZoneInfo(ctx.settings.timezone)
         self.alerts = AlertStore(ctx.es, tz=self.tz)
         self.state = RunStateStore(ctx.es)
@@ -79,8 +81,10 @@ class DetectionEngine:
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         indices = self.ctx.settings.dataset_indices(detector.dataset)
-        env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write)
+        env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write, strategy=self.strategy)
         evaluations = kind_for(detector).evaluate(env, detector, windows)
+        recorded: dict[str, tuple[datetime, datetime]] = {}
+        report.plans = env.plans
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
@@ -95,7 +99,13 @@ class DetectionEngine:
             if not write:
                 continue
             for match in ev.matches:
+                # a match inside the span this run just recorded for its entity would leave
+                # that alert unchanged (spans only grow): no need to ask the store again
+                span = recorded.get(entity_key(match.entity))
+                if span is not None and span[0] <= match.first_seen and match.last_seen <= span[1]:
+                    continue
                 rec = self.alerts.record(detector, match, indices=indices, now=self.ctx.clock.now())
+                recorded[entity_key(match.entity)] = (rec.alert.start, rec.alert.end)
                 report.took_ms += rec.took_ms
                 if rec.outcome == "created":
                     report.created.append(rec.alert)
