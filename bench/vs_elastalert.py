@@ -113,12 +113,22 @@ def soc_child(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     settings = load_settings(es_url=args.es_url, index_prefix=args.prefix, detectors_dir=REPO / "detectors")
     ctx = AppContext.from_settings(settings)
-    engine = DetectionEngine(ctx)
+    engine = DetectionEngine(ctx, strategy=args.strategy)
     detector = next(d for d in load_detectors(settings.detectors_dir) if d.id == args.rule)
     start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
     _Meter.requests = _Meter.took_ms = 0
     t2 = time.perf_counter()
-    report = engine.backtest(detector, start, end, write=True)
+    profile = os.environ.get("VS_EA2_PROFILE")  # a file: the detection's cProfile, summarised on stderr
+    if profile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            report = engine.backtest(detector, start, end, write=True)
+        prof.dump_stats(profile)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(15)
+    else:
+        report = engine.backtest(detector, start, end, write=True)
     t3 = time.perf_counter()
     return {
         "import_s": t1 - t0,
@@ -127,6 +137,7 @@ def soc_child(args: argparse.Namespace) -> dict[str, Any]:
         "requests": _Meter.requests,
         "took_ms": _Meter.took_ms,
         "windows": report.windows,
+        "plans": [p.describe() for p in report.plans],
         "entities": [a.entity for a in report.alerts],
         "alerts": len(report.alerts),
         "hwm_kb": _hwm_kb(),
@@ -209,6 +220,8 @@ def run_child(python: Path, argv: list[str]) -> tuple[float, dict[str, Any]]:
     wall = time.perf_counter() - began
     if proc.returncode != 0:
         raise RuntimeError(f"child {argv[:2]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    if os.environ.get("VS_EA2_PROFILE"):
+        print(proc.stderr[-6000:])
     last = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
     return wall, json.loads(last)
 
@@ -357,7 +370,7 @@ class Bench:
                 if rid in t.expected_detectors and not t.near_miss
             ]
             soc_argv = ["--child", "soc", "--prefix", prefix, "--rule", rid, "--start", start.isoformat(),
-                        "--end", end.isoformat(), "--es-url", args.es_url]  # fmt: skip
+                        "--end", end.isoformat(), "--es-url", args.es_url, "--strategy", args.strategy]  # fmt: skip
             runs: dict[str, list[tuple[float, dict[str, Any]]]] = {"soc": [], "ea2": []}
             for _ in range(args.pairs):
                 self._clear_alerts(ctx, prefix)
@@ -469,7 +482,7 @@ class Bench:
         rng = (end - timedelta(minutes=5)).isoformat(), end.isoformat()
         for rid in ("password-spray", "failed-login-burst"):
             argv = ["--child", "soc", "--prefix", prefix, "--rule", rid, "--start", rng[0], "--end", rng[1],
-                    "--es-url", self.args.es_url]  # fmt: skip
+                    "--es-url", self.args.es_url, "--strategy", self.args.strategy]  # fmt: skip
             wall, r = run_child(SOC_PYTHON, argv)
             print(f"| soc | {rid} | {wall:.1f} | {r['detect_s']:.1f} | {r['requests']:,} | {r['took_ms'] / 1000:.1f} |"
                   f" {r['hwm_kb'] / 1024:.0f} | {r['alerts']} |")  # fmt: skip
@@ -502,7 +515,8 @@ class Bench:
             got = {}
             for label, frm in (("1 day", end - timedelta(days=1)), (f"{weeks} weeks", first)):
                 argv = ["--child", "soc", "--prefix", prefix, "--rule", rid, "--start", frm.isoformat(),
-                        "--end", end.isoformat(), "--es-url", self.args.es_url]  # fmt: skip
+                        "--end", end.isoformat(), "--es-url", self.args.es_url,
+                        "--strategy", self.args.strategy]  # fmt: skip
                 wall, r = run_child(SOC_PYTHON, argv)
                 got[label] = r
                 events = int((end - frm) / timedelta(minutes=30))
@@ -574,6 +588,9 @@ def main() -> None:
     parser.add_argument("--ingest-events", type=int, default=200_000)
     parser.add_argument("--skip", default="", help="comma-separated: day,distinct,sparse,ingest")
     parser.add_argument("--keep", action="store_true", help="keep the indices")
+    parser.add_argument(
+        "--strategy", default="auto", help="soc's: auto, windows (one aggregation per window), one-pass"
+    )
     parser.add_argument("--day-prefix", help="an index prefix holding the day already (same --events and --seed)")
     # the children
     parser.add_argument("--child", choices=["soc", "ea2"], help=argparse.SUPPRESS)
