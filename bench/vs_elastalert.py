@@ -377,7 +377,7 @@ class Bench:
                 runs["soc"].append(run_child(SOC_PYTHON, soc_argv))
                 # a fresh writeback index per run (this node has no _delete_by_query), made untimed
                 ea2_runs += 1
-                ea2_cfg = self._ea2_config(prefix, f"ea2-{ea2_runs}")
+                ea2_cfg = self._ea2_config(prefix, f"ea2-{ea2_runs}-{uuid.uuid4().hex[:6]}")
                 self._create_writeback(ea2_python, ea2_cfg)
                 ea2_argv = ["--child", "ea2", "--config", str(ea2_cfg), "--rule-file", str(rule_file),
                             "--rule", rid, "--keys", ",".join(d.group_by),
@@ -415,8 +415,11 @@ class Bench:
             raise RuntimeError(f"elastalert-create-index failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
     def _clear_alerts(self, ctx: Any, prefix: str) -> None:
-        """soc's alerts from the run before gone (its template recreates the index)."""
-        ctx.es.client.options(ignore_status=404).indices.delete(index=f"{prefix}-alerts")
+        """soc's alerts from the run before gone, the empty index made again untimed (as
+        EA2's writeback index is made by elastalert-create-index before its run)."""
+        index = f"{prefix}-alerts"
+        ctx.es.client.options(ignore_status=404).indices.delete(index=index)
+        ctx.es.client.options(ignore_status=400).indices.create(index=index)  # mappings from soc's template
 
     def _print_rule(self, d: Any, in_range: int, attacks: list[dict[str, str]], runs: dict[str, Any]) -> None:
         print(f"\n### {d.id} ({'distinct' if d.condition.distinct else 'count'} per {'+'.join(d.group_by)},"
