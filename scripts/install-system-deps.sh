@@ -3,7 +3,8 @@
 # Java 17+ and Maven (to assemble the local Elasticsearch node) and Python venv support
 # are required; for reports: Japanese fonts (Noto Sans/Serif CJK JP, reports are read in
 # Japanese), the libraries WeasyPrint loads at run time to print PDF (Pango, PangoFT2,
-# HarfBuzz with its subsetter) and poppler-utils (pdftotext, used by the tests). A failure
+# HarfBuzz with its subsetter), poppler-utils (pdftotext, used by the tests) and rsyslog
+# (the syslog receiver of deploy/rsyslog/, run by the collection tests). A failure
 # to install the report packages is a warning. Idempotent and non-interactive;
 # Debian/Ubuntu only (elsewhere it says what to install); uses sudo when not root.
 set -euo pipefail
@@ -25,6 +26,8 @@ has_lib 'libpangoft2-1\.0\.so\.0' || wanted+=(libpangoft2-1.0-0)
 has_lib 'libharfbuzz\.so\.0' || wanted+=(libharfbuzz0b)
 has_lib 'libharfbuzz-subset\.so\.0' || wanted+=(libharfbuzz-subset0)
 command -v pdftotext >/dev/null 2>&1 || wanted+=(poppler-utils)
+# the syslog daemon deploy/rsyslog/ configures (the collection tests run a real one)
+{ command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; } || wanted+=(rsyslog)
 
 [ ${#required[@]} -eq 0 ] && [ ${#wanted[@]} -eq 0 ] && exit 0
 

@@ -5,7 +5,7 @@ detector's ids listed."""
 
 from __future__ import annotations
 
-__all__ = ["TACTIC_IDS", "TECHNIQUES", "technique_name", "technique_tactic"]
+__all__ = ["TACTIC_IDS", "TACTIC_NAMES", "TECHNIQUES", "technique_name", "technique_tactic"]
 
 # tactic short name -> ATT&CK tactic id (for ECS threat.tactic.id)
 TACTIC_IDS = {
@@ -20,6 +20,9 @@ TACTIC_IDS = {
     "exfiltration": "TA0010",
     "impact": "TA0040",
 }
+
+# tactic short name -> the tactic's name in ATT&CK (for ECS threat.tactic.name)
+TACTIC_NAMES = {short: " ".join(w if w == "and" else w.capitalize() for w in short.split("-")) for short in TACTIC_IDS}
 
 # id -> (English name, Japanese name, tactic id)
 TECHNIQUES: dict[str, tuple[str, str, str]] = {

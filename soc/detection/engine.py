@@ -70,7 +70,7 @@ class DetectionEngine:
         self.ctx = ctx
         self.strategy = strategy  # "auto", "windows" (one aggregation per window) or "one-pass"
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es, tz=self.tz)
+        self.alerts = AlertStore(ctx.es, tz=self.tz, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
