@@ -59,6 +59,7 @@ def _after(detector: Any) -> dict[str, str]:
 _COMMON: dict[str, Builder] = {
     "detector_query": lambda d, w, e: queries.detector_query(d, w.start, w.end, tz=TZ),
     "episode_query": lambda d, w, e: queries.episode_query(d, e, w.start, w.end, tz=TZ),
+    "episode_runs_query": lambda d, w, e: queries.episode_runs_query(d, e, w.start, w.end, d.schedule.interval, tz=TZ),
 }
 # the one-pass plan of threshold and segment-policy detectors (soc.detection.kinds.one_pass)
 _ONE_PASS: dict[str, Builder] = {

@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.alerts.models import Alert, entity_key
+from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.calendar import CalendarSettings
 from soc.context import AppContext
+from soc.detection.figures import DetectorEvidence, rule_for
 from soc.detection.kinds import BATCH, KindEnv, kind_for
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
@@ -70,7 +71,7 @@ class DetectionEngine:
         self.ctx = ctx
         self.strategy = strategy  # "auto", "windows" (one aggregation per window) or "one-pass"
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es, tz=self.tz, kibana_url=ctx.settings.kibana_url)
+        self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
@@ -83,8 +84,8 @@ class DetectionEngine:
         indices = self.ctx.settings.dataset_indices(detector.dataset)
         env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write, strategy=self.strategy)
         evaluations = kind_for(detector).evaluate(env, detector, windows)
-        recorded: dict[str, tuple[datetime, datetime]] = {}
         report.plans = env.plans
+        rule, evidence = rule_for(detector), DetectorEvidence(self.ctx.es, detector, indices, tz=self.tz)
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
@@ -99,13 +100,7 @@ class DetectionEngine:
             if not write:
                 continue
             for match in ev.matches:
-                # a match inside the span this run just recorded for its entity would leave
-                # that alert unchanged (spans only grow): no need to ask the store again
-                span = recorded.get(entity_key(match.entity))
-                if span is not None and span[0] <= match.first_seen and match.last_seen <= span[1]:
-                    continue
-                rec = self.alerts.record(detector, match, indices=indices, now=self.ctx.clock.now())
-                recorded[entity_key(match.entity)] = (rec.alert.start, rec.alert.end)
+                rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
                 report.took_ms += rec.took_ms
                 if rec.outcome == "created":
                     report.created.append(rec.alert)

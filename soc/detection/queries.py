@@ -46,6 +46,7 @@ __all__ = [
     "detector_query",
     "entity_filter",
     "episode_query",
+    "episode_runs_query",
     "exception_clauses",
     "group_key",
     "history_query",
@@ -533,3 +534,31 @@ def slots_page(
 
 def _seconds(span: timedelta) -> str:
     return f"{int(span.total_seconds())}s"
+
+
+def episode_runs_query(
+    detector: Detector,
+    entity: dict[str, str],
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    *,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """First and last matching event of one entity per *bucket* over ``[start, end]``:
+    the runs ``soc.alerts.episodes.run_start`` walks back over for the canonical start."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": detector_query(detector, start, end, entity=entity, include_end=True, tz=tz),
+        "aggs": {
+            "runs": {
+                "date_histogram": {
+                    "field": "@timestamp",
+                    "fixed_interval": f"{max(int(bucket.total_seconds()), 1)}s",
+                    "min_doc_count": 1,
+                },
+                "aggs": _SEEN,
+            }
+        },
+    }
