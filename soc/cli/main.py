@@ -26,6 +26,7 @@ from soc.cli.report_cmd import app as report_app
 from soc.cli.status_cmd import status
 from soc.config import load_settings
 from soc.detection.engine import DetectionEngine
+from soc.detection.kinds.one_pass import STRATEGIES
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
 from soc.es.indices import install_templates
@@ -363,6 +364,13 @@ def detect(
         bool, typer.Option("--explain", help="print queries and per-window figures; write nothing")
     ] = False,
     no_escalate: Annotated[bool, typer.Option("--no-escalate", help="record alerts but open no incident")] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="auto (plan per detector), windows (one aggregation per window) or one-pass; same alerts",
+        ),
+    ] = "auto",
 ) -> None:
     """Backtest: evaluate detectors over a past range as sliding windows, record alerts, escalate."""
     from soc.runtime.pipeline import Pipeline, PipelineResult
@@ -370,14 +378,18 @@ def detect(
     ctx = context()
     frm, to = _time(start, "--from"), _time(end, "--to")
     detectors = _select(load_detectors(ctx.settings.detectors_dir), detector)
+    if strategy not in STRATEGIES:
+        raise SocError(f"unknown strategy {strategy!r}", field="--strategy", hint=f"one of: {', '.join(STRATEGIES)}")
     if explain:
-        engine = DetectionEngine(ctx)
+        engine = DetectionEngine(ctx, strategy=strategy)
         for d in detectors:
             rep = engine.backtest(d, frm, to, write=False, explain=True)
             console.print(
                 f"[bold]{d.id}[/] ({d.kind}): {rep.windows} window(s), took {rep.took_ms} ms in Elasticsearch"
                 + (f", [yellow]{rep.truncated} candidate(s) not examined (cap)[/]" if rep.truncated else "")
             )
+            for plan in rep.plans:
+                console.print(f"  plan: {safe(plan.describe())}")
             console.print_json(json.dumps(rep.queries[0] if rep.queries else {}))
             for w in rep.per_window:
                 if w.matches or w.groups:
@@ -386,6 +398,7 @@ def detect(
         return
     playbooks = load_playbooks(ctx.settings.playbooks_dir)
     pipeline = Pipeline(ctx, playbooks=playbooks)
+    pipeline.engine.strategy = strategy
     if no_escalate:
         result = PipelineResult()
         for d in detectors:

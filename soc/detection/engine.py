@@ -46,6 +46,7 @@ class RunReport:
     error: str | None = None
     per_window: list[WindowFigures] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[Any] = field(default_factory=list)  # how the windows were covered (kinds.one_pass.Plan)
 
     @property
     def alerts(self) -> list[Alert]:
@@ -66,8 +67,9 @@ def with_calendar(detector: Detector, calendar: CalendarSettings) -> Detector:
 
 
 class DetectionEngine:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, *, strategy: str = "auto") -> None:
         self.ctx = ctx
+        self.strategy = strategy  # "auto", "windows" (one aggregation per window) or "one-pass"
         self.tz = ZoneInfo(ctx.settings.timezone)
         self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
@@ -80,8 +82,9 @@ class DetectionEngine:
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
         indices = self.ctx.settings.dataset_indices(detector.dataset)
-        env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write)
+        env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write, strategy=self.strategy)
         evaluations = kind_for(detector).evaluate(env, detector, windows)
+        report.plans = env.plans
         rule, evidence = rule_for(detector), DetectorEvidence(self.ctx.es, detector, indices, tz=self.tz)
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1

@@ -8,7 +8,7 @@ one class in ``kinds/`` — YAML never names Python code.
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -43,6 +43,7 @@ __all__ = [
     "ValueList",
     "VolumeDetector",
     "detector_json_schema",
+    "kind_of",
 ]
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
@@ -502,18 +503,16 @@ Detector = Annotated[
     Field(discriminator="kind"),
 ]
 
-# One explicit table from `kind:` to its model.
-DETECTOR_MODELS: dict[str, type[_DetectorBase]] = {
-    "threshold": ThresholdDetector,
-    "sequence": SequenceDetector,
-    "new_term": NewTermDetector,
-    "spike": SpikeDetector,
-    "silence": SilenceDetector,
-    "beacon": BeaconDetector,
-    "volume": VolumeDetector,
-    "segment_policy": SegmentPolicyDetector,
-    "impossible_travel": ImpossibleTravelDetector,
-}
+
+def kind_of(model: type[BaseModel]) -> str:
+    """The ``kind:`` a detector model accepts (its ``Literal``)."""
+    (kind,) = get_args(model.model_fields["kind"].annotation)
+    return str(kind)
+
+
+# `kind:` -> model, read from the union above (the one list of models); the evaluator of
+# each kind is tied to its model in soc.detection.kinds.REGISTRY
+DETECTOR_MODELS: dict[str, type[_DetectorBase]] = {kind_of(m): m for m in get_args(get_args(Detector)[0])}
 
 
 def detector_json_schema() -> dict[str, Any]:

@@ -44,6 +44,7 @@ __all__ = [
     "beacon_page",
     "count_query",
     "detector_query",
+    "entity_filter",
     "episode_query",
     "episode_runs_query",
     "exception_clauses",
@@ -53,8 +54,10 @@ __all__ = [
     "media_clause",
     "new_term_page",
     "off_hours_ranges",
+    "plan_estimate",
     "sequence_page",
     "silence_page",
+    "slots_page",
     "suffix_clause",
     "threshold_page",
     "time_range",
@@ -63,7 +66,9 @@ __all__ = [
 ]
 
 GROUP_PREFIX = "g"
+SLOT_KEY = "slot"
 PAGE_SIZE = 1000
+SLOT_PAGE_SIZE = 10_000
 SAMPLE_SIZE = 10
 # HyperLogLog++ counts are practically exact below this many distinct values.
 PRECISION_THRESHOLD = 3000
@@ -253,14 +258,26 @@ def threshold_page(
     after: dict[str, Any] | None = None,
     page_size: int = PAGE_SIZE,
     tz: ZoneInfo = UTC_ZONE,
+    entities: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """One page of the per-group composite aggregation of a threshold (or segment-policy) detector."""
+    """One page of the per-group composite aggregation of a threshold (or segment-policy)
+    detector; *entities* narrows it to those groups (a plan's confirmation step)."""
     sub: dict[str, Any] = dict(_SEEN)
     distinct = detector.distinct_field()
     if distinct is not None:
         sub["distinct"] = _cardinality(distinct)
     query = detector_query(detector, window.start, window.end, tz=tz)
+    if entities is not None:
+        query["bool"]["filter"].append(entity_filter(detector.group_by, entities))
     return _page(query, detector.group_by, sub, after, page_size)
+
+
+def entity_filter(fields: list[str], entities: list[dict[str, str]]) -> dict[str, Any]:
+    """Events of any of *entities* (``{field: value}`` over *fields*)."""
+    if len(fields) == 1:
+        return {"terms": {fields[0]: sorted({e[fields[0]] for e in entities})}}
+    either = [{"bool": {"filter": [{"term": {f: e[f]}} for f in fields]}} for e in entities]
+    return {"bool": {"should": either, "minimum_should_match": 1}}
 
 
 def sequence_page(
@@ -444,6 +461,79 @@ def episode_query(
         "query": detector_query(detector, start, end, entity=entity, include_end=True, tz=tz),
         "aggs": aggs,
     }
+
+
+def plan_estimate(
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    start: datetime,
+    end: datetime,
+    *,
+    slot: timedelta,
+    min_count: int,
+    max_candidates: int,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """The cheap first look of a plan, one scan of ``[start, end)``: matching events per
+    slot (with the distinct values of the distinct field, if any), and, per grouped
+    field, the values that reach *min_count* over the whole range (``candidates<i>``): a
+    group holding a value below it anywhere cannot reach the threshold in one window."""
+    per_slot: dict[str, Any] = {
+        "date_histogram": {"field": "@timestamp", "fixed_interval": _seconds(slot), "min_doc_count": 1}
+    }
+    distinct = detector.distinct_field()
+    if distinct is not None:
+        per_slot["aggs"] = {
+            "distinct": {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
+        }
+    aggs: dict[str, Any] = {"slots": per_slot}
+    for i, field in enumerate(detector.group_by):
+        aggs[f"candidates{i}"] = {
+            "terms": {
+                "field": field,
+                "min_doc_count": min_count,
+                "size": max_candidates + 1,
+                "shard_size": max_candidates + 1,
+                "order": {"_key": "asc"},
+            }
+        }
+    return {"size": 0, "track_total_hits": True, "query": detector_query(detector, start, end, tz=tz), "aggs": aggs}
+
+
+def slots_page(
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    start: datetime,
+    end: datetime,
+    *,
+    slot: timedelta,
+    narrow: dict[str, list[Any]] | None = None,
+    after: dict[str, Any] | None = None,
+    page_size: int = SLOT_PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """One page of the one-pass aggregation: per (group, time slot) of ``[start, end)``,
+    the count, first and last event (and the distinct values); windows are summed from
+    these slots client-side. *narrow* keeps only these values of grouped fields."""
+    query = detector_query(detector, start, end, tz=tz)
+    for field, values in sorted((narrow or {}).items()):
+        query["bool"]["filter"].append({"terms": {field: values}})
+    sub: dict[str, Any] = dict(_SEEN)
+    distinct = detector.distinct_field()
+    if distinct is not None:
+        sub["distinct"] = {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
+    composite = _composite(detector.group_by, after, page_size)
+    composite["sources"].append(
+        {SLOT_KEY: {"date_histogram": {"field": "@timestamp", "fixed_interval": _seconds(slot)}}}
+    )
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": query,
+        "aggs": {"groups": {"composite": composite, "aggs": sub}},
+    }
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{int(span.total_seconds())}s"
 
 
 def episode_runs_query(

@@ -19,6 +19,7 @@ __all__ = [
     "Evaluation",
     "KindEnv",
     "Match",
+    "TooManyPages",
     "bucket_time",
     "chunks",
     "walk_pages",
@@ -57,6 +58,8 @@ class KindEnv:
     tz: ZoneInfo
     keep_queries: bool = False
     write: bool = True  # False for --explain: nothing persisted (new-term baselines included)
+    strategy: str = "auto"  # "windows" forces one aggregation per window (soc.detection.kinds.one_pass)
+    plans: list[Any] = field(default_factory=list)  # the plans made (soc.detection.kinds.one_pass.Plan), for --explain
 
 
 class DetectorKind(Protocol):
@@ -78,8 +81,18 @@ PageBody = Callable[[Window, dict[str, Any] | None], dict[str, Any]]
 OnBucket = Callable[[Window, dict[str, Any], Evaluation], None]
 
 
+class TooManyPages(Exception):
+    """A window needs more pages than the caller allowed (it has a cheaper path for that)."""
+
+
 def walk_pages(
-    env: KindEnv, windows: list[Window], body_for: PageBody, on_bucket: OnBucket, *, action: str
+    env: KindEnv,
+    windows: list[Window],
+    body_for: PageBody,
+    on_bucket: OnBucket,
+    *,
+    action: str,
+    max_rounds: int | None = None,
 ) -> list[Evaluation]:
     """Run the composite aggregation ``groups`` of every window to its last page.
 
@@ -92,7 +105,11 @@ def walk_pages(
     for batch in chunks(windows):
         evaluations = {w: Evaluation() for w in batch}
         pending = [(w, body_for(w, None)) for w in batch]
+        rounds = 0
         while pending:
+            rounds += 1
+            if max_rounds is not None and rounds > max_rounds:
+                raise TooManyPages(f"{action}: more than {max_rounds} page(s) of groups in a window")
             answers = env.gw.msearch(env.indices, [body for _, body in pending], action=action)
             following: list[tuple[Window, dict[str, Any]]] = []
             for (window, body), res in zip(pending, answers, strict=True):

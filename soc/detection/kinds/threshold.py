@@ -7,12 +7,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from soc.detection.kinds.base import Evaluation, KindEnv, Match, bucket_time, walk_pages
+from soc.detection.kinds.base import Evaluation, KindEnv, Match, TooManyPages, bucket_time, walk_pages
+from soc.detection.kinds.one_pass import evaluate_planned, plan_for
 from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
-from soc.detection.queries import group_key, threshold_page
+from soc.detection.queries import PAGE_SIZE, group_key, threshold_page
 from soc.detection.windows import Window
 
 __all__ = ["SegmentPolicyKind", "ThresholdKind"]
+
+# pages of groups one window may take before the one-pass path is cheaper (no re-scan per page)
+ESCAPE_AFTER_PAGES = 2
 
 
 class ThresholdKind:
@@ -28,7 +32,7 @@ class ThresholdKind:
                 return
             ev.matches.append(_match(detector, bucket, count, distinct))
 
-        return _walk(env, detector, windows, on_bucket)
+        return _planned_or_walk(env, detector, windows, on_bucket)
 
 
 class SegmentPolicyKind:
@@ -42,7 +46,29 @@ class SegmentPolicyKind:
                 who = ", ".join(f"{k}={v}" for k, v in sorted(m.entity.items()))
                 ev.matches.append(replace(m, reason=f"{detector.title.en}: {count} flow(s) {froms} -> {tos} {who}"))
 
+        return _planned_or_walk(env, detector, windows, on_bucket)
+
+
+def _planned_or_walk(
+    env: KindEnv,
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    windows: list[Window],
+    on_bucket: Callable[[Window, dict[str, Any], Evaluation], None],
+) -> list[Evaluation]:
+    """The plan's path: one pass over the range, or one aggregation per window."""
+    plan = plan_for(detector, windows, env.strategy)
+    env.plans.append(plan)
+    if plan.strategy == "one-pass":
+        return evaluate_planned(env, detector, windows, plan, on_bucket)
+    if env.strategy == "windows":
         return _walk(env, detector, windows, on_bucket)
+    try:  # a few windows: one aggregation each, unless one of them holds too many groups to page through
+        return _walk(env, detector, windows, on_bucket, max_rounds=ESCAPE_AFTER_PAGES)
+    except TooManyPages:
+        plan = plan_for(detector, windows, "one-pass")
+        plan.reason = f"a window holds more than {ESCAPE_AFTER_PAGES * PAGE_SIZE:,} groups"
+        env.plans[-1] = plan
+        return evaluate_planned(env, detector, windows, plan, on_bucket)
 
 
 def _walk(
@@ -50,6 +76,8 @@ def _walk(
     detector: ThresholdDetector | SegmentPolicyDetector,
     windows: list[Window],
     on_bucket: Callable[[Window, dict[str, Any], Evaluation], None],
+    *,
+    max_rounds: int | None = None,
 ) -> list[Evaluation]:
     return walk_pages(
         env,
@@ -57,6 +85,7 @@ def _walk(
         lambda w, after: threshold_page(detector, w, after=after, tz=env.tz),
         on_bucket,
         action=f"detector {detector.id}",
+        max_rounds=max_rounds,
     )
 
 
