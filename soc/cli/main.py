@@ -23,6 +23,8 @@ from soc.cli.incidents_cmd import app as incidents_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
 from soc.cli.status_cmd import status
+from soc.cli.users_cmd import app as users_app
+from soc.cli.web_cmd import web
 from soc.config import load_settings
 from soc.detection.engine import DetectionEngine
 from soc.detection.loader import load_detectors
@@ -48,6 +50,8 @@ app.add_typer(alerts_app, name="alerts", help="List, show and triage alerts.")
 app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
 app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
+app.add_typer(users_app, name="users", help="Accounts of the web console.")
+app.command("web")(web)
 app.command("demo")(demo)
 
 
