@@ -15,12 +15,12 @@ from soc.alerts.models import Alert, AlertStatus, CloseReason
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
 from soc.errors import SocError
-from soc.incidents.models import Incident, IncidentStatus
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus
 from soc.incidents.workflow import Workflow
 
 __all__ = ["BulkOutcome", "close_incident", "incident_action", "triage_alerts"]
 
-INCIDENT_ACTIONS = ("ack", "assign", "complete", "skip", "decide", "note", "transition", "close")
+INCIDENT_ACTIONS = ("ack", "assign", "complete", "skip", "decide", "note", "transition", "obligation", "close")
 
 
 @dataclass
@@ -102,6 +102,11 @@ def incident_action(
         return wf.note(incident_id, _need(form, "text"), actor=by, step_id=step)
     if action == "transition":
         return wf.transition(incident_id, _need(form, "to"), actor=by, reason=_need(form, "reason"))
+    if action == "obligation":
+        return wf.update_obligation(
+            incident_id, _need(form, "kind"), actor=by, status=ObligationStatus(_need(form, "status")),
+            reference=form.get("reference") or None,
+        )  # fmt: skip
     if action == "close":
         return close_incident(ctx, wf, incident_id, by=by, verdict=_need(form, "verdict"), reason=_need(form, "reason"))
     raise SocError(f"unknown incident action {action!r}", field="action", hint=f"one of {', '.join(INCIDENT_ACTIONS)}")

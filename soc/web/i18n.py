@@ -92,7 +92,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "show": ("表示", "Show"),
     "forbidden": ("この操作の権限がありません。", "You may not do this."),
     "csrf": ("フォームの有効期限が切れました。ページを再読み込みしてください。", "The form expired; reload the page."),
-    "done": ("完了しました。", "Done."),
+    "done": ("記録", "Record"),
     "who": ("実施者", "Who"),
     "when": ("日時", "When"),
     "action": ("操作", "Action"),
