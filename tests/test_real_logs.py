@@ -1,0 +1,98 @@
+"""Public, labelled logs nobody here wrote: raw file → ``soc ingest --format F`` → ``soc detect``.
+
+Every labelled attack must be alerted on (the right entity, in its time span, by one of the
+detectors its truth file accepts); a benign file must raise nothing. Where today's code
+misses, the case is ``xfail(strict=True)`` with the exact gap from the truth file, so the
+mark fails as soon as the parser or detector fix lands and must then be removed.
+Provenance and licences: ``tests/fixtures/real/SOURCES.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from soc.config import Settings
+from soc.context import AppContext
+from tests.real_corpus import CORPUS, Excerpt, ExpectedAlert, Truth, cli_env, excerpts, judge, run_excerpt
+
+EXCERPTS = excerpts()
+
+
+def _attack_cases() -> list[object]:
+    cases: list[object] = []
+    for ex in EXCERPTS:
+        for i, expected in enumerate(ex.truth.attacks):
+            marks = [pytest.mark.xfail(strict=True, reason=expected.gap)] if expected.gap else []
+            cases.append(pytest.param(ex, i, expected, id=f"{ex.name}#{i}", marks=marks))
+    return cases
+
+
+def _benign_cases() -> list[object]:
+    return [
+        pytest.param(
+            ex,
+            id=ex.name,
+            marks=[pytest.mark.xfail(strict=True, reason=ex.truth.benign_gap)] if ex.truth.benign_gap else [],
+        )
+        for ex in EXCERPTS
+        if ex.truth.benign
+    ]
+
+
+@pytest.mark.parametrize(("excerpt", "index", "expected"), _attack_cases())
+def test_labelled_attack_is_alerted(
+    excerpt: Excerpt, index: int, expected: ExpectedAlert, settings: Settings, ctx: AppContext, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    run = run_excerpt(excerpt, cli_env(settings.es_url, settings.index_prefix, tmp_path), now)
+    assert run.ingest_exit == 0, run.ingest_output
+    assert run.detect_exit == 0
+    verdict = judge(excerpt, run, now)[index]
+    assert verdict.found, (
+        f"{expected.name}: no alert from {expected.detectors} on {expected.entity}; "
+        f"alerts were {[(a['detector'], a['entity']) for a in run.alerts]}"
+    )
+
+
+@pytest.mark.parametrize("excerpt", _benign_cases())
+def test_benign_file_raises_nothing(excerpt: Excerpt, settings: Settings, ctx: AppContext, tmp_path: Path) -> None:
+    run = run_excerpt(excerpt, cli_env(settings.es_url, settings.index_prefix, tmp_path))
+    assert run.ingest_exit == 0, run.ingest_output
+    assert "indexed: 0" not in run.ingest_output, "nothing indexed: a benign file that loads nothing proves nothing"
+    assert run.detect_exit == 0
+    assert run.alerts == [], [(a["detector"], a["entity"]) for a in run.alerts]
+
+
+def test_corpus_covers_every_family_with_attacks_and_benign_days() -> None:
+    formats = {ex.truth.format for ex in EXCERPTS}
+    assert {"sshd", "windows-json", "zeek"} <= formats
+    assert any(ex.truth.benign for ex in EXCERPTS) and any(ex.truth.attacks for ex in EXCERPTS)
+    sources = (CORPUS / "SOURCES.md").read_text(encoding="utf-8")
+    for ex in EXCERPTS:
+        assert f"`{ex.name}`" in sources, f"{ex.name} has no provenance line in SOURCES.md"
+
+
+def test_truth_files_are_validated(tmp_path: Path) -> None:
+    """A truth file that is both benign and lists attacks, or has an unknown key, is refused."""
+    good = yaml.safe_load((CORPUS / "crowdsec-hub" / "ssh-bf.log.truth.yml").read_text(encoding="utf-8"))
+    Truth.model_validate(good)
+    with pytest.raises(ValidationError, match="either benign"):
+        Truth.model_validate({**good, "benign": True})
+    with pytest.raises(ValidationError):
+        Truth.model_validate({**good, "severity": "high"})
+    with pytest.raises(ValidationError):
+        Truth.model_validate({**good, "format": "syslog"})
+    with pytest.raises(ValidationError, match="not within"):
+        Truth.model_validate({**good, "spans": [["02-12T14:10:21", "02-13T00:00:00"]]})
+
+
+def test_yearless_times_take_the_year_soc_ingest_gives_them() -> None:
+    truth = Truth(format="sshd", yearless=True, start="02-12T14:10:21", end="12-31T23:59:59", shows="x", benign=True)
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    assert truth.when(truth.start, now) == datetime(2026, 2, 12, 14, 10, 21, tzinfo=UTC)
+    assert truth.when(truth.end, now).year == 2025  # a December line read in November is last year's
