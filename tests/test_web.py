@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -19,7 +20,7 @@ from soc.cli.main import app as cli_app
 from soc.clock import ManualClock
 from soc.context import AppContext
 from soc.incidents.store import IncidentStore
-from soc.web.app import ROUTES, create_app
+from soc.web.app import ROUTES, create_app, route_table
 from soc.web.roles import PERMISSIONS, Role
 from tests.webseed import PASSWORD, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
 
@@ -98,6 +99,11 @@ def test_every_route_for_every_role(ctx: AppContext, seeded: Seeded, role: str |
         if role:
             assert _request(client, "POST", "/logout", seeded, csrf) == 303
             assert client.get("/alerts", follow_redirects=False).status_code == 303  # signed out
+
+
+def test_readme_shows_the_route_role_matrix() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert route_table() in readme
 
 
 def test_public_routes_only_sign_in_and_health(app_client: TestClient) -> None:

@@ -35,12 +35,18 @@ def add(
     role: Annotated[Role, typer.Option("--role", help="operator, csirt, ciso or admin")],
     lang: Annotated[str, typer.Option("--lang", help="console language: ja or en")] = "ja",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="an existing account is left as it is")] = False,
 ) -> None:
     """Create an account; the password is prompted (or read from stdin) and stored as an argon2 hash."""
     if lang not in ("ja", "en"):
         raise SocError(f"unknown language {lang!r}", field="--lang", hint="ja or en")
     ctx = context()
-    user = UserStore(ctx.es).add(name, role, _password(password_stdin), now=ctx.clock.now(), lang=lang)
+    store = UserStore(ctx.es)
+    password = _password(password_stdin)
+    if exist_ok and store.get(name) is not None:
+        console.print(f"account {name} exists already (left as it is)")
+        return
+    user = store.add(name, role, password, now=ctx.clock.now(), lang=lang)
     console.print(f"account {user.name} ({user.role.value}) created")
 
 

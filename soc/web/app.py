@@ -34,7 +34,7 @@ from soc.web import reads
 from soc.web.actions import incident_action, triage_alerts
 from soc.web.console import COOKIE, Console, Forbidden, NotSignedIn
 from soc.web.i18n import LANGS
-from soc.web.roles import Permission, Role
+from soc.web.roles import PERMISSIONS, Permission, Role
 
 __all__ = ["ROUTES", "create_app"]
 
@@ -379,3 +379,18 @@ def _login_again(c: Console, request: Request, key: str, status: int) -> HTMLRes
 
 def _cookie(response: Response, name: str, value: str, secure: bool, max_age: int | None = None) -> None:
     response.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure, samesite="strict", path="/")
+
+
+def route_table() -> str:
+    """The route x role matrix as a Markdown table (the README shows it; a test keeps them equal)."""
+    roles = list(Role)
+    lines = ["| route | " + " | ".join(r.value for r in roles) + " |", "|---|" + "---|" * len(roles)]
+    lines.append("| `GET /login`, `POST /login`, `GET /healthz` | " + " | ".join("public" for _ in roles) + " |")
+    for method, path, permission in ROUTES:
+        marks = ["yes" if permission is None or r in PERMISSIONS[permission] else "—" for r in roles]
+        lines.append(f"| `{method} {path}` | " + " | ".join(marks) + " |")
+        if path == "/incidents/{incident_id}/{action}":  # deciding an approval step is the CISO's
+            marks = ["yes" if r in PERMISSIONS[Permission.decisions] else "—" for r in roles]
+            route = f"`{method} /incidents/{{incident_id}}/decide` (an approval step)"
+            lines.append(f"| {route} | " + " | ".join(marks) + " |")
+    return "\n".join(lines)
