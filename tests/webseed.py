@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
 from soc.alerts.models import Alert, alert_id
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
@@ -17,6 +19,8 @@ from soc.web.console import Console
 from soc.web.roles import Role
 from soc.web.users import UserStore
 
+# test accounts: argon2id at its lowest cost (the console verifies any hash with the hash's own parameters)
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -61,7 +65,7 @@ def seed(ctx: AppContext) -> Seeded:
     store = AlertStore(ctx.es)
     for aid, iid in result.assignments.items():
         store.set_incident(aid, iid, now=ctx.clock.now())
-    users = UserStore(ctx.es)
+    users = UserStore(ctx.es, hasher=CHEAP_HASHER)
     for role in Role:
         users.add(role.value, role, PASSWORD, now=ctx.clock.now(), lang="en")
     return Seeded(hostile_alert=hostile.id, plain_alert=plain.id, incident=result.assignments[hostile.id])

@@ -142,6 +142,10 @@ class Console:
         return form
 
     # -- rendering ---------------------------------------------------------------
+    def _detector_title(self, detector: str, fallback: str, lang: str) -> str:
+        d = self.detectors.get(detector)
+        return d.title.ja if d is not None and lang == "ja" else d.title.en if d is not None else fallback
+
     def page(self, template: str, viewer: Viewer | None, status: int = 200, **values: Any) -> HTMLResponse:
         lang = viewer.lang if viewer else self.ctx.settings.report_lang
         tz, now = self.ctx.settings.tz, self.ctx.clock.now()
@@ -152,6 +156,8 @@ class Console:
             when=lambda dt: i18n.natural(dt, now, tz, lang),
             stamp=lambda dt: i18n.stamp(dt, tz),
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
+            lab=lambda v: i18n.label(str(v), lang),
+            dtitle=lambda a: self._detector_title(a.detector, a.title, lang),
             Role=Role,
             **values,
         )

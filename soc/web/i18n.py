@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LANGS", "natural", "stamp", "text"]
+__all__ = ["LANGS", "label", "natural", "stamp", "text"]
 
 LANGS = ("ja", "en")
 
@@ -106,6 +106,26 @@ _TEXT: dict[str, tuple[str, str]] = {
     "role": ("ロール", "Role"),
     "instructions": ("手順", "Instructions"),
 }
+
+
+# values of statuses, severities and verdicts shown in Japanese (English shows the value itself)
+_LABELS_JA = {
+    "open": "未対応", "acknowledged": "確認済み", "closed": "クローズ",
+    "critical": "緊急", "high": "高", "medium": "中", "low": "低",
+    "true_positive": "攻撃（真陽性）", "false_positive": "誤検知", "benign": "正当な活動", "duplicate": "重複",
+    "new": "新規", "triage": "トリアージ中", "declared": "インシデント宣言", "contained": "封じ込め済み",
+    "eradicated": "根絶済み", "recovered": "復旧済み", "post-incident": "事後対応", "false-positive": "誤検知",
+    "pending": "未着手", "in-progress": "対応中", "done": "完了", "skipped": "省略",
+    "on_track": "期限内", "at_risk": "期限間近", "breached": "期限超過",
+    "sent": "送付済み", "not-required": "不要",
+    "task": "作業", "decision": "判断", "approval": "承認", "notification": "連絡", "report": "報告",
+    "wait": "待機", "parallel": "並行", "end": "終了",
+}  # fmt: skip
+
+
+def label(value: str, lang: str) -> str:
+    """How a status, severity, verdict or step kind reads in *lang*."""
+    return _LABELS_JA.get(value, value) if lang == "ja" else value
 
 
 def text(key: str, lang: str) -> str:

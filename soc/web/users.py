@@ -43,8 +43,9 @@ class User(BaseModel):
 
 
 class UserStore:
-    def __init__(self, gw: EsGateway) -> None:
+    def __init__(self, gw: EsGateway, *, hasher: PasswordHasher = _HASHER) -> None:
         self._gw = gw
+        self._hasher = hasher  # argon2id with the library's (RFC 9106) defaults; verify reads a hash's own
 
     @property
     def index(self) -> str:
@@ -73,7 +74,7 @@ class UserStore:
         if len(password) < MIN_PASSWORD:
             raise SocError(f"the password must have at least {MIN_PASSWORD} characters", field="password")
         self.ensure_index()
-        user = User(name=name, role=role, password_hash=_HASHER.hash(password), lang=lang, created=now)
+        user = User(name=name, role=role, password_hash=self._hasher.hash(password), lang=lang, created=now)
         if not self._gw.create(self.index, name, user.model_dump(mode="json"), refresh=True):
             raise SocError(f"account {name!r} exists already", hint="pick another name, or 'soc users disable' it")
         return user
@@ -104,10 +105,10 @@ class UserStore:
         """The enabled account if the password matches, else None (same work either way)."""
         user = self.get(name) if _NAME.match(name) else None
         if user is None:
-            _HASHER.hash(password)  # spend the same time as for a real account
+            self._hasher.hash(password)  # spend the same time as for a real account
             return None
         try:
-            _HASHER.verify(user.password_hash, password)
+            self._hasher.verify(user.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         return user if user.enabled else None
