@@ -57,7 +57,7 @@ def synthetic_alert(n: int, rng: random.Random) -> Alert:
         entity["user.name"] = f"user{rng.randrange(800):03d}"
     if n % 5 == 0:
         entity["host.name"] = f"ws-{rng.randrange(600):03d}"
-    start = NOW - timedelta(days=30) + timedelta(seconds=rng.randrange(30 * 86400))
+    start = NOW - timedelta(days=30) + timedelta(seconds=rng.randrange(30 * 86400 - 3600))  # created before now
     status = rng.choice(list(AlertStatus))
     return Alert(
         id=alert_id(detector, entity, start), detector=detector, title=detector, severity=rng.choice(SEVERITIES),

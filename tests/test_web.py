@@ -288,6 +288,8 @@ def test_only_the_ciso_decides_an_approval(ctx: AppContext, seeded: Seeded) -> N
         report = ciso.get(f"{base}/report?lang=ja")
         assert report.status_code == 200 and "sandbox" in report.headers["content-security-policy"]
         assert "判断" in report.text or "報" in report.text
+        pdf = ciso.get(f"{base}/report?lang=en&format=pdf")
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     step = IncidentStore(ctx.es).get(seeded.incident).step("ciso-decision")
     assert step and step.choice and (step.choice.by, step.choice.option) == ("ciso", "declare-and-report")
 
