@@ -20,9 +20,11 @@ from soc.cli.main import app as cli_app
 from soc.clock import ManualClock
 from soc.context import AppContext
 from soc.incidents.store import IncidentStore
+from soc.incidents.workflow import Workflow
+from soc.playbooks.loader import load_playbooks
 from soc.web.app import ROUTES, create_app, route_table
 from soc.web.roles import PERMISSIONS, Role
-from tests.webseed import PASSWORD, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
+from tests.webseed import PASSWORD, REPO, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
 
 pytestmark = pytest.mark.es
 
@@ -288,10 +290,24 @@ def test_only_the_ciso_decides_an_approval(ctx: AppContext, seeded: Seeded) -> N
         report = ciso.get(f"{base}/report?lang=ja")
         assert report.status_code == 200 and "sandbox" in report.headers["content-security-policy"]
         assert "判断" in report.text or "報" in report.text
-        pdf = ciso.get(f"{base}/report?lang=en&format=pdf")
-        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     step = IncidentStore(ctx.es).get(seeded.incident).step("ciso-decision")
     assert step and step.choice and (step.choice.by, step.choice.option) == ("ciso", "declare-and-report")
+
+
+def test_the_report_downloads_as_pdf(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    # an incident of its own: the seeded one names a 10,000-character user, which WeasyPrint
+    # does not finish laying out (see the report of this branch; soc/reports is not ours)
+    alert = make_alert("password-spray", {"source.ip": "198.51.100.23"}, minutes=90)
+    put_alerts(ctx, [alert])
+    incident = (
+        Workflow(ctx, playbooks=load_playbooks(REPO / "playbooks")).open_from_alerts([alert]).assignments[alert.id]
+    )
+    sign_in(app_client, "ciso")
+    pdf = app_client.get(f"/incidents/{incident}/report", params={"lang": "ja", "format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert f'filename="{incident}.ja.pdf"' in pdf.headers["content-disposition"]
+    sign_in(app_client, "operator")
+    assert app_client.get(f"/incidents/{incident}/report", params={"format": "pdf"}).status_code == 403
 
 
 def test_hostile_strings_stay_inert_in_every_page(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
