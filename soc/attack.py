@@ -5,7 +5,7 @@ detector's ids listed."""
 
 from __future__ import annotations
 
-__all__ = ["TACTIC_IDS", "TECHNIQUES", "technique_name", "technique_tactic"]
+__all__ = ["TACTIC_IDS", "TACTIC_NAMES", "TECHNIQUES", "technique_name", "technique_tactic"]
 
 # tactic short name -> ATT&CK tactic id (for ECS threat.tactic.id)
 TACTIC_IDS = {
@@ -21,12 +21,16 @@ TACTIC_IDS = {
     "impact": "TA0040",
 }
 
+# tactic short name -> the tactic's name in ATT&CK (for ECS threat.tactic.name)
+TACTIC_NAMES = {short: " ".join(w if w == "and" else w.capitalize() for w in short.split("-")) for short in TACTIC_IDS}
+
 # id -> (English name, Japanese name, tactic id)
 TECHNIQUES: dict[str, tuple[str, str, str]] = {
     "T1018": ("Remote System Discovery", "リモートシステムの探索", "discovery"),
     "T1021": ("Remote Services", "リモートサービス", "lateral-movement"),
     "T1021.001": ("Remote Services: Remote Desktop Protocol", "リモートサービス：RDP", "lateral-movement"),
     "T1021.002": ("Remote Services: SMB/Windows Admin Shares", "リモートサービス：SMB／管理共有", "lateral-movement"),
+    "T1021.006": ("Remote Services: Windows Remote Management", "リモートサービス：WinRM", "lateral-movement"),
     "T1041": ("Exfiltration Over C2 Channel", "C2通信路を使った持ち出し", "exfiltration"),
     "T1046": ("Network Service Discovery", "ネットワークサービスの探索", "discovery"),
     "T1048": ("Exfiltration Over Alternative Protocol", "別プロトコルを使った持ち出し", "exfiltration"),
@@ -56,6 +60,7 @@ TECHNIQUES: dict[str, tuple[str, str, str]] = {
         "exfiltration",
     ),
     "T1570": ("Lateral Tool Transfer", "横展開のためのツール転送", "lateral-movement"),
+    "T1572": ("Protocol Tunneling", "プロトコルトンネリング", "command-and-control"),
     "T1573": ("Encrypted Channel", "暗号化された通信路", "command-and-control"),
 }
 

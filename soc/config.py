@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     es_max_retries: int = 3
 
     index_prefix: str = "soc"
+    # where operators open Kibana (https://kibana.example:5601); alerts then link to their events in Discover
+    kibana_url: str | None = None
     timezone: str = "Asia/Tokyo"
     report_lang: Literal["ja", "en"] = "ja"
 

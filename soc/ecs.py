@@ -106,6 +106,9 @@ EVENT_FIELDS: dict[str, str] = {
     "soc.destination_segment": "keyword",
     # ours: the destination is a sanctioned local-breakout address or domain
     "soc.local_breakout": "boolean",
+    # ours: DNS query shape, computed at ingest (tunnels use long, random-looking names)
+    "soc.dns.name_length": "long",
+    "soc.dns.subdomain_entropy": "double",
     # ours: keyword values too long to index, kept whole (see soc.es.keywords)
     "soc.long_values": "stored",
 }

@@ -167,7 +167,7 @@ def test_alert_document_is_ecs_for_kibana(ctx: AppContext) -> None:
     assert src["event"]["kind"] == "alert" and src["event"]["severity"] == 47 and src["event"]["risk_score"] == 47
     assert src["rule"]["id"] == "failed-login-burst" and "Failed-login burst" in src["rule"]["name"]
     assert src["threat"]["technique"]["id"] == ["T1110"] and src["threat"]["technique"]["name"] == ["Brute Force"]
-    assert src["threat"]["tactic"] == {"name": ["credential-access"], "id": ["TA0006"]}
+    assert src["threat"]["tactic"] == {"name": ["Credential Access"], "id": ["TA0006"]}
     assert src["threat"]["technique"]["subtechnique"]["id"] == ["T1110.001"]
     assert src["related"]["user"] == ["f.ueda"] and src["related"]["ip"] == ["10.20.1.10"]
     assert "25 matching events" in src["event"]["reason"]

@@ -461,7 +461,11 @@ def test_cli_format_choices_match_the_table() -> None:
     from soc.cli.main import ingest
 
     annotation = inspect.signature(ingest, eval_str=True).parameters["fmt"].annotation
-    assert set(get_args(get_args(annotation)[0])) == set(FORMATS) == {"ecs", "sshd", "windows-json", "zeek", "auto"}
+    assert (
+        set(get_args(get_args(annotation)[0]))
+        == set(FORMATS)
+        == {"ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"}
+    )
 
 
 # -- end to end, real node --------------------------------------------------------------------

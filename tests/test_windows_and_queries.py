@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from soc.detection.models import Schedule, ThresholdDetector
-from soc.detection.queries import detector_query, threshold_page
+from soc.detection.loader import load_detector_file
+from soc.detection.models import Detector, Schedule, SequenceDetector, SpikeDetector, ThresholdDetector
+from soc.detection.queries import (
+    count_query,
+    detector_query,
+    media_clause,
+    sequence_page,
+    suffix_clause,
+    threshold_page,
+    window_totals_page,
+)
 from soc.detection.windows import Window, align_down, backtest_windows, live_windows
+
+REPO = Path(__file__).resolve().parent.parent
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 SCHED = Schedule(
@@ -116,3 +128,100 @@ def test_entity_query_narrows_to_the_entity_inclusive_end() -> None:
 def test_model_rejects(over: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _detector(**over)
+
+
+# --- the abilities of issue 9 §3: each builder's DSL, without a cluster ---------------
+
+
+def _load(path: str, **over: object) -> Detector:
+    base = load_detector_file(REPO / "detectors" / path)
+    return type(base).model_validate(base.model_dump() | over)
+
+
+def test_missing_fields_become_must_not_exists() -> None:
+    d = _detector(missing=["source.ip"], group_by=["source.domain"])
+    q = detector_query(d, T0, T0 + timedelta(minutes=15))["bool"]
+    assert {"exists": {"field": "source.ip"}} in q["must_not"]
+    assert {"exists": {"field": "source.domain"}} in q["filter"]
+
+
+def test_domain_suffix_exception_matches_the_domain_and_names_under_it() -> None:
+    assert suffix_clause("url.domain", ["slack.com", "push.apple.com"]) == {
+        "bool": {
+            "should": [
+                {"terms": {"url.domain": ["slack.com", "push.apple.com"]}},
+                {"wildcard": {"url.domain": {"value": "*.slack.com"}}},
+                {"wildcard": {"url.domain": {"value": "*.push.apple.com"}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    d = _detector(exceptions=[{"match": {"user.name": {"suffix": ["city.example.lg.jp"]}}}])
+    q = detector_query(d, T0, T0 + timedelta(minutes=15))["bool"]
+    assert {"bool": {"filter": [suffix_clause("user.name", ["city.example.lg.jp"])]}} in q["must_not"]
+
+
+def test_volume_leaves_real_time_media_out_unless_asked() -> None:
+    d = _load("network/large-outbound-transfer.yml")
+    q = detector_query(d, T0, T0 + timedelta(hours=1))["bool"]
+    media = media_clause()
+    assert media in q["must_not"]
+    should = media["bool"]["should"]
+    assert {"range": {"destination.port": {"gte": 3478, "lte": 3481}}} in should
+    assert {"range": {"destination.port": {"gte": 8801, "lte": 8810}}} in should
+    assert "52.112.0.0/14" in should[-1]["terms"]["destination.ip"]
+    counted = _load("network/large-outbound-transfer.yml", count_realtime_media=True)
+    assert media not in detector_query(counted, T0, T0 + timedelta(hours=1))["bool"].get("must_not", [])
+
+
+def test_sequence_first_step_counts_distinct_values_and_the_order_check_too() -> None:
+    d = _load("auth/password-spray-success.yml")
+    assert isinstance(d, SequenceDetector)
+    body = sequence_page(d, Window(T0, T0 + timedelta(minutes=30)))
+    first = body["aggs"]["groups"]["aggs"]["first"]
+    assert first["filter"] == {"bool": {"filter": [{"term": {"event.outcome": "failure"}}]}}
+    assert first["aggs"]["distinct"] == {"cardinality": {"field": "user.name", "precision_threshold": 3000}}
+    check = count_query(
+        d, d.first.filter, {"source.ip": "126.1.2.3"}, T0, T0 + timedelta(minutes=9), distinct="user.name"
+    )
+    assert check["aggs"] == {"distinct": {"cardinality": {"field": "user.name", "precision_threshold": 3000}}}
+    assert {"term": {"source.ip": "126.1.2.3"}} in check["query"]["bool"]["filter"]
+    assert {"terms": {"source.ip": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}} in check["query"]["bool"][
+        "must_not"
+    ]
+
+
+def test_organisation_wide_spike_asks_for_its_top_contributors() -> None:
+    d = _load("auth/auth-failure-surge.yml")
+    assert isinstance(d, SpikeDetector)
+    body = window_totals_page(d, Window(T0, T0 + timedelta(minutes=15)))
+    assert body["aggs"]["contributors"] == {
+        "terms": {"field": "source.ip", "size": 3, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+    }
+    plain = _load("auth/auth-failure-surge.yml", contributors=None)
+    assert isinstance(plain, SpikeDetector)
+    assert "contributors" not in window_totals_page(plain, Window(T0, T0 + timedelta(minutes=15)))["aggs"]
+
+
+@pytest.mark.parametrize(
+    ("path", "over", "message"),
+    [
+        ("auth/password-spray-workstation.yml", {"missing": ["source.domain"]}, "also grouped or counted"),
+        ("auth/auth-failure-surge.yml", {"group_by": ["source.ip"]}, "only for organisation-wide"),
+        ("network/beaconing-proxy.yml", {"prevalence": {"source": "user.name", "max_sources": 5}}, "group_by"),
+        ("network/beaconing-proxy.yml", {"group_by": ["source.ip"]}, "destination in group_by"),
+        (
+            "network/beaconing-proxy.yml",
+            {"exceptions": [{"match": {"destination.port": {"suffix": ["slack.com"]}}}]},
+            "keyword field",
+        ),
+        (
+            "auth/password-spray-success.yml",
+            {"then": {"filter": {"event.outcome": "success"}, "distinct": {"field": "user.name", "gte": 2}}},
+            "only the first step",
+        ),
+    ],
+)
+def test_new_abilities_reject_what_cannot_work(path: str, over: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _load(path, **over)

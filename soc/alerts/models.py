@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soc.attack import TACTIC_IDS, technique_name, technique_tactic
+from soc.attack import TACTIC_IDS, TACTIC_NAMES, technique_name, technique_tactic
+from soc.kibana.links import discover_url
 from soc.vocab import Severity, iso
 
 __all__ = ["Alert", "AlertStatus", "CloseReason", "alert_id", "entity_key"]
@@ -106,18 +107,19 @@ class Alert(BaseModel):
         return out
 
     # -- Elasticsearch document (ECS, readable in Kibana as is) ----------------
-    def to_doc(self) -> dict[str, Any]:
+    def to_doc(self, *, kibana_url: str | None = None, prefix: str = "soc") -> dict[str, Any]:
+        """The ECS document; with ``kibana_url``, ``event.url`` opens the alert's events in Discover."""
         related_ip = [v for k, v in self.entity.items() if k.endswith(".ip")]
         related_user = [v for k, v in self.entity.items() if k.endswith("user.name")]
         related_hosts = [v for k, v in self.entity.items() if k.endswith("host.name")]
         techniques = sorted({m.split(".")[0] for m in self.mitre})
         tactics = sorted({t for m in self.mitre if (t := technique_tactic(m))})
-        return {
+        doc: dict[str, Any] = {
             "@timestamp": iso(self.created),
             "event": {
                 "kind": "alert",
                 "category": ["intrusion_detection"],
-                "type": ["indicator"],
+                "type": ["info"],  # ECS: intrusion_detection allows allowed, denied, info
                 "severity": self.severity.ecs_number,
                 "risk_score": self.risk_score,
                 "reason": self.reason,
@@ -129,7 +131,7 @@ class Alert(BaseModel):
             "threat": {
                 "framework": "MITRE ATT&CK",
                 "tactic": {
-                    "name": tactics,
+                    "name": [TACTIC_NAMES.get(t, t) for t in tactics],
                     "id": [TACTIC_IDS[t] for t in tactics if t in TACTIC_IDS],
                 },
                 "technique": {
@@ -142,6 +144,10 @@ class Alert(BaseModel):
             "related": {"ip": related_ip, "user": related_user, "hosts": related_hosts},
             "soc": {"alert": self.model_dump(mode="json") | {"entity_key": self.entity_key}},
         }
+        if kibana_url:
+            url = discover_url(kibana_url, prefix=prefix, entity=self.entity, start=self.start, end=self.end)
+            doc["event"]["url"] = url
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Alert:

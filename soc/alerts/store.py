@@ -65,9 +65,13 @@ class _Figures:
 
 
 class AlertStore:
-    def __init__(self, gw: EsGateway, *, tz: ZoneInfo | None = None) -> None:
+    def __init__(self, gw: EsGateway, *, tz: ZoneInfo | None = None, kibana_url: str | None = None) -> None:
         self._gw = gw
         self._tz = tz or ZoneInfo("UTC")
+        self._kibana_url = kibana_url  # alert documents then link to their events in Discover
+
+    def _doc(self, alert: Alert) -> dict[str, Any]:
+        return alert.to_doc(kibana_url=self._kibana_url, prefix=self._gw.prefix)
 
     @property
     def index(self) -> str:
@@ -174,7 +178,7 @@ class AlertStore:
             created=now,
             updated=now,
         )
-        if not self._gw.create(self.index, alert.id, alert.to_doc(), refresh=True):
+        if not self._gw.create(self.index, alert.id, self._doc(alert), refresh=True):
             return None
         return Recorded(alert, "created", fig.took_ms)
 
@@ -211,7 +215,7 @@ class AlertStore:
             }
         )
         try:
-            self._gw.put(self.index, alert.id, updated.to_doc(), if_seq_no=seq_no, if_primary_term=term, refresh=True)
+            self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term, refresh=True)
         except ElasticsearchRequestError as exc:
             if "version_conflict" not in str(exc):
                 raise
@@ -328,7 +332,7 @@ class AlertStore:
                 self._gw.put(
                     self.index,
                     alert.id,
-                    updated.to_doc(),
+                    self._doc(updated),
                     if_seq_no=int(found["_seq_no"]),
                     if_primary_term=int(found["_primary_term"]),
                     refresh=True,

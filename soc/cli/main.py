@@ -20,6 +20,7 @@ from soc.cli.alerts_cmd import app as alerts_app
 from soc.cli.common import command, console, context, err_console, print_json, safe
 from soc.cli.demo_cmd import demo
 from soc.cli.incidents_cmd import app as incidents_app
+from soc.cli.kibana_cmd import app as kibana_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
 from soc.cli.status_cmd import status
@@ -50,6 +51,7 @@ app.add_typer(alerts_app, name="alerts", help="List, show and triage alerts.")
 app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
 app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
+app.add_typer(kibana_app, name="kibana", help="Kibana data views and the SOC dashboard (import, export).")
 app.add_typer(users_app, name="users", help="Accounts of the web console.")
 app.command("web")(web)
 app.command("demo")(demo)
@@ -203,19 +205,31 @@ def schema(
 @app.command()
 @command
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given")],
+    files: Annotated[
+        list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given (with --follow: or directories)")
+    ],
     fmt: Annotated[
-        Literal["ecs", "sshd", "windows-json", "zeek", "auto"],
+        Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"],
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
             "the configured timezone); windows-json: Winlogbeat or evtx_dump JSON lines; zeek: conn/dns/http "
-            "logs, TSV or JSON; auto: guess per file from its first lines",
+            "logs, TSV or JSON; fortigate: FortiGate key=value traffic, UTM and VPN/admin logon logs; cef: ArcSight "
+            "Common Event Format; auto: guess per file from its first lines",
         ),
     ] = "ecs",
+    follow: Annotated[
+        bool, typer.Option("--follow", help="keep reading files and directories as they grow (see README)")
+    ] = False,
 ) -> None:
     """Bulk-load events into the right index (by event.category); report every rejected document."""
     from rich.progress import Progress
+
+    if follow:
+        from soc.cli.follow_cmd import follow as follow_paths
+
+        follow_paths(files, fmt)
+        return
 
     from soc.es.ingest import ingest_files
 

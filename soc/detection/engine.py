@@ -68,7 +68,7 @@ class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es, tz=self.tz)
+        self.alerts = AlertStore(ctx.es, tz=self.tz, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(

@@ -21,6 +21,7 @@ __all__ = [
     "BeaconDetector",
     "Bilingual",
     "Condition",
+    "Contributors",
     "CountCondition",
     "Detector",
     "DistinctCondition",
@@ -29,6 +30,7 @@ __all__ = [
     "ImpossibleTravelDetector",
     "NewTermDetector",
     "OffHours",
+    "Prevalence",
     "Range",
     "Schedule",
     "SegmentPolicyDetector",
@@ -36,6 +38,7 @@ __all__ = [
     "SequenceStep",
     "SilenceDetector",
     "SpikeDetector",
+    "Suffixes",
     "ThresholdDetector",
     "ValueList",
     "VolumeDetector",
@@ -78,6 +81,13 @@ class ValueList(_Strict):
     values: list[str] = Field(default_factory=list, description="filled in by the loader from the file")
 
 
+class Suffixes(_Strict):
+    """Domain suffixes: ``{suffix: [slack.com]}`` matches ``slack.com`` and every name
+    under it (``wss-primary.slack.com``), never ``evilslack.com``."""
+
+    suffix: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]] = Field(min_length=1)
+
+
 class ExceptionItem(_Strict):
     """One allow-list entry: every field must match (AND); a detector's entries combine with OR.
 
@@ -85,7 +95,14 @@ class ExceptionItem(_Strict):
     """
 
     reason: str | None = None
-    match: dict[str, Scalar | list[Scalar] | ValueList] = Field(min_length=1)
+    match: dict[str, Scalar | list[Scalar] | ValueList | Suffixes] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _suffixes_on_keywords(self) -> ExceptionItem:
+        for field, value in self.match.items():
+            if isinstance(value, Suffixes) and field_type(field) != "keyword":
+                raise ValueError(f"match.{field}: domain suffixes need a keyword field such as url.domain")
+        return self
 
 
 class OffHours(_Strict):
@@ -186,6 +203,10 @@ class _DetectorBase(_Strict):
     exceptions: list[ExceptionItem] = Field(
         default_factory=list, description="allow-list: AND within an item, OR across items"
     )
+    missing: list[str] = Field(
+        default_factory=list,
+        description="count only events WITHOUT these fields (e.g. source.ip: key on the workstation instead)",
+    )
     off_hours: OffHours | None = None
     suppress_for: Duration | None = Field(
         default=None, description="fold new episodes of the same entity into its alert for this long"
@@ -207,6 +228,10 @@ class _DetectorBase(_Strict):
         for i, item in enumerate(self.exceptions):
             _check_fields(list(item.match), f"exceptions[{i}].match")
         _check_fields(self.group_fields(), "group_by")
+        _check_fields(self.missing, "missing")
+        clash = set(self.missing) & set(self.matched_fields())
+        if clash:
+            raise ValueError(f"missing: {', '.join(sorted(clash))} is also grouped or counted, so nothing would match")
         return self
 
     def group_fields(self) -> list[str]:
@@ -256,6 +281,9 @@ class ThresholdDetector(_DetectorBase):
 class SequenceStep(_Strict):
     filter: FieldMatch = Field(min_length=1)
     min_count: int = Field(default=1, ge=1)
+    distinct: DistinctCondition | None = Field(
+        default=None, description="and at least this many distinct values of a field (a spray, not a guess)"
+    )
 
 
 class SequenceDetector(_DetectorBase):
@@ -271,6 +299,12 @@ class SequenceDetector(_DetectorBase):
     def _steps_known(self) -> SequenceDetector:
         _check_match(self.first.filter, "first.filter")
         _check_match(self.then.filter, "then.filter")
+        if self.then.distinct is not None:
+            raise ValueError("then.distinct: only the first step counts distinct values")
+        if self.first.distinct is not None:
+            _check_fields([self.first.distinct.field], "first.distinct.field")
+            if self.first.distinct.field in self.group_by:
+                raise ValueError("first.distinct.field: cannot also be a group_by field (it would always be 1)")
         return self
 
 
@@ -306,6 +340,13 @@ class SpikeCondition(_Strict):
     factor: float = Field(gt=1, description="alert when the window holds this many times the baseline average")
 
 
+class Contributors(_Strict):
+    """Name the biggest contributors of an organisation-wide spike as its entity."""
+
+    field: str
+    top: int = Field(default=3, ge=1, le=10)
+
+
 class SpikeDetector(_DetectorBase):
     """A window against the same key's average window over ``baseline`` (org-wide if no group_by)."""
 
@@ -313,11 +354,18 @@ class SpikeDetector(_DetectorBase):
     group_by: list[str] = Field(default_factory=list, max_length=3)
     baseline: Duration
     condition: SpikeCondition
+    contributors: Contributors | None = Field(
+        default=None, description="organisation-wide only: the field whose top values become the alert's entity"
+    )
 
     @model_validator(mode="after")
     def _baseline_long(self) -> SpikeDetector:
         if self.baseline < 2 * self.schedule.window:
             raise ValueError("baseline: must be at least two windows long")
+        if self.contributors is not None:
+            if self.group_by:
+                raise ValueError("contributors: only for organisation-wide spikes (no group_by)")
+            _check_fields([self.contributors.field], "contributors.field")
         return self
 
 
@@ -338,17 +386,39 @@ class SilenceDetector(_DetectorBase):
         return self
 
 
+class Prevalence(_Strict):
+    """A destination that many sources contact often enough to be candidates is a service
+    (a push or chat keep-alive, an update server), not one implant's C2."""
+
+    source: str = Field(default="source.ip", description="the group_by field naming the talking host")
+    max_sources: int = Field(ge=2, description="a destination with this many candidate sources is not reported")
+
+
 class BeaconDetector(_DetectorBase):
     """Regular connections from one source to one destination: many connections whose
-    intervals vary little (coefficient of variation at most ``max_cv``: jitter tolerated)."""
+    intervals vary little. ``periodicity: cv`` measures std-dev / mean (at most ``max_cv``);
+    ``periodicity: mad`` measures the median absolute deviation / median (at most
+    ``max_mad``), which a few long pauses or bursts (a laptop asleep, a retry) do not move."""
 
     kind: Literal["beacon"]
     group_by: list[str] = Field(min_length=1, max_length=3)
     min_connections: int = Field(default=20, ge=4)
+    periodicity: Literal["cv", "mad"] = "cv"
     max_cv: float = Field(default=0.3, gt=0, le=2, description="std-dev / mean of the intervals")
+    max_mad: float = Field(default=0.1, gt=0, le=1, description="median absolute deviation / median of the intervals")
+    prevalence: Prevalence | None = None
     min_interval: Duration = timedelta(seconds=10)
     resolution: Duration = Field(default=timedelta(seconds=1), description="time resolution of the intervals")
     max_candidates: int = Field(default=2000, ge=1, description="pairs examined per window (truncation is reported)")
+
+    @model_validator(mode="after")
+    def _prevalence_source(self) -> BeaconDetector:
+        if self.prevalence is not None:
+            if self.prevalence.source not in self.group_by:
+                raise ValueError("prevalence.source: must be one of the group_by fields")
+            if len(self.group_by) < 2:
+                raise ValueError("prevalence: needs a destination in group_by besides the source")
+        return self
 
 
 class VolumeCondition(_Strict):
@@ -367,12 +437,19 @@ class VolumeCondition(_Strict):
 
 
 class VolumeDetector(_DetectorBase):
-    """Bytes (the sum of ``field``) per key above a threshold or far above its own baseline."""
+    """Bytes (the sum of ``field``) per key above a threshold or far above its own baseline.
+
+    A key with no history is judged by ``sum_gte`` only (never ``factor`` × nothing), and
+    real-time media (STUN/TURN, Teams and Zoom media ranges: video calls) is left out
+    unless ``count_realtime_media: true``."""
 
     kind: Literal["volume"]
     group_by: list[str] = Field(min_length=1, max_length=3)
     field: str = "source.bytes"
     condition: VolumeCondition
+    count_realtime_media: bool = Field(
+        default=False, description="count real-time media (STUN/TURN ports, Teams/Zoom media ranges) too"
+    )
 
     @model_validator(mode="after")
     def _field_numeric(self) -> VolumeDetector:

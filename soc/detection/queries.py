@@ -27,11 +27,13 @@ from soc.detection.models import (
     SequenceDetector,
     SilenceDetector,
     SpikeDetector,
+    Suffixes,
     ThresholdDetector,
     ValueList,
     VolumeDetector,
 )
 from soc.detection.windows import Window
+from soc.network.media import MEDIA_CIDRS, MEDIA_PORT_RANGES
 from soc.vocab import iso
 
 __all__ = [
@@ -47,10 +49,12 @@ __all__ = [
     "group_key",
     "history_query",
     "match_clauses",
+    "media_clause",
     "new_term_page",
     "off_hours_ranges",
     "sequence_page",
     "silence_page",
+    "suffix_clause",
     "threshold_page",
     "time_range",
     "travel_page",
@@ -98,12 +102,26 @@ def exception_clauses(detector: Detector) -> list[dict[str, Any]]:
             value = item.match[field]
             if isinstance(value, ValueList):
                 inner.append({"terms": {field: value.values} if value.values else {"match_none": {}}})
+            elif isinstance(value, Suffixes):
+                inner.append(suffix_clause(field, value.suffix))
             elif isinstance(value, list):
                 inner.append({"terms": {field: value}})
             else:
                 inner.append({"term": {field: value}})
         out.append({"bool": {"filter": inner}})
     return out
+
+
+def suffix_clause(field: str, suffixes: list[str]) -> dict[str, Any]:
+    """*field* is one of *suffixes* or a name under one (``a.slack.com``), never ``evilslack.com``."""
+    under = [{"wildcard": {field: {"value": f"*.{s}"}}} for s in suffixes]
+    return {"bool": {"should": [{"terms": {field: suffixes}}, *under], "minimum_should_match": 1}}
+
+
+def media_clause() -> dict[str, Any]:
+    """Flows of real-time media (STUN/TURN and Zoom media ports, Teams/Zoom media ranges)."""
+    ports = [{"range": {"destination.port": {"gte": lo, "lte": hi}}} for lo, hi in MEDIA_PORT_RANGES]
+    return {"bool": {"should": [*ports, {"terms": {"destination.ip": list(MEDIA_CIDRS)}}], "minimum_should_match": 1}}
 
 
 def off_hours_ranges(spec: OffHours, start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
@@ -153,6 +171,8 @@ def _kind_clauses(detector: Detector) -> tuple[list[dict[str, Any]], list[dict[s
             {"terms": {"soc.source_segment": [s.value for s in detector.from_segments]}},
             {"terms": {"soc.destination_segment": [s.value for s in detector.to_segments]}},
         ], must_not
+    if isinstance(detector, VolumeDetector) and not detector.count_realtime_media:
+        return [], [media_clause()]
     return [], []
 
 
@@ -180,7 +200,12 @@ def detector_query(
             if spans
             else {"match_none": {}}
         )
-    must_not = [*match_clauses(detector.exclude), *exception_clauses(detector), *must_not]
+    must_not = [
+        *match_clauses(detector.exclude),
+        *exception_clauses(detector),
+        *must_not,
+        *({"exists": {"field": f}} for f in detector.missing),
+    ]
     query: dict[str, Any] = {"bool": {"filter": filters}}
     if must_not:
         query["bool"]["must_not"] = must_not
@@ -200,6 +225,10 @@ def _composite(fields: list[str], after: dict[str, Any] | None, size: int) -> di
 def group_key(fields: list[str], bucket_key: dict[str, Any]) -> dict[str, str]:
     """The entity of a composite bucket: ``{field: value}``."""
     return {field: str(bucket_key[f"{GROUP_PREFIX}{i}"]) for i, field in enumerate(fields)}
+
+
+def _cardinality(field: str) -> dict[str, Any]:
+    return {"cardinality": {"field": field, "precision_threshold": PRECISION_THRESHOLD}}
 
 
 _SEEN = {"first_seen": {"min": {"field": "@timestamp"}}, "last_seen": {"max": {"field": "@timestamp"}}}
@@ -228,7 +257,7 @@ def threshold_page(
     sub: dict[str, Any] = dict(_SEEN)
     distinct = detector.distinct_field()
     if distinct is not None:
-        sub["distinct"] = {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
+        sub["distinct"] = _cardinality(distinct)
     query = detector_query(detector, window.start, window.end, tz=tz)
     return _page(query, detector.group_by, sub, after, page_size)
 
@@ -244,8 +273,11 @@ def sequence_page(
     """Per key: how many ``first`` events and when they began; when the last ``then`` happened."""
     first = {"bool": {"filter": match_clauses(detector.first.filter)}}
     then = {"bool": {"filter": match_clauses(detector.then.filter)}}
+    first_aggs: dict[str, Any] = {"at": {"min": {"field": "@timestamp"}}}
+    if detector.first.distinct is not None:
+        first_aggs["distinct"] = _cardinality(detector.first.distinct.field)
     sub = {
-        "first": {"filter": first, "aggs": {"at": {"min": {"field": "@timestamp"}}}},
+        "first": {"filter": first, "aggs": first_aggs},
         "then": {"filter": then, "aggs": {"at": {"max": {"field": "@timestamp"}}}},
         **_SEEN,
     }
@@ -259,11 +291,17 @@ def count_query(
     start: datetime,
     end: datetime,
     tz: ZoneInfo = UTC_ZONE,
+    *,
+    distinct: str | None = None,
 ) -> dict[str, Any]:
-    """How many events of *entity* matching *match* lie in ``[start, end)``."""
+    """How many events of *entity* matching *match* lie in ``[start, end)`` (and how many
+    distinct values of *distinct* they hold)."""
     query = detector_query(detector, start, end, entity=entity, tz=tz)
     query["bool"]["filter"] = [*query["bool"]["filter"], *match_clauses(match)]
-    return {"size": 0, "track_total_hits": True, "query": query}
+    body: dict[str, Any] = {"size": 0, "track_total_hits": True, "query": query}
+    if distinct is not None:
+        body["aggs"] = {"distinct": _cardinality(distinct)}
+    return body
 
 
 def new_term_page(
@@ -294,6 +332,10 @@ def window_totals_page(
         sub["total"] = {"sum": {"field": detector.field}}
     query = detector_query(detector, window.start, window.end, tz=tz)
     if not detector.group_by:  # organisation-wide: one group
+        if isinstance(detector, SpikeDetector) and detector.contributors is not None:
+            c = detector.contributors
+            order = [{"_count": "desc"}, {"_key": "asc"}]
+            sub["contributors"] = {"terms": {"field": c.field, "size": c.top, "order": order}}
         return {"size": 0, "track_total_hits": True, "query": query, "aggs": sub}
     return _page(query, detector.group_by, sub, after, page_size)
 
@@ -392,7 +434,7 @@ def episode_query(
     }
     distinct = detector.distinct_field()
     if distinct is not None:
-        aggs["distinct"] = {"cardinality": {"field": distinct, "precision_threshold": PRECISION_THRESHOLD}}
+        aggs["distinct"] = _cardinality(distinct)
     return {
         "size": SAMPLE_SIZE,
         "track_total_hits": True,

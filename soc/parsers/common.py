@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from soc.network.segments import normalise_ip
@@ -11,6 +12,7 @@ __all__ = [
     "BadLine",
     "event_id",
     "ip_or_none",
+    "numbered_lines",
     "port_or_none",
     "put",
     "registered_domain",
@@ -94,3 +96,11 @@ def put(doc: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
     node[leaf] = value
+
+
+def numbered_lines(lines: Iterable[str], source: str) -> Iterator[tuple[str, str]]:
+    """``(file:line, text)`` for each non-blank line, the line ending removed."""
+    for lineno, line in enumerate(lines, start=1):
+        raw = line.rstrip("\r\n")
+        if raw.strip():
+            yield f"{source}:{lineno}", raw

@@ -9,7 +9,7 @@ from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from soc.parsers import sshd, windows, zeek
+from soc.parsers import cef, fortigate, sshd, windows, zeek
 from soc.parsers.models import Parser, ParseResult
 
 __all__ = ["FORMATS", "PARSERS", "guess_format", "parse_file", "read_head"]
@@ -18,6 +18,8 @@ PARSERS: dict[str, Parser] = {
     sshd.FORMAT: sshd.parse_lines,
     windows.FORMAT: windows.parse_lines,
     zeek.FORMAT: zeek.parse_lines,
+    fortigate.FORMAT: fortigate.parse_lines,
+    cef.FORMAT: cef.parse_lines,
 }
 # every --format choice: "ecs" (the NDJSON soc reads natively), the parsers, and "auto"
 FORMATS = ("ecs", *PARSERS, "auto")
@@ -36,6 +38,10 @@ def guess_format(head: Iterable[str]) -> str | None:
             continue
         if text.startswith(("#separator", "#fields", "#path")):
             return zeek.FORMAT
+        if cef.looks_like(text):  # before sshd: CEF and FortiGate often arrive behind a syslog header
+            return cef.FORMAT
+        if fortigate.looks_like(text):
+            return fortigate.FORMAT
         if text.startswith("{"):
             try:
                 obj = json.loads(text)

@@ -20,9 +20,13 @@ SCENARIOS: dict[str, Scenario] = {
     "failed-login-burst-source": Scenario(auth.failed_login_burst_source, ("failed-login-burst-source",)),
     "password-spray": Scenario(auth.password_spray, ("password-spray",)),
     "password-spray-workstation": Scenario(auth.password_spray_workstation, ("password-spray-workstation",)),
+    "failed-login-burst-workstation": Scenario(
+        auth.failed_login_burst_workstation, ("failed-login-burst-workstation",)
+    ),
+    "password-spray-success": Scenario(auth.password_spray_success, ("password-spray", "password-spray-success")),
     "kerberos-preauth-spray": Scenario(auth.kerberos_preauth_spray, ("kerberos-preauth-spray",)),
     "kerberos-brute-force": Scenario(auth.kerberos_brute_force, ("kerberos-brute-force",)),
-    "ntlm-failures-dc": Scenario(auth.ntlm_failures_dc, ("ntlm-failures-dc",)),
+    "ntlm-failures-dc": Scenario(auth.ntlm_failures_dc, ("ntlm-failures-dc", "failed-login-burst-workstation")),
     "account-lockout-storm": Scenario(auth.account_lockout_storm, ("account-lockout-storm",)),
     "brute-force-success": Scenario(
         auth.brute_force_success,
@@ -39,11 +43,21 @@ SCENARIOS: dict[str, Scenario] = {
     "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
     "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
-    "port-scan": Scenario(net.port_scan, ("port-scan",)),
-    "host-sweep": Scenario(net.host_sweep, ("host-sweep",)),
+    "port-scan": Scenario(net.port_scan, ("port-scan", "slow-port-scan")),
+    "slow-port-scan": Scenario(
+        net.slow_port_scan, ("slow-port-scan",), span=timedelta(hours=4, minutes=5), exclusive=False
+    ),
+    "host-sweep": Scenario(net.host_sweep, ("host-sweep", "host-sweep-unanswered")),
+    "host-sweep-internet": Scenario(net.host_sweep_internet, ("host-sweep", "host-sweep-unanswered")),
+    "lateral-movement-network": Scenario(net.lateral_movement_network, ("lateral-movement-network",)),
     "beaconing": Scenario(net.beaconing, ("beaconing",), span=timedelta(minutes=105), exclusive=False),
+    "beaconing-proxy": Scenario(
+        net.beaconing_proxy, ("beaconing-proxy", "beaconing-tls"), span=timedelta(hours=6, minutes=5), exclusive=False
+    ),
     "large-outbound-transfer": Scenario(net.large_outbound_transfer, ("large-outbound-transfer",)),
     "dns-tunnelling": Scenario(net.dns_tunnelling, ("dns-tunnelling",)),
+    "dns-txt-c2": Scenario(net.dns_txt_c2, ("dns-txt-volume",)),
+    "dns-long-names": Scenario(net.dns_long_names, ("dns-long-names",)),
     "mynumber-to-internet": Scenario(net.mynumber_to_internet, ("mynumber-to-internet",)),
     "lgwan-to-internet": Scenario(net.lgwan_to_internet, ("lgwan-to-internet",)),
     "silent-log-source": Scenario(net.silent_log_source, ("silent-log-source",), exclusive=False),

@@ -103,6 +103,11 @@ class EventFactory:
                 data["SubStatus"] = "0xC000006A"
         if workstation:
             data["WorkstationName"] = workstation
+            if not source_ip:
+                # the key of a logon without an address, normalised as the parsers write it
+                # (they fill it whenever a workstation name exists; the detectors read it
+                # only where no address does)
+                doc.setdefault("source", {})["domain"] = workstation.lstrip("\\").lower()
         winlog["event_data"] = data
         doc["winlog"] = winlog
         return doc
@@ -188,7 +193,9 @@ class EventFactory:
         doc["observer"] = {"name": observer, "type": "firewall", "vendor": "Fortinet", "product": "FortiGate"}
         return doc
 
-    def dns(self, at: datetime, *, src: str, server: str, name: str, rcode: str = "NOERROR") -> dict[str, Any]:
+    def dns(
+        self, at: datetime, *, src: str, server: str, name: str, rcode: str = "NOERROR", qtype: str = "A"
+    ) -> dict[str, Any]:
         doc = self._base(
             at,
             category="network",
@@ -201,7 +208,7 @@ class EventFactory:
         doc["destination"] = {"ip": server, "port": 53}
         doc["network"] = {"transport": "udp", "protocol": "dns"}
         doc["dns"] = {
-            "question": {"name": name, "type": "A", "registered_domain": registered_domain(name) or name},
+            "question": {"name": name, "type": qtype, "registered_domain": registered_domain(name) or name},
             "response_code": rcode,
         }
         return doc

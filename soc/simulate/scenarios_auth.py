@@ -17,6 +17,7 @@ __all__ = [
     "brute_force_success",
     "failed_login_burst",
     "failed_login_burst_source",
+    "failed_login_burst_workstation",
     "impossible_travel",
     "kerberos_brute_force",
     "kerberos_preauth_spray",
@@ -26,6 +27,7 @@ __all__ = [
     "new_host_logon",
     "ntlm_failures_dc",
     "password_spray",
+    "password_spray_success",
     "password_spray_workstation",
     "privileged_logon_off_hours",
     "vpn_logon_abroad",
@@ -125,19 +127,100 @@ def password_spray_workstation(city: City, slot: Slot, rng: random.Random, ev: E
     ]
     return Attack(
         events,
-        {"winlog.event_data.WorkstationName": attacker.workstation},
+        {"source.domain": attacker.workstation.lower()},
         f"NTLM password spray from workstation {attacker.workstation} against {len(victims)} accounts",
     )
 
 
+def failed_login_burst_workstation(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Someone at a shared counter terminal guesses a colleague's password at the console
+    (4625, logon type 2): the events carry the workstation name but no source address.
+    Near miss: a dozen failures (a forgotten password, a stuck key)."""
+    terminal, victim = rng.sample(city.staff, 2)
+    n = 12 if near else 35
+    events = [
+        ev.windows(
+            t,
+            "4625",
+            user=victim.login,
+            host=terminal.workstation,
+            host_ip=terminal.ip,
+            source_ip=None,
+            logon_type="2",
+            status="0xC000006D",
+            workstation=terminal.workstation,
+        )
+        for t in spread(slot.at, n, 20, rng)
+    ]
+    return Attack(
+        events,
+        {"source.domain": terminal.workstation.lower(), "user.name": victim.login},
+        f"{n} failed console logons for {victim.login} at workstation {terminal.workstation}",
+    )
+
+
+def password_spray_success(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A Japanese residential proxy sprays one password at the VPN gateway over many
+    accounts, then one account gets in. Near miss: the same over 8 accounts."""
+    ip = f"126.{rng.randrange(10, 250)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    victims = rng.sample([s for s in city.staff if s.teleworker], 8 if near else 24)
+    events: list[dict[str, Any]] = []
+    times = spread(slot.at, len(victims), 30, rng, 5)
+    for v, t in zip(victims, times, strict=True):
+        for k in range(rng.choice([1, 2])):
+            events.append(
+                ev.vpn_logon(
+                    t + timedelta(seconds=4 * k),
+                    user=v.login,
+                    source_ip=ip,
+                    country="JP",
+                    success=False,
+                    assigned_ip=None,
+                )
+            )
+    winner = victims[-1]
+    events.append(
+        ev.vpn_logon(
+            times[-1] + timedelta(seconds=60),
+            user=winner.login,
+            source_ip=ip,
+            country="JP",
+            success=True,
+            assigned_ip=winner.vpn_ip,
+        )
+    )
+    return Attack(
+        events,
+        {"source.ip": ip},
+        f"VPN password spray from {ip} over {len(victims)} accounts, then {winner.login} logs on",
+    )
+
+
 def kerberos_preauth_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """Kerberos pre-authentication failures (4771, 0x18) for many accounts from one address."""
+    """A Kerberos spray from one address (kerbrute): wrong passwords of real accounts fail
+    pre-authentication (4771, 0x18) and guessed names fail the ticket request (4768, 0x6)."""
     attacker = rng.choice(city.staff)
     victims = rng.sample(city.staff, 8 if near else 20)
-    events = [
-        ev.windows(t, "4771", user=v.login, host=DC[0], host_ip=DC[1], source_ip=attacker.ip, status="0x18")
-        for v, t in zip(victims, spread(slot.at, len(victims), 20, rng), strict=True)
-    ]
+    events = []
+    for i, (v, t) in enumerate(zip(victims, spread(slot.at, len(victims), 20, rng), strict=True)):
+        if i % 2:
+            guessed = f"{v.login.split('.')[-1]}.admin"  # a name that does not exist
+            events.append(
+                ev.windows(
+                    t,
+                    "4768",
+                    user=guessed,
+                    host=DC[0],
+                    host_ip=DC[1],
+                    source_ip=attacker.ip,
+                    outcome="failure",
+                    status="0x6",
+                )
+            )
+        else:
+            events.append(
+                ev.windows(t, "4771", user=v.login, host=DC[0], host_ip=DC[1], source_ip=attacker.ip, status="0x18")
+            )
     return Attack(
         events,
         {"source.ip": attacker.ip},
@@ -174,7 +257,11 @@ def ntlm_failures_dc(city: City, slot: Slot, rng: random.Random, ev: EventFactor
         )
         for t in spread(slot.at, n, 12, rng)
     ]
-    return Attack(events, {"user.name": victim.login}, f"{n} NTLM failures for {victim.login} on {DC[0]}")
+    return Attack(
+        events,
+        {"user.name": victim.login, "source.domain": attacker.workstation.lower()},
+        f"{n} NTLM failures for {victim.login} on {DC[0]} from workstation {attacker.workstation}",
+    )
 
 
 def account_lockout_storm(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
@@ -327,21 +414,30 @@ def m365_signin_spray(city: City, slot: Slot, rng: random.Random, ev: EventFacto
 
 
 def auth_failure_surge(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """Credential stuffing from a botnet: 50 addresses, each only a few tries, together a surge."""
+    """Credential stuffing from a botnet: 55 addresses, each only a few tries, together a
+    surge. One address (the botnet's busiest node) tries twice as often as the rest: the
+    alert names it."""
     n = 110 if near else 220
     ips = [_foreign_ip(rng, rng.choice([45, 77, 181, 190, 200])) for _ in range(55)]
+    busiest = 9 if not near else 5
+    senders = [ips[0]] * busiest + [ips[1 + i % (len(ips) - 1)] for i in range(n - busiest)]
+    rng.shuffle(senders)
     events = []
-    for i, t in enumerate(spread(slot.at, n, 600 / n, rng, 1.0)):
+    for ip, t in zip(senders, spread(slot.at, n, 600 / n, rng, 1.0), strict=True):
         events.append(
             ev.m365_signin(
                 t,
                 upn=rng.choice(city.staff).upn,
-                source_ip=ips[i % len(ips)],
+                source_ip=ip,
                 country=rng.choice(["US", "BR", "DE", "VN"]),
                 success=False,
             )
         )
-    return Attack(events, {}, f"{n} Microsoft 365 sign-in failures from {len(ips)} addresses in 10 minutes")
+    return Attack(
+        events,
+        {"source.ip": ips[0]},
+        f"{n} Microsoft 365 sign-in failures from {len(ips)} addresses in 10 minutes, most from {ips[0]}",
+    )
 
 
 def lateral_fan_out(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:

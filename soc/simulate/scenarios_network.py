@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 from soc.simulate.events import EventFactory
 from soc.simulate.population import City
@@ -11,14 +14,22 @@ from soc.simulate.scenarios import Attack, Slot, spread
 
 __all__ = [
     "beaconing",
+    "beaconing_proxy",
+    "dns_long_names",
     "dns_tunnelling",
+    "dns_txt_c2",
     "host_sweep",
+    "host_sweep_internet",
     "large_outbound_transfer",
+    "lateral_movement_network",
     "lgwan_to_internet",
     "mynumber_to_internet",
     "port_scan",
     "silent_log_source",
+    "slow_port_scan",
 ]
+
+JUMP_HOST = "10.20.0.45"  # the IT jump server (detectors/value-lists/jump-hosts.txt)
 
 
 def port_scan(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
@@ -107,9 +118,47 @@ def large_outbound_transfer(city: City, slot: Slot, rng: random.Random, ev: Even
         for t in sorted(slot.at + timedelta(seconds=rng.uniform(0, 1600)) for _ in range(40))
     ]
     total = sum(e["source"]["bytes"] for e in events)
+    if near:
+        events += _video_call(city, slot, rng, ev)
     return Attack(
         events, {"source.ip": src, "destination.ip": dst}, f"{src} sends {total / 1e6:.0f} MB to {dst} in 27 minutes"
     )
+
+
+def _video_call(city: City, slot: Slot, rng: random.Random, ev: EventFactory) -> list[dict[str, Any]]:
+    """Benign look-alikes: an hour-long Teams video meeting (1.2 GB of media to a Teams
+    relay over UDP 3478, one firewall session per media stream) and a first upload of
+    400 MB to a new address (no history to compare with)."""
+    room = f"10.30.3.{rng.randrange(10, 200)}"
+    relay = f"52.113.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    events = [
+        ev.flow(
+            slot.at + timedelta(minutes=10 * i),
+            src=room,
+            dst=relay,
+            port=3478,
+            transport="udp",
+            bytes_out=200_000_000,
+            bytes_in=200_000_000,
+            observer="UTM-INET",
+        )
+        for i in range(6)
+    ]
+    uploader = f"10.30.4.{rng.randrange(10, 200)}"
+    target = f"151.101.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    events += [
+        ev.flow(
+            slot.at + timedelta(minutes=2 * i),
+            src=uploader,
+            dst=target,
+            port=443,
+            bytes_out=40_000_000,
+            bytes_in=20_000,
+            observer="UTM-INET",
+        )
+        for i in range(10)
+    ]
+    return events
 
 
 def dns_tunnelling(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
@@ -182,3 +231,189 @@ def silent_log_source(city: City, slot: Slot, rng: random.Random, ev: EventFacto
             break
         t += timedelta(seconds=rng.uniform(20, 60))
     return Attack(events, {"observer.name": name}, f"firewall {name} stops sending logs at {stop.isoformat()}")
+
+
+def slow_port_scan(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A workstation probes the groupware server on 150 ports, one every ~100 s, over four
+    hours: never more than six ports in ten minutes (near miss: 30 ports)."""
+    attacker = rng.choice(city.staff)
+    ports = rng.sample(range(1, 20000), 30 if near else 150)
+    step = 4 * 3600 / len(ports)
+    events = [
+        ev.flow(
+            slot.at + timedelta(seconds=i * step + rng.uniform(0, 20)),
+            src=attacker.ip,
+            dst=city.groupware,
+            port=port,
+            allowed=port in (80, 443),
+            bytes_out=60,
+            observer="UTM-LGWAN",
+        )
+        for i, port in enumerate(ports)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip, "destination.ip": city.groupware},
+        f"workstation {attacker.workstation} scans the groupware server slowly on {len(ports)} ports over 4 hours",
+    )
+
+
+def host_sweep_internet(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A compromised server in the internet-connected segment sweeps internet addresses for
+    SSH; almost nobody answers (near miss: 20 addresses)."""
+    src = f"10.30.2.{rng.randrange(10, 200)}"
+    n = 20 if near else 80
+    events = []
+    for t in spread(slot.at, n, 5, rng, 1):
+        dst = f"{rng.choice([45, 91, 103, 185])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        answered = rng.random() < 0.05
+        events.append(
+            ev.flow(
+                t,
+                src=src,
+                dst=dst,
+                port=22,
+                allowed=answered,
+                bytes_out=60,
+                bytes_in=200 if answered else 0,
+                observer="UTM-INET",
+            )
+        )
+    return Attack(
+        events,
+        {"source.ip": src, "destination.port": "22"},
+        f"{src} sweeps {n} internet addresses for SSH",
+    )
+
+
+def lateral_movement_network(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A compromised workstation reaches five colleagues' workstations over WinRM and SMB
+    (with RPC) in a few minutes. Near miss: the IT jump server administers eight servers
+    and workstations the same way (allow-listed)."""
+    attacker = rng.choice(city.staff)
+    src = JUMP_HOST if near else attacker.ip
+    targets = rng.sample([s for s in city.staff if s != attacker], 8 if near else 5)
+    events = []
+    t = slot.at
+    for target in targets:
+        for port in rng.choice([(5985,), (135, 445), (3389,)]):
+            t += timedelta(seconds=rng.uniform(10, 40))
+            events.append(
+                ev.flow(t, src=src, dst=target.ip, port=port, bytes_out=4000, bytes_in=9000, observer="UTM-LGWAN")
+            )
+    who = "the IT jump server" if near else f"workstation {attacker.workstation}"
+    return Attack(
+        events,
+        {"source.ip": src},
+        f"{who} opens remote-management sessions (WinRM, SMB/RPC, RDP) to {len(targets)} hosts",
+    )
+
+
+def _dns_shape(name: str, registered: str) -> dict[str, Any]:
+    """``soc.dns.name_length`` and ``soc.dns.subdomain_entropy`` as ingest computes them
+    (Shannon entropy in bits per character of the labels left of the registered domain)."""
+    sub = name[: -len(registered)].rstrip(".") if name.endswith(registered) else ""
+    counts = Counter(sub)
+    entropy = -sum(c / len(sub) * math.log2(c / len(sub)) for c in counts.values()) if sub else 0.0
+    return {"name_length": len(name), "subdomain_entropy": round(entropy, 3)}
+
+
+def _shaped_dns(ev: EventFactory, at: datetime, *, src: str, server: str, name: str, qtype: str) -> dict[str, Any]:
+    doc = ev.dns(at, src=src, server=server, name=name, qtype=qtype)
+    registered = doc["dns"]["question"]["registered_domain"]
+    doc["dns"]["question"]["subdomain"] = name[: -len(registered)].rstrip(".")
+    doc["soc"] = {"dns": _dns_shape(name, registered)}
+    return doc
+
+
+def dns_txt_c2(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """An implant polls its commands as TXT records of a handful of names under one domain,
+    every ~10 s for 15 minutes (near miss: 25 TXT look-ups, as SPF/DKIM checks make)."""
+    attacker = rng.choice(city.staff)
+    domain = f"{rng.choice(['metrics', 'status', 'sync'])}-{rng.randrange(100, 999)}.org"
+    names = [f"{label}.{domain}" for label in ("cmd", "poll", "cfg")]
+    n = 25 if near else 90
+    events = [
+        _shaped_dns(ev, t, src=attacker.ip, server=city.dns_server, name=rng.choice(names), qtype="TXT")
+        for t in spread(slot.at, n, 900 / n, rng, 2)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip, "dns.question.registered_domain": domain},
+        f"{attacker.workstation} asks {n} TXT records of {domain} in 15 minutes",
+    )
+
+
+def dns_long_names(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """Slow exfiltration in long random labels (base32, 60 characters): 45 names in 15
+    minutes, under the unique-name count of dns-tunnelling (near miss: 12 names)."""
+    attacker = rng.choice(city.staff)
+    domain = f"{rng.choice(['cloud-cdn', 'img-cache', 'edge'])}{rng.randrange(100, 999)}.com"
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    n = 12 if near else 45
+    events = [
+        _shaped_dns(
+            ev,
+            t,
+            src=attacker.ip,
+            server=city.dns_server,
+            name=f"{''.join(rng.choice(alphabet) for _ in range(60))}.{domain}",
+            qtype="A",
+        )
+        for t in spread(slot.at, n, 900 / n, rng, 2)
+    ]
+    return Attack(
+        events,
+        {"source.ip": attacker.ip, "dns.question.registered_domain": domain},
+        f"{attacker.workstation} sends {n} long random names under {domain} in 15 minutes",
+    )
+
+
+def _proxy(ev: EventFactory, at: datetime, *, src: str, proxy: str, domain: str) -> dict[str, Any]:
+    """A request through the forward proxy as a Zeek sensor in front of it logs it
+    (http.log with the requested host, ssl.log with the server name); the simulated
+    city has no such sensor all day, so no observer: it must not look like a log source
+    going silent when the scenario ends."""
+    doc = ev.flow(at, src=src, dst=proxy, port=8080, bytes_out=600, bytes_in=1200)
+    del doc["observer"]
+    doc["event"].update(category=["network", "web"], dataset="zeek.http")
+    doc["url"] = {"domain": domain, "full": f"https://{domain}/"}
+    doc["destination"]["domain"] = domain
+    return doc
+
+
+def beaconing_proxy(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """An implant on a workstation checks in through the proxy every ~10 minutes (±20 %)
+    for six hours; the laptop sleeps twice, which leaves two long gaps.
+
+    Near miss: the city's chat service keeps a websocket alive from twelve workstations
+    every 60 s (a service many hosts talk to: prevalence), and one workstation's Slack
+    keep-alive every 30 s (an allow-listed domain suffix)."""
+    events: list[dict[str, Any]] = []
+    if near:
+        chat = "push.chat-service.example.jp"
+        for s in rng.sample(city.staff, 12):
+            t = slot.at + timedelta(seconds=rng.uniform(0, 60))
+            while t < slot.at + timedelta(hours=6):
+                events.append(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain=chat))
+                t += timedelta(seconds=60 * rng.uniform(0.97, 1.03))
+        s = rng.choice(city.staff)
+        t = slot.at
+        while t < slot.at + timedelta(hours=6):
+            events.append(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain="wss-primary.slack.com"))
+            t += timedelta(seconds=30 * rng.uniform(0.95, 1.05))
+        return Attack(events, {"url.domain": chat}, "chat and Slack websocket keep-alives through the proxy")
+    victim = rng.choice(city.staff)
+    domain = f"api.{rng.choice(['cdn-metrics', 'updatecheck', 'telemetry-hub'])}{rng.randrange(10, 99)}.net"
+    t = slot.at
+    k = 0
+    while t < slot.at + timedelta(hours=6):
+        if k not in (9, 10, 11, 22, 23):  # asleep: five check-ins missed
+            events.append(_proxy(ev, t, src=victim.ip, proxy=city.proxy, domain=domain))
+        t += timedelta(seconds=600 * rng.uniform(0.8, 1.2))
+        k += 1
+    return Attack(
+        events,
+        {"source.ip": victim.ip, "url.domain": domain, "destination.domain": domain},
+        f"{victim.workstation} checks in with {domain} through the proxy every ~10 minutes",
+    )

@@ -24,12 +24,15 @@ __all__ = ["SequenceKind"]
 class SequenceKind:
     def evaluate(self, env: KindEnv, detector: SequenceDetector, windows: list[Window]) -> list[Evaluation]:
         need = detector.first.min_count
+        spread = detector.first.distinct
         candidates: dict[Window, list[tuple[dict[str, str], datetime, datetime]]] = {w: [] for w in windows}
 
         def on_bucket(window: Window, bucket: dict[str, Any], ev: Evaluation) -> None:
             firsts = int(bucket["first"]["doc_count"])
             thens = int(bucket["then"]["doc_count"])
             if firsts < need or thens < 1:
+                return
+            if spread is not None and int(bucket["first"]["distinct"]["value"]) < spread.gte:
                 return
             first_at = bucket_time(bucket["first"], "at")
             then_at = bucket_time(bucket["then"], "at")
@@ -47,7 +50,15 @@ class SequenceKind:
         for window, ev in zip(windows, results, strict=True):
             for batch in chunks(candidates[window]):
                 bodies = [
-                    count_query(detector, detector.first.filter, entity, window.start, then_at, tz=env.tz)
+                    count_query(
+                        detector,
+                        detector.first.filter,
+                        entity,
+                        window.start,
+                        then_at,
+                        tz=env.tz,
+                        distinct=spread.field if spread else None,
+                    )
                     for entity, _, then_at in batch
                 ]
                 answers = env.gw.msearch(env.indices, bodies, action=f"detector {detector.id} confirm order")
@@ -56,16 +67,24 @@ class SequenceKind:
                     before = int(res["hits"]["total"]["value"])
                     if before < need:
                         continue
+                    figures: dict[str, Any] = {"before": before, "then_at": iso(then_at)}
+                    what = f"{before} matching events"
+                    if spread is not None:
+                        distinct = int(res["aggregations"]["distinct"]["value"])
+                        if distinct < spread.gte:
+                            continue
+                        figures["distinct_before"] = distinct
+                        what = f"{before} matching events over {distinct} distinct {spread.field}"
                     who = ", ".join(f"{k}={v}" for k, v in sorted(entity.items()))
                     ev.matches.append(
                         Match(
                             entity=entity,
                             count=before + 1,
+                            distinct_count=figures.get("distinct_before"),
                             first_seen=first_at,
                             last_seen=then_at,
-                            figures={"before": before, "then_at": iso(then_at)},
-                            reason=f"{detector.title.en}: {before} matching events then success at "
-                            f"{iso(then_at)} for {who}",
+                            figures=figures,
+                            reason=f"{detector.title.en}: {what} then success at {iso(then_at)} for {who}",
                         )
                     )
         return results
