@@ -19,6 +19,7 @@ from soc.alerts.store import AlertStore
 from soc.cli.main import app as cli_app
 from soc.clock import ManualClock
 from soc.context import AppContext
+from soc.es.indices import event_index
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
@@ -228,6 +229,25 @@ def test_alert_page_shows_the_evidence(ctx: AppContext, seeded: Seeded, app_clie
     assert "T1110.001 Brute Force: Password Guessing" in page  # ATT&CK with its name
     assert "Rationale" in page and seeded.incident in page and seeded.hostile_alert in page  # related
     assert app_client.get("/alerts/A-nope").status_code == 404
+
+
+def test_alert_page_pages_the_events_behind_it(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    index = event_index(ctx.es, "auth")
+    plain = AlertStore(ctx.es).get(seeded.plain_alert)
+    for n in range(25):  # inside the alert's span, from its source; one more outside the span
+        at = plain.start + timedelta(seconds=10 * n)
+        doc = {"@timestamp": at.isoformat(), "event": {"category": ["authentication"], "outcome": "failure"},
+               "source": {"ip": "203.0.113.66"}, "user": {"name": f"probe{n:02d}"}}  # fmt: skip
+        ctx.es.create(index, f"e{n}", doc)
+    ctx.es.create(index, "late", {"@timestamp": (plain.end + timedelta(hours=1)).isoformat(),
+                                  "source": {"ip": "203.0.113.66"}, "user": {"name": "outside"}})  # fmt: skip
+    ctx.es.refresh(index)
+    sign_in(app_client, "operator")
+    first = app_client.get(f"/alerts/{seeded.plain_alert}").text
+    assert "Events behind it <small>25</small>" in first
+    assert "probe00" in first and "probe19" in first and "probe20" not in first and "outside" not in first
+    second = app_client.get(f"/alerts/{seeded.plain_alert}", params={"events": 2}).text
+    assert "probe20" in second and "probe24" in second and "probe19" not in second
 
 
 def test_csirt_works_an_incident_and_closing_sets_the_alerts_verdict(
