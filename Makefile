@@ -10,7 +10,8 @@ help:
 	@echo "make demo   - simulate a day of municipal logs, detect, escalate, write reports to out/"
 	@echo "make demo-web - serve the web console on the demo's data (http://127.0.0.1:8080/)"
 	@echo "make test   - run the whole test suite against a real local Elasticsearch"
-	@echo "make check  - lint, format check and tests (what CI runs)"
+	@echo "make lint   - ruff, ruff format --check, mypy and the import-layer contracts (lint-imports)"
+	@echo "make check  - lint and tests (what CI runs)"
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-deps.sh
@@ -53,6 +54,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy soc
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff check --fix .

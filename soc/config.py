@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,11 +25,20 @@ from pydantic_settings import (
 )
 
 from soc.calendar import CalendarSettings
+from soc.cron import Crontab
+from soc.destinations import NotifySettings
 from soc.errors import ConfigError
-from soc.notify.models import NotifySettings
 from soc.vocab import Duration, Segment, Severity
 
-__all__ = ["DEFAULT_SEGMENTS", "LocalBreakout", "SegmentRule", "Settings", "SummarySchedule", "load_settings"]
+__all__ = [
+    "DEFAULT_SEGMENTS",
+    "LocalBreakout",
+    "SchedulerSettings",
+    "SegmentRule",
+    "Settings",
+    "SummarySchedule",
+    "load_settings",
+]
 
 _CONFIG_PATH: contextvars.ContextVar[Path | None] = contextvars.ContextVar("soc_config", default=None)
 
@@ -66,27 +75,39 @@ class LocalBreakout(BaseModel):
         return [str(ipaddress.ip_network(v, strict=False)) for v in values]
 
 
+class SchedulerSettings(BaseModel):
+    """``[scheduler]``: how several ``scheduler.py`` processes share the jobs (soc/runtime/leases.py).
+
+    A process owns a detector (or the CSIRT job, or the summary) while it renews that job's
+    lease every ``lease_renew``; another process takes a lease over once it has seen it
+    unrenewed for ``lease_ttl`` (its own clock: no clock sync between hosts needed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease_ttl: Duration = timedelta(seconds=30)
+    lease_renew: Duration = timedelta(seconds=10)
+    # windows one detector run covers at most; a run that reaches it runs again at once
+    # (a long outage is caught up in bounded steps, each one saving the watermark)
+    max_windows_per_run: int = Field(default=288, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _renew_well_within_ttl(self) -> SchedulerSettings:
+        if self.lease_renew <= timedelta(0) or self.lease_renew * 2 > self.lease_ttl:
+            raise ValueError("lease_renew must be positive and at most half of lease_ttl")
+        return self
+
+
 class SummarySchedule(BaseModel):
     """``[summary]``: the periodic SOC summary report. Disabled while ``cron`` is unset."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # a crontab line in ``timezone`` (0 or 7 = Sunday): "0 8 * * 1" = Mondays 08:00
-    cron: str | None = None
+    cron: Crontab | None = None
     # the span each report covers, ending at the fire time (whole days: at local midnight of that day)
     period: Duration = timedelta(days=7)
     langs: tuple[Literal["ja", "en"], ...] = Field(default=("ja", "en"), min_length=1)
     formats: tuple[Literal["html", "pdf", "md"], ...] = Field(default=("html",), min_length=1)
-
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            # imported here: the runtime package imports this module
-            from soc.runtime.summary_job import crontab_trigger
-
-            crontab_trigger(value, ZoneInfo("UTC"))
-        return value
 
     @field_validator("period")
     @classmethod
@@ -157,6 +178,9 @@ class Settings(BaseSettings):
     summary: SummarySchedule = Field(default_factory=SummarySchedule)
     # the office calendar ([calendar]): weekends, public holidays, year-end closure, closed days
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+
+    # leases shared by several scheduler processes on one cluster ([scheduler] in soc.toml)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("index_prefix")
     @classmethod

@@ -80,9 +80,22 @@ EVENT_FIELDS: dict[str, str] = {
     "dns.question.type": "keyword",
     "dns.question.registered_domain": "keyword",
     "dns.question.subdomain": "keyword",
+    "dns.question.top_level_domain": "keyword",
     "dns.response_code": "keyword",
     "url.domain": "keyword",
     "url.full": "keyword",
+    "url.original": "keyword",
+    "url.path": "keyword",
+    "url.port": "long",
+    "url.scheme": "keyword",
+    "http.request.method": "keyword",
+    "http.response.status_code": "long",
+    "tls.version": "keyword",
+    "tls.version_protocol": "keyword",
+    "tls.cipher": "keyword",
+    "tls.established": "boolean",
+    "tls.client.server_name": "keyword",
+    "zeek.session_id": "keyword",
     "user_agent.original": "keyword",
     "rule.name": "keyword",
     # Windows specifics that ECS maps under winlog
@@ -104,9 +117,11 @@ EVENT_FIELDS: dict[str, str] = {
     "soc.segment": "keyword",
     "soc.source_segment": "keyword",
     "soc.destination_segment": "keyword",
+    # ours: a digest of the event's content, to tell a re-ingest from a conflicting event.id
+    "soc.digest": "keyword",
     # ours: the destination is a sanctioned local-breakout address or domain
     "soc.local_breakout": "boolean",
-    # ours: DNS query shape, computed at ingest (tunnels use long, random-looking names)
+    # ours: DNS query shape, computed at ingest by soc.network.dns (tunnels use long, random-looking names)
     "soc.dns.name_length": "long",
     "soc.dns.subdomain_entropy": "double",
     # ours: keyword values too long to index, kept whole (see soc.es.keywords)

@@ -23,6 +23,7 @@ __all__ = [
     "IngestError",
     "NotFound",
     "SocError",
+    "VersionConflict",
 ]
 
 
@@ -81,6 +82,12 @@ class ElasticsearchUnavailable(SocError):
 
 class ElasticsearchRequestError(SocError):
     """Elasticsearch answered with an error."""
+
+
+class VersionConflict(ElasticsearchRequestError):
+    """Elasticsearch answered HTTP 409: the document was changed (or created) by another
+    writer since it was read. Raised by the gateway for every 409 so callers catch a class,
+    never search the message; ``soc.es.versioned`` re-reads and re-applies."""
 
 
 class IngestError(SocError):

@@ -15,6 +15,7 @@ from soc.clock import ManualClock
 from soc.config import Settings, SummarySchedule
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
+from soc.detection.state import RunState, RunStateStore
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import check_deadlines
 from soc.notify.models import DeliveryStatus, NotifySettings, SmtpDestination
@@ -85,9 +86,7 @@ def test_announce_escalate_and_restart_send_everything_once(
     _attack(ctx)
     clock = ManualClock(T0 + timedelta(hours=1, minutes=30))
     first = _scheduler(ctx, clock, playbooks, mail, dead)
-    state = first.pipeline.engine.state.get(DETECTOR)
-    state.watermark = T0
-    first.pipeline.engine.state.save(state)
+    RunStateStore(ctx.es).save(RunState(detector=DETECTOR, watermark=T0))
 
     # a detector run opens the incident and announces it, to the live server at once
     assert first.tick(DETECTOR)
@@ -133,7 +132,9 @@ def test_announce_escalate_and_restart_send_everything_once(
 
     # a restart, later: new scheduler, notifier and desk; nothing already sent goes out again
     clock.advance(timedelta(hours=2))
+    first.shutdown()  # hands its leases back
     second = _scheduler(ctx, clock, playbooks, mail, dead)
+    second.lease_tick()  # what start() does first: take the leases that are free
     assert second.tick(DETECTOR)
     second.desk.announce([incident.id])
     _refresh(ctx)
@@ -245,9 +246,11 @@ def test_summary_fires_mondays_0800_tokyo_writes_files_and_notifies_once(
     # the same period again, and after a restart: no second message, files left alone
     clock.advance(timedelta(minutes=5))
     assert sched.summary_tick() is not None and len(box.envelopes) == 1
+    sched.shutdown()
     restarted = DetectorScheduler(
         live, detectors=[], playbooks=playbooks, notifier=_notifier(ctx, clock, _smtp("m", port))
     )
+    restarted.lease_tick()  # what start() does first
     rerun = restarted.summary_tick()
     assert rerun is not None and rerun.skipped and rerun.paths == []
     assert len(box.envelopes) == 1

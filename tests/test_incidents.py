@@ -12,7 +12,7 @@ from soc.clock import ManualClock
 from soc.context import AppContext
 from soc.errors import NotFound
 from soc.incidents.models import IncidentStatus
-from soc.incidents.service import escalate, incident_id_for
+from soc.incidents.service import correlation_key, escalate, incident_id_for
 from soc.incidents.store import IncidentStore, get_incident, list_incidents
 from soc.playbooks.loader import load_playbooks
 
@@ -80,10 +80,14 @@ def test_alert_already_in_an_incident_is_left_alone(ctx: AppContext) -> None:
     assert result.already_assigned == 1 and result.assignments == {} and list_incidents(ctx) == []
 
 
-def test_incident_id_uses_the_jst_day_of_the_first_alert() -> None:
-    late_utc = make_alert("password-spray", {"source.ip": "198.51.100.9"}, minutes=15 * 60)  # 16:00Z = 01:00 JST
-    assert incident_id_for(late_utc).startswith("INC-20261124-")
-    assert incident_id_for(late_utc) == incident_id_for(late_utc.model_copy())
+def test_incident_id_uses_the_jst_day_it_opens_and_the_correlation_key() -> None:
+    late_utc = T0 + timedelta(hours=15)  # 16:00Z = 01:00 JST the next day
+    key = correlation_key(make_alert("password-spray", {"source.ip": "198.51.100.9", "destination.ip": "10.0.0.1"}))
+    assert key == "198.51.100.9"
+    assert incident_id_for(key, late_utc).startswith("INC-20261124-")
+    assert incident_id_for(key, late_utc) == incident_id_for(key, late_utc + timedelta(minutes=5))
+    assert incident_id_for(key, late_utc, 2) == incident_id_for(key, late_utc) + "-2"
+    assert incident_id_for("198.51.100.10", late_utc) != incident_id_for(key, late_utc)
 
 
 def test_joining_keeps_the_earliest_detection_and_status_filter(ctx: AppContext) -> None:

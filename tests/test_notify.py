@@ -38,7 +38,7 @@ from soc.notify.models import (
 from soc.notify.payloads import email_message, slack_payload, teams_payload
 from soc.notify.service import Notifier
 from soc.vocab import Bilingual, Severity
-from tests.peers import Mailbox, free_port
+from tests.peers import Mailbox, free_port, self_signed_cert
 
 NOW = datetime(2026, 11, 18, 1, 0, tzinfo=UTC)
 
@@ -282,19 +282,6 @@ def test_smtp_login(ctx: AppContext, smtp_auth: SmtpPeer, clock: ManualClock, sl
     assert "530" in (result["anonymous"].last_error or "")  # authentication required
 
 
-def _openssl_cert(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_smtp_starttls_verifies_the_certificate(
     ctx: AppContext, clock: ManualClock, sleeps: list[float], tmp_path: Path
@@ -302,7 +289,7 @@ def test_smtp_starttls_verifies_the_certificate(
     import ssl
 
     try:
-        cert, key = _openssl_cert(tmp_path)
+        cert, key = self_signed_cert(tmp_path)
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("openssl cannot make a test certificate here")
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

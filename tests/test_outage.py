@@ -12,6 +12,7 @@ from soc.clock import ManualClock
 from soc.config import load_settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
+from soc.detection.state import RunState, RunStateStore
 from soc.es.client import EsGateway, build_client
 from soc.es.localnode import down, up
 from soc.playbooks.loader import load_playbooks
@@ -46,9 +47,7 @@ def test_outage_then_recovery_backfills_without_gaps_or_duplicates(tmp_path: Pat
         detectors = [d for d in load_detectors(REPO / "detectors") if d.id == "failed-login-burst"]
         sched = DetectorScheduler(ctx, detectors=detectors, playbooks=load_playbooks(REPO / "playbooks"))
         engine = sched.pipeline.engine
-        state = engine.state.get("failed-login-burst")
-        state.watermark = T0
-        engine.state.save(state)
+        RunStateStore(ctx.es).save(RunState(detector="failed-login-burst", watermark=T0))  # last covered before
         assert sched.tick("failed-login-burst")  # covers up to 00:30
         assert engine.state.get("failed-login-burst").watermark == T0 + timedelta(minutes=30)
 

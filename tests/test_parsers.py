@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,8 +190,8 @@ def test_winlogbeat_4625_exact_fields() -> None:
             "dataset": "windows.security",
         },
         "user": {"name": "t.suzuki", "domain": "CITY"},
-        "source": {"ip": "10.20.1.5", "port": 50123},
-        "host": {"name": "DC01", "os": {"type": "windows"}},
+        "source": {"ip": "10.20.1.5", "port": 50123, "domain": "pc-0123"},  # WorkstationName, lower-case
+        "host": {"name": "dc01.city.local", "os": {"type": "windows"}},  # host.name as Winlogbeat wrote it
         "winlog": {
             "event_id": "4625",
             "channel": "Security",
@@ -257,7 +258,7 @@ def test_windows_event_table_agrees_with_the_simulator() -> None:
 
 def test_windows_fields_per_event_id() -> None:
     wlb = docs(parse("winlogbeat.ndjson", "windows-json"))
-    assert "source" not in wlb[2]  # IpAddress "-": no source.ip
+    assert wlb[2]["source"] == {"domain": "pc-0123"}  # IpAddress "-": no source.ip, the workstation is the key
     assert wlb[2]["winlog"]["logon"] == {"type": "Interactive"}  # LogonType given as the number 2
     assert wlb[2]["winlog"]["event_data"]["LogonType"] == "2"
     assert (wlb[3]["event"]["action"], wlb[3]["event"]["outcome"]) == ("credential-validated", "failure")
@@ -281,7 +282,7 @@ def test_windows_rejections_and_skips() -> None:
     assert rejections(wlb) == {
         6: "not valid JSON: Expecting value (column 97)",
         7: "@timestamp is missing",
-        8: "neither a Winlogbeat event (winlog) nor an evtx record (Event.System)",
+        8: "neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)",
     }
     evtx = parse("evtx.jsonl", "windows-json")
     assert skipped(evtx) == [6]
@@ -299,7 +300,7 @@ def test_zeek_conn_tsv_exact_fields() -> None:
     assert by_line[9] == {
         "@timestamp": "2026-11-23T00:00:01.123Z",
         "event": {
-            "id": line_id("zeek", "conn.log", 9),
+            "id": "zeek-" + hashlib.sha256(b"conn|CkQ3aB1xYz2").hexdigest()[:32],  # the flow's uid, not the line
             "kind": "event",
             "category": ["network"],
             "type": ["connection"],
@@ -360,6 +361,7 @@ def test_zeek_http_tsv() -> None:
         "path": "/kurashi/index.html",
         "query": "lang=ja",
         "full": "http://www.city.kobe.lg.jp/kurashi/index.html?lang=ja",
+        "scheme": "http",
         "domain": "www.city.kobe.lg.jp",
     }
     assert first["http"] == {
@@ -380,13 +382,13 @@ def test_zeek_http_tsv() -> None:
 def test_zeek_tsv_other_logs_are_skipped() -> None:
     lines = [
         "#separator \\x09",
-        "#path\tssl",
-        "#fields\tts\tuid\tid.orig_h",
-        "#types\ttime\tstring\taddr",
-        "1\tC1\t10.0.0.1",
+        "#path\tx509",
+        "#fields\tts\tid\tcertificate.version",
+        "#types\ttime\tstring\tcount",
+        "1\tF1\t3",
     ]
-    (result,) = PARSERS["zeek"](lines, source="ssl.log", tz=TOKYO, reference=NEW_YEAR)
-    assert result == Skipped("ssl.log:5", "zeek ssl is not one soc reads")
+    (result,) = PARSERS["zeek"](lines, source="x509.log", tz=TOKYO, reference=NEW_YEAR)
+    assert result == Skipped("x509.log:5", "zeek x509 is not one soc reads")
 
 
 # -- shared -----------------------------------------------------------------------------------
@@ -397,7 +399,8 @@ def test_zeek_tsv_other_logs_are_skipped() -> None:
         ("mail.example.co.jp.", "example.co.jp"),
         ("Update.Microsoft.COM", "microsoft.com"),
         ("example.jp", "example.jp"),
-        ("co.jp", "co.jp"),
+        ("co.jp", None),  # a public suffix registers nothing by itself
+        ("alice.github.io", "alice.github.io"),  # a private suffix: each site its own owner
         ("www.example.co.uk", "example.co.uk"),
         ("www.example.com.au", "example.com.au"),
         ("a.b.example.com", "example.com"),
@@ -510,7 +513,10 @@ def test_cli_ingests_every_format_and_reingesting_adds_nothing(cli: CliRunner, c
 
     again = cli.invoke(app, ["ingest", "--format", "auto", *(str(FIX / n) for n in EXPECTED)])
     assert again.exit_code == 2, again.output
-    assert f"indexed: {auth_total + network_total}\n" in again.output  # the same ids, overwritten
+    assert "indexed: 0\n" in again.output  # the same ids with the same content: nothing new
+    assert f"already_present: {auth_total + network_total}\n" in again.output
+    for name, fmt in FIXTURE_FORMATS.items():
+        assert f"{FIX / name}: {fmt} (guessed): " in again.output  # the guess is printed per file
     assert counts() == (auth_total, network_total, 0)
 
     hits = ctx.es.search(
@@ -532,3 +538,303 @@ def test_auto_names_every_file_it_cannot_guess(ctx: AppContext, tmp_path: Path) 
     with pytest.raises(IngestError, match=r"cannot tell the format of .*notes\.txt"):
         ingest_files(ctx.es, [FIX / "auth.log", odd], segments=ctx.segments, fmt="auto")
     assert ctx.es.count(event_index(ctx.es, "auth")) == 0  # nothing indexed before failing
+
+
+# -- issue 9 §2: parsers that lose nothing (Filebeat's own test logs, then the shapes it misses) --
+FB = "filebeat"
+FEB_2018 = datetime(2018, 3, 1, tzinfo=UTC)  # the year of Filebeat's syslog test files
+
+
+def outcomes(results: list[ParseResult]) -> list[tuple[int, str, str]]:
+    return [
+        (int(r.source.rsplit(":", 1)[1]), r.doc["event"]["action"], r.doc["event"]["outcome"])
+        for r in results
+        if isinstance(r, Parsed)
+    ]
+
+
+def test_filebeat_test_log_fields_agree_with_filebeat() -> None:
+    results = parse(f"{FB}/test.log", "sshd", tz=ZoneInfo("UTC"), reference=FEB_2018)
+    by_line = docs(results)
+    # test.log-expected.json: Accepted publickey for vagrant from 10.0.2.2 port 63673
+    assert by_line[1]["@timestamp"] == "2018-02-21T21:54:44.000Z"
+    assert (by_line[1]["user"], by_line[1]["source"]) == ({"name": "vagrant"}, {"ip": "10.0.2.2", "port": 63673})
+    assert by_line[1]["system"]["auth"]["ssh"]["method"] == "publickey"
+    assert by_line[3]["user"] == {"name": "test"} and by_line[3]["source"] == {"ip": "10.0.2.2"}  # no port
+    assert by_line[4]["event"]["outcome"] == "failure" and by_line[4]["source"]["port"] == 29160
+    assert by_line[4]["host"]["name"] == "slave22"
+    assert skipped(results) == [5, 6, 7, 8, 9, 10]  # sudo, groupadd, useradd: other programs
+
+
+def test_pam_failures_count_once_when_sshd_logs_its_own_line() -> None:
+    results = parse(f"{FB}/secure-rhel7.log", "sshd", tz=ZoneInfo("UTC"), reference=FEB_2018)
+    failures = [(n, action) for n, action, outcome in outcomes(results) if outcome == "failure"]
+    # every counted failure is sshd's own "Failed password" line: 3 + 5 + 1 + 1 in this excerpt
+    assert [n for n, _ in failures] == [1, 3, 5, 11, 13, 15, 17, 19, 27, 29]
+    assert {a for _, a in failures} == {"ssh-login-failed"}
+    pam = [(n, outcome) for n, action, outcome in outcomes(results) if action == "ssh-pam-auth-failure"]
+    # "PAM 4 more authentication failures" stands for 4 attempts (4 events), all restated by sshd
+    assert pam.count((7, "unknown")) == 4 and pam.count((21, "unknown")) == 4
+    assert (9, "unknown") in pam and (23, "unknown") in pam and (25, "unknown") in pam
+    ids = [r.doc["event"]["id"] for r in results if isinstance(r, Parsed)]
+    assert len(ids) == len(set(ids))  # the 4 events of one line have distinct, stable ids
+
+
+def test_pam_only_logging_counts_every_failure_and_reads_host_names() -> None:
+    lines = [
+        "Nov 23 09:00:00 web01 sshd[100]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+        "tty=ssh ruser= rhost=scanner.example.net  user=root",
+        "Nov 23 09:00:05 web01 sshd[100]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh "
+        "ruser= rhost=scanner.example.net  user=root",
+        "Nov 23 09:00:09 web01 sshd(pam_unix)[200]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh "
+        "ruser= rhost=203.0.113.9  user=admin",
+        "Nov 23 09:00:10 web01 sshd[300]: message repeated 3 times: [ pam_unix(sshd:auth): authentication "
+        "failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.10]",
+        "Nov 23 09:00:11 web01 sshd[301]: message repeated 2 times: [ Failed password for root from "
+        "203.0.113.11 port 2222 ssh2]",
+    ]
+    results = list(PARSERS["sshd"](lines, source="auth.log", tz=TOKYO, reference=NEW_YEAR))
+    # PAM failures wait up to a minute of log time for sshd's own line, so they come out later
+    events = sorted((r for r in results if isinstance(r, Parsed)), key=lambda r: (r.source, r.doc["event"]["id"]))
+    assert [(r.source, r.doc["event"]["outcome"]) for r in events] == [
+        ("auth.log:1", "failure"),
+        ("auth.log:2", "failure"),
+        ("auth.log:2", "failure"),
+        ("auth.log:3", "failure"),
+        ("auth.log:4", "failure"),
+        ("auth.log:4", "failure"),
+        ("auth.log:4", "failure"),
+        ("auth.log:5", "failure"),
+        ("auth.log:5", "failure"),
+    ]
+    first = events[0].doc
+    assert first["source"] == {"address": "scanner.example.net", "domain": "scanner.example.net"}
+    assert first["user"] == {"name": "root"} and first["event"]["category"] == ["authentication"]
+    assert events[3].doc["source"] == {"ip": "203.0.113.9"} and events[3].doc["user"] == {"name": "admin"}
+    assert "user" not in events[4].doc  # no user= in the line: indexed, and counted as incomplete at ingest
+    ids = [r.doc["event"]["id"] for r in events]
+    assert len(set(ids)) == len(ids) == 9
+    again = PARSERS["sshd"](lines, source="x", tz=TOKYO, reference=NEW_YEAR)
+    assert set(ids) == {r.doc["event"]["id"] for r in again if isinstance(r, Parsed)}
+
+
+def test_winlogbeat_kerberos_and_credential_validation_from_winlogbeat_golden_files() -> None:
+    by_line = docs(parse(f"{FB}/winlogbeat-kerberos.ndjson", "windows-json"))
+    tgt, service, preauth, ntlm = by_line[1], by_line[2], by_line[3], by_line[4]
+    assert (tgt["event"]["action"], tgt["event"]["outcome"]) == ("kerberos-authentication-ticket-requested", "success")
+    assert tgt["user"] == {"name": "at_adm", "domain": "TEST.SAAS"} and tgt["source"] == {"ip": "::1"}
+    assert (service["event"]["code"], service["event"]["action"]) == ("4769", "kerberos-service-ticket-requested")
+    assert service["user"] == {"name": "at_adm", "domain": "TEST.SAAS"}  # "at_adm@TEST.SAAS" split
+    assert service["winlog"]["event_data"]["TargetUserName"] == "at_adm@TEST.SAAS"  # raw kept
+    # Winlogbeat's pipeline moved IpAddress/IpPort to source.*: read from there (golden: 192.168.5.44:53366)
+    assert preauth["source"] == {"ip": "192.168.5.44", "port": 53366} and preauth["event"]["outcome"] == "failure"
+    assert "IpAddress" not in preauth["winlog"]["event_data"]
+    assert ntlm["source"] == {"domain": "eqp01777"}  # Workstation "EQP01777": the key without an address
+    assert ntlm["host"]["name"] == "DC_TEST2k12.TEST.SAAS"  # host.name as Winlogbeat wrote it
+
+
+def test_nxlog_flat_json_reads_like_winlogbeat() -> None:
+    nxlog = (
+        '{"EventTime":"2026-11-23 09:10:00","Hostname":"DC01.city.local","Keywords":-9218868437227405312,'
+        '"EventType":"AUDIT_FAILURE","SeverityValue":4,"Severity":"ERROR","EventID":4625,'
+        '"SourceName":"Microsoft-Windows-Security-Auditing","Channel":"Security","RecordNumber":102345,'
+        '"SubjectUserSid":"S-1-0-0","TargetUserName":"T.Suzuki","TargetDomainName":"CITY","Status":"0xc000006d",'
+        '"SubStatus":"0xc000006a","LogonType":"3","WorkstationName":"\\\\\\\\PC-0123","IpAddress":"::ffff:10.20.1.5",'
+        '"IpPort":"50123","EventReceivedTime":"2026-11-23 09:10:01","SourceModuleName":"eventlog",'
+        '"SourceModuleType":"im_msvistalog"}'
+    )
+    zoned = (
+        '{"EventTime":"2026-11-23T00:10:00.000000Z","Hostname":"DC01","EventID":"4776","TargetUserName":"S.Abe",'
+        '"Workstation":"PC-0200","Status":"0x0"}'
+    )
+    results = list(PARSERS["windows-json"]([nxlog, zoned], source="nx.json", tz=TOKYO, reference=NEW_YEAR))
+    flat, zoned_doc = (r.doc for r in results if isinstance(r, Parsed))
+    wlb = docs(parse("winlogbeat.ndjson", "windows-json"))[1]
+    for key in ("event", "user", "source"):
+        same = {k: v for k, v in flat[key].items() if k not in ("id", "dataset")}
+        assert same == {k: v for k, v in wlb[key].items() if k not in ("id", "dataset")}, key
+    assert flat["@timestamp"] == "2026-11-23T00:10:00.000Z"  # EventTime without a zone: the configured one
+    assert flat["host"]["name"] == "DC01" and flat["winlog"]["record_id"] == "102345"
+    assert flat["winlog"]["event_data"]["TargetUserName"] == "T.Suzuki"
+    assert "EventReceivedTime" not in flat["winlog"]["event_data"]  # NXLog's own fields are not EventData
+    assert zoned_doc["@timestamp"] == "2026-11-23T00:10:00.000Z" and zoned_doc["source"] == {"domain": "pc-0200"}
+
+
+def test_zeek_filebeat_json_logs() -> None:
+    ssl = docs(parse(f"{FB}/ssl-json.log", "zeek"))
+    assert ssl[1]["destination"] == {
+        "ip": "35.199.178.4",
+        "port": 9243,
+        "domain": "dd625ffb4fc54735b281862aa1cd6cd4.us-west1.gcp.cloud.es.io",  # server_name
+    }
+    assert ssl[1]["tls"] == {  # as ssl-json.log-expected.json (commit 605a0243961d0fd1485cac64c3eebc52f6e554ae)
+        "client": {"server_name": "dd625ffb4fc54735b281862aa1cd6cd4.us-west1.gcp.cloud.es.io"},
+        "version": "1.2",
+        "version_protocol": "tls",
+        "cipher": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "curve": "secp256r1",
+        "resumed": False,
+        "established": True,
+        "server": {
+            "subject": "CN=*.gcp.cloud.es.io,O=Elasticsearch\\, Inc.,L=Mountain View,ST=California,C=US",
+            "issuer": "CN=DigiCert SHA2 Secure Server CA,O=DigiCert Inc,C=US",
+        },
+    }
+    assert ssl[1]["event"]["dataset"] == "zeek.ssl" and ssl[1]["event"]["outcome"] == "success"
+    http = docs(parse(f"{FB}/http-json.log", "zeek"))
+    assert http[2]["url"]["full"] == "http://httpbin.org/ip" and http[2]["destination"]["domain"] == "httpbin.org"
+    dns = docs(parse(f"{FB}/dns-json.log", "zeek"))
+    # dns-json.log-expected.json (commit 6ca55d3f9b007e686898eba052361dec4d4b950b)
+    assert dns[1]["dns"]["question"]["registered_domain"] == "es.io"
+    assert dns[1]["event"]["duration"] == 76_967_000 and dns[1]["dns"]["resolved_ip"] == ["35.199.178.4"]
+    assert dns[2]["dns"]["question"]["registered_domain"] == "_tcp.local"
+    assert dns[2]["dns"]["question"]["type"] == "PTR" and dns[2]["source"]["ip"] == "fe80::4ef:15cf:769f:ff21"
+    conn = docs(parse(f"{FB}/connection-json.log", "zeek"))
+    assert conn[1]["event"]["duration"] == 76_967_000 and conn[1]["network"]["bytes"] == 253
+    assert conn[5]["@timestamp"] == "2021-06-09T20:55:13.160Z"  # ISO 8601 ts
+
+
+def test_zeek_underscore_names_read_like_dots() -> None:
+    dotted = raw_line(f"{FB}/connection-json.log", 2)
+    underscored = dotted.replace('"id.', '"id_')
+    (a,) = PARSERS["zeek"]([dotted], source="a", tz=TOKYO, reference=NEW_YEAR)
+    (b,) = PARSERS["zeek"]([underscored], source="b", tz=TOKYO, reference=NEW_YEAR)
+    assert isinstance(a, Parsed) and isinstance(b, Parsed)
+    assert a.doc == b.doc and b.doc["source"]["ip"] == "192.168.86.167"
+    assert guess_format([underscored]) == "zeek"
+
+
+def test_the_same_flow_from_two_sensors_is_one_event() -> None:
+    first = raw_line(f"{FB}/connection-json.log", 1)
+    second = first.replace('"orig_bytes":75', '"orig_bytes":74').replace(
+        '"ts":1547188415.857497', '"ts":1547188415.8575'
+    )
+    a, b = PARSERS["zeek"]([first, second], source="two", tz=TOKYO, reference=NEW_YEAR)
+    assert isinstance(a, Parsed) and isinstance(b, Parsed)
+    assert a.doc["event"]["id"] == b.doc["event"]["id"] and a.digest == b.digest  # same uid: one event
+    dns_a, dns_b = (raw_line(f"{FB}/dns-json.log", n) for n in (2, 3))  # one uid per query in this file
+    x, y = PARSERS["zeek"]([dns_a, dns_b], source="d", tz=TOKYO, reference=NEW_YEAR)
+    assert isinstance(x, Parsed) and isinstance(y, Parsed) and x.doc["event"]["id"] != y.doc["event"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "uri", "host", "url"),
+    [
+        (
+            "CONNECT",
+            "www.example.com:443",
+            "",
+            {"original": "www.example.com:443", "domain": "www.example.com", "port": 443, "scheme": "https"},
+        ),
+        (
+            "CONNECT",
+            "[2001:db8::1]:8443",
+            "-",
+            {"original": "[2001:db8::1]:8443", "domain": "2001:db8::1", "port": 8443},
+        ),
+        (
+            "GET",
+            "http://update.example.co.jp:8080/a/b?x=1",
+            "update.example.co.jp:8080",
+            {
+                "original": "http://update.example.co.jp:8080/a/b?x=1",
+                "full": "http://update.example.co.jp:8080/a/b?x=1",
+                "scheme": "http",
+                "port": 8080,
+                "path": "/a/b",
+                "query": "x=1",
+                "domain": "update.example.co.jp",
+            },
+        ),
+    ],
+)
+def test_zeek_http_connect_and_proxy_requests_give_a_correct_url(
+    method: str, uri: str, host: str, url: dict[str, Any]
+) -> None:
+    row = {
+        "ts": 1795000000.0, "uid": "Cx", "id.orig_h": "10.20.1.5", "id.orig_p": 50000, "id.resp_h": "10.20.0.8",
+        "id.resp_p": 3128, "trans_depth": 1, "method": method, "host": host, "uri": uri, "status_code": 200,
+    }  # fmt: skip
+    (result,) = PARSERS["zeek"]([json.dumps(row)], source="proxy", tz=TOKYO, reference=NEW_YEAR)
+    assert isinstance(result, Parsed)
+    assert result.doc["url"] == url
+    assert result.doc["destination"]["domain"] == url["domain"]
+
+
+def test_evtx_odd_shapes_are_rejections_not_tracebacks() -> None:
+    lines = [
+        '{"Event": {"System": {"EventID": 4625, "TimeCreated": {"#attributes": "x"}}}}',
+        '{"Event": {"System": {"EventID": 4625, "Provider": {"#attributes": ["x"]}, '
+        '"TimeCreated": {"#attributes": {"SystemTime": "2026-11-23T00:00:00Z"}}}, "EventData": "x"}}',
+        '{"Event": "x"}',
+        '{"winlog": {"event_id": 4625, "event_data": []}, "@timestamp": 5}',
+        '{"EventID": {"x": 1}, "EventTime": "2026-11-23 09:00:00"}',
+        '{"EventID": 4625, "EventTime": "yesterday"}',
+    ]
+    results = list(PARSERS["windows-json"](lines, source="odd", tz=TOKYO, reference=NEW_YEAR))
+    assert rejections(results) == {
+        1: "Event.System.TimeCreated.#attributes.SystemTime is missing",
+        3: "Event.System is missing",
+        4: "@timestamp is missing",
+        5: "event id None is not a number",
+        6: "EventTime: not a time: 'yesterday'",
+    }
+    assert list(docs(results)) == [2]  # a 4625 whose EventData is a string: indexed without user (incomplete)
+
+
+def test_a_pam_failure_waits_a_minute_for_sshds_own_line() -> None:
+    pam = (
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root"
+    )
+    lines = [
+        f"Nov 23 09:00:00 web01 sshd[10]: {pam}",
+        f"Nov 23 09:00:00 web01 sshd[20]: {pam}",
+        "Nov 23 09:00:03 web01 sshd[20]: Failed password for root from 203.0.113.5 port 4000 ssh2",  # restates 20
+        "Nov 23 09:01:30 web01 cron[1]: (root) CMD (true)",  # 90 s later: 10's PAM failure counts on its own
+    ]
+    results = list(PARSERS["sshd"](lines, source="a", tz=TOKYO, reference=NEW_YEAR))
+    assert [(r.source, r.doc["event"]["outcome"]) for r in results if isinstance(r, Parsed)] == [
+        ("a:2", "unknown"),
+        ("a:3", "failure"),
+        ("a:1", "failure"),
+    ]
+
+
+EVENT_XML = (
+    '<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>'
+    '<Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-a5ba-3e3b0328c30d}" />'
+    '<EventID>4625</EventID><Version>0</Version><TimeCreated SystemTime="2022-04-29T12:36:01.9027913Z" />'
+    "<EventRecordID>2559</EventRecordID><Channel>Security</Channel><Computer>exchange-1.mydomain.test</Computer>"
+    '<Security /></System><EventData><Data Name="SubjectUserSid">S-1-0-0</Data>'
+    '<Data Name="TargetUserName">Asdf</Data><Data Name="TargetDomainName">MYDOMAIN</Data>'
+    '<Data Name="Status">0xc000006d</Data><Data Name="LogonType">3</Data>'
+    '<Data Name="WorkstationName">DESKTOP-7QD9TN3</Data><Data Name="IpAddress">192.168.9.212</Data>'
+    '<Data Name="IpPort">0</Data><Data Name="Empty" /></EventData></Event>'
+)
+
+
+def test_windows_event_xml_lines_read_like_evtx_json() -> None:
+    doc = docs(list(PARSERS["windows-json"]([EVENT_XML], source="x", tz=TOKYO, reference=NEW_YEAR)))[1]
+    assert doc["@timestamp"] == "2022-04-29T12:36:01.902Z"
+    assert (doc["event"]["action"], doc["event"]["outcome"], doc["event"]["code"]) == (
+        "logon-failed",
+        "failure",
+        "4625",
+    )
+    assert doc["user"] == {"name": "asdf", "domain": "MYDOMAIN"}
+    assert doc["source"] == {"ip": "192.168.9.212", "domain": "desktop-7qd9tn3"}
+    assert doc["host"]["name"] == "exchange-1" and doc["winlog"]["record_id"] == "2559"
+    assert doc["winlog"]["event_data"]["TargetUserName"] == "Asdf" and "Empty" not in doc["winlog"]["event_data"]
+    assert guess_format([EVENT_XML]) == "windows-json"
+
+
+def test_hostile_event_xml_is_a_rejection() -> None:
+    bomb = '<!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Event>&b;</Event>'
+    lines = [bomb, EVENT_XML[:-10], "<Other/>", "<Event><EventData/></Event>", "<" + "<a>" * 5000]
+    results = list(PARSERS["windows-json"](lines, source="x", tz=TOKYO, reference=NEW_YEAR))
+    reasons = rejections(results)
+    assert reasons[1] == "Event XML with a declaration (<!DOCTYPE, <!ENTITY) is not read"
+    assert reasons[2].startswith("not valid Event XML")
+    assert reasons[3] == "expected an <Event> element, got <Other>"
+    assert reasons[4] == "Event/System is missing"
+    assert reasons[5].startswith("not valid Event XML") and len(reasons) == 5

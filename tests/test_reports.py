@@ -20,7 +20,7 @@ from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
 from soc.reports.build import build_from
 from soc.reports.i18n import LANGS, catalog
-from soc.reports.render import md_escape
+from soc.reports.render import md_escape, render_incident
 from soc.vocab import Bilingual
 from tests.test_incidents import make_alert
 
@@ -142,8 +142,9 @@ def test_ppc_deadlines_count_from_awareness() -> None:
         incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=aware, detector_titles={}, playbook=None
     )
     preliminary, final = (d.due for d in report.deadlines)
-    assert "2026-11-26T12:00+09:00" in preliminary and "2026-11-28T12:00+09:00" in preliminary
-    assert "2026-12-23T12:00+09:00" in final and "2027-01-22T12:00+09:00" in final
+    # from the obligation tracker's rules, dates as people write them; the year shows when it turns
+    assert preliminary == "11月26日（木）12時00分 〜 11月28日（土）12時00分"
+    assert "2026年12月23日（水）12時00分" in final and "2027年1月22日（金）12時00分" in final
     assert any(row.text == catalog("ja")["timeline_aware"] for row in report.timeline)
 
 
@@ -153,5 +154,58 @@ def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
         incident, [alert], lang="ja", tz=ZoneInfo("Asia/Tokyo"), now=incident.opened_at,
         detector_titles={"port-scan": "ポートスキャン"}, playbook=None,
     )  # fmt: skip
-    assert report.title == "ポートスキャン：10.10.1.4"
+    assert report.title == "ポートスキャン：送信元アドレス 10.10.1.4"
     assert {d.due for d in report.deadlines} == {catalog("ja")["deadline_starts_on_awareness"]}
+
+
+@pytest.mark.parametrize(
+    "value", ["- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now"]
+)
+def test_markdown_escaping_keeps_list_markers_and_bare_urls_from_logs_inert(value: str) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    escaped = md_escape(value)
+    html = markdown_it.MarkdownIt("commonmark").render(f"{escaped}\n")
+    assert "<li>" not in html and "<a " not in html
+    assert "http://" not in escaped and "www." not in escaped  # no autolink (GitHub, GitLab linkify bare URLs)
+    assert html.startswith("<p>")
+
+
+def test_markdown_escaping_leaves_ordinary_numbers_alone() -> None:
+    assert md_escape("2.50") == "2.50" and md_escape("-5") == "-5" and md_escape("11月23日") == "11月23日"
+
+
+def test_a_title_names_the_account_in_words_and_never_ends_empty() -> None:
+    incident, alert = _mynumber_incident(aware_at=None)
+    named = incident.model_copy(update={"entities": {"source.ip": ["10.10.1.4"], "user.name": ["k.mori"]}})
+    bare = incident.model_copy(update={"entities": {}})
+    cases = (
+        ("ja", "ポートスキャン：アカウント k.mori（送信元アドレス 10.10.1.4）", "ポートスキャン"),
+        ("en", "Port scan: account k.mori (source address 10.10.1.4)", "Port scan"),
+    )
+    for lang, account, nothing in cases:
+        titles = {"port-scan": "ポートスキャン" if lang == "ja" else "Port scan"}
+        build = [build_from(i, [alert], lang=lang, tz=ZoneInfo("Asia/Tokyo"), now=i.opened_at,
+                            detector_titles=titles, playbook=None) for i in (named, bare)]  # fmt: skip
+        assert [r.title for r in build] == [account, nothing]
+
+
+def test_bidi_overrides_and_controls_from_logs_are_shown_not_obeyed(ctx: AppContext, tmp_path: Path) -> None:
+    ensure_ready(ctx.es)
+    sneaky = "admin\u202egnp.exe\x1b[31m"
+    alert = make_alert("failed-login-burst", {"user.name": sneaky, "source.ip": "203.0.113.9"})
+    ctx.es.create(alerts_index(ctx.es), alert.id, alert.to_doc(), refresh=True)
+    inc = escalate(ctx, [alert], playbooks=load_playbooks(REPO / "playbooks")).opened[0]
+    for fmt in ("html", "md"):
+        for lang in LANGS:
+            text = write_incident_report(ctx, inc, lang=lang, fmt=fmt, out_dir=tmp_path).read_text()
+            assert "\u202e" not in text and "\x1b" not in text, (fmt, lang)
+            assert "u202egnp.exe" in text
+
+
+def test_times_and_their_label_follow_the_configured_timezone() -> None:
+    incident, alert = _mynumber_incident(aware_at=None)
+    for tz, label, first in ((ZoneInfo("Asia/Tokyo"), "日本時間", "11月23日（月）10時00分"),
+                             (ZoneInfo("UTC"), "協定世界時", "11月23日（月）1時00分")):  # fmt: skip
+        r = build_from(incident, [alert], lang="ja", tz=tz, now=incident.opened_at, detector_titles={}, playbook=None)
+        assert r.zone == label and r.conclusion.lead[0].startswith(first)
+        assert label in render_incident(r, "html")

@@ -81,9 +81,12 @@ def test_page_one_sections_from_the_workflow(ctx: AppContext, incident_id: str, 
     assert {(x.technique, x.name) for x in report.techniques} == {("T1110", "総当たり攻撃")}
     assert report.next_steps[0].title == "アラートの確認と影響範囲の特定" and report.next_steps[0].owner == "SOC担当者"
     assert any("受付" in n for n in report.needs)  # nobody acknowledged it yet
-    assert any("socが最初のアラートを発報" in row.text for row in report.timeline)
-    assert len(report.evidence) == 2 and report.evidence[0].figures == [f"note = {HOSTILE}", "rate = 5"]
-    assert report.detectors and any("event.outcome: failure" in c for c in report.detectors[0].criteria)
+    assert any("最初のアラートを発報" in row.text for row in report.timeline)
+    assert len(report.evidence) == 2 and report.evidence[0].figures == [f"その他の数値：{HOSTILE}", "その他の数値：5"]
+    assert report.detectors and "event.outcome" not in str(report.detectors)  # words, not query text, in Japanese
+    en = _report(ctx, incident_id, "en")
+    assert en.evidence[0].figures == [f"note = {HOSTILE}", "rate = 5"]
+    assert any("event.outcome: failure" in c for c in en.detectors[0].criteria)
 
     # overdue: 2 hours on, the first step (due 30 min) is breached
     _later(ctx, 120)
@@ -109,6 +112,8 @@ def test_editions_number_changes_and_final(ctx: AppContext, incident_id: str, wo
     assert [c.text for c in second.edition.changes] == [
         "状態：新規 → トリアージ中",
         "手順完了：アラートの確認と影響範囲の特定",
+        "証跡を1件追加",
+        "対応担当者：k.sato",
     ]
 
     _later(ctx, 5)

@@ -14,6 +14,7 @@ from soc.config import Settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
+from soc.detection.state import RunState, RunStateStore
 from soc.es.client import EsGateway, build_client
 from soc.playbooks.loader import load_playbooks
 from soc.runtime.csirt import TickResult
@@ -58,12 +59,12 @@ def test_scheduler_restart_mid_backfill_no_duplicate_alerts(settings: Settings, 
     # pretend the service last covered T0, then was down for three hours
     ctx1 = AppContext(settings=settings, es=ctx.es, clock=clock)
     first = DetectorScheduler(ctx1, detectors=detectors, playbooks=playbooks, max_windows_per_run=10)
-    state = first.pipeline.engine.state.get("failed-login-burst")
-    state.watermark = T0
-    first.pipeline.engine.state.save(state)
-    assert first.tick("failed-login-burst")  # covers 00:05..00:50, then the process "dies"
+    RunStateStore(ctx.es).save(RunState(detector="failed-login-burst", watermark=T0))
+    assert first.tick("failed-login-burst")  # covers 00:05..00:50, then the process stops
+    first.shutdown()  # and hands its leases back (a killed one's expire: tests/test_scheduler_leases.py)
 
     second = DetectorScheduler(ctx1, detectors=detectors, playbooks=playbooks, max_windows_per_run=10)
+    second.lease_tick()  # what start() does first: take the leases that are free
     while second.pipeline.engine.state.get("failed-login-burst").watermark < T0 + timedelta(hours=3):
         assert second.tick("failed-login-burst")
     alerts = second.pipeline.engine.alerts.search()
@@ -81,7 +82,7 @@ def test_jobs_csirt_every_minute_in_its_own_pool(ctx: AppContext) -> None:
     csirt = jobs["csirt"]
     assert isinstance(csirt.trigger, IntervalTrigger) and csirt.trigger.interval == timedelta(minutes=1)
     assert csirt.executor == "csirt" and csirt.misfire_grace_time == 60
-    assert {j.executor for i, j in jobs.items() if i != "csirt"} == {"default"}
+    assert {j.executor for i, j in jobs.items() if i.startswith("detector:")} == {"default"}
 
 
 def test_detectors_and_the_csirt_job_do_not_block_each_other(ctx: AppContext) -> None:

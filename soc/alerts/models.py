@@ -1,10 +1,13 @@
-"""The alert: one ongoing activity of one entity, found by one detector."""
+"""The alert: one ongoing activity of one entity, found by one detector; the match a
+detector yields; what the store needs to know of a detector (``AlertRule``) and the figures
+Elasticsearch computes over an episode. No Elasticsearch access here."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -14,7 +17,66 @@ from soc.attack import TACTIC_IDS, TACTIC_NAMES, technique_name, technique_tacti
 from soc.kibana.links import discover_url
 from soc.vocab import Severity, iso
 
-__all__ = ["Alert", "AlertStatus", "CloseReason", "alert_id", "entity_key"]
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "AlertStatus",
+    "CloseReason",
+    "EpisodeFigures",
+    "Match",
+    "alert_id",
+    "entity_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One entity that met the condition in one window."""
+
+    entity: dict[str, str]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    distinct_count: int | None = None
+    figures: dict[str, Any] = field(default_factory=dict)  # kind-specific evidence (interval, bytes, km/h)
+    reason: str | None = None  # kind-specific sentence; the store writes a generic one otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """What an alert takes from its detector (built by ``soc.detection``, which ``alerts``
+    does not import)."""
+
+    detector: str
+    title: str
+    severity: Severity
+    risk_score: float
+    kind: str
+    mitre: tuple[str, ...] = ()
+    distinct_field: str | None = None
+    # a match within this time of an alert's span is the same episode (the detector's window)
+    join_gap: timedelta = timedelta(minutes=15)
+    # an episode after a longer quiet gap, but within this, is folded in and counted as suppressed
+    suppress_for: timedelta | None = None
+
+    @property
+    def allowance(self) -> timedelta:
+        """How far an alert's span is widened on each side when a match looks for its alert."""
+        return max(self.join_gap, self.suppress_for or timedelta(0))
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeFigures:
+    """What Elasticsearch says about one entity's events over an alert's span."""
+
+    count: int
+    distinct: int | None
+    first: datetime
+    last: datetime
+    segments: list[str]
+    samples: list[str] = field(default_factory=list)
+    reason: str = ""
+    took_ms: int = 0
 
 
 class AlertStatus(StrEnum):

@@ -1,49 +1,53 @@
-"""Writing alerts so that re-runs and restarts never duplicate them.
+"""Alerts in Elasticsearch: recorded so that re-runs, restarts and concurrent writers never
+duplicate them (the rules are in ``soc.alerts.episodes``; also in the README, "Alerts never
+duplicate").
 
-The rule (also in the README):
-
-* An alert is one *episode* of one entity (the detector's group-by values) for one
-  detector. Its id is ``sha256(detector, entity, episode start)`` — deterministic.
-* A match joins the entity's latest alert when it begins no later than that alert's
-  last event plus the detector's window (the activity is still going on, seen again by
-  an overlapping or the next window). The alert is then *extended*: start/end widen and
-  its figures are recomputed by Elasticsearch over the whole span.
-* Otherwise a new alert is created with ``op_type=create``, so two writers (or a
-  re-run) racing on the same episode still produce one document.
+* A match joins the alert whose widened span it overlaps (a versioned write: a concurrent
+  change is re-read and re-applied).
+* Otherwise the episode's canonical start is looked up and, under a lock on
+  ``(detector, entity)`` held in Elasticsearch (``soc.es.locks``), the store looks again
+  and then creates the alert with ``op_type=create`` and the id derived from that start.
+  Two writers evaluating different windows of one episode — the live scheduler and a
+  ``soc detect`` backtest — therefore end with one alert, whichever came first.
 * A match already inside an alert's span changes nothing: re-running any window is a no-op.
-* ``suppress_for`` widens the join: an entity's new episode within that time of its alert's
-  last event is folded into the alert and counted in ``suppressed`` — never dropped.
+
+What the store knows of Elasticsearch figures comes through ``Evidence``, which the
+detection side implements (``soc.detection.figures``): this package does not import
+``soc.detection``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any, Literal, Protocol
 
-from soc.alerts.models import Alert, AlertStatus, CloseReason, alert_id, entity_key
-from soc.detection.kinds import Match
-from soc.detection.models import Detector
-from soc.detection.queries import episode_query
-from soc.errors import ElasticsearchRequestError, NotFound, SocError
+from soc.alerts.episodes import LOOKBACK_STEP, MAX_LOOKBACK, Run, choose, extended, new_alert, run_start, span_after
+from soc.alerts.models import Alert, AlertRule, AlertStatus, CloseReason, EpisodeFigures, Match, entity_key
+from soc.alerts.triage import TriageError, triaged, with_incident
+from soc.errors import NotFound, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index, ensure_ready
-from soc.vocab import parse_time
+from soc.es.locks import hold
+from soc.es.versioned import read_modify_write, retry_conflicts
 
-__all__ = ["AlertStore", "Recorded", "TriageError"]
+__all__ = ["AlertStore", "Evidence", "Recorded", "TriageError"]
+
+_MISSING = "list alerts with 'soc alerts list'"
 
 
-class TriageError(SocError):
-    """An alert status change that the triage workflow does not allow."""
+class Evidence(Protocol):
+    """What Elasticsearch says about one detector's events for one entity."""
 
+    def figures(self, entity: dict[str, str], start: datetime, end: datetime) -> EpisodeFigures:
+        """Count, distinct count, segments and samples over ``[start, end]``."""
+        ...
 
-_NEXT: dict[AlertStatus, set[AlertStatus]] = {
-    AlertStatus.open: {AlertStatus.acknowledged, AlertStatus.closed},
-    AlertStatus.acknowledged: {AlertStatus.closed},
-    AlertStatus.closed: set(),
-}
+    def runs(self, entity: dict[str, str], start: datetime, end: datetime, bucket: timedelta) -> list[Run] | None:
+        """First/last matching event per *bucket* over ``[start, end]``, or None when
+        the detector's kind has no event runs (its episode starts at the match)."""
+        ...
 
 
 @dataclass
@@ -53,174 +57,105 @@ class Recorded:
     took_ms: int = 0
 
 
-@dataclass
-class _Figures:
-    count: int
-    distinct: int | None
-    first: datetime
-    last: datetime
-    segments: list[str]
-    samples: list[str] = field(default_factory=list)
-    took_ms: int = 0
-
-
 class AlertStore:
-    def __init__(self, gw: EsGateway, *, tz: ZoneInfo | None = None, kibana_url: str | None = None) -> None:
+    def __init__(self, gw: EsGateway, *, kibana_url: str | None = None) -> None:
         self._gw = gw
-        self._tz = tz or ZoneInfo("UTC")
         self._kibana_url = kibana_url  # alert documents then link to their events in Discover
-
-    def _doc(self, alert: Alert) -> dict[str, Any]:
-        return alert.to_doc(kibana_url=self._kibana_url, prefix=self._gw.prefix)
 
     @property
     def index(self) -> str:
         return alerts_index(self._gw)
 
-    # -- recording matches ---------------------------------------------------
-    def record(self, detector: Detector, match: Match, *, indices: list[str], now: datetime) -> Recorded:
-        ensure_ready(self._gw)
-        for _attempt in range(5):
-            current = self._latest(detector.id, match.entity)
-            if current is not None:
-                alert, seq_no, term = current
-                joined = match.first_seen <= alert.end + detector.schedule.window
-                suppressed = not joined and match.first_seen <= alert.end + (detector.suppress_for or timedelta(0))
-                if joined or suppressed:
-                    return self._extend(
-                        detector, alert, match, seq_no, term, indices=indices, now=now, suppressed=suppressed
-                    )
-            created = self._create(detector, match, indices=indices, now=now)
-            if created is not None:
-                return created
-            # someone else created this episode meanwhile: read it and extend it
-            self._gw.refresh(self.index)
-        raise ElasticsearchRequestError(f"could not record alert for {detector.id} {entity_key(match.entity)}")
+    def _doc(self, alert: Alert) -> dict[str, Any]:
+        """The stored document of *alert* (every write goes through here)."""
+        return alert.to_doc(kibana_url=self._kibana_url, prefix=self._gw.prefix)
 
-    def _latest(self, detector_id: str, entity: dict[str, str]) -> tuple[Alert, int, int] | None:
+    # -- recording matches ---------------------------------------------------
+    def record(self, rule: AlertRule, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:
+        """Join *match* to its episode's alert or create that alert (see the module doc)."""
+        ensure_ready(self._gw)
+
+        def attempt(_n: int) -> Recorded:
+            found = self._overlapping(rule, match.entity, match.first_seen, match.last_seen)
+            target = choose(rule, (a for a, _s, _t in found), match.first_seen, match.last_seen)
+            if target is not None:
+                return self._extend(rule, target, match, found, evidence=evidence, now=now)
+            start = self.episode_start(rule, match, evidence)
+            with hold(self._gw, [f"alert:{rule.detector}:{entity_key(match.entity)}"]):
+                found = self._overlapping(rule, match.entity, start, match.last_seen)
+                target = choose(rule, (a for a, _s, _t in found), start, match.last_seen)
+                if target is not None:
+                    return self._extend(rule, target, match, found, evidence=evidence, now=now)
+                return self._create(rule, match, start, evidence=evidence, now=now)
+
+        return retry_conflicts(attempt, what=f"record alert {rule.detector} {entity_key(match.entity)}")
+
+    def episode_start(self, rule: AlertRule, match: Match, evidence: Evidence) -> datetime:
+        """The first event of the unbroken run of matching events holding the match's first."""
+        start = match.first_seen
+        while match.first_seen - start < MAX_LOOKBACK:
+            since = start - LOOKBACK_STEP
+            runs = evidence.runs(match.entity, since, start, rule.allowance)
+            if runs is None:
+                return match.first_seen
+            start, more = run_start(start, runs, rule.allowance, since=since)
+            if not more:
+                break
+        return start
+
+    def _overlapping(
+        self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime
+    ) -> list[tuple[Alert, int, int]]:
+        """The entity's alerts whose widened span reaches ``[first, last]``, with versions."""
         body = {
-            "size": 1,
+            "size": 20,
             "seq_no_primary_term": True,
             "query": {
                 "bool": {
                     "filter": [
-                        {"term": {"soc.alert.detector": detector_id}},
+                        {"term": {"soc.alert.detector": rule.detector}},
                         {"term": {"soc.alert.entity_key": entity_key(entity)}},
+                        {"range": {"soc.alert.start": {"lte": (last + rule.allowance).isoformat()}}},
+                        {"range": {"soc.alert.end": {"gte": (first - rule.allowance).isoformat()}}},
                     ]
                 }
             },
-            "sort": [{"soc.alert.end": "desc"}],
+            "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
         }
         hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
-        if not hits:
-            return None
-        hit = hits[0]
-        return Alert.from_doc(hit["_source"]), int(hit["_seq_no"]), int(hit["_primary_term"])
+        return [(Alert.from_doc(h["_source"]), int(h["_seq_no"]), int(h["_primary_term"])) for h in hits]
 
-    def _figures(
-        self, detector: Detector, entity: dict[str, str], start: datetime, end: datetime, indices: list[str]
-    ) -> _Figures:
-        res = self._gw.search(indices, episode_query(detector, entity, start, end, tz=self._tz), action="alert figures")
-        aggs = res.get("aggregations") or {}
-        segments: list[str] = []
-        for name in ("segments", "source_segments", "destination_segments"):
-            for b in (aggs.get(name) or {}).get("buckets", []):
-                if b["key"] not in segments:
-                    segments.append(str(b["key"]))
-        samples = []
-        for hit in res["hits"]["hits"]:
-            eid = (hit.get("_source") or {}).get("event", {}).get("id")
-            samples.append(str(eid or hit["_id"]))
-        first = aggs.get("first_seen", {}).get("value_as_string")
-        last = aggs.get("last_seen", {}).get("value_as_string")
-        return _Figures(
-            count=int(res["hits"]["total"]["value"]),
-            distinct=int(aggs["distinct"]["value"]) if "distinct" in aggs else None,
-            first=parse_time(first) if first else start,
-            last=parse_time(last) if last else end,
-            segments=segments,
-            samples=samples,
-            took_ms=int(res.get("took", 0)),
-        )
-
-    def _reason(
-        self, detector: Detector, entity: dict[str, str], count: int, distinct: int | None, match: Match
-    ) -> str:
-        if match.reason:
-            return match.reason
-        who = ", ".join(f"{k}={v}" for k, v in sorted(entity.items()))
-        text = f"{detector.title.en}: {count} matching events for {who}"
-        field_ = detector.distinct_field()
-        if distinct is not None and field_ is not None:
-            text += f", {distinct} distinct {field_}"
-        return text
-
-    def _create(self, detector: Detector, match: Match, *, indices: list[str], now: datetime) -> Recorded | None:
-        fig = self._figures(detector, match.entity, match.first_seen, match.last_seen, indices)
-        alert = Alert(
-            id=alert_id(detector.id, match.entity, match.first_seen),
-            detector=detector.id,
-            title=detector.title.en,
-            severity=detector.severity,
-            risk_score=detector.risk_score,
-            entity=match.entity,
-            count=max(fig.count, match.count),
-            distinct_count=fig.distinct if fig.distinct is not None else match.distinct_count,
-            distinct_field=detector.distinct_field(),
-            start=match.first_seen,
-            end=match.last_seen,
-            mitre=list(detector.mitre),
-            kind=detector.kind,
-            figures=dict(match.figures),
-            reason=self._reason(detector, match.entity, max(fig.count, match.count), fig.distinct, match),
-            segments=fig.segments,
-            sample_event_ids=fig.samples,
-            created=now,
-            updated=now,
-        )
-        if not self._gw.create(self.index, alert.id, self._doc(alert), refresh=True):
-            return None
-        return Recorded(alert, "created", fig.took_ms)
+    def _create(self, rule: AlertRule, match: Match, start: datetime, *, evidence: Evidence, now: datetime) -> Recorded:
+        fig = evidence.figures(match.entity, start, match.last_seen)
+        alert = new_alert(rule, match, start, fig, now)
+        if self._gw.create(self.index, alert.id, self._doc(alert), refresh=True):
+            return Recorded(alert, "created", fig.took_ms)
+        # the id exists: written by a writer without the lock, or the episode was
+        # re-opened: take the stored one in (a realtime get, no refresh needed)
+        found = self._gw.get(self.index, alert.id)
+        if found is None:
+            raise VersionConflict(f"alert {alert.id} vanished while being created")
+        stored = (Alert.from_doc(found["_source"]), int(found["_seq_no"]), int(found["_primary_term"]))
+        return self._extend(rule, stored[0], match, [stored], evidence=evidence, now=now)
 
     def _extend(
         self,
-        detector: Detector,
+        rule: AlertRule,
         alert: Alert,
         match: Match,
-        seq_no: int,
-        term: int,
+        versions: list[tuple[Alert, int, int]],
         *,
-        indices: list[str],
+        evidence: Evidence,
         now: datetime,
-        suppressed: bool = False,
     ) -> Recorded:
-        start = min(alert.start, match.first_seen)
-        end = max(alert.end, match.last_seen)
-        if start == alert.start and end == alert.end:
+        span = span_after(alert, match)
+        if span is None:
             return Recorded(alert, "unchanged")
-        fig = self._figures(detector, alert.entity, start, end, indices)
-        merged = sorted(set(alert.segments) | set(fig.segments))
-        updated = alert.model_copy(
-            update={
-                "start": start,
-                "end": end,
-                "count": max(fig.count, match.count),
-                "distinct_count": fig.distinct,
-                "segments": merged,
-                "windows": alert.windows + 1,
-                "suppressed": alert.suppressed + (1 if suppressed else 0),
-                "figures": {**alert.figures, **match.figures},
-                "reason": self._reason(detector, alert.entity, max(fig.count, match.count), fig.distinct, match),
-                "updated": now,
-            }
-        )
-        try:
-            self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term, refresh=True)
-        except ElasticsearchRequestError as exc:
-            if "version_conflict" not in str(exc):
-                raise
-            # a concurrent writer extended it first; re-read and try again
-            return self.record(detector, match, indices=indices, now=now)
+        _a, seq_no, term = next(v for v in versions if v[0].id == alert.id)
+        fig = evidence.figures(alert.entity, *span)
+        updated = extended(rule, alert, match, fig, now)
+        # a concurrent writer changed it first: VersionConflict, and record() tries again
+        self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term, refresh=True)
         return Recorded(updated, "extended", fig.took_ms)
 
     # -- reading and triage --------------------------------------------------
@@ -279,67 +214,16 @@ class AlertStore:
         reason: CloseReason | None = None,
         note: str | None = None,
     ) -> Alert:
-        """``open`` → ``acknowledged`` → ``closed`` (with a reason), recording who and when.
-
-        Closing an open alert directly is allowed (a duplicate needs no acknowledgement);
-        anything else out of order is refused with the allowed next states.
-        """
-
-        def change(alert: Alert) -> Alert:
-            allowed = _NEXT[alert.status]
-            if status not in allowed:
-                raise TriageError(
-                    f"alert {alert.id} is {alert.status.value}; it cannot become {status.value}",
-                    hint=f"allowed next: {', '.join(s.value for s in allowed) or 'none (closed alerts stay closed)'}",
-                )
-            update: dict[str, Any] = {"status": status, "updated": now}
-            if note:
-                update["triage_note"] = note
-            if status is AlertStatus.acknowledged:
-                update |= {"acknowledged_by": by, "acknowledged_at": now}
-            else:
-                if reason is None:
-                    raise TriageError(
-                        "closing an alert needs a reason",
-                        field="--reason",
-                        hint=f"one of: {', '.join(r.value for r in CloseReason)}",
-                    )
-                update |= {"closed_by": by, "closed_at": now, "close_reason": reason}
-            return alert.model_copy(update=update)
-
-        return self._update(alert_id_, change)
+        """Apply the triage rules (``soc.alerts.triage``) to the stored alert, versioned."""
+        return self._update(alert_id_, lambda a: triaged(a, status, by=by, now=now, reason=reason, note=note))
 
     def set_incident(self, alert_id_: str, incident_id: str, *, now: datetime) -> None:
-        def change(alert: Alert) -> Alert | None:
-            if alert.incident_id == incident_id:
-                return None
-            return alert.model_copy(update={"incident_id": incident_id, "updated": now})
-
-        self._update(alert_id_, change)
+        self._update(alert_id_, lambda a: with_incident(a, incident_id, now=now))
 
     def _update(self, alert_id_: str, change: Callable[[Alert], Alert | None]) -> Alert:
-        """Read, change and write back one alert only if nobody changed it meanwhile
-        (re-read and re-apply on a conflict); *change* returning None writes nothing."""
-        for _attempt in range(5):
-            found = self._gw.get(self.index, alert_id_)
-            if found is None:
-                raise NotFound(f"no alert {alert_id_!r}", hint="list alerts with 'soc alerts list'")
-            alert = Alert.from_doc(found["_source"])
-            updated = change(alert)
-            if updated is None:
-                return alert
-            try:
-                self._gw.put(
-                    self.index,
-                    alert.id,
-                    self._doc(updated),
-                    if_seq_no=int(found["_seq_no"]),
-                    if_primary_term=int(found["_primary_term"]),
-                    refresh=True,
-                )
-            except ElasticsearchRequestError as exc:
-                if "version_conflict" not in str(exc):
-                    raise
-                continue
-            return updated
-        raise ElasticsearchRequestError(f"alert {alert_id_} kept changing while being updated; try again")
+        try:
+            return read_modify_write(
+                self._gw, self.index, alert_id_, load=Alert.from_doc, dump=self._doc, change=change, missing=_MISSING
+            )
+        except NotFound as exc:
+            raise NotFound(f"no alert {alert_id_!r}", hint=_MISSING) from exc

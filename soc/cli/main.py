@@ -7,7 +7,7 @@ import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 from urllib.parse import urlparse
 
 import typer
@@ -35,6 +35,9 @@ from soc.es.outage import quiet_transport_logs
 from soc.playbooks.loader import check_routes, load_playbooks
 from soc.simulate.catalog import SCENARIOS
 from soc.vocab import iso, parse_time
+
+if TYPE_CHECKING:
+    from soc.es.ingest import IngestReport
 
 app = typer.Typer(
     name="soc",
@@ -213,16 +216,33 @@ def ingest(
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
-            "the configured timezone); windows-json: Winlogbeat or evtx_dump JSON lines; zeek: conn/dns/http "
-            "logs, TSV or JSON; fortigate: FortiGate key=value traffic, UTM and VPN/admin logon logs; cef: ArcSight "
-            "Common Event Format; auto: guess per file from its first lines",
+            "the configured timezone); windows-json: Winlogbeat, evtx_dump or NXLog JSON, or Event XML lines; zeek: "
+            "conn/dns/http/ssl logs, TSV or JSON; fortigate: FortiGate key=value traffic, UTM and VPN/admin logon "
+            "logs; cef: ArcSight Common Event Format; auto: guess per file from its first lines",
         ),
     ] = "ecs",
     follow: Annotated[
         bool, typer.Option("--follow", help="keep reading files and directories as they grow (see README)")
     ] = False,
+    encoding: Annotated[
+        str, typer.Option(help="encoding of the files (a line that does not decode is rejected, never altered)")
+    ] = "utf-8",
+    rejects: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="write every rejected, conflicting and incomplete line here (NDJSON, with its reason)"),
+    ] = None,
+    show: Annotated[int, typer.Option(help="list at most this many lines of each problem on the console")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ) -> None:
-    """Bulk-load events into the right index (by event.category); report every rejected document."""
+    """Bulk-load events into the right index (by event.category); account for every line.
+
+    Each file's lines are counted as indexed, already present (loaded before), skipped
+    (nothing soc reads), rejected (with FILE:LINE and the reason), conflicts (an event.id
+    already indexed with other content) and incomplete (indexed without a field detection
+    needs). Exit status 2 when a line was rejected or conflicted.
+    """
+    from contextlib import nullcontext
+
     from rich.progress import Progress
 
     if follow:
@@ -231,10 +251,13 @@ def ingest(
         follow_paths(files, fmt)
         return
 
-    from soc.es.ingest import ingest_files
+    from soc.es.ingest import RejectsFile, ingest_files
 
     ctx = context()
-    with Progress(transient=True, console=err_console) as progress:
+    with (
+        RejectsFile(rejects) if rejects is not None else nullcontext() as sink,
+        Progress(transient=True, console=err_console, disable=as_json) as progress,
+    ):
         task = progress.add_task("indexing", total=None)
         report = ingest_files(
             ctx.es,
@@ -243,23 +266,41 @@ def ingest(
             fmt=fmt,
             tz=ctx.settings.tz,
             reference=ctx.clock.now(),
+            encoding=encoding,
             on_progress=lambda n: progress.advance(task, n),
+            keep=max(show, 0),
+            sink=sink,
         )
-    _print_ingest_report(report)
-    if report.rejected:
+    if as_json:
+        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None})
+    else:
+        _print_ingest_report(report, show=show, rejects=rejects)
+    if report.problems["rejected"] or report.problems["conflict"]:
         raise typer.Exit(2)
 
 
-def _print_ingest_report(report: object) -> None:
-    rep: dict[str, object] = report.summary() if hasattr(report, "summary") else vars(report)
-    for key, value in rep.items():
-        if key != "rejected":
-            console.print(f"{key}: {escape(str(value))}")
-    for rej in getattr(report, "rejected", [])[:50]:
-        err_console.print(f"rejected: {escape(str(rej))}", soft_wrap=True)
-    extra = len(getattr(report, "rejected", [])) - 50
-    if extra > 0:
-        err_console.print(f"… and {extra} more rejected document(s)")
+def _print_ingest_report(report: IngestReport, *, show: int, rejects: Path | None) -> None:
+    for f in report.files.values():
+        how = "guessed" if f.guessed else "given"
+        console.print(
+            f"{safe(f.file)}: {f.format} ({how}): read {f.read}, indexed {f.indexed}, "
+            f"already present {f.already_present}, skipped {f.skipped}, rejected {f.rejected}, "
+            f"conflicts {f.conflicts}, incomplete {f.incomplete}",
+            soft_wrap=True,
+        )
+    for key, value in report.summary().items():
+        if key != "files":
+            console.print(f"{key}: {safe(value)}")
+    where = f" (every one in {safe(rejects)})" if rejects else " (give --rejects FILE for every one)"
+    for label, items in (
+        ("rejected", report.rejected),
+        ("conflict", report.conflicts),
+        ("incomplete", report.incomplete),
+    ):
+        for item in items[:show]:
+            err_console.print(f"{label}: {safe(item)}", soft_wrap=True)
+        if (more := report.problems[label] - min(show, len(items))) > 0:
+            err_console.print(f"… and {more} more {label}{where}", soft_wrap=True)
 
 
 @app.command()

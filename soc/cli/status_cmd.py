@@ -1,4 +1,5 @@
-"""``soc status``: each detector's health from its recorded runs (self-monitoring)."""
+"""``soc status``: each detector's health from its recorded runs (self-monitoring), and
+which scheduler process owns each job (its lease: owner ``host:pid:start``, expiry)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from soc.cli.common import command, console, context, print_json, safe
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
+from soc.runtime.leases import LeaseInfo, detector_job, list_leases
+from soc.runtime.scheduler import CSIRT_JOB, SUMMARY_JOB
 from soc.vocab import iso
 
 __all__ = ["health", "status"]
@@ -36,6 +39,24 @@ def health(detector: Detector, state: RunState, now: datetime) -> str:
     return "ok"
 
 
+def _lease_fields(lease: LeaseInfo | None, now: datetime) -> dict[str, Any]:
+    """Who runs the job: the owner while its lease is live, else nobody (``expired``)."""
+    if lease is None or lease.owner is None:
+        return {"owner": None, "lease_expires": None, "lease": "free"}
+    expires = lease.expires_at
+    live = expires is not None and expires > now
+    return {"owner": lease.owner, "lease_expires": iso(expires) if expires else None,
+            "lease": "held" if live else "expired"}  # fmt: skip
+
+
+def _owner_cell(row: dict[str, Any]) -> str:
+    if row["owner"] is None:
+        return "-"
+    # the expiry's time of day is enough to read (a live lease runs for seconds, not days)
+    until = f" until {row['lease_expires'][11:19]}Z" if row["lease"] == "held" else " (expired)"
+    return safe(f"{row['owner']}{until}")
+
+
 @command
 def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per detector")] = False) -> None:
     """Each detector's health: last run, lag behind now, Elasticsearch took, windows, errors."""
@@ -44,6 +65,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
     detectors = load_detectors(ctx.settings.detectors_dir, include_disabled=True)
     store = RunStateStore(ctx.es)
     alerts = AlertStore(ctx.es)
+    leases = list_leases(ctx.es)
     rows: list[dict[str, Any]] = []
     for d in detectors:
         st = store.get(d.id)
@@ -67,12 +89,15 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 "failures": st.consecutive_failures,
                 "last_error": st.last_error,
             }
+            | _lease_fields(leases.get(detector_job(d.id)), now)
         )
     if as_json:
         for row in rows:
             print_json(row)
     else:
-        table = Table("detector", "kind", "health", "last run", "lag", "took ms", "wall s", "runs", "open", "error")
+        table = Table(
+            "detector", "kind", "health", "last run", "lag", "took ms", "wall s", "runs", "open", "owner", "error"
+        )
         for r in rows:
             colour = {"ok": "green", "failing": "red", "lagging": "yellow", "truncated": "yellow"}.get(r["health"], "")
             table.add_row(
@@ -85,8 +110,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 f"{r['duration_s']:.2f}",
                 str(r["runs"]),
                 str(r["open_alerts"]),
+                _owner_cell(r),
                 safe((r["last_error"] or "")[:60]),
             )
         console.print(table)
+        jobs = Table("job", "owner")
+        for job in (CSIRT_JOB, SUMMARY_JOB):
+            jobs.add_row(job, _owner_cell(_lease_fields(leases.get(job), now)))
+        console.print(jobs)
     if any(r["health"] == "failing" for r in rows):
         raise typer.Exit(1)

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from soc.collect.models import FollowStats
 from soc.collect.offsets import OffsetStore
 from soc.collect.tailer import Batch, Tail
-from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, IngestError
+from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.ingest import index_events
 from soc.network.segments import SegmentMap
@@ -65,8 +65,8 @@ class FollowOptions:
     once: bool = False  # read what is there now, then return (catch-up and tests)
 
 
-class _Stopped(Exception):
-    pass
+class _Stopped(SocError):
+    """Asked to stop while waiting for Elasticsearch (caught in this module)."""
 
 
 class Follower:
@@ -235,7 +235,7 @@ class Follower:
                 log.warning("Elasticsearch unavailable, retrying in %.0fs: %s", delay, exc.message)
                 self._status()
                 if self.stop.wait(delay):
-                    raise _Stopped from exc
+                    raise _Stopped("stopped while Elasticsearch was unavailable") from exc
                 delay = min(delay * 2, self.options.max_backoff)
                 continue
             if self.stats.es_down:

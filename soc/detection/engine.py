@@ -14,6 +14,7 @@ from soc.alerts.models import Alert
 from soc.alerts.store import AlertStore
 from soc.calendar import CalendarSettings
 from soc.context import AppContext
+from soc.detection.figures import DetectorEvidence, rule_for
 from soc.detection.kinds import BATCH, KindEnv, kind_for
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
@@ -68,7 +69,7 @@ class DetectionEngine:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.tz = ZoneInfo(ctx.settings.timezone)
-        self.alerts = AlertStore(ctx.es, tz=self.tz, kibana_url=ctx.settings.kibana_url)
+        self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
 
     def evaluate(
@@ -81,6 +82,7 @@ class DetectionEngine:
         indices = self.ctx.settings.dataset_indices(detector.dataset)
         env = KindEnv(self.ctx.es, indices, self.tz, keep_queries=explain, write=write)
         evaluations = kind_for(detector).evaluate(env, detector, windows)
+        rule, evidence = rule_for(detector), DetectorEvidence(self.ctx.es, detector, indices, tz=self.tz)
         for window, ev in zip(windows, evaluations, strict=True):
             report.windows += 1
             report.matches += len(ev.matches)
@@ -95,7 +97,7 @@ class DetectionEngine:
             if not write:
                 continue
             for match in ev.matches:
-                rec = self.alerts.record(detector, match, indices=indices, now=self.ctx.clock.now())
+                rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
                 report.took_ms += rec.took_ms
                 if rec.outcome == "created":
                     report.created.append(rec.alert)

@@ -45,6 +45,7 @@ __all__ = [
     "count_query",
     "detector_query",
     "episode_query",
+    "episode_runs_query",
     "exception_clauses",
     "group_key",
     "history_query",
@@ -442,4 +443,32 @@ def episode_query(
         "_source": ["event.id"],
         "query": detector_query(detector, start, end, entity=entity, include_end=True, tz=tz),
         "aggs": aggs,
+    }
+
+
+def episode_runs_query(
+    detector: Detector,
+    entity: dict[str, str],
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    *,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """First and last matching event of one entity per *bucket* over ``[start, end]``:
+    the runs ``soc.alerts.episodes.run_start`` walks back over for the canonical start."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": detector_query(detector, start, end, entity=entity, include_end=True, tz=tz),
+        "aggs": {
+            "runs": {
+                "date_histogram": {
+                    "field": "@timestamp",
+                    "fixed_interval": f"{max(int(bucket.total_seconds()), 1)}s",
+                    "min_doc_count": 1,
+                },
+                "aggs": _SEEN,
+            }
+        },
     }

@@ -18,7 +18,7 @@ import elasticsearch
 from elasticsearch import Elasticsearch, helpers
 
 from soc.config import Settings
-from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound
+from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound, VersionConflict
 from soc.es.outage import quiet_transport_logs
 from soc.textsafe import one_line, truncate
 
@@ -67,6 +67,8 @@ def translate_errors(action: str) -> Iterator[None]:
             f"{action}: Elasticsearch is unreachable ({type(exc).__name__})",
             hint="start it with 'soc es up' or set SOC_ES_URL",
         ) from exc
+    except elasticsearch.ConflictError as exc:
+        raise VersionConflict(f"{action}: HTTP 409: {_reason(exc)}") from exc
     except elasticsearch.ApiError as exc:
         raise ElasticsearchRequestError(f"{action}: HTTP {exc.meta.status}: {_reason(exc)}") from exc
     except elasticsearch.TransportError as exc:
@@ -203,10 +205,8 @@ class EsGateway:
             with translate_errors(f"create {index}/{doc_id}"):
                 self.client.create(index=index, id=doc_id, document=dict(doc), refresh=refresh)
             return True
-        except ElasticsearchRequestError as exc:
-            if "version_conflict" in str(exc):
-                return False
-            raise
+        except VersionConflict:
+            return False
 
     def put(
         self,
@@ -224,6 +224,25 @@ class EsGateway:
             kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
         with translate_errors(f"write {index}/{doc_id}"):
             self.client.index(index=index, id=doc_id, document=dict(doc), refresh=refresh, **kwargs)
+
+    def put_versioned(
+        self,
+        index: str,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        version: tuple[int, int] | None,
+    ) -> tuple[int, int]:
+        """Write a whole document over *version* (``(_seq_no, _primary_term)`` as read or
+        last written), or create it when *version* is None; return the new version, so the
+        writer's next write can be conditional on this one (leases, fencing, delivery
+        claims). A changed (or, to create, existing) document raises ``VersionConflict``."""
+        if version is None:
+            kwargs: dict[str, Any] = {"op_type": "create"}
+        else:
+            kwargs = {"if_seq_no": version[0], "if_primary_term": version[1]}
+        with translate_errors(f"write {index}/{doc_id}"):
+            res = self.client.index(index=index, id=doc_id, document=dict(doc), **kwargs)
+        return int(res["_seq_no"]), int(res["_primary_term"])
 
     def refresh(self, index: str | list[str]) -> None:
         with translate_errors("refresh"):
@@ -270,6 +289,21 @@ class EsGateway:
     def delete_indices(self, pattern: str) -> None:
         with translate_errors(f"delete {pattern}"):
             self.client.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+
+    def delete(
+        self, index: str, doc_id: str, *, if_seq_no: int | None = None, if_primary_term: int | None = None
+    ) -> bool:
+        """Delete a document, optionally only if it has not changed since it was read;
+        False if it does not exist. A changed document raises ``VersionConflict``."""
+        kwargs: dict[str, Any] = {}
+        if if_seq_no is not None and if_primary_term is not None:
+            kwargs = {"if_seq_no": if_seq_no, "if_primary_term": if_primary_term}
+        try:
+            with translate_errors(f"delete {index}/{doc_id}"):
+                self.client.delete(index=index, id=doc_id, refresh=True, **kwargs)
+        except NotFound:
+            return False
+        return True
 
     def close(self) -> None:
         self.client.close()

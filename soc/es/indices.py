@@ -192,6 +192,9 @@ DELIVERY_FIELDS = {
     "sent_at": "date",
     "next_attempt_at": "date",
     "lease_until": "date",
+    "in_flight_since": "date",
+    "idempotency_key": "keyword",
+    "ambiguous_attempts": "long",
     "last_error": "text",
 }
 

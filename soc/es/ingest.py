@@ -1,16 +1,24 @@
-"""Bulk-load ECS events into the right index; every rejected document is reported.
+"""Bulk-load ECS events into the right index; every line is accounted for.
 
 Files are either ECS NDJSON or one of the log formats ``soc.parsers`` reads (OpenSSH
 syslog, Windows events as JSON, Zeek), chosen by ``fmt`` or guessed per file with "auto".
 Documents are validated and normalised one by one (``@timestamp`` parsed to UTC, IPs
-canonical, segment fields added from the segment map), routed by ``event.category``
-and indexed with ``_id = event.id`` when present, so loading the same file twice does
-not duplicate events. Files are streamed, never read whole; a document Elasticsearch
-refuses (say, ``source.ip: "not-an-ip"``) is reported with its file and line.
+canonical, segment fields added from the segment map, DNS names measured), routed by
+``event.category`` and created with ``_id = event.id`` (or a hash of the content), so
+loading the same file twice adds nothing.
+
+Every line ends in exactly one count of its file: ``indexed`` (new), ``already present``
+(the same event was indexed before), ``conflict`` (its ``event.id`` is indexed with other
+content: the first one is kept, this one reported), ``rejected`` (with file:line and the
+reason: malformed, undecodable, out of range, refused by Elasticsearch) or ``skipped`` (a
+well-formed line no detector reads). Indexed events that lack a field their category needs
+(an authentication without user or source, a flow without addresses) are also counted as
+``incomplete``. No exception inside one line loses the rest of its file.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import time
@@ -22,30 +30,100 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.errors import IngestError
+from soc.errors import IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import CATEGORY_ROUTES, EVENT_DATASETS, ensure_ready
 from soc.es.keywords import bound_keywords
+from soc.network.dns import dns_name
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
-from soc.parsers import FORMATS, Parsed, Rejected, Skipped, guess_format, parse_file, read_head
+from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
+from soc.parsers.common import MAX_DEPTH, BadLine, check_depth
 from soc.vocab import iso, parse_time
 
-__all__ = ["FORMATS", "DocumentError", "IngestReport", "Rejected", "index_events", "ingest_files", "prepare", "route"]
+__all__ = [
+    "FORMATS",
+    "PROBLEMS",
+    "DocumentError",
+    "FileReport",
+    "IngestReport",
+    "Rejected",
+    "RejectsFile",
+    "incomplete_reason",
+    "index_events",
+    "ingest_files",
+    "prepare",
+    "route",
+]
 
 _IP_FIELDS = ("source", "destination", "client", "server")
+_LOOKUP_BATCH = 500  # 409 answers resolved (already present or conflict) per mget
+_MEMORY = "(memory)"
 
 
-class DocumentError(ValueError):
+class DocumentError(SocError, ValueError):
     """One document cannot be indexed; the message says why."""
 
 
 @dataclass
+class FileReport:
+    """What became of one file's lines."""
+
+    file: str
+    format: str
+    guessed: bool = False
+    read: int = 0
+    skipped: int = 0
+    indexed: int = 0
+    already_present: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    incomplete: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "guessed": self.guessed,
+            "read": self.read,
+            "indexed": self.indexed,
+            "already_present": self.already_present,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "conflicts": self.conflicts,
+            "incomplete": self.incomplete,
+        }
+
+
+PROBLEMS = ("rejected", "conflict", "incomplete")
+ProblemSink = Callable[[str, Rejected], None]
+
+
+@dataclass
 class IngestReport:
+    """Counts, and the problem lines: every one goes to ``sink`` as it is found (``--rejects``);
+    the lists keep the first ``keep`` of each kind (all when None) and ``problems`` counts them all."""
+
     read: int = 0
     skipped: int = 0  # lines of a log format that carry nothing soc reads
-    indexed: Counter[str] = field(default_factory=Counter)
+    indexed: Counter[str] = field(default_factory=Counter)  # new documents, per index
+    already_present: int = 0  # the same event (same id, same content) was indexed before
     rejected: list[Rejected] = field(default_factory=list)
+    conflicts: list[Rejected] = field(default_factory=list)  # same event.id, other content: not indexed
+    incomplete: list[Rejected] = field(default_factory=list)  # indexed, but without a field detection needs
+    problems: Counter[str] = field(default_factory=Counter)  # kind (PROBLEMS) -> how many
+    files: dict[str, FileReport] = field(default_factory=dict)
     seconds: float = 0.0
+    keep: int | None = None
+    sink: ProblemSink | None = field(default=None, repr=False)
+
+    def add(self, kind: str, item: Rejected) -> None:
+        """Count one problem line of ``kind`` (one of PROBLEMS), keep it if there is room, pass it on."""
+        self.problems[kind] += 1
+        kept = {"rejected": self.rejected, "conflict": self.conflicts, "incomplete": self.incomplete}[kind]
+        if self.keep is None or len(kept) < self.keep:
+            kept.append(item)
+        if self.sink is not None:
+            self.sink(kind, item)
 
     @property
     def indexed_total(self) -> int:
@@ -60,22 +138,61 @@ class IngestReport:
             "read": self.read,
             "skipped": self.skipped,
             "indexed": self.indexed_total,
+            "already_present": self.already_present,
+            "rejected": self.problems["rejected"],
+            "conflicts": self.problems["conflict"],
+            "incomplete": self.problems["incomplete"],
             "per_index": dict(sorted(self.indexed.items())),
-            "rejected": len(self.rejected),
             "docs_per_second": round(self.docs_per_second),
+            "files": [f.summary() for f in self.files.values()],
         }
+
+
+def _categories(doc: dict[str, Any]) -> list[str]:
+    event = doc.get("event")
+    categories = event.get("category") if isinstance(event, dict) else None
+    if isinstance(categories, str):
+        return [categories]
+    return [c for c in categories if isinstance(c, str)] if isinstance(categories, list) else []
 
 
 def route(doc: dict[str, Any]) -> str:
     """The dataset of an event: the first ``event.category`` with a route, else "other"."""
-    event = doc.get("event")
-    categories = event.get("category") if isinstance(event, dict) else None
-    if isinstance(categories, str):
-        categories = [categories]
-    for cat in categories or []:
-        if isinstance(cat, str) and cat in CATEGORY_ROUTES:
+    for cat in _categories(doc):
+        if cat in CATEGORY_ROUTES:
             return CATEGORY_ROUTES[cat]
     return "other"
+
+
+def _get(doc: dict[str, Any], dotted: str) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def incomplete_reason(doc: dict[str, Any]) -> str | None:
+    """Why detection cannot use this event fully, or None: an authentication needs a user
+    and a source (address or host name), a network event a source and a destination."""
+    categories = _categories(doc)
+    missing: list[str] = []
+    if "authentication" in categories:
+        if not _get(doc, "user.name"):
+            missing.append("user.name")
+        if not any(_get(doc, f) for f in ("source.ip", "source.domain", "source.address")):
+            missing.append("a source (source.ip or source.domain)")
+        if missing:
+            return f"authentication event without {' and '.join(missing)}"
+    if "network" in categories:
+        if not any(_get(doc, f) for f in ("source.ip", "source.address")):
+            missing.append("source.ip")
+        if not any(_get(doc, f) for f in ("destination.ip", "destination.address", "destination.domain", "url.domain")):
+            missing.append("a destination (destination.ip or destination.domain)")
+        if missing:
+            return f"network event without {' and '.join(missing)}"
+    return None
 
 
 def _expand_dotted(doc: dict[str, Any]) -> dict[str, Any]:
@@ -111,30 +228,97 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[k] = v
 
 
+def _ip_value(value: Any, where: str) -> Any:
+    """A canonical IP, or a list of them (ECS allows arrays); a non-IP string is left for
+    Elasticsearch to reject with its reason."""
+    if isinstance(value, str):
+        return normalise_ip(value) or value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [normalise_ip(v) or v for v in value]
+    raise DocumentError(f"{where} must be an IP address or a list of them, got {json.dumps(value)[:80]}")
+
+
+def _check_event(event: dict[str, Any]) -> None:
+    for name in ("category", "type"):
+        value = event.get(name)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DocumentError(
+                f"event.{name} must be a string or a list of strings (ECS), got {json.dumps(value)[:80]}"
+            )
+
+
+def _measure_dns(doc: dict[str, Any]) -> None:
+    """``dns.question.registered_domain`` / ``subdomain`` / ``top_level_domain`` from the
+    Public Suffix List, and ``soc.dns.name_length`` / ``soc.dns.subdomain_entropy``."""
+    question = _get(doc, "dns.question")
+    name = question.get("name") if isinstance(question, dict) else None
+    if not isinstance(name, str) or not name or not isinstance(question, dict):
+        return
+    facts = dns_name(name)
+    for key, value in (
+        ("registered_domain", facts.registered_domain),
+        ("subdomain", facts.subdomain),
+        ("top_level_domain", facts.top_level_domain),
+    ):
+        if value is not None:
+            question[key] = value
+    soc = doc.setdefault("soc", {})
+    if isinstance(soc, dict):
+        soc["dns"] = {"name_length": facts.length, "subdomain_entropy": facts.subdomain_entropy}
+
+
 def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> dict[str, Any]:
     """Validate and normalise one event (in place), or raise DocumentError saying why not."""
     if not isinstance(doc, dict):
         raise DocumentError(f"expected a JSON object, got {type(doc).__name__}")
-    doc = _expand_dotted(doc)
+    try:
+        check_depth(doc)
+        doc = _expand_dotted(doc)
+        check_depth(doc)  # "a.b.c…" keys nest too
+    except BadLine as exc:
+        raise DocumentError(str(exc)) from None
+    except RecursionError:
+        raise DocumentError(f"nested deeper than {MAX_DEPTH} levels") from None
     ts = doc.get("@timestamp")
     if ts is None:
         raise DocumentError("@timestamp is missing (every event needs its time, ISO 8601 with a zone)")
     if not isinstance(ts, str):
-        raise DocumentError(f"@timestamp must be an ISO 8601 string, got {ts!r}")
+        raise DocumentError(f"@timestamp must be an ISO 8601 string, got {json.dumps(ts)[:80]}")
     try:
         doc["@timestamp"] = iso(parse_time(ts))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise DocumentError(f"@timestamp: {exc}") from exc
+    arrays: dict[str, list[Any]] = {}
     for parent in _IP_FIELDS:
         node = doc.get(parent)
-        if isinstance(node, dict) and isinstance(node.get("ip"), str):
-            node["ip"] = normalise_ip(node["ip"]) or node["ip"]  # a non-IP is left for ES to reject
+        if isinstance(node, dict) and node.get("ip") is not None:
+            node["ip"] = _ip_value(node["ip"], f"{parent}.ip")
+            if isinstance(node["ip"], list):  # segments are read from the first address
+                arrays[parent] = node["ip"]
+                node["ip"] = next(iter(node["ip"]), None)
     event = doc.setdefault("event", {})
     if not isinstance(event, dict):
         raise DocumentError("event must be an object")
+    _check_event(event)
     event.setdefault("kind", "event")
     event["ingested"] = iso(now or datetime.now(UTC))
-    return enrich_segments(bound_keywords(doc), segments)
+    _measure_dns(doc)  # before bounding: the length of the name as it was
+    ready: dict[str, Any] = enrich_segments(bound_keywords(doc), segments)
+    for parent, ips in arrays.items():
+        ready[parent]["ip"] = ips
+    return ready
+
+
+def content_digest(doc: dict[str, Any]) -> str:
+    """What an event says, without what ingest adds (``event.ingested``, ``soc.*``): two
+    lines with one ``event.id`` and the same digest are the same event."""
+    event = doc.get("event")
+    content = {k: v for k, v in doc.items() if k not in ("event", "soc")}
+    if isinstance(event, dict):
+        content["event"] = {k: v for k, v in event.items() if k != "ingested"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _doc_id(doc: dict[str, Any]) -> str:
@@ -149,59 +333,130 @@ def _doc_id(doc: dict[str, Any]) -> str:
     return "h-" + hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-class _BadLine:
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+@dataclass
+class _Sent:
+    """An action sent and not yet answered: where it came from and what it says."""
+
+    file: FileReport
+    source: str
+    digest: str
+    incomplete: str | None  # why detection cannot use it fully, counted once it is indexed
+    text: str | None  # the raw line, for the rejects file
 
 
 def _index(
     gw: EsGateway,
-    items: Iterable[tuple[str, Any]],
+    items: Iterable[tuple[FileReport, ParseResult]],
     *,
     segments: SegmentMap,
     on_progress: Callable[[int], None] | None,
+    op_type: str = "create",
+    keep: int | None = None,
+    sink: ProblemSink | None = None,
 ) -> IngestReport:
     ensure_ready(gw)
-    report = IngestReport()
-    # sources of the actions sent and not yet answered, by _id (bounded by the bulk chunk size;
-    # keyed by id rather than by position because retried documents are answered out of order)
-    in_flight: dict[str, deque[str]] = defaultdict(deque)
+    report = IngestReport(keep=keep, sink=sink)
+    # actions sent and not yet answered, by _id (bounded by the bulk chunk size; keyed by id
+    # rather than by position because retried documents are answered out of order)
+    in_flight: dict[str, deque[_Sent]] = defaultdict(deque)
+    existing: list[tuple[_Sent, str, str]] = []  # (sent, index, id) answered 409: already there
     now = datetime.now(UTC)
     began = time.perf_counter()
 
+    def reject(fr: FileReport, source: str, reason: str, text: str | None) -> None:
+        fr.rejected += 1
+        report.add("rejected", Rejected(source, reason, text))
+
+    def action(fr: FileReport, result: Parsed) -> dict[str, Any] | None:
+        try:
+            doc = prepare(result.doc, segments=segments, now=now)
+            doc_id = _doc_id(doc)
+            # a digest tells a re-ingest from a conflict; "index" (the simulator's own events) needs none
+            digest = result.digest or (content_digest(doc) if op_type == "create" else "")
+            index = gw.index_name(EVENT_DATASETS[route(doc)])
+        except DocumentError as exc:
+            reject(fr, result.source, str(exc), result.text)
+            return None
+        except RecursionError:
+            reject(fr, result.source, "nested too deep", result.text)
+            return None
+        except Exception as exc:  # noqa: BLE001 - one hostile document must not end the file
+            why = f"cannot index this document ({type(exc).__name__}: {str(exc)[:200]})"
+            reject(fr, result.source, why, result.text)
+            return None
+        if digest:
+            digest = doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
+        sent = _Sent(fr, result.source, digest, incomplete_reason(doc), result.text)
+        in_flight[doc_id].append(sent)
+        return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": doc}
+
     def actions() -> Iterator[dict[str, Any]]:
-        for source, raw in items:
+        for fr, result in items:
             report.read += 1
-            if isinstance(raw, Skipped):
+            fr.read += 1
+            if isinstance(result, Skipped):
                 report.skipped += 1
-                continue
-            if isinstance(raw, _BadLine):
-                report.rejected.append(Rejected(source, raw.reason))
-                continue
-            try:
-                doc = prepare(raw, segments=segments, now=now)
-            except DocumentError as exc:
-                report.rejected.append(Rejected(source, str(exc)))
-                continue
-            action: dict[str, Any] = {"_index": gw.index_name(EVENT_DATASETS[route(doc)]), "_source": doc}
-            action["_id"] = _doc_id(doc)
-            in_flight[action["_id"]].append(source)
-            yield action
+                fr.skipped += 1
+            elif isinstance(result, Rejected):
+                reject(fr, result.source, result.reason, result.text)
+            elif (act := action(fr, result)) is not None:
+                yield act
 
     def on_result(ok: bool, info: dict[str, Any]) -> None:
-        queue = in_flight[str(info["id"])]
-        source = queue.popleft() if queue else f"id {info['id']}"
+        doc_id = str(info["id"])
+        queue = in_flight[doc_id]
+        sent = queue.popleft() if queue else None
         if not queue:
-            in_flight.pop(str(info["id"]), None)
-        if not ok:
-            report.rejected.append(Rejected(source, f"rejected by Elasticsearch: {info['reason']}"))
+            in_flight.pop(doc_id, None)
+        if sent is None:
+            return
+        if ok:
+            sent.file.indexed += 1
+            if sent.incomplete is not None:
+                sent.file.incomplete += 1
+                report.add("incomplete", Rejected(sent.source, sent.incomplete, sent.text))
+        elif info.get("status") == 409:
+            existing.append((sent, str(info["index"]), doc_id))
+            if len(existing) >= _LOOKUP_BATCH:  # bounded: a re-ingest of a huge file holds one batch
+                _sort_existing(gw, existing, report)
+                existing.clear()
+        else:
+            reject(sent.file, sent.source, f"rejected by Elasticsearch: {info['reason']}", sent.text)
 
     result = gw.bulk(actions(), on_progress=on_progress, on_result=on_result)
     report.indexed.update(result.per_index)
+    _sort_existing(gw, existing, report)
     if report.indexed:
         gw.refresh(list(report.indexed))
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _sort_existing(gw: EsGateway, existing: list[tuple[_Sent, str, str]], report: IngestReport) -> None:
+    """Tell a re-ingest (same content: already present) from a conflict (other content)."""
+    by_index: dict[str, list[tuple[_Sent, str]]] = defaultdict(list)
+    for sent, index, doc_id in existing:
+        by_index[index].append((sent, doc_id))
+    for index, entries in by_index.items():
+        for start in range(0, len(entries), _LOOKUP_BATCH):
+            chunk = entries[start : start + _LOOKUP_BATCH]
+            stored = gw.mget(index, list(dict.fromkeys(doc_id for _, doc_id in chunk)))
+            for sent, doc_id in chunk:
+                source = stored.get(doc_id)
+                soc = source.get("soc") if source else None
+                digest = soc.get("digest") if isinstance(soc, dict) else None
+                if source is not None and digest is None:  # indexed before digests were kept
+                    digest = hashlib.sha256(content_digest(source).encode()).hexdigest()[:32]
+                if digest == sent.digest:
+                    sent.file.already_present += 1
+                    report.already_present += 1
+                else:
+                    sent.file.conflicts += 1
+                    why = (
+                        f"event.id {doc_id!r} is already indexed with other content; "
+                        "the first one is kept and this one was not indexed"
+                    )
+                    report.add("conflict", Rejected(sent.source, why, sent.text))
 
 
 def index_events(
@@ -211,30 +466,17 @@ def index_events(
     segments: SegmentMap,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Index events from memory (the simulator's path)."""
-    return _index(gw, ((f"#{i + 1}", d) for i, d in enumerate(docs)), segments=segments, on_progress=on_progress)
-
-
-def _read_ndjson(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                yield f"{path}:{lineno}", json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield f"{path}:{lineno}", _BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})")
-
-
-def _read_parsed(path: Path, fmt: str, *, tz: ZoneInfo, reference: datetime) -> Iterator[tuple[str, Any]]:
-    for result in parse_file(path, fmt, tz=tz, reference=reference):
-        if isinstance(result, Parsed):
-            yield result.source, result.doc
-        elif isinstance(result, Rejected):
-            yield result.source, _BadLine(result.reason)
-        else:
-            yield result.source, result
+    """Index events from memory (the simulator's path: its own events, rewritten in place)."""
+    fr = FileReport(_MEMORY, "ecs")
+    report = _index(
+        gw,
+        ((fr, Parsed(f"#{i + 1}", d)) for i, d in enumerate(docs)),
+        segments=segments,
+        on_progress=on_progress,
+        op_type="index",
+    )
+    report.files[fr.file] = fr
+    return report
 
 
 def _formats(files: list[Path], fmt: str) -> dict[Path, str]:
@@ -260,15 +502,26 @@ def ingest_files(
     fmt: str = "ecs",
     tz: ZoneInfo | None = None,
     reference: datetime | None = None,
+    encoding: str = "utf-8",
     on_progress: Callable[[int], None] | None = None,
+    keep: int | None = None,
+    sink: ProblemSink | None = None,
 ) -> IngestReport:
-    """Load log files (ECS NDJSON by default); bad lines are reported with file:line and reason.
+    """Load log files (ECS NDJSON by default); every line is counted in its file's report.
 
     ``tz`` is the zone of syslog times that carry none (default UTC); ``reference`` is the
-    "now" that decides their year (default: the current time).
+    "now" that decides their year (default: the current time); ``encoding`` is the files'
+    (a line that does not decode is rejected, never altered).
     """
     if fmt not in FORMATS:
         raise IngestError(f"unknown input format {fmt!r}", field="--format", hint=f"use one of: {', '.join(FORMATS)}")
+    hint = "e.g. utf-8, cp932, euc-jp (one where a line ends with the byte 0x0A)"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise IngestError(f"unknown encoding {encoding!r}", field="--encoding", hint=hint) from None
+    if "\n".encode(encoding) != b"\n":
+        raise IngestError(f"encoding {encoding!r} is not read line by line", field="--encoding", hint=hint)
     files = list(paths)
     for p in files:
         if not p.is_file():
@@ -276,9 +529,45 @@ def ingest_files(
     formats = _formats(files, fmt)
     zone = tz or ZoneInfo("UTC")
     ref = reference or datetime.now(UTC)
+    reports = {p: FileReport(str(p), formats[p], guessed=fmt == "auto") for p in files}
     items = (
-        item
+        (reports[p], result)
         for p in files
-        for item in (_read_ndjson(p) if formats[p] == "ecs" else _read_parsed(p, formats[p], tz=zone, reference=ref))
+        for result in parse_file(p, formats[p], tz=zone, reference=ref, encoding=encoding)
     )
-    return _index(gw, items, segments=segments, on_progress=on_progress)
+    report = _index(gw, items, segments=segments, on_progress=on_progress, keep=keep, sink=sink)
+    report.files = {str(p): fr for p, fr in reports.items()}
+    return report
+
+
+class RejectsFile:
+    """A problem sink writing every problem line as NDJSON as it is found: ``kind``
+    (rejected, conflict, incomplete), ``file``, ``line``, ``reason`` and ``text`` (the line
+    as read, undecodable bytes as ``\\xNN``). Nothing is held in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+        self._fh = path.open("w", encoding="utf-8")
+
+    def __call__(self, kind: str, item: Rejected) -> None:
+        name, _, number = item.source.rpartition(":")
+        located = bool(name) and number.isdigit()
+        record = {
+            "kind": kind,
+            "file": name if located else item.source,
+            "line": int(number) if located else None,
+            "reason": item.reason,
+            "text": item.text,
+        }
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.written += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> RejectsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -40,6 +40,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from soc.errors import SocError
+
 __all__ = ["ES_VERSION", "LocalNodeError", "LocalNodeInfo", "down", "ensure_built", "status", "up"]
 
 ES_VERSION = "8.19.21"
@@ -47,7 +49,7 @@ MAIN_CLASS = "io.soc.eslauncher.SocNode"
 SOURCES = Path(__file__).with_name("javanode")
 
 
-class LocalNodeError(RuntimeError):
+class LocalNodeError(SocError):
     """The local node could not be built, started or stopped; the message says why."""
 
 

@@ -23,7 +23,7 @@ from soc.incidents.models import Incident, Obligation, ObligationStatus, Priorit
 from soc.playbooks.models import ObligationKind
 from soc.vocab import Bilingual, Segment
 
-__all__ = ["RULES", "Rule", "due_dates", "required_kinds", "with_obligations"]
+__all__ = ["RULES", "Rule", "basis_text", "due_dates", "required_kinds", "with_obligations"]
 
 K = ObligationKind
 
@@ -31,7 +31,7 @@ K = ObligationKind
 @dataclass(frozen=True)
 class Rule:
     label: Bilingual
-    basis: str
+    basis: Bilingual  # the legal basis, named in full in each language
     rule: Bilingual
     within: timedelta | None  # from aware_at; None: no fixed deadline
     hard: timedelta | None = None
@@ -41,19 +41,29 @@ class Rule:
 RULES: dict[ObligationKind, Rule] = {
     K.prefecture: Rule(
         Bilingual(en="Prefecture (information security department)", ja="県（情報セキュリティ担当部署）"),
-        "MIC local-government security guideline; city security standards",
+        Bilingual(
+            en="MIC local-government security guideline; city security standards",
+            ja="総務省「地方公共団体における情報セキュリティポリシーに関するガイドライン」、市の情報セキュリティ対策基準",
+        ),
         Bilingual(en="without delay: within 1 day of awareness", ja="遅滞なく：認知から1日以内"),
         timedelta(days=1),
     ),
     K.ministry: Rule(
         Bilingual(en="Ministry of Internal Affairs and Communications", ja="総務省"),
-        "MIC local-government security guideline",
+        Bilingual(
+            en="MIC local-government security guideline",
+            ja="総務省「地方公共団体における情報セキュリティポリシーに関するガイドライン」",
+        ),
         Bilingual(en="without delay: within 1 day of awareness", ja="遅滞なく：認知から1日以内"),
         timedelta(days=1),
     ),
     K.ppc_preliminary: Rule(
         Bilingual(en="Personal Information Protection Commission: preliminary report", ja="個人情報保護委員会：速報"),
-        "APPI Art. 68; PPC rules Art. 43-44; My Number Act Art. 29-4",
+        Bilingual(
+            en="APPI Art. 68; PPC rules Art. 43-44; My Number Act Art. 29-4",
+            ja="個人情報の保護に関する法律 第68条、個人情報の保護に関する法律施行規則 第43条・第44条、"
+            "行政手続における特定の個人を識別するための番号の利用等に関する法律 第29条の4",
+        ),
         Bilingual(
             en="promptly: about 3 days of awareness, at most 5", ja="速やかに：認知からおおむね3日、遅くとも5日以内"
         ),
@@ -62,7 +72,10 @@ RULES: dict[ObligationKind, Rule] = {
     ),
     K.ppc_final: Rule(
         Bilingual(en="Personal Information Protection Commission: final report", ja="個人情報保護委員会：確報"),
-        "APPI Art. 68; PPC rules Art. 44",
+        Bilingual(
+            en="APPI Art. 68; PPC rules Art. 44",
+            ja="個人情報の保護に関する法律 第68条、個人情報の保護に関する法律施行規則 第44条",
+        ),
         Bilingual(
             en="within 30 days of awareness (60 for a malicious act)",
             ja="認知から30日以内（不正の目的によるものは60日以内）",
@@ -72,25 +85,31 @@ RULES: dict[ObligationKind, Rule] = {
     ),
     K.police: Rule(
         Bilingual(en="Prefectural police (cybercrime unit)", ja="県警察（サイバー犯罪相談窓口）"),
-        "suspected crime (Unauthorized Computer Access Act, extortion)",
+        Bilingual(
+            en="suspected crime (Unauthorized Computer Access Act, extortion)",
+            ja="犯罪の疑い（不正アクセス行為の禁止等に関する法律、恐喝など）",
+        ),
         Bilingual(en="when a crime is suspected, at the CISO's decision", ja="犯罪の疑いがある場合、CISOの判断により"),
         None,
     ),
     K.jlis: Rule(
-        Bilingual(en="J-LIS (LGWAN / resident registry network)", ja="地方公共団体情報システム機構（J-LIS）"),
-        "LGWAN and resident registry network emergency contact rules",
+        Bilingual(en="J-LIS (LGWAN / resident registry network)", ja="地方公共団体情報システム機構"),
+        Bilingual(
+            en="LGWAN and resident registry network emergency contact rules",
+            ja="LGWAN・住民基本台帳ネットワークシステムの緊急連絡に関する定め",
+        ),
         Bilingual(en="immediately: within 1 hour of awareness", ja="直ちに：認知から1時間以内"),
         timedelta(hours=1),
     ),
     K.vendors: Rule(
         Bilingual(en="Vendors of the affected systems", ja="影響を受けたシステムの委託事業者"),
-        "contracts",
+        Bilingual(en="contracts", ja="委託契約"),
         Bilingual(en="as the contract requires", ja="契約の定めによる"),
         None,
     ),
     K.residents: Rule(
         Bilingual(en="Residents concerned (notice to the person)", ja="本人（住民）への通知"),
-        "APPI Art. 68(2)",
+        Bilingual(en="APPI Art. 68(2)", ja="個人情報の保護に関する法律 第68条第2項"),
         Bilingual(en="as soon as practicable", ja="状況に応じて速やかに"),
         None,
     ),
@@ -117,6 +136,14 @@ def required_kinds(incident: Incident, declared: Iterable[str] = ()) -> list[Obl
     return [k for k in ObligationKind if k in kinds]
 
 
+def basis_text(kind: str, stored: str, lang: str) -> str:
+    """The legal basis of an obligation in *lang*: from ``RULES``, the stored text otherwise."""
+    try:
+        return RULES[K(kind)].basis(lang)
+    except ValueError:
+        return stored
+
+
 def due_dates(kind: ObligationKind, aware_at: datetime | None, *, malicious: bool) -> tuple[datetime | None, ...]:
     rule = RULES[kind]
     if aware_at is None or rule.within is None:
@@ -138,7 +165,7 @@ def with_obligations(incident: Incident, declared: Iterable[str] = ()) -> list[O
             rule = RULES[kind]
             out.append(
                 Obligation(
-                    kind=kind.value, label=rule.label, basis=rule.basis, rule=rule.rule, due_at=due, hard_due_at=hard
+                    kind=kind.value, label=rule.label, basis=rule.basis.en, rule=rule.rule, due_at=due, hard_due_at=hard
                 )
             )
         elif current.status is ObligationStatus.pending:

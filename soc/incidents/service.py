@@ -3,8 +3,15 @@
 Grouping: an alert joins the open incident that shares one of its *actor* values
 (every entity field except ``destination.*``: the source address, the account, the
 host), else it opens a new incident with the playbook routed to its detector.
-Idempotent: incident ids are deterministic (from the first alert), creation uses
-``op_type=create`` and updates are conditional on the version read.
+
+Concurrency: placement is serialised per correlation key — each actor value of the alert
+is a lock held in Elasticsearch (``soc.es.locks``: create-if-absent with an expiry, taken
+in sorted order) — so N threads or processes escalating one actor at once open exactly
+one incident; the others find it and join. The incident id is derived from the key (the
+alert's sorted actor values) and the JST day it is opened, never from which alert won:
+``INC-<day>-<8 hex of the key>``, then ``-2``, ``-3`` when the same actor gets another
+incident that day after the first was closed. Creation uses ``op_type=create``, updates
+are conditional on the version read (a conflict re-reads and re-applies).
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
-from soc.errors import ElasticsearchRequestError, SocError
+from soc.errors import SocError
+from soc.es.locks import hold
+from soc.es.versioned import retry_conflicts
 from soc.incidents.lifecycle import ACK_LIMITS, priority_for, tier_for, with_audit
 from soc.incidents.models import Incident
 from soc.incidents.obligations import with_obligations
@@ -30,6 +39,7 @@ from soc.vocab import Bilingual, Segment, Severity
 __all__ = [
     "SYSTEM_ACTOR",
     "EscalationResult",
+    "correlation_key",
     "escalate",
     "grouping_values",
     "incident_id_for",
@@ -58,10 +68,19 @@ def grouping_values(alert: Alert) -> list[str]:
     return sorted({v for k, v in alert.entity.items() if not k.startswith("destination.")})
 
 
-def incident_id_for(alert: Alert) -> str:
-    """``INC-<JST day of the alert's start>-<6 hex of its id>``: deterministic."""
-    day = alert.start.astimezone(_ID_ZONE).strftime("%Y%m%d")
-    return f"INC-{day}-{hashlib.sha256(alert.id.encode()).hexdigest()[:6]}"
+def correlation_key(alert: Alert) -> str:
+    """The alert's actor values, sorted: what incident placement is serialised on (an alert
+    naming no actor, only destinations, is a key of its own: its id)."""
+    return "|".join(grouping_values(alert)) or alert.id
+
+
+def incident_id_for(key: str, opened_at: datetime, n: int = 1) -> str:
+    """``INC-<JST day opened>-<8 hex of the correlation key>`` (``-<n>`` from the second
+    incident of one key on one day): the same key on the same day gives the same id,
+    whichever alert opened it."""
+    day = opened_at.astimezone(_ID_ZONE).strftime("%Y%m%d")
+    base = f"INC-{day}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return base if n == 1 else f"{base}-{n}"
 
 
 def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
@@ -71,11 +90,11 @@ def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
     return Bilingual(en=f"{alert.title}: {who}", ja=f"{alert.title}：{who}")
 
 
-def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Incident:
+def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None, *, n: int = 1) -> Incident:
     now = ctx.clock.now()
     entities = {k: [v] for k, v in sorted(alert.entity.items())}
     incident = Incident(
-        id=incident_id_for(alert),
+        id=incident_id_for(correlation_key(alert), now, n),
         title=_title(alert, playbook),
         severity=alert.severity,
         risk_score=alert.risk_score,
@@ -183,30 +202,47 @@ def _place(
     ctx: AppContext, store: IncidentStore, alert: Alert, playbooks: Sequence[Playbook], result: EscalationResult
 ) -> str:
     """Join the open incident sharing an actor value, else open one; the incident id."""
-    for _attempt in range(_MAX_ATTEMPTS):
-        found = store.find_open_by_values(grouping_values(alert))
+    values = grouping_values(alert)
+    with hold(ctx.es, [f"incident:{v}" for v in values]):
+        found = store.find_open_by_values(values)
         if found is not None:
-            incident, seq_no, term = found
-            if alert.id not in incident.alert_ids:
-                try:
-                    store.save(_join(incident, alert, ctx, playbooks), seq_no=seq_no, primary_term=term)
-                except ElasticsearchRequestError as exc:
-                    if "version_conflict" in str(exc):
-                        continue  # someone else updated it: read again
-                    raise
-                if incident.id not in result.joined and incident.id not in result.opened:
-                    result.joined.append(incident.id)
-            return incident.id
-        new = _open(ctx, alert, route(playbooks, alert))
-        if store.create(new):
-            result.opened.append(new.id)
-            return new.id
-        # the deterministic id exists already (a re-run, or a concurrent writer)
-        existing = store.get(new.id)
-        if alert.id in existing.alert_ids:
-            return existing.id
+            return _join_found(ctx, store, found[0].id, alert, playbooks, result)
+        playbook = route(playbooks, alert)
+        for n in range(1, _MAX_ATTEMPTS * 20):
+            new = _open(ctx, alert, playbook, n=n)
+            if store.create(new):
+                result.opened.append(new.id)
+                return new.id
+            # the id is taken: a re-run (the alert is in it), an incident of this key
+            # opened without the lock (join it), or one closed earlier today (next n)
+            existing = store.get(new.id)
+            if alert.id in existing.alert_ids:
+                return existing.id
+            if existing.is_open and set(existing.entity_values) & set(values):
+                return _join_found(ctx, store, existing.id, alert, playbooks, result)
     raise SocError(
-        f"could not place alert {alert.id} in an incident after {_MAX_ATTEMPTS} attempts",
+        f"could not place alert {alert.id} in an incident",
         object_id=alert.id,
-        hint="another writer keeps changing the same incident, or its id is taken by a closed incident; re-run",
+        hint="too many incidents of this actor today; close or merge some and re-run",
     )
+
+
+def _join_found(
+    ctx: AppContext,
+    store: IncidentStore,
+    incident_id: str,
+    alert: Alert,
+    playbooks: Sequence[Playbook],
+    result: EscalationResult,
+) -> str:
+    """Add *alert* to the incident *incident_id* (versioned: a concurrent change re-reads)."""
+
+    def attempt(_n: int) -> str:
+        incident, seq_no, term = store.get_versioned(incident_id)
+        if alert.id not in incident.alert_ids:
+            store.save(_join(incident, alert, ctx, playbooks), seq_no=seq_no, primary_term=term)
+            if incident.id not in result.joined and incident.id not in result.opened:
+                result.joined.append(incident.id)
+        return incident.id
+
+    return retry_conflicts(attempt, what=f"join alert {alert.id} to {incident_id}")

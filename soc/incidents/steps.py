@@ -21,7 +21,17 @@ from soc.incidents.models import Choice, Incident, SlaState, StepInstance, StepS
 from soc.playbooks.graph import predecessors, topological_order
 from soc.playbooks.models import AnyStep, ApprovalStep, DecisionStep, Playbook, WaitStep
 
-__all__ = ["AT_RISK_SHARE", "StepError", "advance", "choose", "complete", "instantiate", "skip", "sla_state"]
+__all__ = [
+    "AT_RISK_SHARE",
+    "StepError",
+    "advance",
+    "choose",
+    "chosen_options",
+    "complete",
+    "instantiate",
+    "skip",
+    "sla_state",
+]
 
 AT_RISK_SHARE = 0.25  # a step is at risk in the last quarter of its time
 
@@ -148,6 +158,11 @@ def _active(incident: Incident, step_id: str) -> StepInstance:
     return inst
 
 
+def chosen_options(incident: Incident) -> dict[str, str]:
+    """Step id -> the option chosen there, for every decision taken so far."""
+    return {s.step_id: s.choice.option for s in incident.steps if s.choice is not None}
+
+
 def _replace(incident: Incident, inst: StepInstance) -> list[StepInstance]:
     return [inst if s.step_id == inst.step_id else s for s in incident.steps]
 
@@ -191,7 +206,7 @@ def choose(
         by=actor,
         at=now,
         comment=comment,
-        recommended=defn.recommendation if isinstance(defn, ApprovalStep) else None,
+        recommended=defn.recommendation_for(chosen_options(incident)) if isinstance(defn, ApprovalStep) else None,
     )
     done = inst.model_copy(update={"status": StepStatus.done, "done_at": now, "choice": choice, **_missed(inst, now)})
     return advance(playbook, _replace(incident, done), now, aware_at=incident.aware_at)

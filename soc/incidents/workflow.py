@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
-from soc.errors import ElasticsearchRequestError, NotFound, SocError
+from soc.errors import NotFound, SocError
+from soc.es.versioned import retry_conflicts
 from soc.incidents.deadlines import evaluate
 from soc.incidents.lifecycle import check_transition, with_audit
 from soc.incidents.models import (
@@ -31,7 +32,7 @@ from soc.incidents.models import (
 from soc.incidents.obligations import with_obligations
 from soc.incidents.service import EscalationResult, escalate, rescore, start_workflow
 from soc.incidents.steps import StepError, choose, complete, instantiate, skip
-from soc.incidents.store import IncidentStore
+from soc.incidents.store import IncidentStore, Versioned
 from soc.playbooks.loader import find_playbook
 from soc.playbooks.models import Playbook
 from soc.vocab import Bilingual, Severity
@@ -61,20 +62,16 @@ class Workflow:
         return playbook
 
     def _mutate(self, incident_id: str, change: Callable[[Incident, datetime], Incident]) -> Incident:
-        for _attempt in range(_ATTEMPTS):
+        def attempt(_n: int) -> Incident:
             incident, seq_no, term = self.store.get_versioned(incident_id)
             now = self.ctx.clock.now()
             updated = change(incident, now)
             if updated.audit[: len(incident.audit)] != incident.audit:
                 raise SocError(f"the audit trail of {incident_id} is append-only", object_id=incident_id)
-            try:
-                self.store.save(updated, seq_no=seq_no, primary_term=term)
-            except ElasticsearchRequestError as exc:
-                if "version_conflict" in str(exc):
-                    continue
-                raise
+            self.store.save(updated, seq_no=seq_no, primary_term=term)
             return updated
-        raise SocError(f"{incident_id} kept changing under us; try again", object_id=incident_id)
+
+        return retry_conflicts(attempt, what=f"change {incident_id}", attempts=_ATTEMPTS)
 
     # -- opening -------------------------------------------------------------------
     def open_from_alerts(self, alerts: Sequence[Alert]) -> EscalationResult:
@@ -344,18 +341,14 @@ def check_deadlines(
     store = IncidentStore(ctx.es)
     by_id = {p.id: p for p in playbooks}
     events: list[EscalationEvent] = []
-    for incident, seq_no, term in store.list_open():
-        for _attempt in range(_ATTEMPTS):
+    for listed in store.list_open():
+
+        def attempt(n: int, listed: Versioned = listed) -> list[EscalationEvent]:
+            incident, seq_no, term = listed if n == 0 else store.get_versioned(listed[0].id)
             updated, new = evaluate(incident, when, playbook=by_id.get(incident.playbook_id or ""))
-            if updated == incident:
-                break
-            try:
+            if updated != incident:
                 store.save(updated, seq_no=seq_no, primary_term=term)
-            except ElasticsearchRequestError as exc:
-                if "version_conflict" not in str(exc):
-                    raise
-                incident, seq_no, term = store.get_versioned(incident.id)
-                continue
-            events += new
-            break
+            return new if updated != incident else []
+
+        events += retry_conflicts(attempt, what=f"deadlines of {listed[0].id}", attempts=_ATTEMPTS)
     return events

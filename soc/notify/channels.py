@@ -2,23 +2,35 @@
 
 A channel either returns (delivered) or raises ``DeliveryError``. Every network call has
 the destination's timeout; TLS uses ``ssl.create_default_context()`` with verification on
-unless a destination turns it off by name. Errors of ``smtplib``/``urllib``/the OS are
-translated here and their messages scrubbed of every secret the destination holds.
+unless a destination turns it off by name. Errors of ``smtplib``/``http.client``/the OS
+are translated here and their messages scrubbed of every secret the destination holds.
+
+Every message carries its delivery's idempotency key (``delivery_id``): webhooks in an
+``Idempotency-Key`` header, e-mails in the ``Message-ID`` (and ``X-SOC-Idempotency-Key``).
+A failure is *ambiguous* (``DeliveryError.ambiguous``) when it happened after the request
+went out - a timeout or a reset while sending it or waiting for the answer - because the
+receiver may have acted on it; one before that (refused, TLS, DNS, a refused SMTP command)
+is a sure failure.
 """
 
 from __future__ import annotations
 
+import base64
+import email.generator
+import email.policy
 import http.client
+import io
 import json
 import logging
 import os
 import re
 import smtplib
 import ssl
-import urllib.error
+import time
 import urllib.request
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
 from soc.clock import Clock
 from soc.notify.models import (
@@ -28,6 +40,7 @@ from soc.notify.models import (
     SmtpDestination,
     WebhookDestination,
     delivery_id,
+    message_id,
     scrub,
 )
 from soc.notify.payloads import WEBHOOK_FORMATS, email_message, generic_payload, markdown
@@ -39,6 +52,7 @@ log = logging.getLogger(__name__)
 _MAX_RESPONSE = 64 * 1024
 _RETRYABLE_HTTP = {408, 425, 429}
 _USER_AGENT = "soc-notify/1"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class Channel(Protocol):
@@ -68,9 +82,12 @@ class SmtpChannel:
             notification,
             sender=d.sender,
             to=d.to,
-            message_id=f"<{delivery_id(notification.key, d.name)[:32]}@soc.notify>",
+            message_id=message_id(notification.key, d.name),
             date=self._clock.now(),
         )
+        if "X-SOC-Idempotency-Key" not in msg:
+            msg["X-SOC-Idempotency-Key"] = delivery_id(notification.key, d.name)
+        data_sent = False  # once DATA is under way, a lost answer leaves the outcome unknown
         try:
             smtp = self._connect()
             with smtp:
@@ -80,16 +97,34 @@ class SmtpChannel:
                     smtp.ehlo()
                 if d.username is not None and d.password is not None:
                     smtp.login(d.username, d.password.get_secret_value())
-                refused = smtp.send_message(msg)
+                payload, options = _flatten(msg, smtp)
+                code, resp = smtp.mail(d.sender, options)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, resp, d.sender)
+                refused = {}
+                for rcpt in d.to:
+                    code, resp = smtp.rcpt(rcpt)
+                    if code not in (250, 251):
+                        refused[rcpt] = (code, resp)
+                if len(refused) == len(d.to):
+                    smtp.rset()
+                    raise smtplib.SMTPRecipientsRefused(refused)
+                data_sent = True
+                code, resp = smtp.data(payload)
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, resp)
         except smtplib.SMTPAuthenticationError as exc:
             raise self._error(f"authentication refused (SMTP {exc.smtp_code})", retryable=False) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             raise self._error(f"every recipient refused: {', '.join(exc.recipients)}", retryable=False) from exc
-        except smtplib.SMTPResponseException as exc:
+        except smtplib.SMTPResponseException as exc:  # the server answered: it did not take the message
             reason = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
             raise self._error(f"SMTP {exc.smtp_code}: {reason}", retryable=exc.smtp_code < 500) from exc
         except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS failure, dropped connection
-            raise self._error(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+            what = f"{type(exc).__name__}: {exc}"
+            if data_sent:
+                what += " (after the message was sent: it may have been delivered)"
+            raise self._error(what, retryable=True, ambiguous=data_sent) from exc
         if refused:
             # the others already have it: a retry would send them a duplicate
             log.warning("%s: some recipients refused: %s", d.name, ", ".join(sorted(refused)))
@@ -107,25 +142,20 @@ class SmtpChannel:
         d = self.destination
         return tls_context(verify=d.verify_tls, ca_file=d.ca_file, what=f"{d.name} ({d.host})")
 
-    def _error(self, message: str, *, retryable: bool) -> DeliveryError:
+    def _error(self, message: str, *, retryable: bool, ambiguous: bool = False) -> DeliveryError:
         d = self.destination
         text = scrub(f"{d.display}: {message}", d.secrets())
-        return DeliveryError(text, destination=d.name, retryable=retryable)
+        return DeliveryError(text, destination=d.name, retryable=retryable, ambiguous=ambiguous)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook that redirects is misconfigured; following it would re-send the body elsewhere."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: object,
-        code: int,
-        msg: str,
-        headers: object,
-        newurl: str,
-    ) -> None:
-        return None
+def _flatten(msg: email.message.EmailMessage, smtp: smtplib.SMTP) -> tuple[bytes, list[str]]:
+    """The message as ``SMTP.send_message`` would send it (SMTPUTF8 when an address needs it)."""
+    international = any(not str(v).isascii() for k, v in msg.items() if k.lower() in ("from", "to", "cc", "sender"))
+    policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+    options = ["SMTPUTF8", "BODY=8BITMIME"] if international and smtp.has_extn("smtputf8") else []
+    with io.BytesIO() as out:
+        email.generator.BytesGenerator(out, policy=policy).flatten(msg, linesep="\r\n")
+        return out.getvalue(), options
 
 
 class WebhookChannel:
@@ -139,30 +169,85 @@ class WebhookChannel:
         body = json.dumps(WEBHOOK_FORMATS[d.format](notification), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": _USER_AGENT}
         headers |= {name: value.get_secret_value() for name, value in d.headers.items()}
-        # the scheme is validated (http/https only) by WebhookDestination
-        request = urllib.request.Request(d.url.get_secret_value(), data=body, headers=headers, method="POST")  # noqa: S310
-        context = tls_context(verify=d.verify_tls, ca_file=d.ca_file, what=f"{d.name} ({d.display})")
-        opener = urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=context))
-        # Third-party exceptions here carry the URL (HTTPError.url, http.client state):
-        # ours replaces them without chaining so no traceback can print the secret.
+        headers[IDEMPOTENCY_HEADER] = delivery_id(notification.key, d.name)
+        conn, target, proxy_headers = self._connection()
+        headers |= proxy_headers
+        # Third-party exceptions here can carry the URL: ours replace them without chaining,
+        # so no traceback can print the secret. Redirects are not followed (a webhook that
+        # redirects is misconfigured; following it would send the body elsewhere).
+        went_out = False
         try:
-            with opener.open(request, timeout=d.timeout) as response:
-                response.read(_MAX_RESPONSE)
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-            exc.close()
-            retryable = code >= 500 or code in _RETRYABLE_HTTP
-            raise self._error(f"HTTP {code}", retryable=retryable) from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            raise self._error(f"{type(reason).__name__}: {reason}", retryable=True) from None
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, malformed answers
-            raise self._error(f"{type(exc).__name__}: {exc}", retryable=True) from None
+            try:
+                conn.connect()
+            except (OSError, http.client.HTTPException) as exc:  # refused, DNS, TLS, proxy: nothing sent
+                raise self._error(f"{type(exc).__name__}: {exc}", retryable=True) from None
+            try:
+                went_out = True
+                conn.request("POST", target, body=body, headers=headers)
+                response = conn.getresponse()
+                code = response.status
+                _read_bounded(response, deadline=time.monotonic() + 2 * d.timeout)
+            except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, malformed answers
+                raise self._error(
+                    f"{type(exc).__name__}: {exc} (after the request went out: it may have been delivered)",
+                    retryable=True,
+                    ambiguous=went_out,
+                ) from None
+        finally:
+            conn.close()
+        if not 200 <= code < 300:
+            raise self._error(f"HTTP {code}", retryable=code >= 500 or code in _RETRYABLE_HTTP)
 
-    def _error(self, message: str, *, retryable: bool) -> DeliveryError:
+    def _connection(self) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+        """A connection to the URL's host (or to the proxy of the environment), the request
+        target, and the headers a plain-http proxy needs."""
+        d = self.destination
+        url = d.url.get_secret_value()
+        parts = urlsplit(url)  # scheme and host validated by WebhookDestination
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        if proxy and urllib.request.proxy_bypass(host):
+            proxy = None
+        tunnel_headers: dict[str, str] = {}
+        if proxy:
+            p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            if p.username:
+                auth = base64.b64encode(f"{unquote(p.username)}:{unquote(p.password or '')}".encode()).decode()
+                tunnel_headers["Proxy-Authorization"] = f"Basic {auth}"
+            connect_host, connect_port = p.hostname or "", p.port or 8080
+        else:
+            connect_host, connect_port = host, port
+        conn: http.client.HTTPConnection
+        request_headers: dict[str, str] = {}
+        if parts.scheme == "https":
+            context = tls_context(verify=d.verify_tls, ca_file=d.ca_file, what=f"{d.name} ({d.display})")
+            conn = http.client.HTTPSConnection(connect_host, connect_port, timeout=d.timeout, context=context)
+            if proxy:
+                conn.set_tunnel(host, port, headers=tunnel_headers)
+        else:
+            conn = http.client.HTTPConnection(connect_host, connect_port, timeout=d.timeout)
+            if proxy:
+                target, request_headers = url, tunnel_headers  # a plain-http proxy takes the absolute URL
+        return conn, target, request_headers
+
+    def _error(self, message: str, *, retryable: bool, ambiguous: bool = False) -> DeliveryError:
         d = self.destination
         text = scrub(f"{d.display}: {message}", d.secrets())
-        return DeliveryError(text, destination=d.name, retryable=retryable)
+        return DeliveryError(text, destination=d.name, retryable=retryable, ambiguous=ambiguous)
+
+
+def _read_bounded(response: http.client.HTTPResponse, *, deadline: float) -> None:
+    """Read (and drop) at most 64 KiB of the answer, within *deadline*: a receiver that
+    trickles its answer cannot hold a try (and so the delivery's lease) for long."""
+    left = _MAX_RESPONSE
+    while left > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer took too long to read")
+        chunk = response.read1(min(left, 8192))
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -13,19 +13,25 @@ through ``scrub``.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from soc.destinations import (
+    MASK,
+    Destination,
+    NotifySettings,
+    OutboxDestination,
+    SmtpDestination,
+    WebhookDestination,
+)
 from soc.errors import SocError
-from soc.vocab import Bilingual, Duration, Severity
+from soc.vocab import Bilingual, Severity
 
 __all__ = [
     "Delivery",
@@ -38,14 +44,13 @@ __all__ = [
     "SmtpDestination",
     "WebhookDestination",
     "delivery_id",
+    "message_id",
     "notification_key",
     "routes_to",
     "scrub",
 ]
 
-_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _KEY = r"^[A-Za-z0-9][A-Za-z0-9:._@/+-]{0,255}$"
-MASK = "****"
 
 
 class _Strict(BaseModel):
@@ -77,123 +82,17 @@ def notification_key(incident_id: str, *parts: str) -> str:
 
 
 def delivery_id(key: str, destination: str) -> str:
-    """The Elasticsearch id of the delivery of *key* to *destination*: one per pair, ever."""
+    """The Elasticsearch id of the delivery of *key* to *destination*: one per pair, ever.
+    It is also the delivery's idempotency key (``Idempotency-Key`` header, ``Message-ID``)."""
     return hashlib.sha256(f"{key}\x00{destination}".encode()).hexdigest()
 
 
+def message_id(key: str, destination: str) -> str:
+    """The e-mail ``Message-ID`` of a delivery: the same for every try, so clients fold repeats."""
+    return f"<{delivery_id(key, destination)[:32]}@soc.notify>"
+
+
 # -- destinations -------------------------------------------------------------
-class _DestinationBase(_Strict):
-    name: Annotated[str, Field(pattern=_NAME)]
-    min_severity: Severity = Severity.low
-    roles: tuple[str, ...] = ()  # if given, only notifications addressed to one of these roles
-
-    @property
-    def display(self) -> str:
-        """What logs and records may say about this destination (no secrets)."""
-        raise NotImplementedError
-
-    def secrets(self) -> list[str]:
-        """Every secret value this destination holds, for ``scrub``."""
-        return []
-
-
-class SmtpDestination(_DestinationBase):
-    kind: Literal["smtp"]
-    host: str
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str = Field(alias="from", min_length=3)
-    to: list[str] = Field(min_length=1)
-    timeout: float = Field(default=10.0, gt=0, le=300)
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    # sending a password over an unencrypted connection must be asked for by name
-    allow_plaintext_auth: bool = False
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _safe_auth(self) -> SmtpDestination:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("give both username and password, or neither")
-        if self.username is not None and self.security == "none" and not self.allow_plaintext_auth:
-            raise ValueError("login over an unencrypted connection: use starttls/tls or set allow_plaintext_auth")
-        return self
-
-    @property
-    def display(self) -> str:
-        return f"smtp {self.host}:{self.port} -> {', '.join(self.to)}"
-
-    def secrets(self) -> list[str]:
-        return [self.password.get_secret_value()] if self.password is not None else []
-
-
-class WebhookDestination(_DestinationBase):
-    kind: Literal["webhook"]
-    url: SecretStr  # the URL of a Teams/Slack webhook is itself the credential
-    format: Literal["generic", "teams", "slack"] = "generic"
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
-    timeout: float = Field(default=10.0, gt=0, le=300)
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    # plain http leaks the URL and headers on the wire; allowed for loopback, else by name
-    allow_http: bool = False
-
-    @model_validator(mode="after")
-    def _valid_url(self) -> WebhookDestination:
-        parts = urlsplit(self.url.get_secret_value())
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("url: must be an http(s) URL with a host")
-        if parts.scheme == "http" and not self.allow_http and not _is_loopback(parts.hostname):
-            raise ValueError("url: plain http to a non-loopback host; use https or set allow_http")
-        return self
-
-    @property
-    def display(self) -> str:
-        parts = urlsplit(self.url.get_secret_value())
-        port = f":{parts.port}" if parts.port else ""
-        return f"webhook/{self.format} {parts.scheme}://{parts.hostname}{port}/{MASK}"
-
-    def secrets(self) -> list[str]:
-        url = self.url.get_secret_value()
-        parts = urlsplit(url)
-        found = [url, *(v.get_secret_value() for v in self.headers.values())]
-        if parts.path.strip("/"):
-            found.append(parts.path)
-            found += [seg for seg in parts.path.split("/") if len(seg) >= 8]
-        if parts.query:
-            found.append(parts.query)
-            found += [kv.split("=", 1)[-1] for kv in parts.query.split("&") if len(kv.split("=", 1)[-1]) >= 4]
-        if parts.password:
-            found.append(parts.password)
-        return found
-
-
-class OutboxDestination(_DestinationBase):
-    """Files in a directory: one ``.json`` and one ``.md`` per delivery (the demo's channel)."""
-
-    kind: Literal["outbox"]
-    directory: Path
-
-    @property
-    def display(self) -> str:
-        return f"outbox {self.directory}"
-
-
-Destination = Annotated[SmtpDestination | WebhookDestination | OutboxDestination, Field(discriminator="kind")]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def routes_to(
     destination: SmtpDestination | WebhookDestination | OutboxDestination, notification: Notification
 ) -> bool:
@@ -215,33 +114,14 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 _QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s#'\"]*")
 
 
-class NotifySettings(_Strict):
-    """The ``[notify]`` block of the settings. No destination means the outbox in ``out_dir``."""
-
-    destinations: list[Destination] = Field(default_factory=list)
-    max_attempts: int = Field(default=8, ge=1, le=100)  # in total, over every run
-    attempts_per_run: int = Field(default=3, ge=1, le=10)  # tries in one notify()/retry_pending() call
-    retry_delay: Duration = timedelta(seconds=2)  # sleep before the 2nd try of a run; doubles each try
-    backoff: Duration = timedelta(minutes=1)  # wait before the next run after a failed one; doubles each run
-    backoff_max: Duration = timedelta(hours=1)
-
-    @field_validator("destinations")
-    @classmethod
-    def _unique_names(
-        cls, values: list[SmtpDestination | WebhookDestination | OutboxDestination]
-    ) -> list[SmtpDestination | WebhookDestination | OutboxDestination]:
-        names = [d.name for d in values]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"destination names must be unique: {', '.join(dupes)}")
-        return values
-
-
 # -- delivery records ----------------------------------------------------------
 class DeliveryStatus(StrEnum):
     pending = "pending"  # recorded, not yet sent (or being sent)
     sent = "sent"  # delivered: never sent again
-    failed = "failed"  # last run failed; retried at next_attempt_at unless attempts are exhausted
+    failed = "failed"  # the last try surely did not deliver; retried at next_attempt_at unless exhausted
+    # the last try may have delivered (timeout or reset after the request went out, or its
+    # process stopped mid-try): retried like a failure, with the same idempotency key
+    maybe_sent = "maybe_sent"
 
 
 class Delivery(BaseModel):
@@ -264,6 +144,11 @@ class Delivery(BaseModel):
     sent_at: datetime | None = None
     next_attempt_at: datetime | None = None  # None once sent or once attempts are exhausted
     lease_until: datetime | None = None  # a sender holds the record until then
+    # set while a try is on the wire: found set by another sender once the lease ran out,
+    # it means that try's outcome is unknown (its process died or was paused): maybe sent
+    in_flight_since: datetime | None = None
+    idempotency_key: str | None = None  # sent as Idempotency-Key / in the Message-ID: one per delivery
+    ambiguous_attempts: int = 0  # tries whose outcome is unknown (each may have delivered)
     last_error: str | None = None
     notification: Notification
 
@@ -273,9 +158,12 @@ class DeliveryError(SocError):
 
     ``retryable`` is False when trying again at once cannot help (authentication refused,
     recipient rejected, HTTP 4xx other than 408/429); the scheduler still retries later.
+    ``ambiguous`` is True when the request went out and its answer was lost (a timeout or
+    a reset while waiting for it): the receiver may have the message.
     """
 
-    def __init__(self, message: str, *, destination: str, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, destination: str, retryable: bool = True, ambiguous: bool = False) -> None:
         self.destination = destination
         self.retryable = retryable
+        self.ambiguous = ambiguous
         super().__init__(message, object_id=destination)

@@ -1,21 +1,26 @@
 """``Notifier``: every delivery recorded in Elasticsearch, sent once, retried with backoff.
 
 For each (notification key, destination) there is exactly one document in
-``{prefix}-deliveries`` with id ``sha256(key, destination)``:
+``{prefix}-deliveries`` with id ``sha256(key, destination)`` - also the delivery's
+*idempotency key*, carried by every try (webhook ``Idempotency-Key`` header, e-mail
+``Message-ID``), so a receiver can drop repeats:
 
 1. it is created with ``op_type=create`` *before* anything is sent (status ``pending``);
    a second ``notify`` of the same key - another call, a re-run, a restarted process -
    finds it and never sends a ``sent`` delivery again;
-2. whoever sends holds a *lease* (``lease_until``), taken with ``if_seq_no`` so two
-   processes never send the same delivery at the same time;
+2. whoever sends holds a *lease* (``lease_until``). Every write of the record is
+   versioned (``if_seq_no``/``if_primary_term`` of the previous one): the claim, the
+   renewal *before each try* (which also marks the try in flight), the outcome. A
+   sender whose write conflicts has lost the record to another and stops, so at most one
+   try per delivery is in flight across processes (a lease outlasts one try);
 3. one run tries ``attempts_per_run`` times with exponential sleeps (``retry_delay``),
-   then the record becomes ``sent`` or ``failed`` with ``next_attempt_at`` doubling from
+   then the record becomes ``sent``, ``failed`` (surely not delivered) or ``maybe_sent``
+   (the request went out and its answer was lost, or a claimer found a try that never
+   finished: its process died or was paused) with ``next_attempt_at`` doubling from
    ``backoff``; ``retry_pending()`` (called by the scheduler every minute) retries the
-   due ones until ``max_attempts``.
+   due ones until ``max_attempts``, with the same idempotency key.
 
-Delivery is at least once: if the process dies between the channel accepting the
-message and the record saying ``sent``, the lease expires and the message is sent
-again (e-mails keep the same Message-ID so clients can fold them).
+What each channel then guarantees is in the README ("Notifications: what is guaranteed").
 
 Destinations are sent to concurrently, each in its own thread with its own timeouts:
 one failing destination neither delays nor cancels the others. Records, logs and
@@ -34,7 +39,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from soc.clock import Clock
-from soc.errors import ElasticsearchRequestError
+from soc.errors import ElasticsearchRequestError, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import deliveries_index, ensure_ready
 from soc.notify.channels import Channel, build_channel
@@ -66,6 +71,8 @@ ChannelFactory = Callable[..., Channel]
 _MAX_WORKERS = 8
 _RETRY_BATCH = 200
 _LEASE_MARGIN = timedelta(seconds=60)
+_DUE = (DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.maybe_sent)
+Version = tuple[int, int]  # (_seq_no, _primary_term) of the record as last written
 
 
 class Notifier:
@@ -123,7 +130,8 @@ class Notifier:
         return self._run([partial(self._deliver_new, notification, d) for d in targets])
 
     def retry_pending(self) -> list[Delivery]:
-        """Retry every due ``pending``/``failed`` delivery (for the scheduler, every minute)."""
+        """Retry every due ``pending``/``failed``/``maybe_sent`` delivery (for the scheduler,
+        every minute). A last try that never finished is recorded ``maybe_sent``, not retried."""
         ensure_ready(self._gw)
         now = self._clock.now()
         res = self._gw.search(
@@ -135,10 +143,14 @@ class Notifier:
                 "query": {
                     "bool": {
                         "filter": [
-                            {"terms": {"status": [DeliveryStatus.pending.value, DeliveryStatus.failed.value]}},
+                            {"terms": {"status": [s.value for s in _DUE]}},
                             {"range": {"next_attempt_at": {"lte": now.isoformat()}}},
-                            {"range": {"attempts": {"lt": self._settings.max_attempts}}},
                         ],
+                        "should": [
+                            {"range": {"attempts": {"lt": self._settings.max_attempts}}},
+                            {"exists": {"field": "in_flight_since"}},  # its sender died: say so
+                        ],
+                        "minimum_should_match": 1,
                         "must_not": [{"range": {"lease_until": {"gt": now.isoformat()}}}],
                     }
                 },
@@ -158,9 +170,13 @@ class Notifier:
                     record.status.value,
                 )
                 continue
-            claimed = self._claim(record, hit["_seq_no"], hit["_primary_term"], destination)
-            if claimed is not None:
-                jobs.append(partial(self._attempt, claimed, destination))
+            claimed = self._claim(record, (hit["_seq_no"], hit["_primary_term"]), destination)
+            if claimed is None:
+                continue
+            if claimed[0].attempts >= self._settings.max_attempts:
+                jobs.append(partial(self._give_up, *claimed))
+            else:
+                jobs.append(partial(self._attempt, *claimed, destination))
         return self._run(jobs) if jobs else []
 
     def get(self, key: str, destination: str) -> Delivery | None:
@@ -194,10 +210,12 @@ class Notifier:
             updated_at=now,
             next_attempt_at=now,
             lease_until=now + self._lease(destination),  # the creator holds it
+            idempotency_key=delivery_id(notification.key, destination.name),
             notification=notification,
         )
-        if self._gw.create(index, record.id, _doc(record)):
-            return self._attempt(record, destination)
+        created = self._write(record, None)
+        if created is not None:
+            return self._attempt(record, created, destination)
         found = self._gw.get(index, record.id)
         if found is None:  # deleted in between: nothing sensible to do but report it
             raise ElasticsearchRequestError(f"delivery {record.id[:12]} vanished while being read")
@@ -214,8 +232,8 @@ class Notifier:
                 current.next_attempt_at,
             )
             return current
-        claimed = self._claim(current, found["_seq_no"], found["_primary_term"], destination)
-        return self._attempt(claimed, destination) if claimed is not None else current
+        claimed = self._claim(current, (found["_seq_no"], found["_primary_term"]), destination)
+        return self._attempt(*claimed, destination) if claimed is not None else current
 
     def _due(self, record: Delivery, now: datetime) -> bool:
         return (
@@ -226,23 +244,34 @@ class Notifier:
             and record.attempts < self._settings.max_attempts
         )
 
-    def _claim(self, record: Delivery, seq_no: int, primary_term: int, destination: AnyDestination) -> Delivery | None:
-        """Take the lease on *record* unless another process changed it since it was read."""
+    def _claim(
+        self, record: Delivery, version: Version, destination: AnyDestination
+    ) -> tuple[Delivery, Version] | None:
+        """Take the lease on *record* unless another process changed it since it was read.
+        A try found still in flight (its sender died or was paused past the lease) is
+        recorded as ``maybe_sent``: it may have reached the receiver."""
         now = self._clock.now()
-        claimed = record.model_copy(update={"lease_until": now + self._lease(destination), "updated_at": now})
-        try:
-            self._gw.put(
-                deliveries_index(self._gw), record.id, _doc(claimed), if_seq_no=seq_no, if_primary_term=primary_term
-            )
-        except ElasticsearchRequestError as exc:
-            if "version_conflict" in str(exc):
-                log.info("%s -> %s: taken by another sender", record.key, record.destination)
-                return None
-            raise
-        return claimed
+        update: dict[str, Any] = {"lease_until": now + self._lease(destination), "updated_at": now}
+        if record.in_flight_since is not None:
+            update |= {
+                "status": DeliveryStatus.maybe_sent,
+                "in_flight_since": None,
+                "ambiguous_attempts": record.ambiguous_attempts + 1,
+                "last_error": f"try {record.attempts} (started {record.in_flight_since.isoformat()}) never "
+                "finished: its sender stopped or lost the lease; it may have been delivered",
+            }
+            log.warning("%s -> %s: %s", record.key, record.destination, update["last_error"])
+        claimed = record.model_copy(update=update)
+        written = self._write(claimed, version)
+        if written is None:
+            log.info("%s -> %s: taken by another sender", record.key, record.destination)
+            return None
+        return claimed, written
 
-    def _attempt(self, record: Delivery, destination: AnyDestination) -> Delivery:
-        """One run: up to ``attempts_per_run`` tries with exponential sleeps; saves every outcome."""
+    def _attempt(self, record: Delivery, version: Version, destination: AnyDestination) -> Delivery:
+        """One run: up to ``attempts_per_run`` tries with exponential sleeps; saves every
+        outcome. Before each try the record is renewed and marked in flight; if another
+        sender took it meanwhile, this run stops without sending."""
         s = self._settings
         secrets = destination.secrets()
         channel = self._channel_factory(destination, clock=self._clock)
@@ -251,29 +280,43 @@ class Notifier:
             tries += 1
             now = self._clock.now()
             record = record.model_copy(
-                update={"attempts": record.attempts + 1, "last_attempt_at": now, "updated_at": now}
+                update={
+                    "attempts": record.attempts + 1,
+                    "last_attempt_at": now,
+                    "updated_at": now,
+                    "in_flight_since": now,
+                    "lease_until": now + self._lease(destination),
+                }
             )
+            renewed = self._write(record, version)
+            if renewed is None:
+                return self._lost(record, "before a try")
+            version = renewed
             try:
                 channel.send(record.notification)
             except Exception as exc:  # noqa: BLE001 - any failure of a channel is this destination's failure only
                 error = scrub(str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}", secrets)
                 retryable = exc.retryable if isinstance(exc, DeliveryError) else True
+                ambiguous = isinstance(exc, DeliveryError) and exc.ambiguous
+                status = DeliveryStatus.maybe_sent if ambiguous else DeliveryStatus.failed
                 exhausted = record.attempts >= s.max_attempts
+                outcome = {
+                    "status": status,
+                    "last_error": error,
+                    "in_flight_since": None,
+                    "ambiguous_attempts": record.ambiguous_attempts + int(ambiguous),
+                    "updated_at": self._clock.now(),
+                }
                 if exhausted or not retryable or tries >= s.attempts_per_run:
                     next_at = None if exhausted else now + self._backoff(record.attempts)
-                    record = record.model_copy(
-                        update={
-                            "status": DeliveryStatus.failed,
-                            "last_error": error,
-                            "next_attempt_at": next_at,
-                            "lease_until": None,
-                        }
-                    )
-                    self._save(record)
+                    record = record.model_copy(update=outcome | {"next_attempt_at": next_at, "lease_until": None})
+                    if self._write(record, version) is None:
+                        return self._lost(record, "after a try")
                     log.warning(
-                        "%s -> %s failed (attempt %d/%d): %s; %s",
+                        "%s -> %s %s (attempt %d/%d): %s; %s",
                         record.key,
                         destination.name,
+                        "may have been sent" if ambiguous else "failed",
                         record.attempts,
                         s.max_attempts,
                         error,
@@ -281,8 +324,13 @@ class Notifier:
                     )
                     return record
                 delay = min(s.retry_delay * (1 << (tries - 1)), s.backoff_max)
-                record = record.model_copy(update={"last_error": error})
-                self._save(record)
+                record = record.model_copy(
+                    update=outcome | {"lease_until": self._clock.now() + delay + self._lease(destination)}
+                )
+                written = self._write(record, version)
+                if written is None:
+                    return self._lost(record, "after a try")
+                version = written
                 log.info("%s -> %s: %s; retrying in %s", record.key, destination.name, error, delay)
                 self._sleep(delay.total_seconds())
                 continue
@@ -293,13 +341,35 @@ class Notifier:
                     "updated_at": self._clock.now(),
                     "next_attempt_at": None,
                     "lease_until": None,
+                    "in_flight_since": None,
                 }
             )
-            self._save(record)
+            if self._write(record, version) is None:
+                return self._lost(record, "after it was sent")
             log.info(
                 "%s -> %s: sent (attempt %d) via %s", record.key, destination.name, record.attempts, destination.display
             )
             return record
+
+    def _give_up(self, record: Delivery, version: Version) -> Delivery:
+        """No try left: keep what is known (``maybe_sent`` or ``failed``), retry no more."""
+        final = record.model_copy(update={"next_attempt_at": None, "lease_until": None})
+        if self._write(final, version) is None:
+            return self._lost(final, "while giving up")
+        log.warning("%s -> %s: %s after %d tries; giving up", record.key, record.destination, record.status.value,
+                    record.attempts)  # fmt: skip
+        return final
+
+    def _lost(self, record: Delivery, when: str) -> Delivery:
+        """Another sender took *record* over (this one was too slow or paused): leave it."""
+        log.warning(
+            "%s -> %s: another sender took the delivery over %s; leaving it to that sender",
+            record.key,
+            record.destination,
+            when,
+        )
+        found = self._gw.get(deliveries_index(self._gw), record.id)
+        return Delivery.model_validate(found["_source"]) if found else record
 
     # -- helpers -------------------------------------------------------------
     def _backoff(self, attempts: int) -> timedelta:
@@ -307,14 +377,17 @@ class Notifier:
         return min(self._settings.backoff * (1 << (runs - 1)), self._settings.backoff_max)
 
     def _lease(self, destination: AnyDestination) -> timedelta:
-        """Longer than one run can take: tries x (connect + session timeouts) + the sleeps between them."""
-        s = self._settings
+        """Longer than one try can take (connect, send, answer, each with its timeout);
+        renewed before every try."""
         timeout = timedelta(seconds=getattr(destination, "timeout", 10.0))
-        sleeps = sum((min(s.retry_delay * (1 << i), s.backoff_max) for i in range(s.attempts_per_run - 1)), timedelta())
-        return s.attempts_per_run * (4 * timeout) + sleeps + _LEASE_MARGIN
+        return 4 * timeout + _LEASE_MARGIN
 
-    def _save(self, record: Delivery) -> None:
-        self._gw.put(deliveries_index(self._gw), record.id, _doc(record))
+    def _write(self, record: Delivery, version: Version | None) -> Version | None:
+        """Write *record* over *version* (None: create it); None if another writer was first."""
+        try:
+            return self._gw.put_versioned(deliveries_index(self._gw), record.id, _doc(record), version)
+        except VersionConflict:
+            return None
 
     def _run(self, jobs: Sequence[Callable[[], Delivery]]) -> list[Delivery]:
         """Run *jobs* concurrently; results in order. An Elasticsearch error is raised after all finished."""

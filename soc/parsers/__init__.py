@@ -1,9 +1,11 @@
 """Readers that turn logs a small city already has into soc's ECS events, without Beats.
 
-OpenSSH syslog, Windows Security events as JSON (Winlogbeat or ``evtx_dump``) and Zeek
-conn/dns/http logs. Each parser is a pure function of the lines of one file (see
+OpenSSH and PAM syslog, Windows Security events as JSON (Winlogbeat, ``evtx_dump`` or
+NXLog) and Zeek conn/dns/http/ssl logs. Each parser is a pure function of the lines of one file (see
 ``models.Parser``), picked by name from one table (``formats.PARSERS``), so it is tested
-without Elasticsearch; ``soc.es.ingest`` does the indexing.
+without Elasticsearch; ``soc.es.ingest`` does the indexing. Whatever a line holds, it
+ends as an event, a skip or that line's rejection (``common.guarded``): never an exception
+that loses the rest of the file.
 """
 
 from __future__ import annotations

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
+from soc.errors import SocError
+from soc.network.dns import registered_domain
 from soc.network.segments import normalise_ip
+from soc.parsers.models import Rejected
 
 __all__ = [
+    "MAX_DEPTH",
     "BadLine",
+    "check_depth",
     "event_id",
+    "finite",
+    "guarded",
     "ip_or_none",
+    "load_json_object",
     "numbered_lines",
     "port_or_none",
     "put",
@@ -19,14 +30,70 @@ __all__ = [
     "split_user",
 ]
 
-# Second-level labels under a two-letter country code that are themselves public suffixes
-# (www.city.kobe.lg.jp belongs to kobe.lg.jp, not to lg.jp). A short list instead of the
-# whole Public Suffix List: it covers what a Japanese city's resolvers see most.
-_SECOND_LEVEL = frozenset({"ac", "ad", "co", "ed", "go", "gr", "lg", "ne", "or", "com", "net", "org", "gov", "edu"})
+MAX_DEPTH = 32  # nesting deeper than this is no log record (Elasticsearch maps at most 20 levels)
 
 
-class BadLine(ValueError):
+class BadLine(SocError, ValueError):
     """Raised inside a parser for a line that is malformed; the message becomes the rejection."""
+
+
+def _no_constant(name: str) -> Any:
+    raise BadLine(f"{name} is not a number JSON allows")
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """BadLine when objects or arrays nest deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                raise BadLine(f"nested deeper than {limit} levels")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
+def load_json_object(text: str) -> dict[str, Any]:
+    """One JSON object from a line, bounded: BadLine for invalid JSON, NaN/Infinity, nesting
+    deeper than MAX_DEPTH, or a value that is not an object."""
+    try:
+        obj = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise BadLine(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # int() of a 5,000-digit number
+        raise BadLine(f"not valid JSON: {exc}") from None
+    check_depth(obj)
+    if not isinstance(obj, dict):
+        raise BadLine(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def finite(value: float, what: str, *, low: float, high: float) -> float:
+    """``value`` when it is a finite number within ``[low, high]``, else BadLine naming ``what``."""
+    if not math.isfinite(value) or not low <= value <= high:
+        raise BadLine(f"{what}: {value!r} is out of range ({low:g} to {high:g})")
+    return value
+
+
+def guarded(where: str, results: Iterator[Any], raw: str | None = None) -> Iterator[Any]:
+    """The results of one line's parsing; an unexpected exception becomes that line's rejection.
+
+    A parser's own BadLine carries a message written for the operator; anything else (a
+    shape no one foresaw) is still the line's fault, never the file's: it is reported with
+    the exception's type so the parser can be fixed, and the next line is read.
+    """
+    try:
+        done = list(results)
+    except BadLine as exc:
+        yield Rejected(where, str(exc), raw)
+    except RecursionError:
+        yield Rejected(where, f"nested deeper than {MAX_DEPTH} levels", raw)
+    except Exception as exc:  # noqa: BLE001 - one hostile line must not end the file
+        yield Rejected(where, f"cannot read this line ({type(exc).__name__}: {str(exc)[:200]})", raw)
+    else:
+        for result in done:
+            yield replace(result, text=raw) if isinstance(result, Rejected) and result.text is None else result
 
 
 def event_id(fmt: str, raw: str, n: int = 0) -> str:
@@ -74,17 +141,6 @@ def port_or_none(raw: object, what: str) -> int | None:
     if not 0 <= port <= 65535:
         raise BadLine(f"{what}: port {port} is out of range")
     return port or None
-
-
-def registered_domain(name: str) -> str | None:
-    """The registrable part of a DNS name: the last two labels, or three under ``lg.jp``,
-    ``co.jp`` and similar second-level suffixes (``www.city.kobe.lg.jp`` → ``kobe.lg.jp``)."""
-    labels = [label for label in name.lower().rstrip(".").split(".") if label]
-    if len(labels) < 2:
-        return None
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def put(doc: dict[str, Any], dotted: str, value: Any) -> None:

@@ -1,4 +1,5 @@
-"""The one table from ``--format`` name to parser, and the guess behind ``--format auto``."""
+"""The one table from ``--format`` name to parser, the guess behind ``--format auto``, and
+the strict reading of a file's lines (an undecodable line is that line's rejection)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from soc.parsers import cef, fortigate, sshd, windows, zeek
-from soc.parsers.models import Parser, ParseResult
+from soc.parsers.common import guarded, load_json_object
+from soc.parsers.models import Parsed, Parser, ParseResult, Rejected
 
-__all__ = ["FORMATS", "PARSERS", "guess_format", "parse_file", "read_head"]
+__all__ = ["FORMATS", "MAX_LINE", "PARSERS", "guess_format", "parse_ecs", "parse_file", "read_head", "read_lines"]
 
 PARSERS: dict[str, Parser] = {
     sshd.FORMAT: sshd.parse_lines,
@@ -24,6 +27,7 @@ PARSERS: dict[str, Parser] = {
 # every --format choice: "ecs" (the NDJSON soc reads natively), the parsers, and "auto"
 FORMATS = ("ecs", *PARSERS, "auto")
 _HEAD = 10
+MAX_LINE = 1 << 20  # bytes: a longer "line" is a binary or runaway file, not a log record
 
 
 def guess_format(head: Iterable[str]) -> str | None:
@@ -38,6 +42,8 @@ def guess_format(head: Iterable[str]) -> str | None:
             continue
         if text.startswith(("#separator", "#fields", "#path")):
             return zeek.FORMAT
+        if text.startswith("<Event"):
+            return windows.FORMAT
         if cef.looks_like(text):  # before sshd: CEF and FortiGate often arrive behind a syslog header
             return cef.FORMAT
         if fortigate.looks_like(text):
@@ -49,9 +55,9 @@ def guess_format(head: Iterable[str]) -> str | None:
                 continue  # a malformed first line must not hide the well-formed second
             if not isinstance(obj, dict):
                 continue
-            if "Event" in obj or "winlog" in obj or "winlog.event_id" in obj:
+            if "Event" in obj or "winlog" in obj or "winlog.event_id" in obj or "EventID" in obj:
                 return windows.FORMAT
-            if "id.orig_h" in obj or ("uid" in obj and "ts" in obj):
+            if "id.orig_h" in obj or "id_orig_h" in obj or ("uid" in obj and "ts" in obj):
                 return zeek.FORMAT
             return "ecs"
         try:
@@ -68,7 +74,82 @@ def read_head(path: Path, n: int = _HEAD) -> list[str]:
         return list(islice((line for line in fh if line.strip()), n))
 
 
-def parse_file(path: Path, fmt: str, *, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
-    """Stream one file through the parser of ``fmt`` (a key of PARSERS)."""
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        yield from PARSERS[fmt](fh, source=str(path), tz=tz, reference=reference)
+def _raw_lines(fh: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """The file's lines as ``(bytes, too_long)``; a line longer than MAX_LINE is cut there
+    and the rest of it skipped."""
+    while True:
+        data = fh.readline(MAX_LINE + 1)
+        if not data:
+            return
+        if len(data) > MAX_LINE and not data.endswith(b"\n"):
+            while (more := fh.readline(MAX_LINE)) and not more.endswith(b"\n"):
+                pass
+            yield data, True
+            continue
+        yield data, False
+
+
+def _shown(data: bytes) -> str:
+    """A line as it can be shown: undecodable bytes as ``\\xNN``, at most 64 KiB."""
+    return data.rstrip(b"\r\n")[:65536].decode("utf-8", "backslashreplace")
+
+
+def read_lines(path: Path, *, encoding: str, bad: list[Rejected]) -> Iterator[str]:
+    """Every line of ``path`` decoded strictly; a line that does not decode (or is longer
+    than MAX_LINE) is appended to ``bad`` as that line's rejection and read as an empty
+    line, so the parser's line numbers stay the file's. A UTF-8 byte-order mark is dropped."""
+    with path.open("rb") as fh:
+        for lineno, (data, too_long) in enumerate(_raw_lines(fh), start=1):
+            if too_long:
+                bad.append(Rejected(f"{path}:{lineno}", f"line longer than {MAX_LINE:,} bytes", _shown(data[:200])))
+                yield "\n"
+                continue
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                reason = (
+                    f"not valid {encoding} at byte {exc.start + 1} of the line "
+                    "(give --encoding if the file is written in another one, e.g. cp932)"
+                )
+                bad.append(Rejected(f"{path}:{lineno}", reason, _shown(data)))
+                yield "\n"
+                continue
+            yield text.removeprefix("\ufeff") if lineno == 1 else text
+
+
+def parse_ecs(lines: Iterable[str], *, source: str) -> Iterator[ParseResult]:
+    """ECS NDJSON: one bounded JSON object per line (validated at ingest by ``prepare``)."""
+    for lineno, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text:
+            yield from guarded(f"{source}:{lineno}", _ecs_line(text, f"{source}:{lineno}"), text)
+
+
+def _ecs_line(text: str, where: str) -> Iterator[ParseResult]:
+    yield Parsed(where, load_json_object(text), text=text)
+
+
+def parse_file(
+    path: Path, fmt: str, *, tz: ZoneInfo, reference: datetime, encoding: str = "utf-8"
+) -> Iterator[ParseResult]:
+    """Stream one file through the parser of ``fmt`` (a key of PARSERS, or "ecs").
+
+    Lines that do not decode are rejected in their place; should a parser fail outside its
+    per-line guard, the failure is reported at the file and what was read stays read.
+    """
+    bad: list[Rejected] = []
+    lines = read_lines(path, encoding=encoding, bad=bad)
+    if fmt == "ecs":
+        results = parse_ecs(lines, source=str(path))
+    else:
+        results = PARSERS[fmt](lines, source=str(path), tz=tz, reference=reference)
+    try:
+        for result in results:
+            if bad:
+                yield from bad
+                bad.clear()
+            yield result
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not lose what was read
+        reason = f"reading stopped ({type(exc).__name__}: {str(exc)[:200]}); the lines after it were not read"
+        yield Rejected(str(path), reason)
+    yield from bad

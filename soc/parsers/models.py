@@ -9,7 +9,7 @@ file and line so the operator can fix the shipper, and the rest of the file stil
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ class Rejected:
 
     source: str  # file:line, or #n for documents from memory
     reason: str
+    text: str | None = field(default=None, compare=False)  # the line as read, for --rejects
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
@@ -38,10 +39,17 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One ECS event (nested objects, ``event.id`` set) read from ``source`` (``file:line``)."""
+    """One ECS event (nested objects, ``event.id`` set) read from ``source`` (``file:line``).
+
+    ``digest`` says what makes two events with one ``event.id`` the same event; None means
+    their whole content (a Zeek record names its flow by ``uid``: the same flow seen by two
+    sensors is one event, however their byte counts differ).
+    """
 
     source: str
     doc: dict[str, Any]
+    digest: str | None = None
+    text: str | None = field(default=None, compare=False, repr=False)  # the raw line, for reports
 
 
 ParseResult = Parsed | Skipped | Rejected

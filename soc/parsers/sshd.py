@@ -10,24 +10,38 @@ failure ("Failed password", "Accepted publickey"). The lines around them ("Inval
 "Disconnected from") restate an attempt already logged, so they carry ``unknown``:
 otherwise every failed password for an invalid user would count twice in the failure
 detectors. Everything else (other programs, other sshd messages) is skipped and counted.
+
+PAM's own lines (``pam_unix(sshd:auth): authentication failure; … rhost=… user=…`` and
+``PAM 4 more authentication failures; …``) are failures too: where sshd logs no "Failed
+password" line (PAM-only logging, old ``sshd(pam_unix)`` syslog), they are the only trace
+of a brute force. Where sshd does log its own line for the same connection (same host and
+pid), the PAM line restates it and carries ``unknown``, so an attempt counts once: a PAM
+failure waits up to ``PAM_GRACE`` of log time for sshd's line before it counts.
 """
 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, split_user
-from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
+from soc.parsers.common import BadLine, event_id, guarded, ip_or_none, port_or_none, put, split_user
+from soc.parsers.models import Parsed, ParseResult, Skipped
 from soc.vocab import iso
 
-__all__ = ["FORMAT", "parse_lines", "parse_syslog_time", "syslog_header"]
+__all__ = ["FORMAT", "PAM_GRACE", "parse_lines", "parse_syslog_time", "syslog_header"]
 
 FORMAT = "sshd"
 _PROGRAMS = frozenset({"sshd", "sshd-session", "sshd-auth"})  # OpenSSH ≥ 9.8 logs as sshd-session
+_PAM_PROGRAMS = frozenset({"sshd(pam_unix)"})  # RHEL 4 era: "sshd(pam_unix)[pid]: authentication failure; …"
+PAM_GRACE = timedelta(seconds=60)
+_PAM_FAILURE = re.compile(r"^(?:pam_[\w-]+\((?:sshd|sshd-session):auth\): )?authentication failure; (?P<kv>.*)$")
+_PAM_MORE = re.compile(r"^PAM (?P<n>\d+) more authentication failures?; (?P<kv>.*)$")
+_KV = re.compile(r"(?P<k>\w+)=(?P<v>\S*)")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, start=1)}
 
@@ -143,41 +157,25 @@ def syslog_header(line: str, *, tz: ZoneInfo, reference: datetime) -> tuple[date
     raise BadLine("not a syslog line: expected 'Mon DD HH:MM:SS host prog[pid]: …', RFC 5424 or an ISO 8601 time")
 
 
-def _event(message: str, *, at: datetime, host: str, program: str, pid: str | None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class _Header:
+    """What the syslog header says of a line."""
+
+    at: datetime
+    host: str
+    program: str
+    pid: str | None
+
+
+def _event(message: str, header: _Header) -> dict[str, Any] | None:
     for pattern, category, etype, action, outcome in _MESSAGES:
         m = pattern.match(message)
         if m is None:
             continue
         groups = m.groupdict()
-        doc: dict[str, Any] = {
-            "@timestamp": iso(at),
-            "message": message,
-            "event": {
-                "kind": "event",
-                "category": [category],
-                "type": [etype],
-                "action": action,
-                "outcome": outcome,
-                "dataset": "system.auth",
-                "module": "system",
-                "provider": program,
-            },
-            "host": {"name": host},
-            "process": {"name": program},
-        }
-        put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
-        name, domain = split_user(groups.get("user"))
-        put(doc, "user.name", name)
-        put(doc, "user.domain", domain)
-        addr = groups["addr"]
-        ip = ip_or_none(addr)
-        if ip is None and _NUMERIC.match(addr):
-            raise BadLine(f"{addr!r} is not an IP address")
-        if ip is not None:
-            put(doc, "source.ip", ip)
-        else:  # sshd with UseDNS logs the client's host name instead
-            put(doc, "source.address", addr)
-            put(doc, "source.domain", addr.lower())
+        kind = (category, etype, action, outcome)
+        # sshd with UseDNS logs the client's host name instead of its address
+        doc, name, ip = _skeleton(message, header, kind=kind, user=groups.get("user"), addr=groups["addr"])
         put(doc, "source.port", port_or_none(groups.get("port"), "port"))
         if groups.get("method"):
             put(doc, "system.auth.ssh.method", groups["method"])
@@ -189,29 +187,181 @@ def _event(message: str, *, at: datetime, host: str, program: str, pid: str | No
     return None
 
 
+def _source(doc: dict[str, Any], addr: str) -> str | None:
+    """``source.ip`` for an address, ``source.domain`` for a host name (sshd with UseDNS,
+    PAM's rhost); returns the IP. BadLine for something that looks like an address and is not."""
+    ip = ip_or_none(addr)
+    if ip is None and _NUMERIC.match(addr):
+        raise BadLine(f"{addr!r} is not an IP address")
+    if ip is not None:
+        put(doc, "source.ip", ip)
+    elif addr:
+        put(doc, "source.address", addr)
+        put(doc, "source.domain", addr.lower().lstrip("\\"))
+    return ip
+
+
+def _skeleton(
+    message: str,
+    header: _Header,
+    *,
+    kind: tuple[str, str, str, str],
+    user: str | None,
+    addr: str,
+) -> tuple[dict[str, Any], str | None, str | None]:
+    """The event every sshd/PAM line shares: ``(doc, user name, source ip)``; ``kind`` is
+    ``(category, type, action, outcome)``."""
+    category, etype, action, outcome = kind
+    program, pid = header.program, header.pid
+    doc: dict[str, Any] = {
+        "@timestamp": iso(header.at),
+        "message": message,
+        "event": {
+            "kind": "event",
+            "category": [category],
+            "type": [etype],
+            "action": action,
+            "outcome": outcome,
+            "dataset": "system.auth",
+            "module": "system",
+            "provider": program,
+        },
+        "host": {"name": header.host},
+        "process": {"name": program},
+    }
+    put(doc, "process.pid", int(pid) if pid and pid.isdigit() else None)
+    name, domain = split_user(user)
+    put(doc, "user.name", name)
+    put(doc, "user.domain", domain)
+    return doc, name, _source(doc, addr)
+
+
+def _pam_event(message: str, header: _Header) -> tuple[dict[str, Any], int] | None:
+    """A PAM authentication failure and how many attempts it stands for, or None."""
+    count = 1
+    m = _PAM_FAILURE.match(message)
+    if m is None:
+        m = _PAM_MORE.match(message)
+        if m is None:
+            return None
+        count = int(m["n"])
+    fields = {kv["k"]: kv["v"] for kv in _KV.finditer(m["kv"])}
+    kind = ("authentication", "start", "ssh-pam-auth-failure", "failure")
+    doc, name, ip = _skeleton(message, header, kind=kind, user=fields.get("user"), addr=fields.get("rhost", ""))
+    put(doc, "related.user", [name] if name else None)
+    put(doc, "related.ip", [ip] if ip else None)
+    return doc, count
+
+
+_Pending = tuple[datetime, list[Parsed]]
+
+
+class _PamTracker:
+    """Decides whether a PAM failure restates an sshd "Failed …" line of the same connection.
+
+    Keyed by (host, pid). Bounded: at most ``limit`` connections are remembered; the oldest
+    pending PAM failures count as failures when the table is full.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self.now: datetime | None = None
+        self.sshd_logs: OrderedDict[tuple[str, str], datetime] = OrderedDict()  # connections sshd logged
+        self.pending: OrderedDict[tuple[str, str], _Pending] = OrderedDict()
+
+    def clock(self, at: datetime) -> None:
+        self.now = at if self.now is None or at > self.now else self.now
+
+    def hold(self, key: tuple[str, str], at: datetime, events: list[Parsed]) -> Iterator[Parsed]:
+        seen = self.sshd_logs.get(key)
+        if seen is not None and abs(at - seen) <= PAM_GRACE * 10:
+            yield from _restating(events)
+            return
+        held = self.pending.setdefault(key, (at, []))
+        held[1].extend(events)
+        while len(self.pending) > self.limit:
+            yield from self.pending.popitem(last=False)[1][1]
+
+    def sshd_failure(self, key: tuple[str, str], at: datetime) -> Iterator[Parsed]:
+        self.sshd_logs[key] = at
+        self.sshd_logs.move_to_end(key)
+        while len(self.sshd_logs) > self.limit:
+            self.sshd_logs.popitem(last=False)
+        held = self.pending.pop(key, None)
+        if held is not None:
+            yield from _restating(held[1])
+
+    def due(self) -> Iterator[Parsed]:
+        """PAM failures whose connection logged no sshd line within the grace period."""
+        if self.now is None:
+            return
+        while self.pending:  # oldest first: entries are in the order they were first held
+            key, (at, events) = next(iter(self.pending.items()))
+            if self.now - at <= PAM_GRACE:
+                return
+            del self.pending[key]
+            yield from events
+
+    def flush(self) -> Iterator[Parsed]:
+        for _, events in self.pending.values():
+            yield from events
+        self.pending.clear()
+
+
+def _restating(events: list[Parsed]) -> Iterator[Parsed]:
+    for ev in events:
+        ev.doc["event"]["outcome"] = "unknown"  # sshd's own line counts this attempt
+        yield ev
+
+
+def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamTracker) -> Iterator[ParseResult]:
+    at, host, program, pid, message = syslog_header(raw, tz=tz, reference=reference)
+    pam.clock(at)
+    if program not in _PROGRAMS and program not in _PAM_PROGRAMS:
+        yield Skipped(where, f"not sshd ({program})")
+        return
+    repeat = 1
+    if m := _REPEATED.match(message):  # rsyslog collapses identical messages
+        repeat, message = int(m["n"]), m["msg"]
+    if repeat > 100_000:
+        raise BadLine(f"message repeated {repeat} times: more than 100,000 is no real log")
+    key = (host, pid or "")
+    header = _Header(at, host, program, pid)
+    pam_event = _pam_event(message, header)
+    if pam_event is not None:
+        doc, count = pam_event
+        if count * repeat > 100_000:
+            raise BadLine(f"{count * repeat} authentication failures in one line: more than 100,000 is no real log")
+        total = count * repeat
+        events = [Parsed(where, _with_id(doc, raw, n, last=n == total - 1), text=raw) for n in range(total)]
+        yield from pam.hold(key, at, events)
+        return
+    event = _event(message, header) if program in _PROGRAMS else None
+    if event is None:
+        yield Skipped(where, "an sshd message soc does not read")
+        return
+    doc = event
+    if doc["event"]["action"] == "ssh-login-failed":
+        yield from pam.sshd_failure(key, at)
+    for n in range(repeat):
+        yield Parsed(where, _with_id(doc, raw, n, last=n == repeat - 1), text=raw)
+
+
+def _with_id(doc: dict[str, Any], raw: str, n: int, *, last: bool) -> dict[str, Any]:
+    """The event of the n-th attempt a line stands for, with its own id (a copy but for the last)."""
+    copy = doc if last else {**doc, "event": dict(doc["event"])}
+    copy["event"]["id"] = event_id(FORMAT, raw, n)
+    return copy
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
-    """Read syslog lines; yield one event per sshd authentication line."""
+    """Read syslog lines; yield one event per sshd authentication attempt."""
+    pam = _PamTracker()
     for lineno, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        try:
-            at, host, program, pid, message = syslog_header(raw, tz=tz, reference=reference)
-            if program not in _PROGRAMS:
-                yield Skipped(where, f"not sshd ({program})")
-                continue
-            repeat = 1
-            if m := _REPEATED.match(message):  # rsyslog collapses identical messages
-                repeat, message = int(m["n"]), m["msg"]
-            doc = _event(message, at=at, host=host, program=program, pid=pid)
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        if doc is None:
-            yield Skipped(where, "an sshd message soc does not read")
-            continue
-        for n in range(repeat):
-            copy = doc if n == repeat - 1 else {**doc, "event": dict(doc["event"])}
-            copy["event"]["id"] = event_id(FORMAT, raw, n)
-            yield Parsed(where, copy)
+        yield from guarded(where, _line(raw, where, tz=tz, reference=reference, pam=pam), raw)
+        yield from pam.due()
+    yield from pam.flush()

@@ -1,6 +1,11 @@
-"""Windows Security events as JSON lines: Winlogbeat output or ``evtx_dump -o jsonl``.
+"""Windows Security events, one per line: Winlogbeat output, ``evtx_dump -o jsonl``, NXLog,
+or Event XML (``<Event xmlns=…>`` as ``wevtutil qe /f:xml``, Windows Event Forwarding and
+CrowdSec's acquisition write it).
 
-Both shapes are reduced to the same facts (time, event id, computer, channel, EventData)
+NXLog's ``to_json()`` writes one flat object (``EventID``, ``Hostname``, ``EventTime`` and
+the EventData names such as ``TargetUserName`` and ``IpAddress`` at the top level); its
+``EventTime`` carries no zone unless configured, so it is read in the configured timezone.
+All three shapes are reduced to the same facts (time, event id, computer, channel, EventData)
 and then mapped once, to the fields ``EventFactory.windows`` in ``soc.simulate.events``
 produces, so detectors tested on simulated data read real domain controllers unchanged.
 Event ids no detector reads are skipped, not rejected.
@@ -9,18 +14,37 @@ Event ids no detector reads are skipped, not rejected.
 from __future__ import annotations
 
 import contextlib
-import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, split_user
-from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
+from soc.parsers.common import (
+    BadLine,
+    event_id,
+    guarded,
+    ip_or_none,
+    load_json_object,
+    port_or_none,
+    put,
+    split_user,
+)
+from soc.parsers.models import Parsed, ParseResult, Skipped
 from soc.vocab import iso, parse_time
 
-__all__ = ["EVENTS", "FORMAT", "LOGON_TYPES", "WindowsEvent", "from_evtx", "from_winlogbeat", "parse_lines"]
+__all__ = [
+    "EVENTS",
+    "FORMAT",
+    "LOGON_TYPES",
+    "WindowsEvent",
+    "from_evtx",
+    "from_nxlog",
+    "from_winlogbeat",
+    "from_xml",
+    "parse_lines",
+]
 
 FORMAT = "windows-json"
 
@@ -41,6 +65,7 @@ EVENTS: dict[str, _Kind] = {
     "4672": _Kind("iam", ("admin",), "logged-in-special", "success", user="Subject"),
     "4740": _Kind("iam", ("user", "change"), "locked-out-account", "success"),
     "4768": _Kind("authentication", ("start",), "kerberos-authentication-ticket-requested", "status"),
+    "4769": _Kind("authentication", ("start",), "kerberos-service-ticket-requested", "status"),
     "4771": _Kind("authentication", ("start",), "kerberos-preauth-failed", "failure"),
     "4776": _Kind("authentication", ("start",), "credential-validated", "status"),
 }
@@ -68,6 +93,10 @@ class WindowsEvent:
     provider: str | None
     record_id: str | None
     data: dict[str, str]
+    host_name: str | None = None  # host.name as the shipper wrote it (Winlogbeat), kept as is
+    # source.* as Winlogbeat's pipeline wrote it: it moves IpAddress/IpPort out of event_data for 4768/4769/4771
+    source_ip: str | None = None
+    source_port: str | None = None
 
 
 def _scalar_strings(data: object) -> dict[str, str]:
@@ -76,14 +105,23 @@ def _scalar_strings(data: object) -> dict[str, str]:
     if isinstance(data, list):  # evtx XML shape: [{"#attributes": {"Name": n}, "#text": v}]
         pairs: dict[str, Any] = {}
         for item in data:
-            if isinstance(item, dict) and isinstance(item.get("#attributes"), dict):
-                pairs[str(item["#attributes"].get("Name"))] = item.get("#text")
+            name = _attribute(item, "Name") if isinstance(item, dict) else None
+            if name is not None:
+                pairs[name] = item.get("#text")
         data = pairs
     if not isinstance(data, dict):
         return {}
     if "Data" in data and isinstance(data["Data"], list):
         return _scalar_strings(data["Data"])
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+
+
+def _attribute(node: object, name: str) -> str | None:
+    """``node["#attributes"][name]`` as a string, None when any level is missing or of
+    another shape (an ``#attributes`` that is a string, a list...)."""
+    attributes = node.get("#attributes") if isinstance(node, dict) else None
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    return _str(value)
 
 
 def _code(value: object) -> str:
@@ -114,16 +152,14 @@ def from_evtx(obj: Mapping[str, Any]) -> WindowsEvent:
     system = event.get("System") if isinstance(event, dict) else None
     if not isinstance(system, dict):
         raise BadLine("Event.System is missing")
-    created = system.get("TimeCreated")
-    stamp = created.get("#attributes", {}).get("SystemTime") if isinstance(created, dict) else None
-    provider = system.get("Provider")
-    provider_name = provider.get("#attributes", {}).get("Name") if isinstance(provider, dict) else None
     return WindowsEvent(
-        at=_time(stamp, "Event.System.TimeCreated.#attributes.SystemTime"),
+        at=_time(
+            _attribute(system.get("TimeCreated"), "SystemTime"), "Event.System.TimeCreated.#attributes.SystemTime"
+        ),
         code=_code(system.get("EventID")),
         computer=_str(system.get("Computer")),
         channel=_str(system.get("Channel")),
-        provider=_str(provider_name),
+        provider=_attribute(system.get("Provider"), "Name"),
         record_id=_str(system.get("EventRecordID")),
         data=_scalar_strings(event.get("EventData")),
     )
@@ -136,6 +172,7 @@ def from_winlogbeat(obj: Mapping[str, Any]) -> WindowsEvent:
         raise BadLine("winlog must be an object")
     event = obj["event"] if isinstance(obj.get("event"), dict) else {}
     host = obj["host"] if isinstance(obj.get("host"), dict) else {}
+    source = obj["source"] if isinstance(obj.get("source"), dict) else {}
     return WindowsEvent(
         at=_time(obj.get("@timestamp"), "@timestamp"),
         code=_code(winlog.get("event_id", event.get("code"))),
@@ -144,6 +181,44 @@ def from_winlogbeat(obj: Mapping[str, Any]) -> WindowsEvent:
         provider=_str(winlog.get("provider_name") or event.get("provider")),
         record_id=_str(winlog.get("record_id")),
         data=_scalar_strings(winlog.get("event_data")),
+        host_name=_str(host.get("name")),
+        source_ip=_str(source.get("ip")),
+        source_port=_str(source.get("port")),
+    )
+
+
+# NXLog's own fields (im_msvistalog); every other top-level scalar is EventData
+_NXLOG_SYSTEM = frozenset(
+    {
+        "EventTime", "EventReceivedTime", "Hostname", "EventID", "SourceName", "ProviderGuid", "Channel",
+        "RecordNumber", "Keywords", "EventType", "SeverityValue", "Severity", "Version", "Task", "OpcodeValue",
+        "Opcode", "ActivityID", "ProcessID", "ThreadID", "Category", "Message", "SourceModuleName",
+        "SourceModuleType", "ERRORCODE", "@timestamp",
+    }
+)  # fmt: skip
+
+
+def from_nxlog(obj: Mapping[str, Any], *, tz: ZoneInfo) -> WindowsEvent:
+    """A flat NXLog record: ``{"EventTime": …, "Hostname": …, "EventID": 4625, "TargetUserName": …}``."""
+    stamp = obj.get("EventTime", obj.get("@timestamp"))
+    if not isinstance(stamp, str):
+        raise BadLine("EventTime is missing")
+    text = stamp.strip()
+    try:
+        at = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise BadLine(f"EventTime: not a time: {stamp!r}") from None
+    if at.tzinfo is None:  # NXLog's default: the collector's local time, without a zone
+        at = at.replace(tzinfo=tz)
+    data = {k: v for k, v in obj.items() if k not in _NXLOG_SYSTEM}
+    return WindowsEvent(
+        at=at,
+        code=_code(obj.get("EventID")),
+        computer=_str(obj.get("Hostname")),
+        channel=_str(obj.get("Channel")),
+        provider=_str(obj.get("SourceName")),
+        record_id=_str(obj.get("RecordNumber")),
+        data=_scalar_strings(data),
     )
 
 
@@ -169,6 +244,9 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
         },
     }
     name, domain = split_user(data.get(f"{kind.user}UserName"))
+    if name and "@" in name and ev.code in ("4768", "4769"):  # Kerberos names "user@REALM"
+        name, _, realm = name.partition("@")
+        domain = domain or realm.upper() or None
     if ev.code == "4740":  # TargetDomainName of a lockout is the caller's computer, not a domain
         domain = domain or (data.get("SubjectDomainName") or None)
     else:
@@ -177,16 +255,21 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     put(doc, "user.domain", domain if domain != "-" else None)
     if kind.user == "Subject":
         put(doc, "user.target.name", split_user(data.get("TargetUserName"))[0])
-    if "IpAddress" in data:
-        ip = ip_or_none(data["IpAddress"])
-        if ip is not None:
+    if "IpAddress" in data or ev.source_ip is not None:
+        ip = ip_or_none(data.get("IpAddress", ev.source_ip))
+        if ip is not None and "IpAddress" in data:
             data["IpAddress"] = ip
         put(doc, "source.ip", ip)
         if ip is not None:
             with contextlib.suppress(BadLine):  # a nonsense port does not make the logon less real
-                put(doc, "source.port", port_or_none(data.get("IpPort"), "IpPort"))
-    if ev.computer:
+                put(doc, "source.port", port_or_none(data.get("IpPort", ev.source_port), "IpPort"))
+    workstation = _workstation(data.get("WorkstationName") or data.get("Workstation"))
+    put(doc, "source.domain", workstation)  # the key of a logon that has no address
+    if ev.host_name:
+        put(doc, "host.name", ev.host_name)
+    elif ev.computer:
         put(doc, "host.name", ev.computer.split(".", 1)[0])
+    if ev.host_name or ev.computer:
         put(doc, "host.os.type", "windows")
     winlog: dict[str, Any] = {"event_id": ev.code}
     put(winlog, "channel", ev.channel)
@@ -202,35 +285,87 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     return doc
 
 
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def from_xml(text: str) -> WindowsEvent:
+    """One ``<Event>`` element: ``System`` (EventID, TimeCreated@SystemTime, Computer…) and
+    ``EventData/Data[@Name]``. A DOCTYPE or entity declaration is refused, never expanded."""
+    if "<!" in text:
+        raise BadLine("Event XML with a declaration (<!DOCTYPE, <!ENTITY) is not read")
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - no DTD can reach here (refused above)
+    except ET.ParseError as exc:
+        raise BadLine(f"not valid Event XML: {exc}") from None
+    if _local(root.tag) != "Event":
+        raise BadLine(f"expected an <Event> element, got <{_local(root.tag)[:40]}>")
+    system = next((child for child in root if _local(child.tag) == "System"), None)
+    if system is None:
+        raise BadLine("Event/System is missing")
+    fields = {_local(child.tag): child for child in system}
+    created = fields.get("TimeCreated")
+    provider = fields.get("Provider")
+    data: dict[str, Any] = {}
+    for section in root:
+        if _local(section.tag) == "EventData":
+            for item in section:
+                name = item.get("Name")
+                if _local(item.tag) == "Data" and name and item.text is not None:
+                    data[name] = item.text
+
+    def text_of(name: str) -> str | None:
+        node = fields.get(name)
+        return node.text.strip() if node is not None and node.text and node.text.strip() else None
+
+    return WindowsEvent(
+        at=_time(created.get("SystemTime") if created is not None else None, "Event/System/TimeCreated@SystemTime"),
+        code=_code(text_of("EventID")),
+        computer=text_of("Computer"),
+        channel=text_of("Channel"),
+        provider=provider.get("Name") if provider is not None else None,
+        record_id=text_of("EventRecordID"),
+        data=_scalar_strings(data),
+    )
+
+
+def _workstation(value: str | None) -> str | None:
+    """``\\\\PC-0123`` → ``pc-0123``; ``-``, empty and ``localhost`` names nothing."""
+    text = (value or "").strip().lstrip("\\").lower()
+    return text if text and text not in ("-", "localhost", "127.0.0.1", "::1") else None
+
+
+def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
+    ev = from_xml(raw.strip()) if raw.lstrip().startswith("<") else _from_json(raw, tz=tz)
+    kind = EVENTS.get(ev.code)
+    if kind is None:
+        yield Skipped(where, f"event id {ev.code} is not one soc reads")
+        return
+    doc = to_ecs(ev, kind)
+    doc["event"]["id"] = event_id(FORMAT, raw)
+    yield Parsed(where, doc, text=raw)
+
+
+def _from_json(raw: str, *, tz: ZoneInfo) -> WindowsEvent:
+    obj = load_json_object(raw)
+    if "Event" in obj:
+        ev = from_evtx(obj)
+    elif "winlog" in obj:
+        ev = from_winlogbeat(obj)
+    elif "EventID" in obj:
+        ev = from_nxlog(obj, tz=tz)
+    else:
+        raise BadLine("neither a Winlogbeat event (winlog), an evtx record (Event.System) nor NXLog (EventID)")
+    return ev
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
-    """Read JSON lines of either shape (mixed is fine); ``tz`` and ``reference`` are unused:
-    Windows stamps every event in UTC with its year."""
-    del tz, reference
+    """Read lines of any of the four shapes (mixed is fine). ``tz`` is the zone of
+    NXLog times that carry none; ``reference`` is unused (Windows writes the year)."""
+    del reference
     for lineno, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        try:
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise BadLine(f"expected a JSON object, got {type(obj).__name__}")
-            if "Event" in obj:
-                ev = from_evtx(obj)
-            elif "winlog" in obj:
-                ev = from_winlogbeat(obj)
-            else:
-                raise BadLine("neither a Winlogbeat event (winlog) nor an evtx record (Event.System)")
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        kind = EVENTS.get(ev.code)
-        if kind is None:
-            yield Skipped(where, f"event id {ev.code} is not one soc reads")
-            continue
-        doc = to_ecs(ev, kind)
-        doc["event"]["id"] = event_id(FORMAT, raw)
-        yield Parsed(where, doc)
+        yield from guarded(where, _line(raw, where, tz=tz), raw)

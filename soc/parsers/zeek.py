@@ -1,25 +1,43 @@
-"""Zeek ``conn.log``, ``dns.log`` and ``http.log``, as TSV (with ``#`` headers) or JSON lines.
+"""Zeek ``conn.log``, ``dns.log``, ``http.log`` and ``ssl.log``, as TSV (with ``#`` headers) or JSON lines.
 
 A small city often has a Zeek sensor on a mirror port and no Beats: its flows feed the
 network detectors (port scan), its DNS and HTTP logs the hunting. TSV files are read
 with the separator, unset and empty markers and field names their own headers declare;
-JSON lines are recognised by their fields. Other Zeek logs (ssl, files…) are skipped.
+JSON lines are recognised by ``_path`` or by their fields, with Zeek's dotted names
+(``id.orig_h``) or the underscores some exporters write (``id_orig_h``). Other Zeek logs
+(files, x509…) are skipped.
+
+A record's ``event.id`` comes from its log, its ``uid`` and the fields that tell apart the
+records of one connection (a DNS transaction, an HTTP request's depth): the same flow seen
+by two sensors, or shipped twice, is one event, not two.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, port_or_none, put, registered_domain
-from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
+from soc.parsers.common import (
+    BadLine,
+    event_id,
+    finite,
+    guarded,
+    ip_or_none,
+    load_json_object,
+    port_or_none,
+    put,
+    registered_domain,
+)
+from soc.parsers.models import Parsed, ParseResult, Skipped
 from soc.vocab import iso, parse_time
 
-__all__ = ["FORMAT", "conn_doc", "dns_doc", "http_doc", "parse_lines"]
+__all__ = ["FORMAT", "conn_doc", "dns_doc", "http_doc", "parse_lines", "ssl_doc"]
 
 FORMAT = "zeek"
 Row = dict[str, Any]
@@ -29,18 +47,29 @@ _ESTABLISHED = frozenset({"SF", "S1", "S2", "S3", "RSTO", "RSTR"})
 _REFUSED = frozenset({"REJ", "S0", "RSTOS0", "RSTRH", "SH", "SHR"})
 
 
+_MAX_COUNT = 2**63 - 1  # Elasticsearch's long
+_MAX_SECONDS = 4102444800.0  # 2100-01-01: a Zeek ts past it is a broken sensor clock, not a log
+_MAX_DURATION = 366 * 86400.0  # a connection longer than a year is a broken record
+
+
 def _num(row: Row, key: str, cast: Callable[[str], float | int]) -> Any:
+    """A number of the row, bounded: non-finite floats and counts beyond a long are BadLine."""
     value = row.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise BadLine(f"{key}: {value!r} is not a number")
-    if isinstance(value, int | float):
-        return cast(str(value)) if cast is int and isinstance(value, float) else value
     try:
-        return cast(str(value))
-    except ValueError:
-        raise BadLine(f"{key}: {value!r} is not a number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError
+        number = cast(str(int(value)) if cast is int and isinstance(value, float) else str(value))
+    except (ValueError, OverflowError):
+        raise BadLine(f"{key}: {str(value)[:40]!r} is not a number") from None
+    if isinstance(number, float):
+        finite(number, key, low=-_MAX_COUNT, high=_MAX_COUNT)
+    elif not -_MAX_COUNT <= number <= _MAX_COUNT:
+        raise BadLine(f"{key}: {number} is out of range")
+    return number
 
 
 def _ts(row: Row) -> datetime:
@@ -53,7 +82,7 @@ def _ts(row: Row) -> datetime:
     seconds = _num(row, "ts", float)
     if seconds is None:
         raise BadLine("ts is missing")
-    return datetime.fromtimestamp(seconds, UTC)
+    return datetime.fromtimestamp(finite(seconds, "ts", low=0, high=_MAX_SECONDS), UTC)
 
 
 def _ip(row: Row, key: str) -> str | None:
@@ -104,6 +133,8 @@ def conn_doc(row: Row) -> Row:
     put(doc, "network.protocol", service.split(",")[0] if isinstance(service, str) and service else None)
     put(doc, "network.bytes", out + back if out is not None and back is not None else None)
     duration = _num(row, "duration", float)
+    if duration is not None:
+        finite(duration, "duration", low=0, high=_MAX_DURATION)
     put(doc, "event.duration", round(duration * 1e9) if duration is not None else None)  # ECS: nanoseconds
     put(doc, "zeek.connection.state", state)
     put(doc, "zeek.connection.history", row.get("history"))
@@ -120,10 +151,13 @@ def dns_doc(row: Row) -> Row:
     query = row.get("query")
     name = query.lower().rstrip(".") if isinstance(query, str) and query else None
     put(doc, "dns.question.name", name)
-    put(doc, "dns.question.registered_domain", registered_domain(name) if name else None)
+    put(doc, "dns.question.registered_domain", registered_domain(name) if name else None)  # again at ingest
     put(doc, "dns.question.type", row.get("qtype_name"))
     put(doc, "dns.response_code", rcode)
     put(doc, "dns.id", _num(row, "trans_id", int))
+    rtt = _num(row, "rtt", float)
+    if rtt is not None:  # ECS: nanoseconds, as Filebeat writes it
+        put(doc, "event.duration", round(finite(rtt, "rtt", low=0, high=_MAX_DURATION) * 1e9))
     answers = row.get("answers")
     if isinstance(answers, list):
         put(doc, "dns.resolved_ip", [ip for a in answers if (ip := ip_or_none(a))] or None)
@@ -138,15 +172,31 @@ def http_doc(row: Row) -> Row:
     put(doc, "network.transport", "tcp")
     put(doc, "network.protocol", "http")
     host = row.get("host")
-    domain = host.rsplit(":", 1)[0].lower() if isinstance(host, str) and host and not host.endswith("]") else None
+    domain = _host_name(host) if isinstance(host, str) else None
     uri = row.get("uri")
+    method = row.get("method")
     if isinstance(uri, str) and uri:
-        path, _, query = uri.partition("?")
         put(doc, "url.original", uri)
-        put(doc, "url.path", path)
-        put(doc, "url.query", query or None)
-        if domain:
-            put(doc, "url.full", f"http://{host}{uri}")
+        if isinstance(method, str) and method.upper() == "CONNECT":  # a proxy tunnel: uri is "host:port"
+            target = urlsplit(f"//{uri}")
+            domain = _host_name(uri) or domain
+            put(doc, "url.port", _port_of(target))
+            put(doc, "url.scheme", "https" if _port_of(target) == 443 else None)
+        elif uri.lower().startswith(("http://", "https://")):  # a request to a proxy: the absolute URL
+            target = urlsplit(uri)
+            domain = (target.hostname or "").lower() or domain
+            put(doc, "url.full", uri)
+            put(doc, "url.scheme", target.scheme.lower())
+            put(doc, "url.port", _port_of(target))
+            put(doc, "url.path", target.path or "/")
+            put(doc, "url.query", target.query or None)
+        else:
+            path, _, query = uri.partition("?")
+            put(doc, "url.path", path)
+            put(doc, "url.query", query or None)
+            if domain:
+                put(doc, "url.full", f"http://{host}{uri}")
+                put(doc, "url.scheme", "http")
     put(doc, "url.domain", domain)
     put(doc, "destination.domain", domain)
     put(doc, "http.request.method", row.get("method"))
@@ -158,17 +208,86 @@ def http_doc(row: Row) -> Row:
     return doc
 
 
-_BUILDERS: dict[str, Callable[[Row], Row]] = {"conn": conn_doc, "dns": dns_doc, "http": http_doc}
+def _host_name(text: str) -> str | None:
+    """The host of ``host`` or ``host:port`` (``[::1]:8080`` too), lower-case; None when empty."""
+    try:
+        name = urlsplit(f"//{text.strip()}").hostname
+    except ValueError:
+        return None
+    return name.lower().rstrip(".") or None if name else None
+
+
+def _port_of(target: Any) -> int | None:
+    try:
+        port = target.port
+    except ValueError:
+        raise BadLine(f"url port of {target.geturl()[:80]!r} is out of range") from None
+    return int(port) if port is not None else None
+
+
+_TLS_VERSION = re.compile(r"^(?P<protocol>TLS|SSL|DTLS)v(?P<major>\d)(?P<minor>\d)?$")
+
+
+def ssl_doc(row: Row) -> Row:
+    """A TLS handshake: the server name (SNI) is the flow's ``destination.domain``.
+
+    ``event.type`` is ``protocol`` only (Filebeat adds ``connection``): conn.log already
+    carries the connection, and a flow must not count twice in the network detectors."""
+    established = row.get("established")
+    outcome = "unknown" if established is None else "success" if established in (True, "T") else "failure"
+    doc = _base(row, "ssl", category=["network"], types=["protocol"], action="tls-handshake", outcome=outcome)
+    put(doc, "network.transport", "tcp")
+    put(doc, "network.protocol", "tls")
+    server = row.get("server_name")
+    name = server.strip().lower().rstrip(".") if isinstance(server, str) and server.strip() else None
+    put(doc, "destination.domain", name)
+    put(doc, "tls.client.server_name", name)
+    version = row.get("version")
+    if isinstance(version, str) and (m := _TLS_VERSION.match(version)):  # "TLSv12" → "1.2", as ECS
+        put(doc, "tls.version", f"{m['major']}.{m['minor'] or 0}")
+        put(doc, "tls.version_protocol", m["protocol"].lower())
+    put(doc, "tls.cipher", row.get("cipher"))
+    put(doc, "tls.curve", row.get("curve"))
+    put(doc, "tls.resumed", row.get("resumed") if isinstance(row.get("resumed"), bool) else None)
+    put(doc, "tls.server.subject", row.get("subject"))
+    put(doc, "tls.server.issuer", row.get("issuer"))
+    if established is not None:
+        put(doc, "tls.established", established in (True, "T"))
+    put(doc, "tls.client.ja3", row.get("ja3"))
+    put(doc, "tls.server.ja3s", row.get("ja3s"))
+    return doc
+
+
+_BUILDERS: dict[str, Callable[[Row], Row]] = {"conn": conn_doc, "dns": dns_doc, "http": http_doc, "ssl": ssl_doc}
+# what tells apart the records of one connection (uid) in each log
+_IDENTITY: dict[str, tuple[str, ...]] = {
+    "conn": (),
+    "dns": ("trans_id", "query", "qtype_name"),
+    "http": ("trans_depth",),
+    "ssl": (),
+}
+
+
+def _underscored(row: Row) -> Row:
+    """``id_orig_h`` → ``id.orig_h``: exporters that cannot write dots in names use underscores."""
+    if not any(k.startswith("id_") for k in row):
+        return row
+    return {("id." + k[3:] if k.startswith("id_") and "id." + k[3:] not in row else k): v for k, v in row.items()}
 
 
 def _kind_of(row: Row) -> str | None:
-    """Which log a JSON row comes from, by the fields only that log has."""
+    """Which log a JSON row comes from: its ``_path``, else the fields only that log has."""
+    path = row.get("_path")
+    if isinstance(path, str):
+        return path if path in _BUILDERS else None
     if "conn_state" in row or "orig_bytes" in row:
         return "conn"
     if "query" in row or "qtype_name" in row or "rcode_name" in row:
         return "dns"
     if "method" in row or "uri" in row or "status_code" in row:
         return "http"
+    if "server_name" in row or "cipher" in row or "established" in row:
+        return "ssl"
     return None
 
 
@@ -223,6 +342,36 @@ class _Header:
         return row
 
 
+def _record_id(kind: str, row: Row, raw: str) -> tuple[str, str | None]:
+    """``(event.id, digest)``: from the connection's uid when the record has one (a second
+    copy of the record is the same event, whatever else differs), else from the raw line."""
+    uid = row.get("uid")
+    if not isinstance(uid, str) or not uid:
+        return event_id(FORMAT, raw), None
+    key = "|".join([kind, uid, *(str(row.get(f, "")) for f in _IDENTITY[kind])])
+    return event_id(FORMAT, key), key
+
+
+def _header_line(raw: str, header: _Header) -> Iterator[ParseResult]:
+    header.read(raw)
+    yield from ()
+
+
+def _line(raw: str, where: str, header: _Header) -> Iterator[ParseResult]:
+    if raw.lstrip().startswith(("{", "[")):
+        row = _underscored(load_json_object(raw))
+        kind = _kind_of(row)
+    else:
+        row = header.row(raw)
+        kind = header.path if header.path in _BUILDERS else _kind_of(row) if header.path is None else None
+    if kind is None:
+        yield Skipped(where, f"zeek {header.path or row.get('_path') or 'log'} is not one soc reads")
+        return
+    doc = _BUILDERS[kind](row)
+    doc["event"]["id"], digest = _record_id(kind, row, raw)
+    yield Parsed(where, doc, digest, text=raw)
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read one Zeek log file, TSV or JSON lines; ``tz``/``reference`` are unused (Zeek
     writes epoch seconds or ISO 8601 in UTC)."""
@@ -233,27 +382,6 @@ def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: d
         if not raw.strip():
             continue
         if raw.startswith("#"):
-            header.read(raw)
+            yield from guarded(f"{source}:{lineno}", _header_line(raw, header), raw)
             continue
-        where = f"{source}:{lineno}"
-        try:
-            if raw.lstrip().startswith(("{", "[")):
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
-                if not isinstance(row, dict):
-                    raise BadLine(f"expected a JSON object, got {type(row).__name__}")
-                kind = _kind_of(row)
-            else:
-                row = header.row(raw)
-                kind = header.path if header.path in _BUILDERS else _kind_of(row) if header.path is None else None
-            if kind is None:
-                yield Skipped(where, f"zeek {header.path or 'log'} is not one soc reads")
-                continue
-            doc = _BUILDERS[kind](row)
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        doc["event"]["id"] = event_id(FORMAT, raw)
-        yield Parsed(where, doc)
+        yield from guarded(f"{source}:{lineno}", _line(raw, f"{source}:{lineno}", header), raw)

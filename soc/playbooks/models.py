@@ -8,6 +8,7 @@ checked as a whole and every problem of a file is reported at once (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -20,6 +21,7 @@ __all__ = [
     "ESCALATION_LADDER",
     "PLAYBOOK_MODELS",
     "ApprovalStep",
+    "BranchRecommendation",
     "DecisionStep",
     "EndStep",
     "NotificationStep",
@@ -180,19 +182,42 @@ class DecisionStep(_Choice):
     kind: Literal["decision"]
 
 
+class BranchRecommendation(_Strict):
+    """The option recommended when an earlier decision took a given branch."""
+
+    after: Annotated[str, Field(pattern=_ID)]  # the id of an earlier decision step
+    chose: Annotated[str, Field(pattern=_ID)]  # the option chosen there
+    recommend: Annotated[str, Field(pattern=_ID)]  # an option of this approval
+
+
 class ApprovalStep(_Choice):
     """A decision asked of a role (typically the CISO): options, a recommendation, a decide-by."""
 
     kind: Literal["approval"]
     question: Bilingual
     recommendation: str
+    # the recommendation for a branch: the first whose earlier decision matches wins
+    recommendation_by_branch: list[BranchRecommendation] = Field(default_factory=list)
     if_no_decision: Bilingual
 
     @model_validator(mode="after")
     def _recommendation_is_an_option(self) -> ApprovalStep:
-        if self.recommendation not in {o.id for o in self.options}:
+        ids = {o.id for o in self.options}
+        if self.recommendation not in ids:
             raise ValueError(f"recommendation: {self.recommendation!r} is not one of the options' ids")
+        for n, b in enumerate(self.recommendation_by_branch):
+            if b.recommend not in ids:
+                raise ValueError(
+                    f"recommendation_by_branch[{n}].recommend: {b.recommend!r} is not one of the options' ids"
+                )
         return self
+
+    def recommendation_for(self, chosen: Mapping[str, str]) -> str:
+        """The option recommended given the options *chosen* so far (step id -> option id)."""
+        return next(
+            (b.recommend for b in self.recommendation_by_branch if chosen.get(b.after) == b.chose),
+            self.recommendation,
+        )
 
     @property
     def decide_by(self) -> timedelta:
@@ -265,6 +290,18 @@ class Playbook(_Strict):
         found = problems(self)
         if found:
             raise ValueError(GRAPH_PROBLEMS + "\n".join(f"{f}: {m}" for f, m in found))
+        return self
+
+    @model_validator(mode="after")
+    def _branches_name_real_choices(self) -> Playbook:
+        choices = {s.id: {o.id for o in s.options} for s in self.steps if isinstance(s, _Choice)}
+        for n, step in enumerate(self.steps):
+            for m, b in enumerate(getattr(step, "recommendation_by_branch", [])):
+                if b.chose not in choices.get(b.after, set()):
+                    raise ValueError(
+                        f"steps[{n}].recommendation_by_branch[{m}]: {b.after!r} is not a decision step"
+                        f" with an option {b.chose!r}"
+                    )
         return self
 
     @property

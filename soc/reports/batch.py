@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from soc.context import AppContext
-from soc.reports.build import build_report, load_inputs, record_edition
+from soc.reports.build import Definitions, build_report, load_definitions, load_inputs, record_edition
 from soc.reports.i18n import LANGS
 from soc.reports.models import IncidentReport, SummaryReport
 from soc.reports.pdf import html_to_pdf
 from soc.reports.render import FORMATS, environment, render
-from soc.reports.summary import build_summary_report
+from soc.reports.summary import build_summary, gather_summary_inputs
 
 __all__ = [
     "summary_stem",
@@ -75,16 +75,19 @@ def write_incident_reports(
     langs: Iterable[str] = ("ja", "en"),
     formats: Iterable[str] = ("html",),
     new_edition: bool = False,
+    definitions: Definitions | None = None,
 ) -> list[Path]:
     """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``.
 
     Records one edition per incident (a new one only if its facts changed since the
-    latest, or *new_edition*); every file of the incident is that edition."""
+    latest, or *new_edition*); every file of the incident is that edition. The
+    definitions are read once for all incidents (or passed in)."""
     langs, formats = list(langs), list(formats)
     _check(langs, formats)
+    defs = definitions if definitions is not None else load_definitions(ctx)
     paths: list[Path] = []
     for incident_id in incident_ids:
-        inputs = load_inputs(ctx, incident_id)
+        inputs = load_inputs(ctx, incident_id, defs)
         edition = record_edition(ctx, inputs, force=new_edition)
         for lang in langs:
             report = build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
@@ -107,16 +110,18 @@ def write_summary_report(
     out_dir: Path,
     langs: Iterable[str] = ("ja", "en"),
     formats: Iterable[str] = ("html",),
+    definitions: Definitions | None = None,
 ) -> list[Path]:
     """The SOC summary for [start, end) in every language and format:
-    ``<out_dir>/summary-<from>-<to>.<lang>.<fmt>``."""
+    ``<out_dir>/summary-<from>-<to>.<lang>.<fmt>``; everything is read once for all languages."""
     langs, formats = list(langs), list(formats)
     _check(langs, formats)
     if end <= start:
         raise ValueError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+    inputs = gather_summary_inputs(ctx, start=start, end=end, definitions=definitions)
     paths: list[Path] = []
     for lang in langs:
-        report = build_summary_report(ctx, start=start, end=end, lang=lang)
+        report = build_summary(inputs, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
         stem = summary_stem(start, end, ctx)
         paths += write_report_files("summary", report, stem=stem, formats=formats, out_dir=out_dir)
     return paths

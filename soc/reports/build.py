@@ -19,11 +19,13 @@ from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.errors import DefinitionErrors
 from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
-from soc.incidents.steps import sla_state
+from soc.incidents.obligations import due_dates
+from soc.incidents.steps import chosen_options, sla_state
 from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import load_playbooks
-from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
+from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports import sections as sec
+from soc.reports.conclusion import conclusion, holders, option_label
 from soc.reports.editions import Edition, EditionStore, changes, is_final
 from soc.reports.i18n import Translator, catalog
 from soc.reports.models import (
@@ -36,22 +38,20 @@ from soc.reports.models import (
     OptionView,
     StepRow,
 )
+from soc.reports.words import field_name, value_text, when, zone_label
 
 __all__ = [
+    "Definitions",
     "ReportInputs",
     "build_from",
     "build_incident_report",
     "detector_definitions",
     "edition_label",
+    "load_definitions",
     "load_inputs",
     "record_edition",
 ]
 
-# Personal Information Protection Commission reports, in days from awareness (aware_at);
-# used only when the incident's obligation tracker has no PPC rows.
-PPC_PRELIMINARY_DAYS = (3, 5)  # "promptly": about 3 to 5 days
-PPC_FINAL_DAYS = 30
-PPC_FINAL_MALICIOUS_DAYS = 60  # when the leak may stem from a malicious act
 _FINISHED = (StepStatus.done, StepStatus.skipped)
 
 
@@ -65,27 +65,39 @@ class ReportInputs:
     detectors: list[Any] = field(default_factory=list)  # the incident's detector definitions
 
 
-def _detectors(ctx: AppContext) -> list[Any]:
+@dataclass(frozen=True)
+class Definitions:
+    """The detector and playbook definitions reports name things from, read once per run."""
+
+    detectors: list[Any] = field(default_factory=list)  # every detector, disabled ones too
+    playbooks: list[Playbook] = field(default_factory=list)
+
+
+def load_definitions(ctx: AppContext) -> Definitions:
+    """Every detector (disabled ones too) and playbook; a set that does not load is left
+    out with a warning (the report then shows ids, or no decision section)."""
     try:
-        return list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
+        detectors = list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
     except DefinitionErrors as exc:
         ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
-        return []
+        detectors = []
+    try:
+        playbooks = list(load_playbooks(ctx.settings.playbooks_dir))
+    except DefinitionErrors as exc:
+        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
+        playbooks = []
+    return Definitions(detectors=detectors, playbooks=playbooks)
 
 
 def detector_definitions(ctx: AppContext) -> list[Any]:
     """Every detector definition, disabled ones too; none when the definitions do not load."""
-    return _detectors(ctx)
+    return load_definitions(ctx).detectors
 
 
-def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
+def _playbook(ctx: AppContext, incident: Incident, playbooks: list[Playbook]) -> Playbook | None:
     if not incident.playbook_id:
         return None
-    try:
-        found = next((p for p in load_playbooks(ctx.settings.playbooks_dir) if p.id == incident.playbook_id), None)
-    except DefinitionErrors as exc:
-        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
-        return None
+    found = next((p for p in playbooks if p.id == incident.playbook_id), None)
     if found is None:
         ctx.log.warning("report has no decision section: playbook %r not found", incident.playbook_id)
     elif found.version != incident.playbook_version:
@@ -99,16 +111,18 @@ def _playbook(ctx: AppContext, incident: Incident) -> Playbook | None:
     return found
 
 
-def load_inputs(ctx: AppContext, incident_id: str) -> ReportInputs:
-    """The incident, its alerts (oldest first), its playbook and its detectors."""
+def load_inputs(ctx: AppContext, incident_id: str, definitions: Definitions | None = None) -> ReportInputs:
+    """The incident, its alerts (oldest first), its playbook and its detectors; the
+    definitions are read from disk only when not passed in."""
+    defs = definitions if definitions is not None else load_definitions(ctx)
     incident = IncidentStore(ctx.es).get(incident_id)
     alerts = sorted(AlertStore(ctx.es).search(ids=incident.alert_ids), key=lambda a: (a.created, a.id))
     wanted = set(incident.detectors)
     return ReportInputs(
         incident=incident,
         alerts=alerts,
-        playbook=_playbook(ctx, incident),
-        detectors=[d for d in _detectors(ctx) if d.id in wanted],
+        playbook=_playbook(ctx, incident, defs.playbooks),
+        detectors=[d for d in defs.detectors if d.id in wanted],
     )
 
 
@@ -159,7 +173,7 @@ def _edition_view(
             label=edition_label(1, final, t),
             number=1,
             final=final,
-            at=sec.fmt(now, tz),
+            at=sec.fmt(now, tz, t.lang),
             previous_label=None,
             previous_at=None,
             changes_title="",
@@ -169,12 +183,12 @@ def _edition_view(
     prev = edition.previous
     found = changes(prev, edition.facts) if prev is not None else []
     previous_label = edition_label(edition.number - 1, False, t) if prev is not None else None
-    previous_at = sec.fmt(edition.previous_at, tz) if edition.previous_at else None
+    previous_at = sec.fmt(edition.previous_at, tz, t.lang) if edition.previous_at else None
     return EditionView(
         label=edition_label(edition.number, edition.final, t),
         number=edition.number,
         final=edition.final,
-        at=sec.fmt(edition.at, tz),
+        at=sec.fmt(edition.at, tz, t.lang),
         previous_label=previous_label,
         previous_at=previous_at,
         changes_title=t("changes_since", label=previous_label, at=previous_at or "—") if previous_label else "",
@@ -184,17 +198,24 @@ def _edition_view(
             step_title,
             option_label,
             lambda kind: next((o.label(t.lang) for o in incident.obligations if o.kind == kind), kind),
+            lambda role_id: t(f"role_{role_id}") if t.has(f"role_{role_id}") else role_id,
         ),
         recorded=True,
     )
 
 
 def _decision(
-    step: ApprovalStep, inst: StepInstance, playbook: Playbook, t: Translator, tz: ZoneInfo, now: datetime
+    step: ApprovalStep,
+    inst: StepInstance,
+    playbook: Playbook,
+    t: Translator,
+    tz: ZoneInfo,
+    now: datetime,
+    recommendation: str,
 ) -> DecisionView:
     lang = t.lang
     ready = inst.ready_at is not None
-    recommended = next((o for o in step.options if o.id == step.recommendation), None)
+    recommended = next((o for o in step.options if o.id == recommendation), None)
     state = sla_state(inst, now) if ready else None
     return DecisionView(
         question=step.question(lang),
@@ -205,13 +226,13 @@ def _decision(
                 risk=o.risk(lang) if o.risk else None,
                 cost=o.cost(lang) if o.cost else None,
                 resident_impact=o.resident_impact(lang) if o.resident_impact else None,
-                recommended=o.id == step.recommendation,
+                recommended=o.id == recommendation,
                 chosen=inst.choice is not None and inst.choice.option == o.id,
             )
             for o in step.options
         ],
         recommendation=recommended.label(lang) if recommended else None,
-        decide_by=sec.fmt(inst.due_at, tz)
+        decide_by=sec.fmt(inst.due_at, tz, t.lang)
         if inst.due_at
         else t("decide_by_when_ready", after=sec.duration_text(step.decide_by, t)),
         sla=t(f"sla_{state.value}") if state else "",
@@ -243,7 +264,7 @@ def _decisions(
                     step=inst.title(t.lang),
                     option=option.label(t.lang) if option else inst.choice.option,
                     by=inst.choice.by,
-                    at=sec.fmt(inst.choice.at, tz),
+                    at=sec.fmt(inst.choice.at, tz, t.lang),
                     comment=inst.choice.comment or "—",
                     against_recommendation=recommended is not None and recommended != inst.choice.option,
                 )
@@ -253,7 +274,7 @@ def _decisions(
             and inst.status not in (StepStatus.done, StepStatus.skipped)
             and incident.is_open
         ):
-            asked.append(_decision(step, inst, playbook, t, tz, now))
+            asked.append(_decision(step, inst, playbook, t, tz, now, step.recommendation_for(chosen_options(incident))))
     return asked, taken
 
 
@@ -263,12 +284,14 @@ def _needs(
     out = [t("need_decision", owner=d.owner, question=d.question, due=d.decide_by) for d in decisions if d.ready]
     for s in incident.steps:
         if s.status not in _FINISHED and s.ready_at is not None and sla_state(s, now) is SlaState.breached:
-            out.append(t("need_overdue_step", step=s.title(t.lang), owner=role(s.owner), due=sec.fmt(s.due_at, tz)))
+            out.append(
+                t("need_overdue_step", step=s.title(t.lang), owner=role(s.owner), due=sec.fmt(s.due_at, tz, t.lang))
+            )
     for o in incident.obligations:
         if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at - now < timedelta(days=2):
-            out.append(t("need_obligation", label=o.label(t.lang), due=sec.fmt(o.due_at, tz)))
+            out.append(t("need_obligation", label=o.label(t.lang), due=sec.fmt(o.due_at, tz, t.lang)))
     if incident.is_open and incident.acknowledged_at is None:
-        out.append(t("need_acknowledge", tier=role(incident.tier), due=sec.fmt(incident.ack_due_at, tz)))
+        out.append(t("need_acknowledge", tier=role(incident.tier), due=sec.fmt(incident.ack_due_at, tz, t.lang)))
     return out
 
 
@@ -307,37 +330,24 @@ def build_from(
     def segment_name(s: str) -> str:
         return t(f"segment_{s}") if t.has(f"segment_{s}") else s
 
-    entities_text = sep.join(incident.entity_values) or "—"
+    def option_text(step_id: str, option_id: str) -> str:
+        return option_label(playbook, step_id, option_id, lang)
+
     events = sum(a.count for a in alerts)
-
-    def option_label(step_id: str, option_id: str) -> str:
-        step = next((s for s in playbook.steps if s.id == step_id), None) if playbook else None
-        option = next((o for o in getattr(step, "options", []) if o.id == option_id), None)
-        return option.label(lang) if option is not None else option_id
-
-    edition_view = _edition_view(edition, incident, t, tz, now, step_title, option_label)
+    edition_view = _edition_view(edition, incident, t, tz, now, step_title, option_text)
     decisions, taken = _decisions(incident, playbook, t, tz, now)
     status = t(f"status_{incident.status.value}")
-    title = _title(incident, t, {d: title_of(d) for d in incident.detectors}, entities_text, lang)
-    bottom = [
-        t(
-            "bottom_line_text",
-            detectors=sep.join(title_of(d) for d in incident.detectors) or "—",
-            entities=entities_text,
-            first=sec.fmt(incident.first_activity, tz),
-            last=sec.fmt(incident.last_activity, tz),
-            alerts=len(alerts),
-            events=events,
-        ),
-        t("bottom_line_status", status=status, priority=incident.priority.value, tier=role(incident.tier)),
-    ]
+    named = target_text(incident.entities, lang)
+    target = named or t("target_unknown")
+    what = playbook.name(lang) if playbook is not None else sep.join(title_of(d) for d in incident.detectors)
+    title = _title(incident, t, what or incident.title(lang), named)
     ready = [d for d in decisions if d.ready]
     if ready:
-        bottom.append(t("bottom_line_ask", n=len(ready), due=min(d.decide_by for d in ready)))
+        ask = t("bottom_line_ask", n=len(ready), due=ready[0].decide_by)
     elif decisions:
-        bottom.append(t("bottom_line_ask_later", n=len(decisions)))
+        ask = t("bottom_line_ask_later", n=len(decisions))
     else:
-        bottom.append(t("bottom_line_no_ask"))
+        ask = t("bottom_line_no_ask")
     has_ppc = any(o.kind.startswith("ppc") for o in incident.obligations)
     deadlines = _ppc_deadlines(incident, t, tz) if incident.personal_data_possible and not has_ppc else []
     return IncidentReport(
@@ -347,28 +357,38 @@ def build_from(
         subject=t("subject", priority=incident.priority.value, edition=edition_view.label, title=title),
         incident_id=incident.id,
         edition=edition_view,
-        generated_at=sec.fmt(now, tz),
-        opened_at=sec.fmt(incident.opened_at, tz),
+        generated_at=sec.fmt(now, tz, t.lang),
+        zone=zone_label(tz, lang),
+        opened_at=sec.fmt(incident.opened_at, tz, t.lang),
         status=status,
         status_key=incident.status.value,
         severity=t(f"severity_{incident.severity.value}"),
         severity_key=incident.severity.value,
         priority=incident.priority.value,
         priority_reasons=sec.priority_reasons(incident.priority_reasons, t),
-        tier=role(incident.tier),
         risk_score=f"{incident.risk_score:g}",
-        bottom_line=bottom,
-        bottom_line_note=t("bottom_line_compromise_unknown") if not incident.personal_data_confirmed else "",
+        conclusion=conclusion(
+            incident,
+            playbook=playbook,
+            what=t("quote_sep").join(title_of(d) for d in incident.detectors) or what or "—",
+            target=target,
+            alerts=len(alerts),
+            events=events,
+            t=t,
+            tz=tz,
+        ),
+        holders=holders(incident, playbook, t, role),
+        ask=ask,
         decisions=decisions,
         decisions_taken=taken,
         segments=[segment_name(s) for s in incident.segments],
-        entities=[EntityRow(field=k, values=v) for k, v in sorted(incident.entities.items())],
+        entities=[EntityRow(field=field_name(k, lang), values=v) for k, v in sorted(incident.entities.items())],
         impact=sec.impact_rows(incident, alerts, t, segment_name),
         personal_data_possible=incident.personal_data_possible,
         deadlines=deadlines,
         phases=sec.phase_rows(incident, now, t, tz),
         kpis=sec.kpi_views(incident, t),
-        timeline=sec.timeline_rows(incident, alerts, t, tz, title_of, role),
+        timeline=sec.timeline_rows(incident, alerts, t, tz, title_of, role, option_text),
         obligations=sec.obligation_rows(incident, now, t, tz),
         cause=_cause(incident, detectors or [], lang),
         techniques=sec.technique_rows(incident, alerts, t),
@@ -387,10 +407,10 @@ def _step_row(s: StepInstance, t: Translator, tz: ZoneInfo, role: Any) -> StepRo
         title=s.title(t.lang),
         phase=t(f"phase_{s.phase}") if s.phase else t("phase_none"),
         owner=role(s.owner),
-        due=sec.fmt(s.due_at, tz),
+        due=sec.fmt(s.due_at, tz, t.lang),
         status=t(f"step_{s.status.value}"),
         sla=t(f"sla_{s.sla.value}") if s.ready_at is not None else "—",
-        done_at=sec.fmt(s.done_at, tz),
+        done_at=sec.fmt(s.done_at, tz, t.lang),
         notes=[n.text for n in s.notes],
         evidence=[e.uri + (f" ({e.description})" if e.description else "") for e in s.evidence],
     )
@@ -402,18 +422,36 @@ def _cause(incident: Incident, detectors: list[Any], lang: str) -> list[str]:
     return [d.description(lang).strip() for d in detectors if d.id in wanted]
 
 
-def _title(incident: Incident, t: Translator, title_of: dict[str, str], entities: str, lang: str) -> str:
-    """An incident opened without a playbook was titled from the alert's English title:
-    rebuild it from the detector titles in the report's language."""
-    if incident.playbook_id or incident.source != "detection":
-        return incident.title(lang)
-    sep = t("list_sep")
-    return t("title_detected", detectors=sep.join(title_of.values()), entities=entities)
+def _title(incident: Incident, t: Translator, what: str, target: str) -> str:
+    """What and whom, in words: 「不正ログイン試行・アカウント侵害対応：アカウント k.mori（送信元アドレス …）」.
+    An incident a person reported keeps the title they gave it."""
+    if incident.source != "detection":
+        return incident.title(t.lang)
+    return t("title_detected", what=what, target=target) if target else what
+
+
+def target_text(entities: dict[str, list[str]], lang: str) -> str:
+    """Accounts and hosts in words first, then the addresses in brackets; "" when none."""
+    people = ("user.name", "user.target.name", "host.name", "source.domain")
+    sep = "、" if lang == "ja" else ", "
+
+    def part(field: str) -> str:
+        values = entities.get(field, [])
+        shown = sep.join(value_text(field, v, lang) for v in values[:3]) + (" …" if len(values) > 3 else "")
+        return f"{field_name(field, lang)} {shown}"
+
+    named = [part(f) for f in people if entities.get(f)]
+    addresses = [part(f) for f in ("source.ip", "destination.ip") if entities.get(f)]
+    if named and addresses:
+        return (
+            sep.join(named) + ("（" if lang == "ja" else " (") + sep.join(addresses) + ("）" if lang == "ja" else ")")
+        )
+    return sep.join(named or addresses)
 
 
 def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[DeadlineRow]:
-    """PPC preliminary (about 3-5 days) and final (30 days; 60 for a malicious act)
-    reports, counted from awareness; until aware_at is set, say when the clock starts."""
+    """PPC preliminary and final reports, counted from awareness by the obligation tracker's
+    own rules (``soc.incidents.obligations.RULES``); until aware_at is set, say when the clock starts."""
     aware = incident.aware_at
     if aware is None:
         pending = t("deadline_starts_on_awareness")
@@ -421,15 +459,26 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
             DeadlineRow(label=t("deadline_preliminary"), due=pending),
             DeadlineRow(label=t("deadline_final"), due=pending),
         ]
+    lang = t.lang
+    first, hard = due_dates(ObligationKind.ppc_preliminary, aware, malicious=incident.malicious_act)
+    normal, _ = due_dates(ObligationKind.ppc_final, aware, malicious=False)
+    malicious, _ = due_dates(ObligationKind.ppc_final, aware, malicious=True)
 
-    def day(n: int) -> str:
-        return sec.fmt(aware + timedelta(days=n), tz)
+    def day(x: datetime | None, dates: tuple[datetime | None, ...]) -> str:
+        turns = any(d is not None and d.astimezone(tz).year != aware.astimezone(tz).year for d in dates)
+        return when(x, tz, lang, year=turns)
 
-    first, last = PPC_PRELIMINARY_DAYS
     return [
-        DeadlineRow(label=t("deadline_preliminary"), due=t("deadline_window", start=day(first), end=day(last))),
+        DeadlineRow(
+            label=t("deadline_preliminary"),
+            due=t("deadline_window", start=day(first, (first, hard)), end=day(hard, (first, hard))),
+        ),
         DeadlineRow(
             label=t("deadline_final"),
-            due=t("deadline_final_due", normal=day(PPC_FINAL_DAYS), malicious=day(PPC_FINAL_MALICIOUS_DAYS)),
+            due=t(
+                "deadline_final_due",
+                normal=day(normal, (normal, malicious)),
+                malicious=day(malicious, (normal, malicious)),
+            ),
         ),
     ]

@@ -53,6 +53,11 @@ class EditionFacts(_Frozen):
     obligations: dict[str, ObligationFact]  # kind -> status
     personal_data_confirmed: bool = False
     resident_service_outage: bool = False
+    malicious_act: bool = False
+    evidence: int = 0  # pieces of evidence recorded on the steps
+    assignee: str | None = None
+    tier: str = ""
+    aware_at: datetime | None = None
 
     def digest(self) -> str:
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -112,6 +117,11 @@ def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
         },
         personal_data_confirmed=incident.personal_data_confirmed,
         resident_service_outage=incident.resident_service_outage,
+        malicious_act=incident.malicious_act,
+        evidence=sum(len(s.evidence) for s in incident.steps),
+        assignee=incident.assignee,
+        tier=incident.tier,
+        aware_at=incident.aware_at,
     )
 
 
@@ -136,7 +146,7 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
         added = [v for v in getattr(after, name) if v not in set(getattr(before, name))]
         if added:
             out.append(Change(kind=name, after=", ".join(added)))
-    for flag in ("personal_data_confirmed", "resident_service_outage"):
+    for flag in ("personal_data_confirmed", "resident_service_outage", "malicious_act"):
         if getattr(after, flag) and not getattr(before, flag):
             out.append(Change(kind="impact", subject=flag))
     for step_id, status in after.steps.items():
@@ -153,6 +163,12 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
             out.append(
                 Change(kind="obligation", subject=kind, before=was_fact.status if was_fact else "", after=fact.status)
             )
+    if after.evidence > before.evidence:
+        out.append(Change(kind="evidence", after=str(after.evidence - before.evidence)))
+    if after.assignee != before.assignee and after.assignee:
+        out.append(Change(kind="assignee", before=before.assignee or "", after=after.assignee))
+    if after.tier != before.tier and after.tier:
+        out.append(Change(kind="tier", before=before.tier, after=after.tier))
     return out
 
 

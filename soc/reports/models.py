@@ -10,6 +10,7 @@ __all__ = [
     "BreachRow",
     "ChangeRow",
     "Chart",
+    "ConclusionView",
     "CountRow",
     "DataHealthView",
     "DeadlineRow",
@@ -25,6 +26,7 @@ __all__ = [
     "EvidenceRow",
     "FailingDetectorRow",
     "HealthRow",
+    "HoldersView",
     "ImpactRow",
     "IncidentFlowView",
     "IncidentReport",
@@ -41,6 +43,7 @@ __all__ = [
     "SummaryReport",
     "TechniqueRow",
     "TimelineRow",
+    "TrendRow",
     "TriageView",
     "TruncationRow",
 ]
@@ -71,6 +74,27 @@ class DecisionView(_View):
     ready: bool  # its predecessors are done: the question is open now
     if_no_decision: str
     owner: str
+
+
+class ConclusionView(_View):
+    """結論: the phase, what happened, what is known, not yet known, done and due."""
+
+    phase: str
+    phase_key: str  # detected / assessing / contained / recovered / closed
+    lead: list[str]
+    lead_text: str  # the lead as one paragraph (sentences joined as the language writes them)
+    known: list[str]
+    unknown: list[str]
+    done: list[str]
+    due: list[str]
+
+
+class HoldersView(_View):
+    """Who holds it: the assigned handler, the escalation tier reached, the decider."""
+
+    handler: str
+    tier: str
+    decider: str
 
 
 class DecisionTakenRow(_View):
@@ -207,6 +231,7 @@ class IncidentReport(_View):
     incident_id: str
     edition: EditionView
     generated_at: str
+    zone: str  # 日本時間 / Japan time, or the configured zone's name
     opened_at: str
     status: str
     status_key: str
@@ -214,10 +239,10 @@ class IncidentReport(_View):
     severity_key: str
     priority: str
     priority_reasons: list[str]
-    tier: str
     risk_score: str
-    bottom_line: list[str]
-    bottom_line_note: str
+    conclusion: ConclusionView
+    holders: HoldersView
+    ask: str  # the decisions asked, in one sentence
     decisions: list[DecisionView]
     decisions_taken: list[DecisionTakenRow]
     segments: list[str]
@@ -319,6 +344,7 @@ class HealthRow(_View):
 
 class DataHealthView(_View):
     datasets: list[str]
+    by_dataset: bool  # a few days: one row per log source, one column per day
     rows: list[HealthRow]
     total: int
     gaps: list[str]  # "dataset: day", for days a dataset seen in the period was silent
@@ -330,14 +356,15 @@ class CountRow(_View):
 
 
 class BreachRow(_View):
-    """One escalation raised in the period: what was late and by how much."""
+    """The escalations of one kind for one incident raised in the period: what was late and by how much."""
 
     incident_id: str
     incident: str  # its title
     kind: str
     what: str
-    deadline: str
-    late_by: str  # deadline to done, or to the report time while outstanding
+    count: int  # escalations of this kind for this incident
+    deadline: str  # the earliest
+    late_by: str  # the worst  # deadline to done, or to the report time while outstanding
     outstanding: bool
     escalated_to: str
     raised_at: str
@@ -347,7 +374,10 @@ class SlaView(_View):
     total: int
     by_kind: list[CountRow]
     by_role: list[CountRow]  # the role each escalation went to
-    breaches: list[BreachRow]
+    breaches: list[BreachRow]  # the most pressing (outstanding first, then the latest)
+    breaches_hidden: int  # rows left out of ``breaches``
+    outstanding: int  # escalations whose late item is still not done
+    outstanding_incidents: list[str]
     ack_on_time: int
     ack_basis: int  # incidents opened in the period whose acknowledgement is on time, late or overdue
     ack_share: str
@@ -382,10 +412,22 @@ class DetectorHealthView(_View):
     truncated: list[TruncationRow]
 
 
+class TrendRow(_View):
+    day: str
+    alerts: int
+    incidents: int
+
+
 class SummaryReport(_View):
     lang: str
     t: dict[str, str]
     title: str
+    zone: str
+    narrative: list[str]  # what happened, then the trend against the previous period
+    attention: list[str]  # what needs attention; empty: nothing
+    trend_rows: list[TrendRow]
+    trend_as_table: bool  # too few days for a line: a table instead
+    volume_chart_shown: bool  # few detectors: the chart adds to the table; many: the table alone
     period: str
     period_from: str
     period_to: str

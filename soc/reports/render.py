@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from soc.reports import charts
 from soc.reports.models import BarChart, Chart, IncidentReport, LineChart, StackedBarChart, SummaryReport
+from soc.textsafe import visible
 
 __all__ = ["FORMATS", "TEXT_FORMATS", "environment", "md_escape", "render", "render_incident", "render_summary", "svg"]
 
@@ -28,14 +29,27 @@ FORMATS = ("html", "pdf", "md")  # every output format; pdf is printed from the 
 TEXT_FORMATS = {"html": "html.j2", "md": "md.j2"}  # format -> template suffix
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~>!])")
+_MD_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")  # a bare URL would become a link
+_MD_WWW = re.compile(r"(?i)\bwww\.")
+_MD_LIST = re.compile(r"^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")  # at a line's start: a list item
 
 
 def md_escape(value: object) -> str:
     """Make *value* inert in Markdown: escape control characters, neutralise raw HTML,
-    fold newlines so a value cannot start a heading, list or table row."""
+    fold newlines so a value cannot start a heading, list or table row, escape a list
+    marker at its start and the ``:`` of a bare URL (``http\\://``, ``www\\.``) so no
+    autolink is made from a log string."""
     text = str(value).replace("\r", " ").replace("\n", " ")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_SCHEME.sub(r"\1\\:", text)
+    text = _MD_WWW.sub(lambda m: m.group(0)[:-1] + "\\.", text)
+    return _MD_LIST.sub(_list_marker, text)
+
+
+def _list_marker(m: re.Match[str]) -> str:
+    bullet, number, dot = m.group(2), m.group(3), m.group(4)
+    return m.group(1) + ("\\" + bullet if bullet else number + "\\" + dot)
 
 
 def svg(chart: Chart, empty: str = "No data") -> Markup:
@@ -51,7 +65,14 @@ def svg(chart: Chart, empty: str = "No data") -> Markup:
 
 @pass_context
 def _finalize(ctx: Context, value: Any) -> Any:
-    if ctx.name and ctx.name.endswith(".md.j2") and not isinstance(value, Markup):
+    """Every value a template prints: controls, bidi overrides and invisible characters
+    shown as escapes (``soc.textsafe.visible``), then Markdown-escaped in ``.md`` templates
+    (HTML ones are autoescaped)."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        value = visible(" ".join(value.splitlines()) if "\n" in value or "\r" in value else value)
+    if ctx.name and ctx.name.endswith(".md.j2"):
         return md_escape(value)
     return value
 

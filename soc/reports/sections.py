@@ -15,6 +15,7 @@ from soc.alerts.models import Alert
 from soc.attack import technique_name, technique_tactic
 from soc.incidents.lifecycle import kpis
 from soc.incidents.models import Incident, Obligation, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.obligations import basis_text
 from soc.incidents.steps import sla_state
 from soc.playbooks.models import Phase
 from soc.reports.editions import Change
@@ -31,6 +32,7 @@ from soc.reports.models import (
     TechniqueRow,
     TimelineRow,
 )
+from soc.reports.words import about, entity_text, field_name, until, value_text, when
 from soc.vocab import format_duration
 
 __all__ = [
@@ -52,9 +54,9 @@ __all__ = [
 _FINISHED = (StepStatus.done, StepStatus.skipped)
 
 
-def fmt(t: datetime | None, tz: ZoneInfo) -> str:
-    """JST (the configured zone) in ISO 8601 to the minute; a dash for no time."""
-    return t.astimezone(tz).isoformat(timespec="minutes") if t else "—"
+def fmt(t: datetime | None, tz: ZoneInfo, lang: str) -> str:
+    """A time in the configured zone as people write it (see ``words.when``); a dash for none."""
+    return when(t, tz, lang)
 
 
 def duration_text(delta: timedelta | None, t: Translator) -> str:
@@ -120,26 +122,21 @@ def impact_rows(
         ("host.name", "impact_hosts"),
         ("destination.ip", "impact_destinations"),
         ("source.ip", "impact_sources"),
+        ("source.geo.country_iso_code", "impact_countries"),
     ):
-        values = incident.entities.get(field, [])
+        values = [value_text(field, v, t.lang) for v in incident.entities.get(field, [])]
         if values:
             rows.append(
                 ImpactRow(
                     label=t(key),
-                    value=t("n_items", n=len(values)) + "：" + sep.join(values[:8]) + (" …" if len(values) > 8 else ""),
+                    value=t("n_items", n=len(values))
+                    + t("colon")
+                    + sep.join(values[:8])
+                    + (" …" if len(values) > 8 else ""),
                     basis=confirmed,
                     confirmed=True,
                 )
             )
-    events = sum(a.count for a in alerts)
-    rows.append(
-        ImpactRow(
-            label=t("impact_events"),
-            value=t("n_events", alerts=len(alerts), events=events),
-            basis=confirmed,
-            confirmed=True,
-        )
-    )
     if incident.personal_data_confirmed:
         rows.append(
             ImpactRow(label=t("personal_data"), value=t("personal_data_confirmed"), basis=confirmed, confirmed=True)
@@ -189,11 +186,11 @@ def phase_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -
             key = "not-started"
         if key == "done":
             last = max(done, key=lambda s: s.done_at or now)
-            detail = t("phase_detail_done", step=last.title(t.lang), at=fmt(last.done_at, tz))
+            detail = t("phase_detail_done", step=last.title(t.lang), at=fmt(last.done_at, tz, t.lang))
         else:
             open_steps = [s for s in live if s not in done]
             first = min(open_steps, key=lambda s: s.due_at or datetime.max.replace(tzinfo=tz))
-            detail = t("phase_detail_open", step=first.title(t.lang), due=fmt(first.due_at, tz))
+            detail = t("phase_detail_open", step=first.title(t.lang), due=fmt(first.due_at, tz, t.lang))
         rows.append(
             PhaseRow(
                 phase=t(f"phase_{phase.value}"),
@@ -210,10 +207,10 @@ def phase_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -
 def kpi_views(incident: Incident, t: Translator) -> list[KpiView]:
     k = kpis(incident)
     return [
-        KpiView(label=t("kpi_time_to_acknowledge"), value=duration_text(k.time_to_acknowledge, t)),
-        KpiView(label=t("kpi_time_to_triage"), value=duration_text(k.time_to_triage, t)),
-        KpiView(label=t("kpi_time_to_contain"), value=duration_text(k.time_to_contain, t)),
-        KpiView(label=t("kpi_time_to_resolve"), value=duration_text(k.time_to_resolve, t)),
+        KpiView(label=t("kpi_time_to_acknowledge"), value=about(k.time_to_acknowledge, t.lang)),
+        KpiView(label=t("kpi_time_to_triage"), value=about(k.time_to_triage, t.lang)),
+        KpiView(label=t("kpi_time_to_contain"), value=about(k.time_to_contain, t.lang)),
+        KpiView(label=t("kpi_time_to_resolve"), value=about(k.time_to_resolve, t.lang)),
     ]
 
 
@@ -232,7 +229,7 @@ def next_step_rows(
                 title=s.title(t.lang),
                 phase=t(f"phase_{s.phase}") if s.phase else t("phase_none"),
                 owner=owner,
-                due=fmt(s.due_at, tz) if s.due_at else t("due_when_ready"),
+                due=fmt(s.due_at, tz, t.lang) if s.due_at else t("due_when_ready"),
                 sla=t(f"sla_{state.value}") if state else t("sla_waiting"),
                 sla_key=state.value if state else "waiting",
                 status=t(f"step_{s.status.value}"),
@@ -249,11 +246,11 @@ def timeline_rows(
     tz: ZoneInfo,
     title_of: Callable[[str], str],
     role: Callable[[str | None], str],
+    option_text: Callable[[str, str], str],
 ) -> list[TimelineRow]:
-    sep = t("list_sep")
     rows: list[tuple[datetime, int, str]] = [(incident.first_activity, 0, t("timeline_first_activity"))]
     for a in alerts[:20]:
-        entity = sep.join(f"{k}={v}" for k, v in sorted(a.entity.items()))
+        entity = entity_text(a.entity, t.lang)
         rows.append((a.created, 1, t("timeline_alert", detector=title_of(a.detector), entity=entity, count=a.count)))
     if len(alerts) > 20:
         rows.append((alerts[-1].created, 1, t("timeline_more_alerts", n=len(alerts) - 20)))
@@ -262,7 +259,7 @@ def timeline_rows(
         rows.append((incident.aware_at, 3, t("timeline_aware")))
     steps = {s.step_id: s for s in incident.steps}
     for e in incident.audit:
-        text = _audit_text(e.action, e.detail, e.reason, e.actor, t, steps, incident.obligations)
+        text = _audit_text(e.action, e.detail, e.reason, e.actor, t, steps, incident.obligations, option_text)
         if text:
             rows.append((e.at, 4, text))
     for esc in incident.escalations:
@@ -274,12 +271,12 @@ def timeline_rows(
                     "timeline_escalation",
                     kind=_translated(t, f"escalation_{esc.kind}", esc.kind),
                     role=role(esc.to_role),
-                    subject=esc.subject,
+                    subject=_subject(esc.subject, t, steps, incident.obligations),
                 ),
             )
         )
     rows.sort(key=lambda r: (r[0], r[1]))
-    return [TimelineRow(time=fmt(when, tz), text=text) for when, _, text in rows]
+    return [TimelineRow(time=fmt(when, tz, t.lang), text=text) for when, _, text in rows]
 
 
 def _audit_text(
@@ -290,7 +287,9 @@ def _audit_text(
     t: Translator,
     steps: dict[str, StepInstance],
     obligations: list[Obligation],
+    option_text: Callable[[str, str], str],
 ) -> str | None:
+    reason = _translated(t, f"audit_reason_{reason}", reason) if reason else ""
     why = t("timeline_reason", reason=reason) if reason else ""
 
     def step_title(step_id: str) -> str:
@@ -316,14 +315,39 @@ def _audit_text(
         return t("timeline_step_skipped", step=step_title(detail), actor=actor) + why
     if action == "decide" and " = " in detail:
         step_id, option = detail.split(" = ", 1)
-        return t("timeline_decided", step=step_title(step_id), option=option, actor=actor) + why
+        return t("timeline_decided", step=step_title(step_id), option=option_text(step_id, option), actor=actor) + why
     if action == "obligation" and " -> " in detail:
         kind, status = detail.split(" -> ", 1)
         label = next((o.label(t.lang) for o in obligations if o.kind == kind), kind)
         return t("timeline_obligation", kind=label, status=_translated(t, f"obligation_{status}", status), actor=actor)
     if action == "impact":
-        return t("timeline_impact", detail=detail, actor=actor) + why
+        return t("timeline_impact", detail=_impact_text(detail, t), actor=actor) + why
     return None  # open, join, notes, assignments: not for the CISO's timeline
+
+
+def _subject(subject: str, t: Translator, steps: dict[str, StepInstance], obligations: list[Obligation]) -> str:
+    """What an escalation is about, in words: a step's title, a report's recipient, the incident."""
+    if subject == "incident":
+        return t("escalation_subject_incident")
+    if subject in steps:
+        return steps[subject].title(t.lang)
+    return next((o.label(t.lang) for o in obligations if o.kind == subject), subject)
+
+
+_IMPACT_FACTS = ("personal_data_confirmed", "resident_service_outage", "malicious_act")
+_PRIORITY_CHANGE = re.compile(r"priority (P[1-4]) -> (P[1-4])")
+
+
+def _impact_text(detail: str, t: Translator) -> str:
+    """``personal_data_confirmed=True; priority P3 -> P2`` in words."""
+    parts = []
+    for fact in _IMPACT_FACTS:
+        for value in ("True", "False"):
+            if f"{fact}={value}" in detail:
+                parts.append(t(f"impact_fact_{fact}_{value.lower()}"))
+    if m := _PRIORITY_CHANGE.search(detail):
+        parts.append(t("change_priority", before=m[1], after=m[2]))
+    return t("list_sep").join(parts) or "—"
 
 
 # -- obligations ---------------------------------------------------------------------
@@ -338,16 +362,18 @@ def obligation_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneIn
             if incident.aware_at is not None:
                 due = t("due_none")
         else:
-            due = fmt(o.due_at, tz) + (t("due_hard", at=fmt(o.hard_due_at, tz)) if o.hard_due_at else "")
+            due = fmt(o.due_at, tz, t.lang) + (
+                t("due_hard", at=fmt(o.hard_due_at, tz, t.lang)) if o.hard_due_at else ""
+            )
         rows.append(
             ObligationRow(
                 label=o.label(t.lang),
-                basis=o.basis,
+                basis=basis_text(o.kind, o.basis, t.lang),
                 rule=o.rule(t.lang),
                 due=due,
                 status=t(f"obligation_{key}"),
                 status_key=key,
-                sent_at=fmt(o.sent_at, tz),
+                sent_at=fmt(o.sent_at, tz, t.lang),
                 reference=o.reference or "—",
             )
         )
@@ -378,6 +404,7 @@ def change_rows(
     step_title: Callable[[str], str],
     option_label: Callable[[str, str], str],
     obligation_label: Callable[[str], str] = str,
+    role: Callable[[str], str] = str,
 ) -> list[ChangeRow]:
     def status(v: str) -> str:
         return _translated(t, f"status_{v}", v) if v else "—"
@@ -394,6 +421,12 @@ def change_rows(
             text = t(f"change_{c.kind}", values=c.after)
         elif c.kind == "impact":
             text = t(f"change_{c.subject}")
+        elif c.kind == "evidence":
+            text = t("change_evidence", n=c.after)
+        elif c.kind == "assignee":
+            text = t("change_assignee", who=c.after)
+        elif c.kind == "tier":
+            text = t("change_tier", role=role(c.after))
         elif c.kind == "step":
             text = t(f"change_step_{c.after}", step=step_title(c.subject))
         elif c.kind == "decision":
@@ -419,28 +452,81 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
+_FIGURES_JA = {
+    "window_count": "期間内の件数",
+    "baseline_average": "平常時の平均件数",
+    "bytes": "通信量（バイト）",
+    "baseline_average_bytes": "平常時の平均通信量（バイト）",
+    "checkins": "定期通信の回数",
+    "mean_interval_s": "平均間隔（秒）",
+    "cv": "間隔のばらつき（変動係数）",
+    "new_term": "初めて見た組み合わせ",
+    "before": "先行する失敗の件数",
+    "then_at": "成功の日時",
+    "speed_kmh": "移動速度（時速km）",
+    "distance_km": "距離（km）",
+    "last_seen": "最後にログを受信した日時",
+    "silent_for": "ログが途絶えている時間",
+}
+
+
+def _figure_text(key: str, value: Any, t: Translator, tz: ZoneInfo) -> str:
+    if isinstance(value, dict):
+        shown = entity_text({str(k): str(v) for k, v in value.items()}, t.lang)
+    elif isinstance(value, str) and re.match(r"^\d{4}-\d\d-\d\dT", value):
+        try:
+            shown = fmt(datetime.fromisoformat(value), tz, t.lang)
+        except ValueError:
+            shown = value
+    else:
+        shown = _figure(value)
+    if t.lang == "ja":
+        return f"{_FIGURES_JA.get(key, 'その他の数値')}：{shown}"
+    return f"{key} = {shown}"
+
+
+def _reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]) -> str:
+    """Why the alert fired. English: the detector's own sentence. Japanese: the same facts
+    written from the alert's fields (the detector's sentence is English)."""
+    if t.lang != "ja":
+        return a.reason or "—"
+    text = t(
+        "alert_reason_text",
+        detector=title_of(a.detector),
+        entity=entity_text(a.entity, t.lang) or "—",
+        start=fmt(a.start, tz, t.lang),
+        end=until(a.start, a.end, tz, t.lang),
+        count=a.count,
+    )
+    if a.distinct_count is not None and a.distinct_field:
+        text += t("alert_reason_distinct", field=field_name(a.distinct_field, t.lang), n=a.distinct_count)
+    return text
+
+
 def evidence_rows(
     alerts: list[Alert], t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]
 ) -> list[EvidenceRow]:
-    sep = t("list_sep")
     rows = []
     for a in alerts:
         status = t(f"alert_{a.status.value}")
         if a.close_reason is not None:
             status += f"（{t(f'reason_{a.close_reason.value}')}）"
+        distinct = "—"
+        if a.distinct_count is not None:
+            distinct = f"{a.distinct_count}（{field_name(a.distinct_field or '', t.lang)}）"
         rows.append(
             EvidenceRow(
                 alert_id=a.id,
                 detector=title_of(a.detector),
-                entity=sep.join(f"{k}={v}" for k, v in sorted(a.entity.items())),
+                entity=entity_text(a.entity, t.lang),
                 count=a.count,
-                distinct=f"{a.distinct_count} ({a.distinct_field})" if a.distinct_count is not None else "—",
-                first_seen=fmt(a.start, tz),
-                last_seen=fmt(a.end, tz),
+                distinct=distinct,
+                first_seen=fmt(a.start, tz, t.lang),
+                last_seen=fmt(a.end, tz, t.lang),
                 mitre=", ".join(a.mitre),
-                reason=a.reason or "—",
+                reason=_reason(a, t, tz, title_of),
                 status=status,
-                figures=[f"{k} = {_figure(v)}" for k, v in sorted(a.figures.items())],
+                figures=[_figure_text(k, v, t, tz) for k, v in sorted(a.figures.items())],
                 samples=a.sample_event_ids[:5],
             )
         )
@@ -464,6 +550,16 @@ def detector_rows(detectors: list[Any], t: Translator) -> list[DetectorRow]:
     """Kind, dataset, filter, grouping, condition and window of each detector, as text."""
     rows = []
     for d in detectors:
+        if t.lang == "ja":  # the query's expressions are English field names: describe it instead
+            criteria = [d.description("ja").strip()]
+            if d.group_fields():
+                fields = t("list_sep").join(dict.fromkeys(field_name(f, "ja") for f in d.group_fields()))
+                criteria.append(t("criteria_group_by", fields=fields))
+            criteria.append(
+                t("criteria_window", window=about(d.schedule.window, "ja"), interval=about(d.schedule.interval, "ja"))
+            )
+            rows.append(DetectorRow(detector_id=d.id, title=d.title("ja"), kind="", dataset="", criteria=criteria))
+            continue
         criteria = _match_text(dict(d.filter)) + _match_text(dict(d.exclude), negate=True)
         if d.group_fields():
             criteria.append(t("criteria_group_by", fields=", ".join(d.group_fields())))

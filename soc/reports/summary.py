@@ -18,6 +18,7 @@ Definitions (also printed in the report):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
@@ -29,7 +30,7 @@ from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import event_index
 from soc.incidents.models import Incident
 from soc.incidents.store import IncidentStore
-from soc.reports.build import detector_definitions
+from soc.reports.build import Definitions, load_definitions
 from soc.reports.i18n import Translator, catalog
 from soc.reports.models import (
     BarChart,
@@ -42,24 +43,31 @@ from soc.reports.models import (
     LineChart,
     StackedBarChart,
     SummaryReport,
+    TrendRow,
     TriageView,
 )
 from soc.reports.summary_sections import detector_health_view, sla_view
+from soc.reports.words import about, dataset_name, entity_key_text, when, zone_label
 from soc.vocab import Severity, iso
 
 __all__ = [
     "CLOSE_REASONS",
+    "SummaryInputs",
     "alert_summary_query",
+    "build_summary",
     "build_summary_from",
     "build_summary_report",
     "days_between",
     "event_health_query",
+    "gather_summary_inputs",
+    "previous_period_query",
     "run_states",
 ]
 
 CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
 SEVERITIES = [s.value for s in Severity]
 _MISSING = "__missing__"
+VOLUME_CHART_ROWS = 10  # more detectors than this: the volume table alone (the chart would repeat it)
 _TOP_ENTITIES = 10
 _RESOLVED = {"closed"}
 _TERMINAL = {"closed", "false-positive", "duplicate"}
@@ -136,6 +144,15 @@ def event_health_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str
     }
 
 
+def previous_period_query(start: datetime, end: datetime) -> dict[str, Any]:
+    """How many alerts the period of the same length just before [start, end) had."""
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": [_range("@timestamp", start - (end - start), start)]}},
+    }
+
+
 def days_between(start: datetime, end: datetime, tz: ZoneInfo) -> list[str]:
     """Local calendar days touched by [start, end), as ``YYYY-MM-DD``."""
     day = start.astimezone(tz).date()
@@ -160,28 +177,65 @@ def run_states(ctx: AppContext) -> list[RunState]:
     return RunStateStore(ctx.es).all()
 
 
-def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
-    """The summary for [start, end), read from Elasticsearch."""
+@dataclass(frozen=True)
+class SummaryInputs:
+    """What a summary is built from, read once for every language."""
+
+    start: datetime
+    end: datetime
+    alert_answer: dict[str, Any]
+    event_answer: dict[str, Any]
+    previous_alerts: int
+    incidents: list[Incident]
+    run_states: list[RunState]
+    detectors: list[Any]  # every detector definition, disabled ones too
+
+
+def gather_summary_inputs(
+    ctx: AppContext, *, start: datetime, end: datetime, definitions: Definitions | None = None
+) -> SummaryInputs:
+    """Every read the summary for [start, end) needs: alert and event figures, the previous
+    period's alert count, the incidents and the run states (definitions passed in or read once)."""
     tz = ctx.settings.tz
-    alert_answer = ctx.es.search(
-        AlertStore(ctx.es).index, alert_summary_query(start, end, tz), action="summary: alert figures"
-    )
+    alerts_index = AlertStore(ctx.es).index
+    alert_answer = ctx.es.search(alerts_index, alert_summary_query(start, end, tz), action="summary: alert figures")
     event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
-    incidents = IncidentStore(ctx.es).list(size=10_000)
-    definitions = detector_definitions(ctx)
-    return build_summary_from(
-        alert_answer,
-        event_answer,
-        incidents,
+    previous = ctx.es.search(alerts_index, previous_period_query(start, end), action="summary: previous period")
+    defs = definitions if definitions is not None else load_definitions(ctx)
+    return SummaryInputs(
         start=start,
         end=end,
+        alert_answer=alert_answer,
+        event_answer=event_answer,
+        previous_alerts=_total(previous),
+        incidents=list(IncidentStore(ctx.es).list(size=10_000)),
+        run_states=run_states(ctx),
+        detectors=list(defs.detectors),
+    )
+
+
+def build_summary(inputs: SummaryInputs, *, lang: str, tz: ZoneInfo, now: datetime) -> SummaryReport:
+    """Pure: the summary in *lang* from the gathered inputs."""
+    return build_summary_from(
+        inputs.alert_answer,
+        inputs.event_answer,
+        inputs.incidents,
+        start=inputs.start,
+        end=inputs.end,
         lang=lang,
         tz=tz,
-        now=ctx.clock.now(),
-        detector_titles={d.id: d.title(lang) for d in definitions},
-        run_states=run_states(ctx),
-        enabled_detectors=[d.id for d in definitions if d.enabled],
+        now=now,
+        detector_titles={d.id: d.title(lang) for d in inputs.detectors},
+        run_states=inputs.run_states,
+        enabled_detectors=[d.id for d in inputs.detectors if d.enabled],
+        previous_alerts=inputs.previous_alerts,
     )
+
+
+def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
+    """The summary for [start, end), read from Elasticsearch."""
+    inputs = gather_summary_inputs(ctx, start=start, end=end)
+    return build_summary(inputs, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
 
 
 def _buckets(aggs: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -199,14 +253,7 @@ def _rate(part: int, whole: int) -> str:
 
 
 def _duration(seconds: float, t: Translator) -> str:
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return t("duration_minutes", m=minutes)
-    hours, m = divmod(minutes, 60)
-    if hours < 48:
-        return t("duration_hours", h=hours, m=m)
-    days, h = divmod(hours, 24)
-    return t("duration_days", d=days, h=h)
+    return about(timedelta(seconds=seconds), t.lang)
 
 
 def _closed_time(incident: Incident) -> datetime:
@@ -214,8 +261,8 @@ def _closed_time(incident: Incident) -> datetime:
     return closed_at if isinstance(closed_at, datetime) else incident.updated_at
 
 
-def _fmt(t: datetime, tz: ZoneInfo) -> str:
-    return t.astimezone(tz).isoformat(timespec="seconds")
+def _fmt(t: datetime, tz: ZoneInfo, lang: str) -> str:
+    return when(t, tz, lang, year=True)
 
 
 def build_summary_from(
@@ -231,6 +278,7 @@ def build_summary_from(
     detector_titles: dict[str, str],
     run_states: Sequence[RunState] = (),
     enabled_detectors: Sequence[str] | None = None,
+    previous_alerts: int | None = None,
 ) -> SummaryReport:
     """Pure: the summary context from the two search answers, the incidents and the
     detectors' run states (*enabled_detectors*: the ids of the enabled definitions)."""
@@ -284,7 +332,7 @@ def build_summary_from(
 
     entities = [
         EntityCountRow(
-            entity=", ".join(str(b["key"]).split("|")),
+            entity=entity_key_text(str(b["key"]), lang) or t("entity_none"),
             alerts=int(b["doc_count"]),
             events=int((b.get("events") or {}).get("value") or 0),
         )
@@ -297,14 +345,72 @@ def build_summary_from(
         if day in incidents_per_day:
             incidents_per_day[day] += 1
 
+    health = _health(event_answer, days, t, tz)
+    sla = sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz)
+    detector_health = detector_health_view(
+        run_states,
+        start=start,
+        end=end,
+        t=t,
+        tz=tz,
+        title=lambda d: detector_titles.get(d, d),
+        enabled=enabled_detectors,
+        alerted={str(b["key"]) for b in _buckets(aggs, "by_detector")},
+    )
+    triage_view = triage
+    span = end - start
+    before_opened = sum(start - span <= i.opened_at < start for i in incidents)
+    narrative = [
+        t(
+            "narr_what",
+            alerts=_total(alert_answer),
+            events=int((aggs.get("events") or {}).get("value") or 0),
+            opened=len(inside),
+            closed=len(closed),
+            open_at_end=len(open_at_end),
+        )
+    ]
+    if previous_alerts is not None:
+        narrative.append(
+            t(
+                "narr_trend",
+                before=previous_alerts,
+                now=_total(alert_answer),
+                diff=_diff(_total(alert_answer) - previous_alerts, t),
+                before_inc=before_opened,
+                now_inc=len(inside),
+            )
+        )
+    attention = []
+    if sla.outstanding:
+        open_ids = sla.outstanding_incidents
+        ids = t("list_sep").join(open_ids[:3]) + (t("and_more", n=len(open_ids) - 3) if len(open_ids) > 3 else "")
+        attention.append(t("narr_outstanding", n=sla.outstanding, ids=ids))
+    if triage_view.untriaged:
+        attention.append(t("narr_untriaged", n=triage_view.untriaged))
+    if detector_health.failing:
+        attention.append(t("narr_failing", n=len(detector_health.failing)))
+    if health.gaps:
+        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4])))
+    if detector_health.never_run:
+        attention.append(t("narr_never_run", n=len(detector_health.never_run)))
     return SummaryReport(
         lang=lang,
         t=catalog(lang),
         title=t("summary_title"),
-        period=t("summary_period", start=_fmt(start, tz), end=_fmt(end, tz)),
-        period_from=_fmt(start, tz),
-        period_to=_fmt(end, tz),
-        generated_at=_fmt(now, tz),
+        zone=zone_label(tz, lang),
+        narrative=narrative,
+        attention=attention,
+        trend_rows=[
+            TrendRow(day=_day(d, tz, lang), alerts=alerts_per_day.get(d, 0), incidents=incidents_per_day[d])
+            for d in days
+        ],
+        trend_as_table=len(days) < 4,
+        volume_chart_shown=len(detectors) <= VOLUME_CHART_ROWS,
+        period=_period(start, end, tz, t),
+        period_from=_fmt(start, tz, lang),
+        period_to=_fmt(end, tz, lang),
+        generated_at=_fmt(now, tz, lang),
         severity_labels=sev_labels,
         alerts_total=_total(alert_answer),
         events_total=int((aggs.get("events") or {}).get("value") or 0),
@@ -319,17 +425,9 @@ def build_summary_from(
         ),
         kpis=kpis,
         top_entities=entities,
-        health=_health(event_answer, days, t),
-        sla=sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz),
-        detector_health=detector_health_view(
-            run_states,
-            start=start,
-            end=end,
-            t=t,
-            tz=tz,
-            title=lambda d: detector_titles.get(d, d),
-            enabled=enabled_detectors,
-        ),
+        health=health,
+        sla=sla,
+        detector_health=detector_health,
         volume_chart=StackedBarChart(
             uid="volume",
             title=t("chart_volume"),
@@ -339,7 +437,7 @@ def build_summary_from(
         trend_chart=LineChart(
             uid="trend-chart",
             title=t("chart_trend"),
-            x_labels=[d[5:] for d in days],
+            x_labels=[_day(d, tz, lang, short=True) for d in days],
             series=[
                 (t("chart_series_alerts"), [alerts_per_day.get(d, 0) for d in days]),
                 (t("chart_series_incidents"), [incidents_per_day[d] for d in days]),
@@ -377,13 +475,13 @@ def _triage(aggs: dict[str, Any], total: int) -> TriageView:
     )
 
 
-def _health(answer: dict[str, Any], days: list[str], t: Translator) -> DataHealthView:
+def _health(answer: dict[str, Any], days: list[str], t: Translator, tz: ZoneInfo) -> DataHealthView:
     aggs = answer.get("aggregations") or {}
     datasets: list[str] = []
     per: dict[str, dict[str, int]] = {}
     for b in _buckets(aggs, "dataset"):
-        name = str(b["key"])
-        name = t("dataset_missing") if name == _MISSING else name
+        raw = str(b["key"])
+        name = t("dataset_missing") if raw == _MISSING else dataset_name(raw, t.lang)
         datasets.append(name)
         per[name] = {str(d["key_as_string"]): int(d["doc_count"]) for d in _buckets(b, "per_day")}
     rows = []
@@ -391,6 +489,34 @@ def _health(answer: dict[str, Any], days: list[str], t: Translator) -> DataHealt
     for day in days:
         counts = [per[d].get(day, 0) for d in datasets]
         silent = [c == 0 for c in counts]
-        gaps += [f"{d}: {day}" for d, s in zip(datasets, silent, strict=True) if s]
-        rows.append(HealthRow(day=day, counts=counts, gaps=silent))
-    return DataHealthView(datasets=datasets, rows=rows, total=_total(answer), gaps=gaps)
+        shown = _day(day, tz, t.lang)
+        gaps += [t("gap_item", dataset=d, day=shown) for d, s in zip(datasets, silent, strict=True) if s]
+        rows.append(HealthRow(day=shown, counts=counts, gaps=silent))
+    return DataHealthView(datasets=datasets, by_dataset=len(days) <= 8, rows=rows, total=_total(answer), gaps=gaps)
+
+
+def _day(day: str, tz: ZoneInfo, lang: str, *, short: bool = False) -> str:
+    """``2026-11-23`` as 「11月23日（月）」 / "Mon 23 Nov" (short: 「11/23」 / "23 Nov")."""
+    d = datetime.fromisoformat(day)
+    if short:
+        return f"{d.month}/{d.day}" if lang == "ja" else d.strftime("%d %b").lstrip("0")
+    text = when(d.replace(tzinfo=tz), tz, lang)
+    return text.split("）")[0] + "）" if lang == "ja" else text.rsplit(" ", 1)[0]
+
+
+def _diff(n: int, t: Translator) -> str:
+    return t("diff_up", n=n) if n > 0 else t("diff_down", n=-n) if n < 0 else t("diff_same")
+
+
+def _period(start: datetime, end: datetime, tz: ZoneInfo, t: Translator) -> str:
+    """Whole days as days (「2026年11月23日（月）〜11月24日（火）」), else the two times."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.time() != datetime.min.time() or b.time() != datetime.min.time():
+        return t("summary_period", start=_fmt(start, tz, t.lang), end=_fmt(end, tz, t.lang))
+    first, last = a.date().isoformat(), (b - timedelta(days=1)).date().isoformat()
+    if t.lang == "ja":
+        head = f"{a.year}年" + _day(first, tz, "ja")
+        tail = (f"{b.year}年" if last[:4] != first[:4] else "") + _day(last, tz, "ja")
+    else:
+        head, tail = _day(first, tz, "en"), _day(last, tz, "en") + f" {last[:4]}"
+    return head if first == last else t("summary_period", start=head, end=tail)

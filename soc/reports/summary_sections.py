@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from soc.detection.state import RunState
@@ -29,7 +29,8 @@ from soc.reports.models import (
     SlaView,
     TruncationRow,
 )
-from soc.reports.sections import duration_text, fmt
+from soc.reports.sections import fmt
+from soc.reports.words import about
 
 __all__ = ["ERROR_CHARS", "ESCALATION_KINDS", "detector_health_view", "shorten", "sla_view"]
 
@@ -41,6 +42,7 @@ ESCALATION_KINDS = (
     "step-breached",
     "obligation-overdue",
 )
+BREACH_ROWS = 12  # rows of the escalation table; the rest is counted
 ERROR_CHARS = 160  # a failing detector's last error is cut to this many characters
 
 
@@ -86,24 +88,45 @@ def sla_view(
         ((e, i) for i in incidents for e in i.escalations if start <= e.at < end),
         key=lambda pair: (pair[0].deadline, pair[0].incident_id, pair[0].kind, pair[0].subject),
     )
-    rows = []
+    # one row per incident and kind: how many, the earliest deadline, the worst lateness
+    grouped: dict[tuple[str, str], list[tuple[EscalationEvent, Incident]]] = {}
     for event, incident in found:
-        what, done, outstanding = _what_and_done(event, incident, t)
-        until = done or (now if outstanding or incident.is_open else _closed_time(incident))
-        late = duration_text(until - event.deadline, t)  # never negative
+        grouped.setdefault((incident.id, event.kind), []).append((event, incident))
+    rows: list[tuple[bool, timedelta, BreachRow]] = []
+    for (_, kind), pairs in grouped.items():
+        incident = pairs[0][1]
+        whats: list[str] = []
+        worst = timedelta(0)
+        outstanding = False
+        for event, _inc in pairs:
+            what, done, still = _what_and_done(event, incident, t)
+            until = done or (now if still or incident.is_open else _closed_time(incident))
+            worst = max(worst, until - event.deadline)
+            outstanding = outstanding or still
+            if what not in whats:
+                whats.append(what)
+        late = about(worst, t.lang)
+        first, last = pairs[0][0], pairs[-1][0]
         rows.append(
-            BreachRow(
-                incident_id=incident.id,
-                incident=incident.title(t.lang),
-                kind=_kind(event.kind, t),
-                what=what,
-                deadline=fmt(event.deadline, tz),
-                late_by=t("sla_late_outstanding", late=late) if outstanding else late,
-                outstanding=outstanding,
-                escalated_to=_role(event.to_role, t),
-                raised_at=fmt(event.at, tz),
+            (
+                outstanding,
+                worst,
+                BreachRow(
+                    incident_id=incident.id,
+                    incident=incident.title(t.lang),
+                    kind=_kind(kind, t),
+                    what=t("list_sep").join(whats[:3]) + (t("and_more", n=len(whats) - 3) if len(whats) > 3 else ""),
+                    count=len(pairs),
+                    deadline=fmt(first.deadline, tz, t.lang),
+                    late_by=t("sla_late_outstanding", late=late) if outstanding else late,
+                    outstanding=outstanding,
+                    escalated_to=_role(last.to_role, t),
+                    raised_at=fmt(last.at, tz, t.lang),
+                ),
             )
         )
+    # the report lists the BREACH_ROWS most pressing (outstanding first, then the latest), in deadline order
+    shown = {id(row) for _, _, row in sorted(rows, key=lambda r: (not r[0], -r[1]))[:BREACH_ROWS]}
     kinds = Counter(e.kind for e, _ in found)
     order = [k for k in ESCALATION_KINDS if kinds[k]] + sorted(k for k in kinds if k not in ESCALATION_KINDS)
     roles = Counter(e.to_role for e, _ in found)
@@ -111,19 +134,24 @@ def sla_view(
     cutoff = min(end, now)
     on_time = late_acks = 0
     for i in incidents:
-        if not start <= i.opened_at < end or i.ack_due_at is None:
+        escalated = any(e.kind == "incident-ack-overdue" for e in i.escalations)
+        due_inside = i.ack_due_at is not None and start <= i.ack_due_at < end
+        if i.ack_due_at is None or not (start <= i.opened_at < end or due_inside):
             continue
-        if i.acknowledged_at is not None and i.acknowledged_at <= i.ack_due_at:
+        if i.acknowledged_at is not None and i.acknowledged_at <= i.ack_due_at and not escalated:
             on_time += 1
-        elif i.acknowledged_at is not None or i.ack_due_at < cutoff:
-            late_acks += 1  # acknowledged late, or the deadline passed unacknowledged
+        elif escalated or i.acknowledged_at is not None or i.ack_due_at < cutoff:
+            late_acks += 1  # acknowledged late, escalated, or the deadline passed unacknowledged
     basis = on_time + late_acks
     share = f"{on_time / basis:.1%}" if basis else "—"
     return SlaView(
         total=len(found),
         by_kind=[CountRow(label=_kind(k, t), count=kinds[k]) for k in order],
         by_role=[CountRow(label=_role(r, t), count=n) for r, n in sorted(roles.items(), key=lambda x: (-x[1], x[0]))],
-        breaches=rows,
+        breaches=[row for _, _, row in rows if id(row) in shown],
+        breaches_hidden=len(rows) - len(shown),
+        outstanding=sum(row.count for still, _, row in rows if still),
+        outstanding_incidents=list(dict.fromkeys(row.incident_id for still, _, row in rows if still)),
         ack_on_time=on_time,
         ack_basis=basis,
         ack_share=t("sla_ack_share_value", on_time=on_time, n=basis, rate=share) if basis else t("no_data_short"),
@@ -136,6 +164,20 @@ def shorten(text: str, limit: int = ERROR_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
+def _error_text(error: str, t: Translator) -> str:
+    """The last error, one line. Japanese: its kind in words (the message itself is English,
+    kept in the English edition)."""
+    if t.lang != "ja":
+        return shorten(error)
+    lower = error.lower()
+    for needle, key in (("timeout", "det_error_timeout"), ("timed out", "det_error_timeout"),
+                        ("connect", "det_error_connection"), ("unavailable", "det_error_connection"),
+                        ("index_not_found", "det_error_index"), ("no such index", "det_error_index")):  # fmt: skip
+        if needle in lower:
+            return t(key)
+    return t("det_error_other")
+
+
 def detector_health_view(
     states: Sequence[RunState],
     *,
@@ -145,6 +187,7 @@ def detector_health_view(
     tz: ZoneInfo,
     title: Callable[[str], str],
     enabled: Sequence[str] | None = None,
+    alerted: set[str] | frozenset[str] = frozenset(),
 ) -> DetectorHealthView:
     """Definitions changed in [start, end), detectors never run, failing, truncated.
 
@@ -153,7 +196,7 @@ def detector_health_view(
     by_id = {s.detector: s for s in states}
 
     def version(v: int | None) -> str:
-        return f"v{v}" if v is not None else "—"
+        return t("det_version", v=v) if v is not None else "—"
 
     changes = []
     for s in sorted(states, key=lambda s: (s.definition_changed_at or start, s.detector)):
@@ -170,18 +213,19 @@ def detector_health_view(
                 detector=title(s.detector),
                 before=version(s.previous_version),
                 after=version(s.definition_version),
-                changed_at=fmt(s.definition_changed_at, tz),
+                changed_at=fmt(s.definition_changed_at, tz, t.lang),
                 note=note,
             )
         )
     never = {s.detector for s in states if s.runs == 0 and s.last_run is None}
     never |= {d for d in enabled or () if d not in by_id}
+    never -= set(alerted)  # a detector that raised an alert in the period has run
     failing = [
         FailingDetectorRow(
             detector=title(s.detector),
             failures=s.consecutive_failures,
-            last_run=fmt(s.last_run, tz),
-            error=shorten(s.last_error) if s.last_error else "—",
+            last_run=fmt(s.last_run, tz, t.lang),
+            error=_error_text(s.last_error, t) if s.last_error else "—",
         )
         for s in sorted(states, key=lambda s: (-s.consecutive_failures, s.detector))
         if s.consecutive_failures > 0

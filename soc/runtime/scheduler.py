@@ -16,16 +16,24 @@ the periodic summary report, each isolating its own failures.
   notification key makes that harmless when it was sent already (soc/runtime/summary_job.py).
 * Detectors, the CSIRT job and the summary run in separate thread pools, so a slow
   detector never delays a deadline and a slow mail server or PDF never delays detection.
+* Several scheduler processes can run side by side on one cluster: each job (every
+  detector, the CSIRT job, the summary) runs only in the process that holds its lease
+  (soc/runtime/leases.py), renewed every ``[scheduler] lease_renew``; a dead or hung
+  process's jobs move to another within ``lease_ttl`` (plus one renewal), and run state
+  is fenced so a process paused past its lease cannot write (soc/runtime/fencing.py).
+* The start-up catch-up of the summary runs in a thread started before the scheduler
+  reports ready, and a stop waits for it: a SIGTERM right after start never cuts it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -34,15 +42,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from soc.context import AppContext
 from soc.detection.models import Detector
-from soc.errors import ElasticsearchUnavailable
+from soc.errors import ElasticsearchUnavailable, SocError
 from soc.es.outage import OutageLog
 from soc.notify.service import Notifier
 from soc.playbooks.models import Playbook
 from soc.runtime.csirt import CsirtDesk, TickResult
+from soc.runtime.fencing import FencedRunStateStore
+from soc.runtime.leases import Lease, LeaseLost, LeaseManager, detector_job
 from soc.runtime.pipeline import Pipeline
 from soc.runtime.summary_job import SummaryJob, SummaryRun
 
-__all__ = ["CSIRT_INTERVAL", "DetectorScheduler", "backoff_delay"]
+__all__ = ["CSIRT_INTERVAL", "CSIRT_JOB", "SUMMARY_JOB", "DetectorScheduler", "backoff_delay"]
 
 T = TypeVar("T")
 
@@ -52,6 +62,13 @@ MAX_BACKOFF = timedelta(minutes=15)
 BASE_BACKOFF = timedelta(seconds=30)
 CSIRT_INTERVAL = timedelta(minutes=1)
 SUMMARY_GRACE = timedelta(hours=1)  # a summary fire missed by up to this much still runs
+CSIRT_JOB, SUMMARY_JOB = "csirt", "summary"  # lease names (detectors: "detector:<id>")
+
+
+def _wall_now() -> datetime:
+    """When APScheduler runs a job: real time, even when the services run on a replayed
+    clock (``ctx.clock``: windows, deadlines and records use that one)."""
+    return datetime.now(UTC)
 
 
 def backoff_delay(failures: int) -> timedelta:
@@ -79,6 +96,7 @@ class DetectorScheduler:
         notifier: Notifier | None = None,
         max_windows_per_run: int = 288,
         workers: int = 4,
+        leases: LeaseManager | None = None,
     ) -> None:
         self.ctx = ctx
         self.detectors = {d.id: d for d in detectors}
@@ -90,8 +108,19 @@ class DetectorScheduler:
         self._health = {d.id: _Health() for d in detectors}
         self._csirt_health = _Health()
         self._summary_health = _Health()
+        self._summary_lock = threading.Lock()
+        self._catch_up: threading.Thread | None = None
+        self._renewer: threading.Thread | None = None
+        self._renewing = threading.Event()  # set: stop renewing
+        self._busy: set[str] = set()
+        self._lease_error: str | None = None
         self.outage = OutageLog(now=ctx.clock.now, logger=log)  # one line per outage, not per job and try
         self._stop = threading.Event()
+        sched = ctx.settings.scheduler
+        self.leases = leases or LeaseManager(ctx.es, ttl=sched.lease_ttl, renew=sched.lease_renew)
+        self._fenced = FencedRunStateStore(ctx.es, leases=self.leases)
+        self.leases.on_acquired = self._on_acquired
+        self.pipeline.engine.state = self._fenced  # run state and watermarks: lease holder only
         self._scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(workers),  # detectors
@@ -107,10 +136,11 @@ class DetectorScheduler:
         """Run one detector now, then announce the incidents it opened; True on success.
         Never raises: failures are isolated."""
         detector = self.detectors[detector_id]
+        job = detector_job(detector_id)
         result = self._guarded(
             f"detector {detector_id}",
             self._health[detector_id],
-            lambda: self.pipeline.run_live(detector, max_windows=self.max_windows),
+            lambda: self._owned(job, lambda: self.pipeline.run_live(detector, max_windows=self.max_windows)),
         )
         if result is None:
             return False
@@ -124,6 +154,10 @@ class DetectorScheduler:
                     len(report.extended),
                     report.took_ms,
                 )
+        if any(r.windows >= self.max_windows for r in result.reports) and self._scheduler.running:
+            # catching up (after an outage or a restart): the next step at once, not next interval
+            with contextlib.suppress(Exception):
+                self._scheduler.modify_job(job, next_run_time=_wall_now())
         for incident in result.incidents_opened:
             log.info("incident %s opened", incident)
         if result.incidents_opened:
@@ -142,7 +176,8 @@ class DetectorScheduler:
     # -- the CSIRT desk and the summary (also called directly by tests) -----------
     def csirt_tick(self) -> TickResult | None:
         """Deadlines, escalations, catch-up and retries; None if it failed (retried with backoff)."""
-        result = self._guarded("CSIRT job", self._csirt_health, lambda: self.desk.tick(self.ctx.clock.now()))
+        desk_tick = lambda: self.desk.tick(self.ctx.clock.now())  # noqa: E731
+        result = self._guarded("CSIRT job", self._csirt_health, lambda: self._owned(CSIRT_JOB, desk_tick))
         if result is not None and (result.escalations or result.deliveries):
             log.info(
                 "CSIRT job: %d escalation(s), %d delivery record(s) touched",
@@ -156,7 +191,67 @@ class DetectorScheduler:
         job = self.summary
         if job is None:
             return None
-        return self._guarded("summary report", self._summary_health, job.run)
+        with self._summary_lock:  # the start-up catch-up and a cron fire never overlap
+            return self._guarded("summary report", self._summary_health, lambda: self._owned(SUMMARY_JOB, job.run))
+
+    # -- leases ------------------------------------------------------------------
+    def jobs(self) -> list[str]:
+        """The lease name of every job this scheduler can run."""
+        names = [*(detector_job(d) for d in self.detectors), CSIRT_JOB]
+        return [*names, SUMMARY_JOB] if self.summary is not None else names
+
+    def lease_tick(self) -> None:
+        """Renew, take over and balance the leases; start at once a job just acquired."""
+        try:
+            result = self.leases.sync(self.jobs(), busy=set(self._busy))
+        except Exception as exc:  # noqa: BLE001 - the renewal thread must outlive any failure
+            message = exc.message if isinstance(exc, SocError) else f"{type(exc).__name__}: {exc}"
+            if self._lease_error is None:
+                log.warning("leases cannot be renewed (%s); jobs stop when they expire", message)
+            self._lease_error = message
+            return
+        if self._lease_error is not None:
+            log.info("leases renewed again")
+            self._lease_error = None
+        if result.acquired or result.released or result.lost:
+            log.info(
+                "leases: %d held of %d (fair share %d, %d scheduler(s)); acquired %s; released %s; lost %s",
+                result.held,
+                len(self.jobs()),
+                result.share,
+                result.members,
+                ", ".join(result.acquired) or "-",
+                ", ".join(result.released) or "-",
+                ", ".join(result.lost) or "-",
+            )
+        if self._scheduler.running:
+            now = _wall_now()
+            for job in result.acquired:
+                with contextlib.suppress(Exception):  # JobLookupError: not scheduled here
+                    self._scheduler.modify_job(job, next_run_time=now)
+
+    def _renew_loop(self, every: float) -> None:
+        while not self._renewing.wait(every):
+            self.lease_tick()
+
+    def _on_acquired(self, lease: Lease) -> None:
+        self._fenced.fence(lease)  # a previous owner's pending write now fails
+
+    def _owned(self, job: str, run: Callable[[], T]) -> T | None:
+        """Run *run* if this process holds the lease of *job* (or takes it, never taken before)."""
+        if not self.leases.ensure(job):
+            log.debug("%s: held by another scheduler", job)
+            return None
+        with self._running(job):
+            return run()
+
+    @contextlib.contextmanager
+    def _running(self, job: str) -> Iterator[None]:
+        self._busy.add(job)
+        try:
+            yield
+        finally:
+            self._busy.discard(job)
 
     def _guarded(self, what: str, health: _Health, run: Callable[[], T]) -> T | None:
         """Run *run* unless backing off; a failure is logged and delays the next try."""
@@ -165,6 +260,9 @@ class DetectorScheduler:
             return None
         try:
             result = run()
+        except LeaseLost as exc:
+            log.info("%s stopped: %s (its new owner carries on)", what, exc.message)
+            return None
         except ElasticsearchUnavailable as exc:
             self.outage.failed(what, exc.message)
             health.outage = True
@@ -196,7 +294,7 @@ class DetectorScheduler:
     # -- lifecycle -------------------------------------------------------------
     def add_jobs(self) -> None:
         """Register every job (``start`` does; tests inspect them without starting)."""
-        now = self.ctx.clock.now()  # catch up at once after a (re)start
+        now = _wall_now()  # catch up at once after a (re)start
         for detector in self.detectors.values():
             interval = detector.schedule.interval
             self._scheduler.add_job(
@@ -206,7 +304,7 @@ class DetectorScheduler:
                     jitter=min(10, int(interval.total_seconds() // 10)),
                 ),
                 args=[detector.id],
-                id=f"detector:{detector.id}",
+                id=detector_job(detector.id),
                 name=detector.id,
                 misfire_grace_time=int(interval.total_seconds()),
                 next_run_time=now,
@@ -214,7 +312,7 @@ class DetectorScheduler:
         self._scheduler.add_job(
             self.csirt_tick,
             IntervalTrigger(seconds=int(CSIRT_INTERVAL.total_seconds())),
-            id="csirt",
+            id=CSIRT_JOB,
             name="CSIRT deadlines and notifications",
             executor="csirt",
             misfire_grace_time=int(CSIRT_INTERVAL.total_seconds()),
@@ -224,19 +322,30 @@ class DetectorScheduler:
             self._scheduler.add_job(
                 self.summary_tick,
                 self.summary.trigger,
-                id="summary",
+                id=SUMMARY_JOB,
                 name="SOC summary report",
                 executor="reports",
                 misfire_grace_time=int(SUMMARY_GRACE.total_seconds()),
-                next_run_time=now,  # a period missed while down; a no-op if it was sent
-            )
+            )  # the catch-up of a period missed while down runs at start (see start)
 
     def start(self) -> None:
+        """Take this process's share of the leases, start the summary catch-up, then the jobs."""
+        self.lease_tick()
+        if self.summary is not None:
+            # a period missed while down (a no-op if it was sent); a stop waits for it
+            self._catch_up = threading.Thread(target=self.summary_tick, name="soc-summary-catch-up", daemon=True)
+            self._catch_up.start()
         self.add_jobs()
         self._scheduler.start()
+        # leases are renewed by a thread of their own, not a job: never skipped or queued
+        renew = self.ctx.settings.scheduler.lease_renew.total_seconds()
+        self._renewer = threading.Thread(target=self._renew_loop, args=(renew,), name="soc-leases", daemon=True)
+        self._renewer.start()
         log.info(
-            "scheduler started with %d detector(s), the CSIRT job every %ds%s",
+            "scheduler %s started with %d detector(s) (%d held), the CSIRT job every %ds%s",
+            self.leases.owner,
             len(self.detectors),
+            sum(1 for d in self.detectors if self.leases.holds(detector_job(d))),
             int(CSIRT_INTERVAL.total_seconds()),
             f" and the summary on '{self.summary.schedule.cron}' ({self.ctx.settings.timezone})"
             if self.summary is not None
@@ -244,9 +353,19 @@ class DetectorScheduler:
         )
 
     def shutdown(self, *, wait: bool = True) -> None:
+        """Stop the jobs (finishing running ones if *wait*), then hand the leases back."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if wait and self._catch_up is not None:
+            self._catch_up.join()
+        self._renewing.set()
+        if self._renewer is not None:
+            self._renewer.join()
         self._stop.set()
+        try:
+            self.leases.release_all()
+        except SocError as exc:
+            log.warning("leases not released (%s); others take over when they expire", exc.message)
         log.info("scheduler stopped")
 
     def run_forever(self) -> None:

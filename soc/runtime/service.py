@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from soc.clock import Clock
 from soc.config import load_settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
@@ -38,10 +39,10 @@ def load_definitions(ctx: AppContext) -> tuple[list, list]:  # type: ignore[type
     return detectors, playbooks
 
 
-def serve(config: Path | None = None) -> None:
+def serve(config: Path | None = None, *, clock: Clock | None = None) -> None:
     """Validate everything, refuse to start on any error, then run until SIGTERM/SIGINT."""
     settings = load_settings(config)
-    ctx = AppContext.from_settings(settings)
+    ctx = AppContext.from_settings(settings, clock=clock)
     detectors, playbooks = load_definitions(ctx)
     log.info(
         "loaded %d detector(s) and %d playbook(s); Elasticsearch at %s, index prefix %r",
@@ -54,4 +55,10 @@ def serve(config: Path | None = None) -> None:
     log.info("notifications to: %s", "; ".join(d.display for d in notifier.destinations))
     if not ctx.es.ping():
         log.warning("Elasticsearch is not reachable yet; detectors will retry with backoff")
-    DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks, notifier=notifier).run_forever()
+    DetectorScheduler(
+        ctx,
+        detectors=detectors,
+        playbooks=playbooks,
+        notifier=notifier,
+        max_windows_per_run=settings.scheduler.max_windows_per_run,
+    ).run_forever()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from soc.parsers.common import registered_domain
+from soc.network.dns import registered_domain
 from soc.simulate.population import DOMAIN
 from soc.vocab import iso
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from soc.alerts.models import Match
 from soc.detection.windows import Window
 from soc.es.client import EsGateway
 
@@ -29,19 +30,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BATCH = 24
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One entity that met the condition in one window."""
-
-    entity: dict[str, str]
-    count: int
-    first_seen: datetime
-    last_seen: datetime
-    distinct_count: int | None = None
-    figures: dict[str, Any] = field(default_factory=dict)  # kind-specific evidence (interval, bytes, km/h)
-    reason: str | None = None  # kind-specific sentence; the store writes a generic one otherwise
 
 
 @dataclass
