@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from soc.context import AppContext
 from soc.detection.models import Detector
+from soc.errors import SocError
 from soc.playbooks.models import Playbook
 from soc.textsafe import visible
 from soc.web import i18n
@@ -28,15 +29,18 @@ TEMPLATES = Path(__file__).parent / "templates"
 _USER_CACHE_SECONDS = 5.0
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(SocError):
     """No valid session: pages redirect to the sign-in page, actions answer 401."""
 
+    def __init__(self) -> None:
+        super().__init__("sign in first")
 
-class Forbidden(Exception):
+
+class Forbidden(SocError):
     """Signed in, but the role may not do this (or the CSRF token is wrong)."""
 
     def __init__(self, key: str = "forbidden") -> None:
-        super().__init__(key)
+        super().__init__("this account's role may not do this" if key == "forbidden" else "the CSRF token is wrong")
         self.key = key
 
 
