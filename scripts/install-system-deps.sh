@@ -4,8 +4,9 @@
 # are required; for reports: Japanese fonts (Noto Sans/Serif CJK JP, reports are read in
 # Japanese), the libraries WeasyPrint loads at run time to print PDF (Pango, PangoFT2,
 # HarfBuzz with its subsetter), poppler-utils (pdftotext, used by the tests) and rsyslog
-# (the syslog receiver of deploy/rsyslog/, run by the collection tests). A failure
-# to install the report packages is a warning. Idempotent and non-interactive;
+# (the syslog receiver of deploy/rsyslog/, run by the collection tests); for the web
+# console's browser tests: chromium and chromium-driver (Selenium drives these, never a
+# downloaded driver). A failure to install these packages is a warning. Idempotent and non-interactive;
 # Debian/Ubuntu only (elsewhere it says what to install); uses sudo when not root.
 set -euo pipefail
 
@@ -28,6 +29,9 @@ has_lib 'libharfbuzz-subset\.so\.0' || wanted+=(libharfbuzz-subset0)
 command -v pdftotext >/dev/null 2>&1 || wanted+=(poppler-utils)
 # the syslog daemon deploy/rsyslog/ configures (the collection tests run a real one)
 { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; } || wanted+=(rsyslog)
+# the headless browser and its driver for the web console's browser tests
+[ -x /usr/bin/chromium ] || wanted+=(chromium)
+[ -x /usr/bin/chromedriver ] || wanted+=(chromium-driver)
 
 [ ${#required[@]} -eq 0 ] && [ ${#wanted[@]} -eq 0 ] && exit 0
 

@@ -24,6 +24,8 @@ from soc.cli.kibana_cmd import app as kibana_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
 from soc.cli.status_cmd import status
+from soc.cli.users_cmd import app as users_app
+from soc.cli.web_cmd import web
 from soc.config import load_settings
 from soc.detection.engine import DetectionEngine
 from soc.detection.kinds.one_pass import STRATEGIES
@@ -54,6 +56,8 @@ app.add_typer(incidents_app, name="incidents", help="List, show and work inciden
 app.add_typer(report_app, name="report", help="Render reports for the CISO.")
 app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
 app.add_typer(kibana_app, name="kibana", help="Kibana data views and the SOC dashboard (import, export).")
+app.add_typer(users_app, name="users", help="Accounts of the web console.")
+app.command("web")(web)
 app.command("demo")(demo)
 
 

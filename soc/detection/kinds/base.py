@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Match
 from soc.detection.windows import Window
+from soc.errors import SocError
 from soc.es.client import EsGateway
 
 __all__ = [
@@ -81,7 +82,7 @@ PageBody = Callable[[Window, dict[str, Any] | None], dict[str, Any]]
 OnBucket = Callable[[Window, dict[str, Any], Evaluation], None]
 
 
-class TooManyPages(Exception):
+class TooManyPages(SocError):
     """A window needs more pages than the caller allowed (it has a cheaper path for that)."""
 
 

@@ -1,0 +1,119 @@
+"""The console's changes, each one call into the services the CLI uses (``AlertStore.triage``,
+``Workflow``), with the signed-in account as the actor recorded in the audit trail.
+
+Closing an incident also closes its open alerts with the verdict the handler chose (the
+incident's outcome is the alerts' verdict); a false-positive verdict moves the incident to
+``false-positive`` rather than ``closed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from soc.alerts.models import Alert, AlertStatus, CloseReason
+from soc.alerts.store import AlertStore
+from soc.context import AppContext
+from soc.errors import SocError
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus
+from soc.incidents.workflow import Workflow
+
+__all__ = ["BulkOutcome", "close_incident", "incident_action", "triage_alerts"]
+
+INCIDENT_ACTIONS = ("ack", "assign", "complete", "skip", "decide", "note", "transition", "obligation", "close")
+
+
+@dataclass
+class BulkOutcome:
+    done: list[Alert]
+    failed: list[tuple[str, str]]  # (alert id, reason)
+
+
+def triage_alerts(
+    ctx: AppContext, ids: Iterable[str], action: str, *, by: str, reason: str = "", note: str = ""
+) -> BulkOutcome:
+    """Acknowledge or close (``action`` ``ack`` / ``close``) each alert; one failure does not stop the rest."""
+    store = AlertStore(ctx.es)
+    out = BulkOutcome(done=[], failed=[])
+    if action not in ("ack", "close"):
+        raise SocError(f"unknown alert action {action!r}", field="action", hint="use ack or close")
+    verdict = None
+    if action == "close":
+        try:
+            verdict = CloseReason(reason)
+        except ValueError as exc:
+            raise SocError(
+                "closing needs a verdict", field="verdict", hint=f"one of {', '.join(r.value for r in CloseReason)}"
+            ) from exc
+    status = AlertStatus.closed if action == "close" else AlertStatus.acknowledged
+    for alert_id in dict.fromkeys(ids):
+        try:
+            out.done.append(
+                store.triage(alert_id, status, by=by, now=ctx.clock.now(), reason=verdict, note=note or None)
+            )
+        except SocError as exc:
+            out.failed.append((alert_id, exc.render()))
+    return out
+
+
+def close_incident(ctx: AppContext, wf: Workflow, incident_id: str, *, by: str, verdict: str, reason: str) -> Incident:
+    """Close the incident and give its still-open alerts the same verdict."""
+    try:
+        closing = CloseReason(verdict)
+    except ValueError as exc:
+        raise SocError("closing needs a verdict", field="verdict") from exc
+    to = IncidentStatus.false_positive if closing is CloseReason.false_positive else IncidentStatus.closed
+    incident = wf.transition(incident_id, to, actor=by, reason=reason)
+    store = AlertStore(ctx.es)
+    for alert in store.search(ids=incident.alert_ids, size=len(incident.alert_ids) or 1):
+        if alert.status is not AlertStatus.closed:
+            store.triage(
+                alert.id,
+                AlertStatus.closed,
+                by=by,
+                now=ctx.clock.now(),
+                reason=closing,
+                note=f"{incident_id}: {reason}",
+            )
+    return incident
+
+
+def incident_action(
+    ctx: AppContext, wf: Workflow, incident_id: str, action: str, form: dict[str, str], *, by: str
+) -> Incident:
+    """One CSIRT action from a form: the same Workflow call as ``soc incidents <action>``."""
+    step = form.get("step") or None
+    if action == "ack":
+        return wf.acknowledge(incident_id, actor=by, step_id=step)
+    if action == "assign":
+        return wf.assign(incident_id, _need(form, "assignee"), actor=by, step_id=step)
+    if action == "complete":
+        evidence = [e.strip() for e in form.get("evidence", "").splitlines() if e.strip()]
+        return wf.complete_step(
+            incident_id, _need(form, "step"), actor=by, note=form.get("note", ""), evidence=evidence
+        )
+    if action == "skip":
+        return wf.skip_step(incident_id, _need(form, "step"), actor=by, reason=_need(form, "reason"))
+    if action == "decide":
+        return wf.decide(
+            incident_id, _need(form, "step"), _need(form, "option"), actor=by, comment=form.get("reason", "")
+        )
+    if action == "note":
+        return wf.note(incident_id, _need(form, "text"), actor=by, step_id=step)
+    if action == "transition":
+        return wf.transition(incident_id, _need(form, "to"), actor=by, reason=_need(form, "reason"))
+    if action == "obligation":
+        return wf.update_obligation(
+            incident_id, _need(form, "kind"), actor=by, status=ObligationStatus(_need(form, "status")),
+            reference=form.get("reference") or None,
+        )  # fmt: skip
+    if action == "close":
+        return close_incident(ctx, wf, incident_id, by=by, verdict=_need(form, "verdict"), reason=_need(form, "reason"))
+    raise SocError(f"unknown incident action {action!r}", field="action", hint=f"one of {', '.join(INCIDENT_ACTIONS)}")
+
+
+def _need(form: dict[str, str], name: str) -> str:
+    value = (form.get(name) or "").strip()
+    if not value:
+        raise SocError(f"{name} is required", field=name)
+    return value

@@ -1,0 +1,396 @@
+"""``create_app``: the console's routes. Each route checks the role (``Console.require``),
+checks the CSRF token of every change (``Console.form``) and calls one service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from soc.alerts.models import CloseReason
+from soc.alerts.store import AlertStore
+from soc.attack import technique_name
+from soc.errors import NotFound, SocError
+from soc.incidents.models import OPEN_STATUSES, IncidentStatus
+from soc.incidents.steps import sla_state
+from soc.incidents.store import IncidentStore
+from soc.incidents.workflow import Workflow
+from soc.reports.build import build_incident_report
+from soc.reports.editions import EditionStore
+from soc.reports.pdf import html_to_pdf
+from soc.reports.render import render_incident
+from soc.reports.summary import build_summary_report
+from soc.vocab import Severity, parse_time
+from soc.web import reads
+from soc.web.actions import incident_action, triage_alerts
+from soc.web.console import COOKIE, Console, Forbidden, NotSignedIn
+from soc.web.i18n import LANGS
+from soc.web.roles import PERMISSIONS, Permission, Role
+
+__all__ = ["ROUTES", "create_app"]
+
+STATIC = Path(__file__).parent / "static"
+LOGIN_COOKIE = "soc_login"
+SSE_INTERVAL = 1.0
+
+# (method, path, permission or None for "any signed-in account"); the README table and the
+# route x role test read this list. Only /login and /healthz (and static files) are public.
+ROUTES: list[tuple[str, str, Permission | None]] = [
+    ("GET", "/", None),
+    ("POST", "/logout", None),
+    ("POST", "/lang", None),
+    ("GET", "/alerts", Permission.alerts_read),
+    ("GET", "/alerts/live", Permission.alerts_read),
+    ("GET", "/alerts/{alert_id}", Permission.alerts_read),
+    ("POST", "/alerts/triage", Permission.alerts_triage),
+    ("GET", "/incidents", Permission.incidents_read),
+    ("GET", "/incidents/{incident_id}", Permission.incidents_read),
+    ("POST", "/incidents/{incident_id}/{action}", Permission.incidents_work),
+    ("GET", "/incidents/{incident_id}/report", Permission.reports),
+    ("GET", "/ciso", Permission.decisions),
+    ("GET", "/overview", Permission.overview),
+]
+
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
+def _since(value: str | None, *, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise SocError(str(exc), field="to" if end else "from") from exc
+
+
+def create_app(console: Console) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = console
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    c = console
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for k, v in _HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
+        if request.method == "GET" and "text/event-stream" not in request.headers.get("accept", ""):
+            return RedirectResponse("/login", status_code=303)
+        return JSONResponse({"error": "sign in first"}, status_code=401)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        viewer = c.viewer(request)
+        return c.page("error.html", viewer, status=403, message_key=exc.key, message="")
+
+    @app.exception_handler(SocError)
+    async def soc_error(request: Request, exc: SocError) -> Response:
+        viewer = c.viewer(request)
+        status = 404 if isinstance(exc, NotFound) else 400
+        return c.page("error.html", viewer, status=status, message_key="", message=exc.render())
+
+    # -- public ------------------------------------------------------------------
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        ok = c.ctx.es.ping()
+        return JSONResponse({"status": "ok" if ok else "elasticsearch unreachable"}, status_code=200 if ok else 503)
+
+    @app.get("/login")
+    def login_form(request: Request) -> HTMLResponse:
+        token = secrets.token_hex(16)
+        response = c.page("login.html", None, token=token, error="")
+        _cookie(response, LOGIN_COOKIE, token, _secure(c, request), max_age=600)
+        return response
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        token = str(form.get("token", ""))
+        if not token or not secrets.compare_digest(token, request.cookies.get(LOGIN_COOKIE, "")):
+            raise Forbidden("csrf")
+        client = request.client.host if request.client else "-"
+        keys = (f"user:{name}", f"addr:{client}")
+        if c.limiter.blocked(*keys):
+            return _login_again(c, request, "rate_limited", 429)
+        user = await run_in_threadpool(c.users.authenticate, name, password)
+        if user is None:
+            c.limiter.failed(*keys)
+            return _login_again(c, request, "bad_login", 401)
+        c.limiter.succeeded(*keys)
+        c.forget(user.name)
+        response = RedirectResponse("/", status_code=303)
+        _cookie(response, COOKIE, c.signer.issue(user.name), _secure(c, request))
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    # -- any account ---------------------------------------------------------------
+    @app.get("/")
+    def home(request: Request) -> Response:
+        viewer = c.require(request)
+        start = {Role.operator: "/alerts", Role.csirt: "/incidents", Role.ciso: "/ciso"}.get(viewer.user.role)
+        return RedirectResponse(start or "/overview", status_code=303)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        viewer = c.require(request)
+        await c.form(request, viewer)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.post("/lang")
+    async def set_lang(request: Request) -> Response:
+        viewer = c.require(request)
+        form = await c.form(request, viewer)
+        lang = form.get("lang", "")
+        if lang not in LANGS:
+            raise SocError(f"unknown language {lang!r}", field="lang", hint="ja or en")
+        c.users.set_lang(viewer.name, lang)
+        c.forget(viewer.name)
+        back = form.get("back", "/")
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", status_code=303)
+
+    # -- alerts --------------------------------------------------------------------
+    def queue_filter(request: Request) -> reads.QueueFilter:
+        q = request.query_params
+        return reads.QueueFilter(
+            status=q.get("status", ""), severity=q.get("severity", ""), detector=q.get("detector", ""),
+            segment=q.get("segment", ""), user=q.get("user", ""), address=q.get("address", ""),
+            host=q.get("host", ""), start=_since(q.get("from")), end=_since(q.get("to"), end=True),
+        )  # fmt: skip
+
+    @app.get("/alerts")
+    def alert_queue(request: Request) -> HTMLResponse:
+        viewer = c.require(request, Permission.alerts_read)
+        f = queue_filter(request)
+        try:
+            page = int(request.query_params.get("page", "1"))
+        except ValueError:
+            page = 1
+        result = reads.queue_page(c.ctx, f, page)
+        return c.page(
+            "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=c.ctx.clock.now().isoformat(),
+            severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
+            detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
+            segments=sorted({s.name for s in c.ctx.settings.segments}),
+        )  # fmt: skip
+
+    @app.get("/alerts/live")
+    async def alert_live(request: Request) -> StreamingResponse:
+        c.require(request, Permission.alerts_read)
+        f = queue_filter(request)
+        since = _since(request.query_params.get("since")) or c.ctx.clock.now()
+
+        async def stream() -> AsyncIterator[str]:
+            last = -1
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                n = await run_in_threadpool(reads.count_since, c.ctx, f, since)
+                if n != last:
+                    yield f"data: {json.dumps({'new': n})}\n\n"
+                    last = n
+                await asyncio.sleep(SSE_INTERVAL)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+    @app.get("/alerts/{alert_id}")
+    def alert_detail(request: Request, alert_id: str) -> HTMLResponse:
+        viewer = c.require(request, Permission.alerts_read)
+        alert = AlertStore(c.ctx.es).get(alert_id)
+        detector = c.detectors.get(alert.detector)
+        try:
+            epage = max(1, int(request.query_params.get("events", "1")))
+        except ValueError:
+            epage = 1
+        events: list[dict[str, Any]] = []
+        n_events = 0
+        if detector is not None:
+            events, n_events = reads.events_behind(c.ctx, alert, detector.dataset, epage)
+        incident = None
+        if alert.incident_id:
+            try:
+                incident = IncidentStore(c.ctx.es).get(alert.incident_id)
+            except NotFound:
+                incident = None
+        return c.page(
+            "alert.html", viewer, alert=alert, detector=detector, events=events, n_events=n_events, epage=epage,
+            related=reads.related_alerts(c.ctx, alert), incident=incident, verdicts=[r.value for r in CloseReason],
+            attack=[(m, technique_name(m, viewer.lang)) for m in alert.mitre],
+            event_json=lambda e: json.dumps(e, ensure_ascii=False, indent=1, default=str),
+        )  # fmt: skip
+
+    @app.post("/alerts/triage")
+    async def alert_triage(request: Request) -> Response:
+        viewer = c.require(request, Permission.alerts_triage)
+        form = await c.form(request, viewer)
+        data = await request.form()
+        ids = [str(v) for v in data.getlist("id") if str(v)]
+        if not ids:
+            raise SocError("select at least one alert", field="id")
+        outcome = await run_in_threadpool(
+            triage_alerts, c.ctx, ids, form.get("action", ""), by=viewer.name,
+            reason=form.get("verdict", ""), note=form.get("note", ""),
+        )  # fmt: skip
+        if outcome.failed:
+            raise SocError("; ".join(f"{i}: {why}" for i, why in outcome.failed))
+        back = form.get("back", "/alerts")
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/alerts", 303)
+
+    # -- incidents -----------------------------------------------------------------
+    def workflow() -> Workflow:
+        return Workflow(c.ctx, playbooks=c.playbooks)
+
+    @app.get("/incidents")
+    def incident_list(request: Request) -> HTMLResponse:
+        viewer = c.require(request, Permission.incidents_read)
+        status = request.query_params.get("status", "open")
+        incidents = IncidentStore(c.ctx.es).list(size=1000)
+        if status == "open":
+            incidents = [i for i in incidents if i.status.value in OPEN_STATUSES]
+        elif status:
+            incidents = [i for i in incidents if i.status.value == status]
+        far = c.ctx.clock.now() + timedelta(days=36500)
+        incidents.sort(key=lambda i: (-i.priority.rank, _next_due(i) or far, i.id))
+        return c.page(
+            "incidents.html", viewer, incidents=incidents, current=status, next_due=_next_due,
+            statuses=["open", *[s.value for s in IncidentStatus]],
+        )  # fmt: skip
+
+    @app.get("/incidents/{incident_id}")
+    def incident_page(request: Request, incident_id: str) -> HTMLResponse:
+        viewer = c.require(request, Permission.incidents_read)
+        incident = IncidentStore(c.ctx.es).get(incident_id)
+        playbook = next((p for p in c.playbooks if p.id == incident.playbook_id), None)
+        now = c.ctx.clock.now()
+        steps = [
+            (s, playbook.step(s.step_id) if playbook else None, sla_state(s, now).value if s.ready_at else "")
+            for s in incident.steps
+        ]
+        editions = EditionStore(c.ctx.es).all_for(incident.id) if viewer.can(Permission.reports) else []
+        return c.page(
+            "incident.html", viewer, incident=incident, playbook=playbook, steps=steps, editions=editions,
+            statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason],
+        )  # fmt: skip
+
+    @app.post("/incidents/{incident_id}/{action}")
+    async def incident_act(request: Request, incident_id: str, action: str) -> Response:
+        viewer = c.require(request)
+        form = await c.form(request, viewer)
+        needed = Permission.incidents_work
+        if action == "decide":
+            inst = next(
+                (s for s in IncidentStore(c.ctx.es).get(incident_id).steps if s.step_id == form.get("step")), None
+            )
+            if inst is not None and inst.kind == "approval":
+                needed = Permission.decisions
+        if not viewer.can(needed):
+            raise Forbidden
+        try:
+            await run_in_threadpool(incident_action, c.ctx, workflow(), incident_id, action, form, by=viewer.name)
+        except ValueError as exc:
+            raise SocError(str(exc), field="to") from exc
+        back = form.get("back") or f"/incidents/{incident_id}"
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
+
+    @app.get("/incidents/{incident_id}/report")
+    def incident_report(request: Request, incident_id: str) -> Response:
+        viewer = c.require(request, Permission.reports)
+        lang = request.query_params.get("lang", viewer.lang)
+        if lang not in LANGS:
+            raise SocError(f"unknown language {lang!r}", field="lang", hint="ja or en")
+        html = render_incident(build_incident_report(c.ctx, incident_id, lang), "html")
+        if request.query_params.get("format") == "pdf":
+            return Response(
+                html_to_pdf(html), media_type="application/pdf",
+                headers={"Content-Disposition": f'attachment; filename="{incident_id}.{lang}.pdf"'},
+            )  # fmt: skip
+        return HTMLResponse(html, headers={"Content-Security-Policy": _REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
+
+    # -- CISO and overview ---------------------------------------------------------
+    @app.get("/ciso")
+    def ciso(request: Request) -> HTMLResponse:
+        viewer = c.require(request, Permission.decisions)
+        incidents = IncidentStore(c.ctx.es).list(size=1000)
+        waiting = reads.awaiting_decisions(incidents, c.playbooks)
+        decided = [(i, s) for i in incidents for s in i.steps if s.kind == "approval" and s.choice is not None]
+        decided.sort(key=lambda p: p[1].choice.at if p[1].choice else c.ctx.clock.now(), reverse=True)
+        return c.page("ciso.html", viewer, waiting=waiting, decided=decided[:50])
+
+    @app.get("/overview")
+    def overview(request: Request) -> HTMLResponse:
+        viewer = c.require(request, Permission.overview)
+        tz = c.ctx.settings.tz
+        try:
+            days = max(1, min(90, int(request.query_params.get("days", "7"))))
+        except ValueError:
+            days = 7
+        end = c.ctx.clock.now()
+        start = end - timedelta(days=days)
+        report = build_summary_report(c.ctx, start=start, end=end, lang=viewer.lang)
+        return c.page("overview.html", viewer, report=report, days=days, tz=tz)
+
+    return app
+
+
+def _next_due(incident: Any) -> datetime | None:
+    dues = [
+        s.due_at for s in incident.steps if s.due_at and s.status.value in ("pending", "in-progress") and s.ready_at
+    ]
+    dues += [o.due_at for o in incident.obligations if o.due_at and o.status.value == "pending"]
+    if incident.ack_due_at and incident.status.value == "new":
+        dues.append(incident.ack_due_at)
+    return min(dues) if dues else None
+
+
+def _secure(c: Console, request: Request) -> bool:
+    """Secure cookies when served over TLS, directly or behind a trusted proxy that says https."""
+    return c.secure_cookies or request.url.scheme == "https"
+
+
+def _login_again(c: Console, request: Request, key: str, status: int) -> HTMLResponse:
+    token = secrets.token_hex(16)
+    response = c.page("login.html", None, status=status, token=token, error=key)
+    _cookie(response, LOGIN_COOKIE, token, _secure(c, request), max_age=600)
+    return response
+
+
+def _cookie(response: Response, name: str, value: str, secure: bool, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure, samesite="strict", path="/")
+
+
+def route_table() -> str:
+    """The route x role matrix as a Markdown table (the README shows it; a test keeps them equal)."""
+    roles = list(Role)
+    lines = ["| route | " + " | ".join(r.value for r in roles) + " |", "|---|" + "---|" * len(roles)]
+    lines.append("| `GET /login`, `POST /login`, `GET /healthz` | " + " | ".join("public" for _ in roles) + " |")
+    for method, path, permission in ROUTES:
+        marks = ["yes" if permission is None or r in PERMISSIONS[permission] else "—" for r in roles]
+        lines.append(f"| `{method} {path}` | " + " | ".join(marks) + " |")
+        if path == "/incidents/{incident_id}/{action}":  # deciding an approval step is the CISO's
+            marks = ["yes" if r in PERMISSIONS[Permission.decisions] else "—" for r in roles]
+            route = f"`{method} /incidents/{{incident_id}}/decide` (an approval step)"
+            lines.append(f"| {route} | " + " | ".join(marks) + " |")
+    return "\n".join(lines)
