@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from soc.cli.main import app
-from soc.config import Settings
 from soc.context import AppContext
 from soc.errors import IngestError
 from soc.es.indices import event_index
@@ -473,15 +472,10 @@ def test_cli_format_choices_match_the_table() -> None:
 
 # -- end to end, real node --------------------------------------------------------------------
 @pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
-    monkeypatch.setenv("SOC_INDEX_PREFIX", settings.index_prefix)
-    monkeypatch.setenv("SOC_DETECTORS_DIR", str(REPO / "detectors"))
-    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
-    monkeypatch.setenv("SOC_OUT_DIR", str(settings.out_dir))
+def cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The shared CLI fixture, with year-less syslog times read in Japan's zone."""
     monkeypatch.setenv("SOC_TIMEZONE", "Asia/Tokyo")
-    monkeypatch.delenv("SOC_CONFIG", raising=False)
-    return CliRunner()
+    return cli
 
 
 # file -> (documents indexed into events-auth, into events-network, lines skipped, lines rejected)
