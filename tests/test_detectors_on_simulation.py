@@ -57,26 +57,7 @@ def test_every_detector_has_a_scenario() -> None:
     assert covered - shipped == set(), "scenarios expecting detectors that do not exist"
 
 
-# Ingest now measures every DNS name (soc.dns.*, issue 9 §2), the older dns-tunnelling
-# scenario's names included: dns-long-names rightly fires on that attack and on its 40-name
-# near miss, which the catalog credits to dns-tunnelling only.
-_KNOWN_GAPS = {
-    "dns-long-names": "fires on the dns-tunnelling scenario and its near miss now that ingest computes "
-    "soc.dns.* for every DNS event; the catalog should credit dns-long-names on dns-tunnelling and "
-    "give it a near miss of its own",
-}
-
-
-def _detector_params() -> list[object]:
-    return [
-        pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAPS[p.stem]))
-        if p.stem in _KNOWN_GAPS
-        else pytest.param(p, id=p.stem)
-        for p in detector_files(REPO / "detectors")
-    ]
-
-
-@pytest.mark.parametrize("path", _detector_params())
+@pytest.mark.parametrize("path", detector_files(REPO / "detectors"), ids=lambda p: p.stem)
 def test_detector_finds_its_attacks_ignores_near_misses_and_baseline(
     simulated_days: tuple[AppContext, list[TruthRecord]], path: Path
 ) -> None:

@@ -60,7 +60,7 @@ SCENARIOS: dict[str, Scenario] = {
         net.beaconing_proxy, ("beaconing-proxy", "beaconing-tls"), span=timedelta(hours=6, minutes=5), exclusive=False
     ),
     "large-outbound-transfer": Scenario(net.large_outbound_transfer, ("large-outbound-transfer",)),
-    "dns-tunnelling": Scenario(net.dns_tunnelling, ("dns-tunnelling",)),
+    "dns-tunnelling": Scenario(net.dns_tunnelling, ("dns-tunnelling", "dns-long-names")),
     "dns-txt-c2": Scenario(net.dns_txt_c2, ("dns-txt-volume",)),
     "dns-long-names": Scenario(net.dns_long_names, ("dns-long-names",)),
     "mynumber-to-internet": Scenario(net.mynumber_to_internet, ("mynumber-to-internet",)),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import random
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,18 +160,27 @@ def _video_call(city: City, slot: Slot, rng: random.Random, ev: EventFactory) ->
 
 
 def dns_tunnelling(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """A workstation sends data out as long random sub-domains of one domain (near miss: 40 names)."""
+    """A workstation sends data out as long random sub-domains of one domain: 220 names of
+    40 hex characters in ten minutes, which dns-long-names sees too.
+
+    Near miss: a page pulls 40 numbered image hosts of one CDN (``img17.cdn…``): many
+    unique names, under the unique-name count, and short words rather than random labels."""
     attacker = rng.choice(city.staff)
     domain = f"{rng.choice(['cdn-sync', 'telemetry', 'upd'])}{rng.randrange(100, 999)}.net"
     n = 40 if near else 220
+    if near:
+        names = [f"img{i}.cdn.{domain}" for i in range(n)]
+    else:
+        names = [f"{rng.getrandbits(160):040x}.t.{domain}" for _ in range(n)]
     events = [
-        ev.dns(t, src=attacker.ip, server=city.dns_server, name=f"{rng.getrandbits(160):040x}.t.{domain}")
-        for t in spread(slot.at, n, 600 / n, rng, 1)
+        ev.dns(t, src=attacker.ip, server=city.dns_server, name=name)
+        for t, name in zip(spread(slot.at, n, 600 / n, rng, 1), names, strict=True)
     ]
+    what = "numbered CDN hosts" if near else "unique random sub-domains"
     return Attack(
         events,
         {"source.ip": attacker.ip, "dns.question.registered_domain": domain},
-        f"{n} unique sub-domains of {domain} queried by {attacker.workstation}",
+        f"{n} {what} of {domain} queried by {attacker.workstation}",
     )
 
 
@@ -309,23 +316,6 @@ def lateral_movement_network(city: City, slot: Slot, rng: random.Random, ev: Eve
     )
 
 
-def _dns_shape(name: str, registered: str) -> dict[str, Any]:
-    """``soc.dns.name_length`` and ``soc.dns.subdomain_entropy`` as ingest computes them
-    (Shannon entropy in bits per character of the labels left of the registered domain)."""
-    sub = name[: -len(registered)].rstrip(".") if name.endswith(registered) else ""
-    counts = Counter(sub)
-    entropy = -sum(c / len(sub) * math.log2(c / len(sub)) for c in counts.values()) if sub else 0.0
-    return {"name_length": len(name), "subdomain_entropy": round(entropy, 3)}
-
-
-def _shaped_dns(ev: EventFactory, at: datetime, *, src: str, server: str, name: str, qtype: str) -> dict[str, Any]:
-    doc = ev.dns(at, src=src, server=server, name=name, qtype=qtype)
-    registered = doc["dns"]["question"]["registered_domain"]
-    doc["dns"]["question"]["subdomain"] = name[: -len(registered)].rstrip(".")
-    doc["soc"] = {"dns": _dns_shape(name, registered)}
-    return doc
-
-
 def dns_txt_c2(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
     """An implant polls its commands as TXT records of a handful of names under one domain,
     every ~10 s for 15 minutes (near miss: 25 TXT look-ups, as SPF/DKIM checks make)."""
@@ -334,7 +324,7 @@ def dns_txt_c2(city: City, slot: Slot, rng: random.Random, ev: EventFactory, nea
     names = [f"{label}.{domain}" for label in ("cmd", "poll", "cfg")]
     n = 25 if near else 90
     events = [
-        _shaped_dns(ev, t, src=attacker.ip, server=city.dns_server, name=rng.choice(names), qtype="TXT")
+        ev.dns(t, src=attacker.ip, server=city.dns_server, name=rng.choice(names), qtype="TXT")
         for t in spread(slot.at, n, 900 / n, rng, 2)
     ]
     return Attack(
@@ -352,8 +342,7 @@ def dns_long_names(city: City, slot: Slot, rng: random.Random, ev: EventFactory,
     alphabet = "abcdefghijklmnopqrstuvwxyz234567"
     n = 12 if near else 45
     events = [
-        _shaped_dns(
-            ev,
+        ev.dns(
             t,
             src=attacker.ip,
             server=city.dns_server,
