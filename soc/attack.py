@@ -49,6 +49,7 @@ TECHNIQUES: dict[str, tuple[str, str, str]] = {
     "T1110.003": ("Brute Force: Password Spraying", "総当たり攻撃：パスワードスプレー", "credential-access"),
     "T1110.004": ("Brute Force: Credential Stuffing", "総当たり攻撃：リスト型攻撃", "credential-access"),
     "T1133": ("External Remote Services", "外部リモートサービス", "initial-access"),
+    "T1190": ("Exploit Public-Facing Application", "公開アプリケーションの悪用", "initial-access"),
     "T1531": ("Account Access Removal", "アカウントへのアクセス妨害", "impact"),
     "T1558": ("Steal or Forge Kerberos Tickets", "Kerberosチケットの窃取・偽造", "credential-access"),
     "T1562": ("Impair Defenses", "防御機能の妨害", "defense-evasion"),

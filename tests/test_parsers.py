@@ -557,7 +557,10 @@ def test_filebeat_test_log_fields_agree_with_filebeat() -> None:
     assert by_line[3]["user"] == {"name": "test"} and by_line[3]["source"] == {"ip": "10.0.2.2"}  # no port
     assert by_line[4]["event"]["outcome"] == "failure" and by_line[4]["source"]["port"] == 29160
     assert by_line[4]["host"]["name"] == "slave22"
-    assert skipped(results) == [5, 6, 7, 8, 9, 10]  # sudo, groupadd, useradd: other programs
+    assert skipped(results) == [5, 7, 8, 9, 10]  # sudo, groupadd, useradd: other programs
+    # Filebeat: "Did not receive identification string from 2.125.160.217" → system.auth.ssh.dropped_ip
+    assert by_line[6]["system"]["auth"]["ssh"]["dropped_ip"] == by_line[6]["source"]["ip"] == "2.125.160.217"
+    assert by_line[6]["event"]["action"] == "ssh-banner-exchange-failed"
 
 
 def test_pam_failures_count_once_when_sshd_logs_its_own_line() -> None:
@@ -832,3 +835,130 @@ def test_hostile_event_xml_is_a_rejection() -> None:
     assert reasons[3] == "expected an <Event> element, got <Other>"
     assert reasons[4] == "Event/System is missing"
     assert reasons[5].startswith("not valid Event XML") and len(reasons) == 5
+
+
+# -- issue 9 §2: sshd pre-authentication protocol failures ------------------------------------
+PREAUTH = [
+    "Dec  1 18:59:33 gw sshd[11]: banner exchange: Connection from 59.91.122.57 port 34388: invalid format",
+    "Dec  1 18:59:33 gw sshd[12]: error: kex_exchange_identification: banner line too long",
+    "Dec  1 18:59:34 gw sshd[13]: Did not receive identification string from 59.91.122.58",
+    "Dec  1 18:59:34 gw sshd[14]: Bad protocol version identification 'GET / HTTP/1.1' from 59.91.122.59 port 5555",
+    "Dec  1 18:59:35 gw sshd[15]: Unable to negotiate with 123.57.135.134 port 45626: no matching key exchange "
+    "method found. Their offer: diffie-hellman-group1-sha1 [preauth]",
+    "Dec  1 18:59:35 gw sshd[16]: Unable to negotiate with authenticating user Root 123.57.135.135 port 22: "
+    "no matching host key type found. Their offer: ssh-dss [preauth]",
+    "Dec  1 18:59:36 gw sshd[17]: fatal: Timeout before authentication for 192.168.9.212 port 47056",
+    "Dec  1 18:59:36 gw sshd[1]: Timeout before authentication for connection from 192.168.9.214 to 10.0.0.1, pid = 9",
+    "Dec  1 18:59:37 gw sshd[18]: ssh_dispatch_run_fatal: Connection from 192.168.9.213 port 48680: message "
+    "authentication code incorrect [preauth]",
+    "Dec  1 18:59:37 gw sshd[19]: Connection closed by 198.51.100.9 port 40000 [preauth]",
+    "Dec  1 18:59:37 gw sshd[20]: Connection reset by 198.51.100.9 port 40001 [preauth]",
+    "Dec  1 18:59:38 gw sshd[21]: Connection closed by authenticating user svc 198.51.100.10 port 40002 [preauth]",
+    "Dec  1 18:59:38 gw sshd[22]: Bad packet length 1349676916. [preauth]",
+]
+
+
+def test_sshd_preauth_protocol_failures_are_network_failures_keyed_on_the_client() -> None:
+    results = list(PARSERS["sshd"](PREAUTH, source="auth.log", tz=ZoneInfo("UTC"), reference=NEW_YEAR))
+    by_line = docs(results)
+    summary = {n: (d["event"]["action"], d["event"]["category"], d["event"]["outcome"]) for n, d in by_line.items()}
+    network = (["network"], "failure")
+    assert summary == {
+        1: ("ssh-banner-exchange-failed", *network),
+        3: ("ssh-banner-exchange-failed", *network),
+        4: ("ssh-banner-exchange-failed", *network),
+        5: ("ssh-negotiation-failed", *network),
+        6: ("ssh-negotiation-failed", *network),
+        7: ("ssh-preauth-timeout", *network),
+        8: ("ssh-preauth-timeout", *network),
+        9: ("ssh-protocol-error", *network),
+        10: ("ssh-preauth-disconnect", *network),
+        11: ("ssh-preauth-disconnect", *network),
+        # a credential was tried: the authentication line it always was, outcome unknown
+        12: ("ssh-connection-closed-preauth", ["authentication"], "unknown"),
+    }
+    assert skipped(results) == [2, 13]  # no client address: nothing to key a detection on
+    first = by_line[1]
+    assert first["source"] == {"ip": "59.91.122.57", "port": 34388}
+    assert first["destination"] == {"address": "gw"}  # the server that logged it
+    assert first["network"] == {"protocol": "ssh", "transport": "tcp"}
+    assert first["event"]["type"] == ["connection", "error"]
+    assert first["error"] == {"message": "invalid format"}
+    assert "user" not in first
+    assert by_line[5]["error"] == {"message": "no matching key exchange method found"}
+    assert by_line[6]["user"] == {"name": "root"} and by_line[6]["source"]["ip"] == "123.57.135.135"
+    assert by_line[8]["source"] == {"ip": "192.168.9.214"}  # OpenSSH >= 9.8 names no client port
+    assert by_line[9]["error"] == {"message": "message authentication code incorrect"}
+
+
+def test_the_simulator_writes_preauth_failures_as_the_parser_reads_them() -> None:
+    parsed = docs(list(PARSERS["sshd"](PREAUTH[4:5], source="a", tz=ZoneInfo("UTC"), reference=NEW_YEAR)))[1]
+    made = EventFactory("sim").ssh_protocol(
+        datetime(2026, 12, 1, tzinfo=UTC),
+        host="gw",
+        source_ip="123.57.135.134",
+        port=45626,
+        action="ssh-negotiation-failed",
+        reason="no matching key exchange method found",
+    )
+    for field in ("event.category", "event.type", "event.action", "event.outcome", "event.dataset", "source",
+                  "destination", "network", "error", "host", "process.name"):  # fmt: skip
+        head, *rest = field.split(".")
+        got, want = parsed[head], made[head]
+        for part in rest:
+            got, want = got[part], want[part]
+        assert got == want, field
+
+
+def test_identical_syslog_lines_are_as_many_events_as_message_repeated() -> None:
+    line = (
+        "Jun  8 10:44:36 server sshd[3204729]: Unable to negotiate with 123.57.135.134 port 45626: no matching "
+        "key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]"
+    )
+    collapsed = f"Jun  8 10:44:36 server sshd[3204729]: message repeated 3 times: [ {line.split(': ', 1)[1]}]"
+    written = [
+        r for r in PARSERS["sshd"]([line] * 3, source="a", tz=TOKYO, reference=NEW_YEAR) if isinstance(r, Parsed)
+    ]
+    rsyslog = [
+        r for r in PARSERS["sshd"]([collapsed], source="a", tz=TOKYO, reference=NEW_YEAR) if isinstance(r, Parsed)
+    ]
+    assert len(written) == len(rsyslog) == 3
+    ids = [r.doc["event"]["id"] for r in written]
+    assert len(set(ids)) == 3 and ids[0] == f"sshd-{hashlib.sha256(line.encode()).hexdigest()[:32]}"
+    again = [r.doc["event"]["id"] for r in PARSERS["sshd"]([line] * 3, source="b", tz=TOKYO, reference=NEW_YEAR)]
+    assert again == ids  # reading the file again gives the same ids: re-ingesting adds nothing
+
+
+def test_cli_ssh_protocol_probing_found_on_raw_sshd_lines_and_not_on_health_checks(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    probe = [
+        f"Nov 22 03:1{i}:0{i} sftp01 sshd[{700 + i}]: banner exchange: Connection from 203.0.113.77 port "
+        f"{40000 + i}: invalid format"
+        for i in range(3)
+    ] + [
+        "Nov 22 03:14:00 sftp01 sshd[710]: fatal: Timeout before authentication for 203.0.113.77 port 40100",
+        # a load balancer's health check: a bare pre-auth close every 30 s is not probing
+        *(
+            f"Nov 22 03:{10 + i // 2:02d}:{(i % 2) * 30:02d} sftp01 sshd[{800 + i}]: Connection closed by "
+            f"10.30.0.5 port {50000 + i} [preauth]"
+            for i in range(20)
+        ),
+        # a legacy client fails twice, then is fixed
+        *(
+            f"Nov 22 03:1{i}:30 sftp01 sshd[{900 + i}]: Unable to negotiate with 10.20.1.9 port {51000 + i}: "
+            "no matching host key type found. Their offer: ssh-dss [preauth]"
+            for i in range(2)
+        ),
+    ]
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(probe) + "\n", encoding="utf-8")
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(log)])
+    assert res.exit_code == 0, res.output
+    assert "indexed: 26\n" in res.output and "incomplete: 0\n" in res.output, res.output
+    det = cli.invoke(app, ["detect", "--from", "2026-11-21T17:00:00Z", "--to", "2026-11-21T19:00:00Z", "--json"])
+    assert det.exit_code == 0, det.output
+    alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
+    assert {(a["detector"], json.dumps(a["entity"], sort_keys=True)) for a in alerts} == {
+        ("ssh-protocol-probing", json.dumps({"source.ip": "203.0.113.77"}))
+    }

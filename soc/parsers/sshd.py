@@ -11,6 +11,24 @@ failure ("Failed password", "Accepted publickey"). The lines around them ("Inval
 otherwise every failed password for an invalid user would count twice in the failure
 detectors. Everything else (other programs, other sshd messages) is skipped and counted.
 
+Pre-authentication protocol failures (CrowdSec's sshd parsers count them as failed
+attempts; Filebeat leaves them unparsed) are network events, ``event.category: network``,
+``event.outcome: failure``, keyed on the client address, never credential attempts: a
+client that sends no or a malformed banner (``ssh-banner-exchange-failed``), offers only
+algorithms the server refuses (``ssh-negotiation-failed``), stays silent until
+``LoginGraceTime`` (``ssh-preauth-timeout``), corrupts the transport (bad packet length,
+MAC errors: ``ssh-protocol-error``) or drops the connection before authenticating
+(``ssh-preauth-disconnect``). Scanners, banner grabbers and exploit attempts (such as
+CVE-2024-6387, which relies on many pre-auth timeouts) leave exactly these lines. Their
+destination is the server that logged them (``destination.address``). The lines with no
+client address (``kex_exchange_identification: …``, an old sshd's ``Bad packet length``)
+are skipped.
+
+Syslog gives no event id: an event's id is a hash of its line. Two identical lines in one
+file are two events (sshd wrote it twice), as "message repeated 2 times" is: the n-th
+copy of a line seen recently gets its own id, and reading the same file again gives the
+same ids.
+
 PAM's own lines (``pam_unix(sshd:auth): authentication failure; … rhost=… user=…`` and
 ``PAM 4 more authentication failures; …``) are failures too: where sshd logs no "Failed
 password" line (PAM-only logging, old ``sshd(pam_unix)`` syslog), they are the only trace
@@ -118,6 +136,37 @@ _MESSAGES: list[tuple[re.Pattern[str], str, str, str, str]] = [
         "success",
     ),
 ]
+_WHO = r"(?:(?:invalid|authenticating) user (?P<user>.*?) )?"
+# (pattern, action); the first match wins; every one is a pre-authentication failure
+_PROTOCOL: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"^banner exchange: Connection from {_ADDR} {_PORT}: (?P<reason>.+)$"), "ssh-banner-exchange-failed"),
+    (re.compile(rf"^Did not receive identification string from {_ADDR}(?: {_PORT})?"), "ssh-banner-exchange-failed"),
+    (
+        re.compile(rf"^Bad protocol version identification (?P<reason>'.*') from {_ADDR}(?: {_PORT})?"),
+        "ssh-banner-exchange-failed",
+    ),
+    (
+        re.compile(rf"^Protocol major versions differ for {_ADDR}(?: {_PORT})?: (?P<reason>.+)$"),
+        "ssh-banner-exchange-failed",
+    ),
+    (
+        re.compile(
+            rf"^(?:fatal: )?Unable to negotiate with {_WHO}{_ADDR} {_PORT}: (?P<reason>no matching .*?)(?:\.|$)"
+        ),
+        "ssh-negotiation-failed",
+    ),
+    (re.compile(rf"^(?:fatal: )?Timeout before authentication for {_ADDR} {_PORT}"), "ssh-preauth-timeout"),
+    # OpenSSH >= 9.8: the listener logs it, naming the connection's both ends
+    (re.compile(rf"^Timeout before authentication for connection from {_ADDR} to \S+, pid"), "ssh-preauth-timeout"),
+    (
+        re.compile(
+            rf"^(?:ssh_dispatch_run_fatal|fatal): Connection from {_WHO}{_ADDR} {_PORT}: "
+            r"(?P<reason>.+?)(?: \[preauth\])?$"
+        ),
+        "ssh-protocol-error",
+    ),
+    (re.compile(rf"^Connection (?:closed|reset) by {_ADDR} {_PORT} \[preauth\]"), "ssh-preauth-disconnect"),
+]
 _NUMERIC = re.compile(r"^[\d.]+$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$")  # looks like an address, is not one
 
 
@@ -181,6 +230,29 @@ def _event(message: str, header: _Header) -> dict[str, Any] | None:
             put(doc, "system.auth.ssh.method", groups["method"])
         if groups.get("invalid"):
             doc["tags"] = ["invalid-user"]
+        put(doc, "related.user", [name] if name else None)
+        put(doc, "related.ip", [ip] if ip else None)
+        return doc
+    return None
+
+
+def _protocol_event(message: str, header: _Header) -> dict[str, Any] | None:
+    """A pre-authentication protocol failure keyed on its client address, or None."""
+    for pattern, action in _PROTOCOL:
+        m = pattern.match(message)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        kind = ("network", "connection", action, "failure")
+        doc, name, ip = _skeleton(message, header, kind=kind, user=groups.get("user"), addr=groups["addr"])
+        doc["event"]["type"] = ["connection", "error"]
+        put(doc, "source.port", port_or_none(groups.get("port"), "port"))
+        put(doc, "destination.address", header.host)  # the server that logged it; its address is not in the line
+        put(doc, "network.protocol", "ssh")
+        put(doc, "network.transport", "tcp")
+        put(doc, "error.message", groups.get("reason"))
+        if message.startswith("Did not receive identification string"):
+            put(doc, "system.auth.ssh.dropped_ip", ip)  # where Filebeat's grok puts it
         put(doc, "related.user", [name] if name else None)
         put(doc, "related.ip", [ip] if ip else None)
         return doc
@@ -308,13 +380,31 @@ class _PamTracker:
         self.pending.clear()
 
 
+class _Copies:
+    """How many events the same raw line has already stood for, among the last ``limit``
+    distinct lines: the n-th copy of a line gets ids after the earlier copies' ids."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self.seen: OrderedDict[str, int] = OrderedDict()
+
+    def first(self, raw: str, count: int) -> int:
+        start = self.seen.pop(raw, 0)
+        self.seen[raw] = start + count
+        while len(self.seen) > self.limit:
+            self.seen.popitem(last=False)
+        return start
+
+
 def _restating(events: list[Parsed]) -> Iterator[Parsed]:
     for ev in events:
         ev.doc["event"]["outcome"] = "unknown"  # sshd's own line counts this attempt
         yield ev
 
 
-def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamTracker) -> Iterator[ParseResult]:
+def _line(
+    raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamTracker, copies: _Copies
+) -> Iterator[ParseResult]:
     at, host, program, pid, message = syslog_header(raw, tz=tz, reference=reference)
     pam.clock(at)
     if program not in _PROGRAMS and program not in _PAM_PROGRAMS:
@@ -333,18 +423,20 @@ def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime, pam: _PamT
         if count * repeat > 100_000:
             raise BadLine(f"{count * repeat} authentication failures in one line: more than 100,000 is no real log")
         total = count * repeat
-        events = [Parsed(where, _with_id(doc, raw, n, last=n == total - 1), text=raw) for n in range(total)]
+        first = copies.first(raw, total)
+        events = [Parsed(where, _with_id(doc, raw, first + n, last=n == total - 1), text=raw) for n in range(total)]
         yield from pam.hold(key, at, events)
         return
-    event = _event(message, header) if program in _PROGRAMS else None
+    event = (_event(message, header) or _protocol_event(message, header)) if program in _PROGRAMS else None
     if event is None:
         yield Skipped(where, "an sshd message soc does not read")
         return
     doc = event
     if doc["event"]["action"] == "ssh-login-failed":
         yield from pam.sshd_failure(key, at)
+    first = copies.first(raw, repeat)
     for n in range(repeat):
-        yield Parsed(where, _with_id(doc, raw, n, last=n == repeat - 1), text=raw)
+        yield Parsed(where, _with_id(doc, raw, first + n, last=n == repeat - 1), text=raw)
 
 
 def _with_id(doc: dict[str, Any], raw: str, n: int, *, last: bool) -> dict[str, Any]:
@@ -357,11 +449,12 @@ def _with_id(doc: dict[str, Any], raw: str, n: int, *, last: bool) -> dict[str, 
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read syslog lines; yield one event per sshd authentication attempt."""
     pam = _PamTracker()
+    copies = _Copies()
     for lineno, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        yield from guarded(where, _line(raw, where, tz=tz, reference=reference, pam=pam), raw)
+        yield from guarded(where, _line(raw, where, tz=tz, reference=reference, pam=pam, copies=copies), raw)
         yield from pam.due()
     yield from pam.flush()

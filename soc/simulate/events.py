@@ -187,6 +187,31 @@ class EventFactory:
             doc["tags"] = ["invalid-user"]
         return doc
 
+    def ssh_protocol(
+        self, at: datetime, *, host: str, source_ip: str, port: int, action: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """A pre-authentication sshd failure as ``soc ingest --format sshd`` indexes it (a
+        network event: ``ssh-banner-exchange-failed``, ``ssh-negotiation-failed``,
+        ``ssh-preauth-timeout``, ``ssh-protocol-error``, ``ssh-preauth-disconnect``)."""
+        doc = self._base(
+            at,
+            category="network",
+            types=["connection", "error"],
+            action=action,
+            outcome="failure",
+            dataset="system.auth",
+        )
+        doc["event"]["module"] = "system"
+        doc["host"] = {"name": host}
+        doc["process"] = {"name": "sshd"}
+        doc["source"] = {"ip": source_ip, "port": port}
+        doc["destination"] = {"address": host}
+        doc["network"] = {"protocol": "ssh", "transport": "tcp"}
+        doc["related"] = {"ip": [source_ip]}
+        if reason:
+            doc["error"] = {"message": reason}
+        return doc
+
     def flow(
         self,
         at: datetime,

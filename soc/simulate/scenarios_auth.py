@@ -32,6 +32,7 @@ __all__ = [
     "password_spray_workstation",
     "privileged_logon_off_hours",
     "ssh_brute_force",
+    "ssh_protocol_probing",
     "ssh_slow_user_enumeration",
     "vpn_logon_abroad",
 ]
@@ -503,6 +504,49 @@ def ssh_brute_force(city: City, slot: Slot, rng: random.Random, ev: EventFactory
                 ev.ssh_auth(t, host=SFTP_HOST, user="root", source_ip=ip, port=port, action="ssh-disconnected-preauth")
             )
     return Attack(events, {"source.ip": ip}, f"24 SSH password guesses for root and admin in 5 minutes from {ip}")
+
+
+def ssh_protocol_probing(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A foreign scanner fingerprints the SFTP server: garbage banners, legacy-only key
+    exchanges and connections left to time out, nine in five minutes, and no password.
+
+    Near miss: the partner's old SFTP client fails the key exchange three times before its
+    operator fixes it, and a load balancer's health check opens and closes a connection
+    every 30 s (a bare pre-auth close, not counted)."""
+    ip = _foreign_ip(rng, 61 if near else 59)
+    events: list[dict[str, Any]] = []
+    if near:
+        for t in spread(slot.at, 3, 60, rng):
+            events.append(
+                ev.ssh_protocol(
+                    t,
+                    host=SFTP_HOST,
+                    source_ip=ip,
+                    port=rng.randrange(40000, 60000),
+                    action="ssh-negotiation-failed",
+                    reason="no matching host key type found",
+                )
+            )
+        for t in spread(slot.at, 30, 30, rng, 1):
+            events.append(
+                ev.ssh_protocol(
+                    t, host=SFTP_HOST, source_ip=ip, port=rng.randrange(40000, 60000), action="ssh-preauth-disconnect"
+                )
+            )
+        return Attack(events, {"source.ip": ip}, f"three failed SSH key exchanges and health checks from {ip}")
+    kinds = [
+        ("ssh-banner-exchange-failed", "invalid format"),
+        ("ssh-negotiation-failed", "no matching key exchange method found"),
+        ("ssh-preauth-timeout", None),
+    ]
+    for i, t in enumerate(spread(slot.at, 9, 33, rng)):
+        action, reason = kinds[i % 3]
+        events.append(
+            ev.ssh_protocol(
+                t, host=SFTP_HOST, source_ip=ip, port=rng.randrange(30000, 60000), action=action, reason=reason
+            )
+        )
+    return Attack(events, {"source.ip": ip}, f"nine pre-authentication SSH failures in five minutes from {ip}")
 
 
 def ssh_slow_user_enumeration(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
