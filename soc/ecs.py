@@ -124,6 +124,8 @@ EVENT_FIELDS: dict[str, str] = {
     # ours: DNS query shape, computed at ingest by soc.network.dns (tunnels use long, random-looking names)
     "soc.dns.name_length": "long",
     "soc.dns.subdomain_entropy": "double",
+    # ours: user.name as an ECS producer wrote it, when soc lower-cased it (see soc.parsers.common)
+    "soc.user.original_name": "keyword",
     # ours: keyword values too long to index, kept whole (see soc.es.keywords)
     "soc.long_values": "stored",
 }

@@ -209,3 +209,17 @@ def test_organisation_wide_surge_names_its_busiest_address(ctx: AppContext) -> N
     top = alerts[0].figures["top_contributors"]
     assert top[:2] == [{"source.ip": "45.1.1.1", "count": 30}, {"source.ip": "77.2.2.2", "count": 20}]
     assert "45.1.1.1 (30)" in alerts[0].reason
+
+
+def test_machine_accounts_are_excepted_by_their_ending_not_by_a_dollar_inside(ctx: AppContext) -> None:
+    docs = []
+    for k, user in enumerate(["swdist01$", "pay$roll", "t.suzuki"]):
+        for i, t in enumerate(spread(T0 + timedelta(minutes=2, seconds=k), 12, timedelta(seconds=20))):
+            docs.append(
+                _event(t, event__category=["authentication"], event__outcome="success", event__code="4624",
+                       winlog__logon__type="Network", user__name=user, host__name=f"pc-{i:03d}",
+                       source__ip="10.20.0.70")
+            )  # fmt: skip
+    index(ctx, docs)
+    alerts = _run(ctx, _load("auth/lateral-fan-out.yml"))
+    assert sorted(a.entity["user.name"] for a in alerts) == ["pay$roll", "t.suzuki"]

@@ -962,3 +962,82 @@ def test_cli_ssh_protocol_probing_found_on_raw_sshd_lines_and_not_on_health_chec
     assert {(a["detector"], json.dumps(a["entity"], sort_keys=True)) for a in alerts} == {
         ("ssh-protocol-probing", json.dumps({"source.ip": "203.0.113.77"}))
     }
+
+
+# -- issue 9 §3: a 4672 takes the logon type and source of its 4624 ---------------------------
+SUNDAY = REPO / "tests" / "fixtures" / "real" / "evtx-samples" / "security-2016-07-17.jsonl"
+
+
+def _specials(lines: list[str]) -> dict[str, tuple[str, str | None, str | None, str | None]]:
+    """record id -> (user, logon id, logon type, source ip) of every 4672."""
+    out = {}
+    for r in PARSERS["windows-json"](lines, source="s", tz=TOKYO, reference=NEW_YEAR):
+        if isinstance(r, Parsed) and r.doc["event"]["code"] == "4672":
+            logon = r.doc["winlog"].get("logon", {})
+            ip = r.doc.get("source", {}).get("ip")
+            out[r.doc["winlog"]["record_id"]] = (r.doc["user"]["name"], logon.get("id"), logon.get("type"), ip)
+    return out
+
+
+def test_a_4672_takes_the_logon_type_and_source_of_its_4624_in_either_order() -> None:
+    lines = SUNDAY.read_text(encoding="utf-8").splitlines()
+    forward = _specials(lines)
+    # fsir's console logon: 4624 type 2 from 127.0.0.1 (TargetLogonId 0x7304b), then its 4672
+    assert forward["1342"] == ("fsir", "0x7304b", "Interactive", "127.0.0.1")
+    assert forward["1302"] == ("system", "0x3e7", "Service", None)  # a service start names no address
+    assert all(facts[2] is not None for facts in forward.values())  # every 4672 of the day found its logon
+    assert _specials(lines[::-1]) == forward  # exported newest first: the 4672 waits for its 4624
+
+
+def test_a_4672_without_its_4624_goes_out_as_it_is_and_waits_a_bounded_time() -> None:
+    lines = SUNDAY.read_text(encoding="utf-8").splitlines()
+    special = next(line for line in lines if '"SubjectLogonId":"0x7304b"' in line.replace(" ", ""))
+    logon = next(line for line in lines if '"TargetLogonId":"0x7304b"' in line.replace(" ", ""))
+    alone = _specials([special])
+    assert alone == {"1342": ("fsir", "0x7304b", None, None)}
+    # its 4624 more than 64 lines later is too late: the 4672 has gone out without it
+    filler = [line for line in lines if '"EventID":4616' in line][:1] * 70
+    assert filler, "the day has filtering-platform events to pad with"
+    assert _specials([special, *filler, logon]) == alone
+    # another computer's logon with the same id says nothing of this one
+    other = logon.replace("WIN-03DLIIOFRRA", "OTHER-PC")
+    assert _specials([other, special]) == alone
+
+
+# -- issue 9 §3: one user-name convention for every format ------------------------------------
+# The same failed logon of CITY\T.Suzuki, as each format writes it; every one must index
+# user.name "t.suzuki" and user.domain "CITY" (the raw name stays in the format's own fields).
+SAME_USER = {
+    "ecs": '{"@timestamp": "2026-11-22T01:00:00Z", "event": {"id": "case-1", "category": ["authentication"], '
+    '"outcome": "failure"}, "user": {"name": "CITY\\\\T.Suzuki"}, "source": {"ip": "10.20.1.5"}, '
+    '"related": {"user": ["T.Suzuki"]}}',
+    "sshd": "Nov 22 10:00:00 web01 sshd[1]: Failed password for CITY\\T.Suzuki from 10.20.1.5 port 5000 ssh2",
+    "windows-json": '{"EventTime": "2026-11-22 10:00:00", "Hostname": "DC01", "EventID": 4625, '
+    '"TargetUserName": "T.Suzuki", "TargetDomainName": "CITY", "IpAddress": "10.20.1.5", "LogonType": "3"}',
+    "fortigate": 'date=2026-11-22 time=10:00:00 devname="fw01" devid="FG100F" logid="0101039426" type="event" '
+    'subtype="vpn" tz="+0900" action="ssl-login-fail" remip=10.20.1.5 user="CITY\\\\T.Suzuki" '
+    'reason="sslvpn_login_permission_denied"',
+    "cef": "CEF:0|Vendor|Gateway|1.0|100|User login failed|5|rt=1763773200000 src=10.20.1.5 suser=CITY\\\\T.Suzuki "
+    "cat=/Authentication/Login outcome=failure",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(SAME_USER))
+def test_every_format_indexes_user_name_lower_case_with_its_domain(
+    fmt: str, cli: CliRunner, ctx: AppContext, tmp_path: Path
+) -> None:
+    log = tmp_path / f"one.{fmt}"
+    log.write_text(SAME_USER[fmt] + "\n", encoding="utf-8")
+    res = cli.invoke(app, ["ingest", "--format", fmt, str(log)])
+    assert res.exit_code == 0 and "indexed: 1\n" in res.output, res.output
+    ctx.es.refresh(event_index(ctx.es, "auth"))
+    (hit,) = ctx.es.search(event_index(ctx.es, "auth"), {"query": {"match_all": {}}})["hits"]["hits"]
+    doc = hit["_source"]
+    assert doc["user"]["name"] == "t.suzuki", doc
+    assert doc["user"].get("domain") == "CITY", doc
+    if fmt == "ecs":  # ECS input keeps the name as the producer wrote it
+        assert doc["soc"]["user"]["original_name"] == "CITY\\T.Suzuki"
+        assert doc["related"]["user"] == ["t.suzuki"]
+    # the detectors' exclusions and group-bys see one user, whatever the source's case
+    term = {"query": {"term": {"user.name": "t.suzuki"}}}
+    assert ctx.es.count(event_index(ctx.es, "auth"), term["query"]) == 1

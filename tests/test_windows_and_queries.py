@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from soc.detection.loader import load_detector_file
 from soc.detection.models import Detector, Schedule, SequenceDetector, SpikeDetector, ThresholdDetector
@@ -159,6 +160,23 @@ def test_domain_suffix_exception_matches_the_domain_and_names_under_it() -> None
     d = _detector(exceptions=[{"match": {"user.name": {"suffix": ["city.example.lg.jp"]}}}])
     q = detector_query(d, T0, T0 + timedelta(minutes=15))["bool"]
     assert {"bool": {"filter": [suffix_clause("user.name", ["city.example.lg.jp"])]}} in q["must_not"]
+
+
+def test_ends_with_exception_takes_wildcard_characters_literally() -> None:
+    d = _detector(exceptions=[{"match": {"user.name": {"ends_with": ["$", "a*?\\"]}}}])
+    q = detector_query(d, T0, T0 + timedelta(minutes=15))["bool"]
+    ending = {
+        "bool": {
+            "should": [
+                {"wildcard": {"user.name": {"value": "*$"}}},
+                {"wildcard": {"user.name": {"value": "*a\\*\\?\\\\"}}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    assert {"bool": {"filter": [ending]}} in q["must_not"]
+    with pytest.raises(ValidationError, match="ends_with needs a keyword field"):
+        _detector(exceptions=[{"match": {"source.bytes": {"ends_with": ["0"]}}}])
 
 
 def test_volume_leaves_real_time_media_out_unless_asked() -> None:

@@ -89,6 +89,13 @@ class Suffixes(_Strict):
     suffix: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]] = Field(min_length=1)
 
 
+class EndsWith(_Strict):
+    """Values ending with one of these strings: ``{ends_with: [$]}`` matches the Windows
+    machine accounts (``ws-0123$``), whatever the name before the ``$``."""
+
+    ends_with: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1)
+
+
 class ExceptionItem(_Strict):
     """One allow-list entry: every field must match (AND); a detector's entries combine with OR.
 
@@ -96,13 +103,15 @@ class ExceptionItem(_Strict):
     """
 
     reason: str | None = None
-    match: dict[str, Scalar | list[Scalar] | ValueList | Suffixes] = Field(min_length=1)
+    match: dict[str, Scalar | list[Scalar] | ValueList | Suffixes | EndsWith] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _suffixes_on_keywords(self) -> ExceptionItem:
         for field, value in self.match.items():
             if isinstance(value, Suffixes) and field_type(field) != "keyword":
                 raise ValueError(f"match.{field}: domain suffixes need a keyword field such as url.domain")
+            if isinstance(value, EndsWith) and field_type(field) != "keyword":
+                raise ValueError(f"match.{field}: ends_with needs a keyword field such as user.name")
         return self
 
 

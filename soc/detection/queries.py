@@ -18,6 +18,7 @@ from soc.calendar import calendar_for
 from soc.detection.models import (
     BeaconDetector,
     Detector,
+    EndsWith,
     FieldMatch,
     ImpossibleTravelDetector,
     NewTermDetector,
@@ -44,6 +45,7 @@ __all__ = [
     "beacon_page",
     "count_query",
     "detector_query",
+    "ends_with_clause",
     "entity_filter",
     "episode_query",
     "episode_runs_query",
@@ -110,6 +112,8 @@ def exception_clauses(detector: Detector) -> list[dict[str, Any]]:
                 inner.append({"terms": {field: value.values} if value.values else {"match_none": {}}})
             elif isinstance(value, Suffixes):
                 inner.append(suffix_clause(field, value.suffix))
+            elif isinstance(value, EndsWith):
+                inner.append(ends_with_clause(field, value.ends_with))
             elif isinstance(value, list):
                 inner.append({"terms": {field: value}})
             else:
@@ -122,6 +126,13 @@ def suffix_clause(field: str, suffixes: list[str]) -> dict[str, Any]:
     """*field* is one of *suffixes* or a name under one (``a.slack.com``), never ``evilslack.com``."""
     under = [{"wildcard": {field: {"value": f"*.{s}"}}} for s in suffixes]
     return {"bool": {"should": [{"terms": {field: suffixes}}, *under], "minimum_should_match": 1}}
+
+
+def ends_with_clause(field: str, endings: list[str]) -> dict[str, Any]:
+    """*field* ends with one of *endings* (wildcard metacharacters in them taken literally)."""
+    literal = [e.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?") for e in endings]
+    clauses = [{"wildcard": {field: {"value": f"*{e}"}}} for e in literal]
+    return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
 def media_clause() -> dict[str, Any]:

@@ -37,7 +37,7 @@ from soc.es.keywords import bound_keywords
 from soc.network.dns import dns_name
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
-from soc.parsers.common import MAX_DEPTH, BadLine, check_depth
+from soc.parsers.common import MAX_DEPTH, BadLine, check_depth, normalise_user_names
 from soc.vocab import iso, parse_time
 
 __all__ = [
@@ -305,6 +305,7 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
     event.setdefault("kind", "event")
     event["ingested"] = iso(now or datetime.now(UTC))
     _measure_dns(doc)  # before bounding: the length of the name as it was
+    normalise_user_names(doc)  # user.name lower-case whatever the format (detectors group by it)
     ready: dict[str, Any] = enrich_segments(bound_keywords(doc), segments)
     for parent, ips in arrays.items():
         ready[parent]["ip"] = ips

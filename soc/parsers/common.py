@@ -23,6 +23,7 @@ __all__ = [
     "guarded",
     "ip_or_none",
     "load_json_object",
+    "normalise_user_names",
     "numbered_lines",
     "port_or_none",
     "put",
@@ -123,6 +124,35 @@ def split_user(raw: object) -> tuple[str | None, str | None]:
         domain, text = text.split("\\", 1)
         domain = domain or None
     return (text.lower() or None), domain
+
+
+def normalise_user_names(doc: dict[str, Any]) -> None:
+    """``user.name`` and ``user.target.name`` as every parser writes them (lower-case, a
+    ``DOMAIN\\`` prefix moved to ``user.domain``), in place, for documents that arrive as
+    ECS (``soc ingest --format ecs``, the simulator). The name as the producer wrote it is
+    kept in ``soc.user.original_name`` when it differs, as the parsers keep it in their
+    raw fields (``winlog.event_data.*``, ``message``). ``-`` and empty names are left as
+    they are."""
+    user = doc.get("user")
+    if not isinstance(user, dict):
+        return
+    original = user.get("name")
+    name, domain = split_user(original)
+    if isinstance(original, str) and name is not None and name != original:
+        user["name"] = name
+        if domain and not user.get("domain"):
+            user["domain"] = domain
+        soc = doc.setdefault("soc", {})
+        if isinstance(soc, dict) and isinstance(soc.setdefault("user", {}), dict):
+            soc["user"]["original_name"] = original
+    target = user.get("target")
+    if isinstance(target, dict) and isinstance(target.get("name"), str):
+        target_name = split_user(target["name"])[0]
+        if target_name is not None:
+            target["name"] = target_name
+    related = doc.get("related")
+    if isinstance(related, dict) and isinstance(related.get("user"), list):
+        related["user"] = [split_user(u)[0] or u if isinstance(u, str) else u for u in related["user"]]
 
 
 def ip_or_none(raw: object) -> str | None:

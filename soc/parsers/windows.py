@@ -9,15 +9,25 @@ All three shapes are reduced to the same facts (time, event id, computer, channe
 and then mapped once, to the fields ``EventFactory.windows`` in ``soc.simulate.events``
 produces, so detectors tested on simulated data read real domain controllers unchanged.
 Event ids no detector reads are skipped, not rejected.
+
+Event 4672 (special privileges assigned to a new logon) names the account and its logon
+id, not how it logged on: Windows writes that in the 4624 of the same logon, just before
+it. A 4672 therefore takes ``winlog.logon.type`` and the source (``source.ip``,
+``source.domain``) of the 4624 with the same ``TargetLogonId`` on the same computer read
+in the same file (``winlog.logon.id`` on both), so a detector can tell an administrator
+at the console from one logging on over the network. Memory is bounded: the last
+``_Logons.limit`` logons are remembered, and a 4672 read before its 4624 (a log exported
+newest first) waits at most ``_Logons.wait`` lines for it, then goes out as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -278,6 +288,9 @@ def to_ecs(ev: WindowsEvent, kind: _Kind) -> dict[str, Any]:
     logon_type = data.get("LogonType")
     if logon_type:
         put(winlog, "logon.type", LOGON_TYPES.get(logon_type, logon_type))
+    logon_id = data.get("TargetLogonId" if ev.code == "4624" else "SubjectLogonId" if ev.code == "4672" else "")
+    if logon_id and logon_id not in ("-", "0x0"):
+        put(winlog, "logon.id", logon_id.lower())
     winlog["event_data"] = data
     doc["winlog"] = winlog
     put(doc, "related.user", [name] if name else None)
@@ -359,13 +372,110 @@ def _from_json(raw: str, *, tz: ZoneInfo) -> WindowsEvent:
     return ev
 
 
+_Key = tuple[str, str]  # (computer, logon id)
+
+
+class _Logons:
+    """Gives each 4672 the logon type and source of its 4624 (same computer, same logon id)."""
+
+    def __init__(self, limit: int = 50_000, wait: int = 64) -> None:
+        self.limit = limit  # logons remembered
+        self.wait = wait  # lines a 4672 waits for a 4624 written after it
+        self.seen: OrderedDict[_Key, dict[str, Any]] = OrderedDict()
+        self.pending: OrderedDict[_Key, list[tuple[int, Parsed]]] = OrderedDict()
+        self.lines = 0
+
+    @staticmethod
+    def _key(doc: dict[str, Any]) -> _Key | None:
+        winlog = doc["winlog"]
+        computer = winlog.get("computer_name") or doc.get("host", {}).get("name")
+        logon_id = winlog.get("logon", {}).get("id")
+        return (str(computer).lower(), logon_id) if computer and logon_id else None
+
+    def read(self, result: ParseResult) -> Iterator[ParseResult]:
+        self.lines += 1
+        if isinstance(result, Parsed) and result.doc["event"].get("code") in ("4624", "4672"):
+            key = self._key(result.doc)
+            if key is not None:
+                yield from (self._logon if result.doc["event"]["code"] == "4624" else self._special)(key, result)
+                yield from self._overdue()
+                return
+        yield result
+        yield from self._overdue()
+
+    def _logon(self, key: _Key, result: Parsed) -> Iterator[Parsed]:
+        doc = result.doc
+        facts: dict[str, Any] = {"type": doc["winlog"].get("logon", {}).get("type"), "at": _at(doc)}
+        for field in ("ip", "domain"):
+            facts[field] = doc.get("source", {}).get(field)
+        self.seen[key] = facts
+        self.seen.move_to_end(key)
+        while len(self.seen) > self.limit:
+            self.seen.popitem(last=False)
+        yield result
+        waiting = self.pending.pop(key, [])
+        for _, special in waiting:
+            if _together(special.doc, facts):
+                yield self._enriched(special, facts)
+        rest = [(n, special) for n, special in waiting if not _together(special.doc, facts)]
+        if rest:
+            self.pending[key] = rest
+
+    def _special(self, key: _Key, result: Parsed) -> Iterator[Parsed]:
+        facts = self.seen.get(key)
+        if facts is not None and _together(result.doc, facts):
+            yield self._enriched(result, facts)
+            return
+        self.pending.setdefault(key, []).append((self.lines, result))
+
+    @staticmethod
+    def _enriched(result: Parsed, facts: dict[str, Any]) -> Parsed:
+        doc = result.doc
+        put(doc, "winlog.logon.type", facts["type"])
+        if "source" not in doc:  # a 4672 has no source of its own: the logon's
+            put(doc, "source.ip", facts["ip"])
+            put(doc, "source.domain", facts["domain"])
+            put(doc, "related.ip", [facts["ip"]] if facts["ip"] else None)
+        return result
+
+    def _overdue(self) -> Iterator[Parsed]:
+        while self.pending:
+            key, waiting = next(iter(self.pending.items()))
+            if self.lines - waiting[0][0] <= self.wait and len(self.pending) <= self.limit:
+                return
+            del self.pending[key]
+            yield from (result for _, result in waiting)
+
+    def flush(self) -> Iterator[Parsed]:
+        for waiting in self.pending.values():
+            yield from (result for _, result in waiting)
+        self.pending.clear()
+
+
+# Windows writes a 4672 in the same millisecond as its 4624; a logon id is reused (SYSTEM's
+# 0x3e7 at every service start), so a 4624 further away in time is another logon
+_TOGETHER = timedelta(seconds=5)
+
+
+def _at(doc: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00"))
+
+
+def _together(special: dict[str, Any], facts: dict[str, Any]) -> bool:
+    at: datetime = facts["at"]
+    return abs(_at(special) - at) <= _TOGETHER
+
+
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read lines of any of the four shapes (mixed is fine). ``tz`` is the zone of
     NXLog times that carry none; ``reference`` is unused (Windows writes the year)."""
     del reference
+    logons = _Logons()
     for lineno, line in enumerate(lines, start=1):
         raw = line.rstrip("\r\n")
         if not raw.strip():
             continue
         where = f"{source}:{lineno}"
-        yield from guarded(where, _line(raw, where, tz=tz), raw)
+        for result in guarded(where, _line(raw, where, tz=tz), raw):
+            yield from logons.read(result)
+    yield from logons.flush()

@@ -10,6 +10,7 @@ behind the shared internet egress address.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,12 +189,22 @@ def _staff_hour(
             )
 
 
-def admin_logon(ev: EventFactory, at: datetime, account: str, server: str, source_ip: str) -> list[dict[str, Any]]:
-    """An administrator's remote-desktop logon to a server: 4624 (type 10) and 4672."""
+def logon_id(*parts: str) -> str:
+    """A Windows logon id (``0x3a7f21``), the same for the same parts on every run."""
+    return f"0x{zlib.crc32('|'.join(parts).encode()) & 0xFFFFFF:x}"
+
+
+def admin_logon(
+    ev: EventFactory, at: datetime, account: str, server: str, source_ip: str, logon_type: str = "10"
+) -> list[dict[str, Any]]:
+    """An administrator's logon to a server: 4624 (remote desktop, type 10, unless told)
+    and its 4672, which carries the logon's type and source as the parsers join them."""
     ip = SERVERS[server]
+    lid = logon_id(account, server, at.isoformat())
+    logon = {"user": account, "host": server, "host_ip": ip, "logon_type": logon_type, "logon_id": lid}
     return [
-        ev.windows(at, "4624", user=account, host=server, host_ip=ip, source_ip=source_ip, logon_type="10"),
-        ev.windows(at + timedelta(milliseconds=20), "4672", user=account, host=server, host_ip=ip, source_ip=None),
+        ev.windows(at, "4624", source_ip=source_ip, **logon),
+        ev.windows(at + timedelta(milliseconds=20), "4672", source_ip=source_ip, **logon),
     ]
 
 
@@ -256,6 +267,7 @@ def _servers_hour(
         )
     # nightly backup of the file server
     if 1 <= local.hour < 4:
+        backup_logon = logon_id("svc-backup", "FS01", hour.isoformat())
         yield ev.windows(
             hour + timedelta(minutes=1),
             "4624",
@@ -264,6 +276,7 @@ def _servers_hour(
             host_ip=city.file_server,
             source_ip=city.backup_server,
             logon_type="3",
+            logon_id=backup_logon,
         )
         # the backup account holds backup privileges: Windows logs a special logon (4672)
         yield ev.windows(
@@ -272,7 +285,9 @@ def _servers_hour(
             user="svc-backup",
             host="FS01",
             host_ip=city.file_server,
-            source_ip=None,
+            source_ip=city.backup_server,
+            logon_type="3",
+            logon_id=backup_logon,
         )
         for _ in range(60):
             yield ev.flow(

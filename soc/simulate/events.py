@@ -74,7 +74,11 @@ class EventFactory:
         status: str | None = None,
         workstation: str | None = None,
         sub_status: str = "0xC000006A",
+        logon_id: str | None = None,
     ) -> dict[str, Any]:
+        """A Windows Security event as the parsers index it. A 4672 given ``logon_type``
+        and ``source_ip`` carries them as the parsers join them from its 4624 (same
+        ``logon_id``), not in its own event data, which has neither."""
         category, action, default_outcome = WINDOWS_ACTIONS[code]
         types = ["start"] if category == "authentication" else ["user", "change"]
         if code == "4672":
@@ -92,12 +96,18 @@ class EventFactory:
         doc["host"] = {"name": host, "ip": [host_ip], "os": {"type": "windows"}}
         winlog: dict[str, Any] = {"event_id": code, "channel": "Security", "computer_name": f"{host}.city.local"}
         data: dict[str, Any] = {"TargetUserName": user}
+        special = code == "4672"
         if source_ip:
             doc["source"] = {"ip": source_ip}
-            data["IpAddress"] = source_ip
+            if not special:
+                data["IpAddress"] = source_ip
         if logon_type:
             winlog["logon"] = {"type": LOGON_TYPES.get(logon_type, logon_type)}
-            data["LogonType"] = logon_type
+            if not special:
+                data["LogonType"] = logon_type
+        if logon_id:
+            winlog.setdefault("logon", {})["id"] = logon_id
+            data["SubjectLogonId" if special else "TargetLogonId"] = logon_id
         if status:
             data["Status"] = status
             if code == "4625":

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 DC = ("DC01", SERVERS["DC01"])
+SWDIST = "10.20.0.70"  # the software-deployment server; its machine account is swdist01$
 SFTP_HOST = "sftp01"  # the internet-facing file-exchange server (sshd) in the DMZ
 SEOUL, AMSTERDAM, BEIJING, TAIPEI, OSAKA = (
     (37.57, 126.98),
@@ -313,11 +314,25 @@ def brute_force_success(city: City, slot: Slot, rng: random.Random, ev: EventFac
 
 
 def privileged_logon_off_hours(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """An administrative account logs on to one of its servers at 3 a.m. (near miss: at 19:xx)."""
+    """An administrative account logs on to one of its servers by remote desktop at 3 a.m.
+
+    Near miss: the same logon at 19:xx, inside business hours; the administrator at the
+    server's own console at night (an interactive logon: someone in the server room); the
+    server's machine account (``NAME$``) logging on to a domain controller at night."""
     adm = rng.choice(city.admins)
     server = rng.choice(adm.servers)
     at = evening_time(slot, rng) if near else night_time(slot, rng)
     events = admin_logon(ev, at, adm.account, server, adm.staff.ip)
+    if near:
+        night = night_time(slot, rng)
+        events += admin_logon(ev, night, adm.account, server, "127.0.0.1", logon_type="2")
+        # the server's machine account logs on to a domain controller (network logon, privileges)
+        machine = f"{server.lower()}$"
+        events += [
+            ev.windows(night, code, user=machine, host="DC01", host_ip=city.dcs["DC01"], source_ip=SERVERS[server],
+                       logon_type="3", logon_id="0x5f3e1")
+            for code in ("4624", "4672")
+        ]  # fmt: skip
     return Attack(
         events,
         {"user.name": adm.account, "host.name": server},
@@ -446,7 +461,10 @@ def auth_failure_surge(city: City, slot: Slot, rng: random.Random, ev: EventFact
 
 
 def lateral_fan_out(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """One account logs on over the network to many workstations in minutes (near miss: 7)."""
+    """One account logs on over the network to many workstations in minutes.
+
+    Near miss: the account reaches 7, and the software-deployment server's own machine
+    account (``swdist01$``) reaches 16 in an inventory run, as computer accounts do."""
     attacker, victim = rng.sample(city.staff, 2)
     hosts = rng.sample([s for s in city.staff if s not in (attacker, victim)], 7 if near else 16)
     events = [
@@ -455,6 +473,12 @@ def lateral_fan_out(city: City, slot: Slot, rng: random.Random, ev: EventFactory
         )
         for h, t in zip(hosts, spread(slot.at, len(hosts), 30, rng), strict=True)
     ]
+    if near:
+        inventory = rng.sample(city.staff, 16)
+        events += [
+            ev.windows(t, "4624", user="swdist01$", host=h.workstation, host_ip=h.ip, source_ip=SWDIST, logon_type="3")
+            for h, t in zip(inventory, spread(slot.at, len(inventory), 20, rng), strict=True)
+        ]
     return Attack(
         events,
         {"user.name": victim.login},
