@@ -124,6 +124,9 @@ EVENT_FIELDS: dict[str, str] = {
     # ours: DNS query shape, computed at ingest by soc.network.dns (tunnels use long, random-looking names)
     "soc.dns.name_length": "long",
     "soc.dns.subdomain_entropy": "double",
+    # Filebeat's system/auth module: what the sshd line said (Failed, Accepted, Invalid)
+    "system.auth.ssh.event": "keyword",
+    "system.auth.ssh.method": "keyword",
     # ours: user.name as an ECS producer wrote it, when soc lower-cased it (see soc.parsers.common)
     "soc.user.original_name": "keyword",
     # ours: keyword values too long to index, kept whole (see soc.es.keywords)

@@ -1041,3 +1041,42 @@ def test_every_format_indexes_user_name_lower_case_with_its_domain(
     # the detectors' exclusions and group-bys see one user, whatever the source's case
     term = {"query": {"term": {"user.name": "t.suzuki"}}}
     assert ctx.es.count(event_index(ctx.es, "auth"), term["query"]) == 1
+
+
+def _filebeat_ssh(at: str, ip: str, user: str, event: str, outcome: str, n: int) -> str:
+    """One document shaped as Filebeat's system/auth module writes an sshd line (dotted keys)."""
+    return json.dumps(
+        {
+            "@timestamp": at, "event.id": f"fb-{ip}-{n}", "event.action": "ssh_login",
+            "event.category": ["authentication"], "event.outcome": outcome, "event.dataset": "system.auth",
+            "event.type": ["authentication_failure" if outcome == "failure" else "authentication_success", "info"],
+            "source.ip": ip, "user.name": user, "system.auth.ssh.event": event, "process.name": "sshd",
+            "host.hostname": "sftp01",
+        }
+    )  # fmt: skip
+
+
+def test_ssh_brute_force_reads_filebeat_ecs_counting_each_attempt_once(cli: CliRunner, tmp_path: Path) -> None:
+    lines = []
+    # 7 attempts for invalid users: Filebeat writes each twice ("Invalid user", "Failed … invalid user")
+    for i in range(7):
+        at = f"2026-11-22T01:00:{5 * i:02d}Z"
+        lines.append(_filebeat_ssh(at, "203.0.113.90", f"Admin{i}", "Invalid", "failure", 2 * i))
+        lines.append(_filebeat_ssh(at, "203.0.113.90", f"Admin{i}", "Failed", "failure", 2 * i + 1))
+    # 5 attempts (10 documents) from another address: under 6 once counted once each
+    for i in range(5):
+        at = f"2026-11-22T01:01:{5 * i:02d}Z"
+        lines.append(_filebeat_ssh(at, "203.0.113.91", "oracle", "Invalid", "failure", 2 * i))
+        lines.append(_filebeat_ssh(at, "203.0.113.91", "oracle", "Failed", "failure", 2 * i + 1))
+    # a busy legitimate user: successes never count
+    ok = "2026-11-22T01:02:{:02d}Z"
+    lines += [_filebeat_ssh(ok.format(5 * i), "10.20.1.5", "t.suzuki", "Accepted", "success", i) for i in range(9)]
+    log = tmp_path / "filebeat.ndjson"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = cli.invoke(app, ["ingest", "--format", "ecs", str(log)])
+    assert res.exit_code == 0 and "indexed: 33\n" in res.output, res.output
+    det = cli.invoke(app, ["detect", "--from", "2026-11-22T00:30:00Z", "--to", "2026-11-22T02:00:00Z", "--json"])
+    assert det.exit_code == 0, det.output
+    alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
+    brute = [a for a in alerts if a["detector"] == "ssh-brute-force"]
+    assert [a["entity"] for a in brute] == [{"source.ip": "203.0.113.90"}]
