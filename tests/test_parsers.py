@@ -560,7 +560,7 @@ def test_filebeat_test_log_fields_agree_with_filebeat() -> None:
     assert skipped(results) == [5, 7, 8, 9, 10]  # sudo, groupadd, useradd: other programs
     # Filebeat: "Did not receive identification string from 2.125.160.217" → system.auth.ssh.dropped_ip
     assert by_line[6]["system"]["auth"]["ssh"]["dropped_ip"] == by_line[6]["source"]["ip"] == "2.125.160.217"
-    assert by_line[6]["event"]["action"] == "ssh-banner-exchange-failed"
+    assert by_line[6]["event"]["action"] == "ssh-preauth-disconnect"
 
 
 def test_pam_failures_count_once_when_sshd_logs_its_own_line() -> None:
@@ -865,7 +865,7 @@ def test_sshd_preauth_protocol_failures_are_network_failures_keyed_on_the_client
     network = (["network"], "failure")
     assert summary == {
         1: ("ssh-banner-exchange-failed", *network),
-        3: ("ssh-banner-exchange-failed", *network),
+        3: ("ssh-preauth-disconnect", *network),  # connected, sent nothing: a health check or a port scan
         4: ("ssh-banner-exchange-failed", *network),
         5: ("ssh-negotiation-failed", *network),
         6: ("ssh-negotiation-failed", *network),

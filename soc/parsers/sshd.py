@@ -17,8 +17,8 @@ attempts; Filebeat leaves them unparsed) are network events, ``event.category: n
 client that sends no or a malformed banner (``ssh-banner-exchange-failed``), offers only
 algorithms the server refuses (``ssh-negotiation-failed``), stays silent until
 ``LoginGraceTime`` (``ssh-preauth-timeout``), corrupts the transport (bad packet length,
-MAC errors: ``ssh-protocol-error``) or drops the connection before authenticating
-(``ssh-preauth-disconnect``). Scanners, banner grabbers and exploit attempts (such as
+MAC errors: ``ssh-protocol-error``) or drops the connection before authenticating, with or
+without having sent its banner (``ssh-preauth-disconnect``). Scanners, banner grabbers and exploit attempts (such as
 CVE-2024-6387, which relies on many pre-auth timeouts) leave exactly these lines. Their
 destination is the server that logged them (``destination.address``). The lines with no
 client address (``kex_exchange_identification: …``, an old sshd's ``Bad packet length``)
@@ -140,7 +140,6 @@ _WHO = r"(?:(?:invalid|authenticating) user (?P<user>.*?) )?"
 # (pattern, action); the first match wins; every one is a pre-authentication failure
 _PROTOCOL: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^banner exchange: Connection from {_ADDR} {_PORT}: (?P<reason>.+)$"), "ssh-banner-exchange-failed"),
-    (re.compile(rf"^Did not receive identification string from {_ADDR}(?: {_PORT})?"), "ssh-banner-exchange-failed"),
     (
         re.compile(rf"^Bad protocol version identification (?P<reason>'.*') from {_ADDR}(?: {_PORT})?"),
         "ssh-banner-exchange-failed",
@@ -166,6 +165,9 @@ _PROTOCOL: list[tuple[re.Pattern[str], str]] = [
         "ssh-protocol-error",
     ),
     (re.compile(rf"^Connection (?:closed|reset) by {_ADDR} {_PORT} \[preauth\]"), "ssh-preauth-disconnect"),
+    # connected and sent nothing (OpenSSH < 8 logs a TCP health check or a port scan so;
+    # later versions log a bare close): not a malformed banner
+    (re.compile(rf"^Did not receive identification string from {_ADDR}(?: {_PORT})?"), "ssh-preauth-disconnect"),
 ]
 _NUMERIC = re.compile(r"^[\d.]+$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$")  # looks like an address, is not one
 
