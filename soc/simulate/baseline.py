@@ -327,6 +327,32 @@ def _servers_hour(
         )
 
 
+SFTP_BALANCER = "10.30.0.5"  # the load balancer in front of the internet-facing SFTP server
+_PROBES = (
+    ("ssh-negotiation-failed", "no matching key exchange method found"),
+    ("ssh-banner-exchange-failed", "invalid format"),
+    ("ssh-preauth-timeout", None),
+)
+
+
+def _sftp_hour(ev: EventFactory, hour: datetime, rng: random.Random) -> Iterator[dict[str, Any]]:
+    """What the internet-facing SFTP server's sshd logs before anyone authenticates: the
+    load balancer's health check every 5 minutes (connects, leaves) and the internet's
+    background noise, a stray probe or two from addresses that never come back."""
+    for k in range(12):
+        at = hour + timedelta(minutes=5 * k, seconds=3)
+        port = 40000 + k
+        yield ev.ssh_protocol(at, host="sftp01", source_ip=SFTP_BALANCER, port=port, action="ssh-preauth-disconnect")
+    for _ in range(rng.randint(0, 2)):
+        prober = _public_ip(rng, first_octets=(80, 92, 185, 193))
+        for _ in range(rng.randint(1, 2)):
+            action, reason = rng.choice(_PROBES)
+            port = rng.randrange(30000, 60000)
+            yield ev.ssh_protocol(
+                _at(hour, rng), host="sftp01", source_ip=prober, port=port, action=action, reason=reason
+            )
+
+
 def baseline_hour(city: City, hour: datetime, *, seed: int, seen_today: set[str]) -> Iterator[dict[str, Any]]:
     """Every normal event of ``[hour, hour + 1h)``; *seen_today* tracks who already logged on."""
     rng = random.Random(f"baseline-{seed}-{int(hour.timestamp())}")
@@ -343,6 +369,7 @@ def baseline_hour(city: City, hour: datetime, *, seed: int, seen_today: set[str]
         if adm.staff.login in working and activity(hour) > 0.5 and rng.random() < 0.4:
             yield from admin_logon(ev, _at(hour, rng), adm.account, rng.choice(adm.servers), adm.staff.ip)
     yield from _servers_hour(ev, city, hour, rng, len(active))
+    yield from _sftp_hour(ev, hour, rng)
 
 
 def history_day(city: City, day_start: datetime, *, seed: int) -> list[dict[str, Any]]:
