@@ -1056,7 +1056,7 @@ def _filebeat_ssh(at: str, ip: str, user: str, event: str, outcome: str, n: int)
     )  # fmt: skip
 
 
-def test_ssh_brute_force_reads_filebeat_ecs_counting_each_attempt_once(cli: CliRunner, tmp_path: Path) -> None:
+def test_ssh_detectors_read_filebeat_ecs_counting_each_attempt_once(cli: CliRunner, tmp_path: Path) -> None:
     lines = []
     # 7 attempts for invalid users: Filebeat writes each twice ("Invalid user", "Failed … invalid user")
     for i in range(7):
@@ -1078,5 +1078,5 @@ def test_ssh_brute_force_reads_filebeat_ecs_counting_each_attempt_once(cli: CliR
     det = cli.invoke(app, ["detect", "--from", "2026-11-22T00:30:00Z", "--to", "2026-11-22T02:00:00Z", "--json"])
     assert det.exit_code == 0, det.output
     alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
-    brute = [a for a in alerts if a["detector"] == "ssh-brute-force"]
-    assert [a["entity"] for a in brute] == [{"source.ip": "203.0.113.90"}]
+    for detector in ("ssh-brute-force", "ssh-slow-user-enumeration"):  # 7 attempts, 7 user names
+        assert [a["entity"] for a in alerts if a["detector"] == detector] == [{"source.ip": "203.0.113.90"}]
