@@ -68,13 +68,21 @@ def _plan(
 
 
 def _inject(
-    name: str, at: datetime, start: datetime, end: datetime, seed: int, city: City, *, near_miss: bool
+    name: str,
+    at: datetime,
+    start: datetime,
+    end: datetime,
+    seed: int,
+    city: City,
+    *,
+    near_miss: bool,
+    busy: tuple[tuple[datetime, datetime], ...] = (),
 ) -> tuple[list[dict[str, Any]], TruthRecord]:
     scenario = SCENARIOS[name]
     variant = "near" if near_miss else "attack"
     rng = random.Random(f"scenario-{seed}-{name}-{variant}")
     factory = EventFactory(f"sim{seed}-{name}-{variant}")
-    attack = scenario.fn(city, Slot(at, start, end), rng, factory, near_miss)
+    attack = scenario.fn(city, Slot(at, start, end, busy), rng, factory, near_miss)
     inside = sorted(e["@timestamp"] for e in attack.events if iso(start) <= e["@timestamp"] < iso(end))
     times = inside or sorted(e["@timestamp"] for e in attack.events)
     truth = TruthRecord(
@@ -118,8 +126,11 @@ def generate(
     city = build_city(seed)
     events: list[dict[str, Any]] = []
     truth: list[TruthRecord] = []
-    for name, at in _plan(names, start, end, seed, straddle=straddle):
-        docs, record = _inject(name, at, start, end, seed, city, near_miss=near_miss)
+    plan = _plan(names, start, end, seed, straddle=straddle)
+    slots = [(name, at, at + SCENARIOS[name].span) for name, at in plan if SCENARIOS[name].exclusive]
+    for name, at in plan:
+        busy = tuple((b0, b1) for other, b0, b1 in slots if other != name)
+        docs, record = _inject(name, at, start, end, seed, city, near_miss=near_miss, busy=busy)
         events += docs
         truth.append(record)
     attack = sorted(events, key=lambda e: (e["@timestamp"], e["event"]["id"]))

@@ -31,6 +31,9 @@ class Slot:
     at: datetime
     range_start: datetime
     range_end: datetime
+    # the spans of the exclusive scenarios around it: a scenario that picks its own hour
+    # (night, evening, office) keeps out of them, or its events would add to their counts
+    busy: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Scenario:
 
 def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, working_day: bool = True) -> datetime:
     """A time at JST hours within ``hours`` (on a working day if asked), inside the range (an
-    hour clear of its ends), on the day nearest ``slot.at``; ``slot.at`` if no such time exists."""
+    hour clear of its ends), on the day nearest ``slot.at``, clear of ``slot.busy`` where the
+    hours leave room; ``slot.at`` if no such time exists."""
     from soc.simulate.baseline import JST, OFFICE_CALENDAR
 
     lo_bound, hi_bound = slot.range_start + timedelta(hours=1), slot.range_end - timedelta(hours=1)
@@ -69,7 +73,13 @@ def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, w
     if not spans:
         return slot.at
     lo, hi = min(spans, key=lambda s: abs(s[0] - slot.at))
-    return (lo + (hi - lo) * rng.random()).replace(microsecond=0)
+    first = (lo + (hi - lo) * rng.random()).replace(microsecond=0)
+    at = first
+    for _ in range(20):
+        if not any(b0 - DURATION < at < b1 for b0, b1 in slot.busy):
+            return at
+        at = (lo + (hi - lo) * rng.random()).replace(microsecond=0)
+    return first  # the hours are all taken: overlap rather than leave the range
 
 
 def night_time(slot: Slot, rng: random.Random) -> datetime:
