@@ -76,7 +76,7 @@ def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, w
     first = (lo + (hi - lo) * rng.random()).replace(microsecond=0)
     at = first
     for _ in range(20):
-        if not any(b0 - DURATION < at < b1 for b0, b1 in slot.busy):
+        if not any(b0 - DURATION < at < b1 + DURATION for b0, b1 in slot.busy):  # events may precede it
             return at
         at = (lo + (hi - lo) * rng.random()).replace(microsecond=0)
     return first  # the hours are all taken: overlap rather than leave the range

@@ -434,12 +434,12 @@ def m365_signin_spray(city: City, slot: Slot, rng: random.Random, ev: EventFacto
 
 
 def auth_failure_surge(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """Credential stuffing from a botnet: 55 addresses, each only a few tries, together a
-    surge. One address (the botnet's busiest node) tries twice as often as the rest: the
-    alert names it."""
+    """Credential stuffing from a botnet: 55 addresses, most with only a few tries, together a
+    surge. One address (the botnet's best-connected node) sends 40, more than any single
+    brute force the night may hold at the same time: the alert names it."""
     n = 110 if near else 220
     ips = [_foreign_ip(rng, rng.choice([45, 77, 181, 190, 200])) for _ in range(55)]
-    busiest = 9 if not near else 5
+    busiest = 40 if not near else 5
     senders = [ips[0]] * busiest + [ips[1 + i % (len(ips) - 1)] for i in range(n - busiest)]
     rng.shuffle(senders)
     events = []
