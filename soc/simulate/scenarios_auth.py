@@ -435,19 +435,22 @@ def m365_signin_spray(city: City, slot: Slot, rng: random.Random, ev: EventFacto
 
 def auth_failure_surge(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
     """Credential stuffing from a botnet: 55 addresses, most with only a few tries, together a
-    surge. One address (the botnet's best-connected node) sends 40, more than any single
-    brute force the night may hold at the same time: the alert names it."""
+    surge. One address (the botnet's best-connected node) sends 40 tries at six leaked
+    accounts, more than any single brute force the night may hold at the same time: the
+    alert names it."""
     n = 110 if near else 220
     ips = [_foreign_ip(rng, rng.choice([45, 77, 181, 190, 200])) for _ in range(55)]
     busiest = 40 if not near else 5
     senders = [ips[0]] * busiest + [ips[1 + i % (len(ips) - 1)] for i in range(n - busiest)]
     rng.shuffle(senders)
+    # the busy node retries the six leaked accounts it holds (password variants), not a spray
+    leaked = rng.sample(city.staff, 6)
     events = []
     for ip, t in zip(senders, spread(slot.at, n, 600 / n, rng, 1.0), strict=True):
         events.append(
             ev.m365_signin(
                 t,
-                upn=rng.choice(city.staff).upn,
+                upn=rng.choice(leaked if ip == ips[0] else city.staff).upn,
                 source_ip=ip,
                 country=rng.choice(["US", "BR", "DE", "VN"]),
                 success=False,
