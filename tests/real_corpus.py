@@ -52,7 +52,7 @@ class Truth(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    format: Literal["ecs", "sshd", "windows-json", "zeek"]
+    format: Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "iptables"]
     yearless: bool = Field(default=False, description="syslog without a year: times are MM-DDTHH:MM:SS, UTC")
     start: str
     end: str

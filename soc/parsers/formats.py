@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from soc.parsers import cef, fortigate, sshd, windows, zeek
+from soc.parsers import cef, fortigate, netfilter, sshd, windows, zeek
 from soc.parsers.common import guarded, load_json_object
 from soc.parsers.models import Parsed, Parser, ParseResult, Rejected
 
@@ -23,6 +23,7 @@ PARSERS: dict[str, Parser] = {
     zeek.FORMAT: zeek.parse_lines,
     fortigate.FORMAT: fortigate.parse_lines,
     cef.FORMAT: cef.parse_lines,
+    netfilter.FORMAT: netfilter.parse_lines,
 }
 # every --format choice: "ecs" (the NDJSON soc reads natively), the parsers, and "auto"
 FORMATS = ("ecs", *PARSERS, "auto")
@@ -48,6 +49,8 @@ def guess_format(head: Iterable[str]) -> str | None:
             return cef.FORMAT
         if fortigate.looks_like(text):
             return fortigate.FORMAT
+        if netfilter.looks_like(text):  # before sshd: a kernel line behind a syslog header
+            return netfilter.FORMAT
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
