@@ -30,6 +30,10 @@ SLACK = timedelta(minutes=30)
 LEAD = timedelta(hours=1)
 
 
+Family = Literal["authentication", "network", "dns-proxy"]
+FAMILIES: tuple[Family, ...] = ("authentication", "network", "dns-proxy")
+
+
 class ExpectedAlert(BaseModel):
     """One labelled attack: who must be alerted on, when, and by which detectors."""
 
@@ -52,7 +56,13 @@ class Truth(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    repository: str = Field(
+        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="owner/name of the public repository the excerpt is from"
+    )
     format: Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "iptables"]
+    family: Family | None = Field(
+        default=None, description="log family; by default from the format (and, for Zeek, the log's name)"
+    )
     yearless: bool = Field(default=False, description="syslog without a year: times are MM-DDTHH:MM:SS, UTC")
     start: str
     end: str
@@ -77,6 +87,16 @@ class Truth(BaseModel):
                 raise ValueError(f"span {first}..{last} is not within {self.start}..{self.end}")
         return self
 
+    def family_of(self, path: Path) -> Family:
+        """The log family this excerpt stands for in the per-family table."""
+        if self.family:
+            return self.family
+        if self.format in ("sshd", "windows-json"):
+            return "authentication"
+        if self.format == "zeek" and path.name.split(".")[0] in ("dns", "http", "ssl"):
+            return "dns-proxy"
+        return "network"
+
     def spans_or_range(self) -> list[tuple[str, str]]:
         return list(self.spans) or [(self.start, self.end)]
 
@@ -97,6 +117,10 @@ class Excerpt:
     @property
     def source(self) -> str:
         return self.path.parent.name
+
+    @property
+    def family(self) -> Family:
+        return self.truth.family_of(self.path)
 
     @property
     def name(self) -> str:

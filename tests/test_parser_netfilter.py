@@ -65,13 +65,15 @@ def test_the_log_prefix_decides_denied_or_allowed() -> None:
 
 def test_ipv6_icmp_and_rfc5424_headers() -> None:
     v6 = _doc(
-        "2026-11-28T23:59:59.123456+09:00 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=2001:0db8:0000:0000:0000:0000:0000:0001 "
-        "DST=2001:db8::2 LEN=80 TC=0 HOPLIMIT=57 FLOWLBL=0 PROTO=TCP SPT=40000 DPT=445 WINDOW=1024 RES=0x00 SYN URGP=0"
+        "2026-11-28T23:59:59.123456+09:00 fw kernel: [UFW BLOCK] IN=eth0 OUT= "
+        "SRC=2001:0db8:0000:0000:0000:0000:0000:0001 DST=2001:db8::2 LEN=80 TC=0 HOPLIMIT=57 FLOWLBL=0 "
+        "PROTO=TCP SPT=40000 DPT=445 WINDOW=1024 RES=0x00 SYN URGP=0"
     )
     assert v6["source"]["ip"] == "2001:db8::1"
     assert v6["destination"]["port"] == 445
     assert v6["@timestamp"] == "2026-11-28T14:59:59.123Z"
-    icmp = _doc(SCAN.replace("PROTO=TCP SPT=52220 DPT=80 WINDOW=1024 RES=0x00 SYN URGP=0", "PROTO=ICMP TYPE=8 CODE=0 ID=1"))
+    tcp = "PROTO=TCP SPT=52220 DPT=80 WINDOW=1024 RES=0x00 SYN URGP=0"
+    icmp = _doc(SCAN.replace(tcp, "PROTO=ICMP TYPE=8 CODE=0 ID=1"))
     assert icmp["network"]["transport"] == "icmp"
     assert "port" not in icmp["destination"]
 
