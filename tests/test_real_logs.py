@@ -18,7 +18,17 @@ from pydantic import ValidationError
 
 from soc.config import Settings
 from soc.context import AppContext
-from tests.real_corpus import CORPUS, Excerpt, ExpectedAlert, Truth, cli_env, excerpts, judge, run_excerpt
+from tests.real_corpus import (
+    CORPUS,
+    FAMILIES,
+    Excerpt,
+    ExpectedAlert,
+    Truth,
+    cli_env,
+    excerpts,
+    judge,
+    run_excerpt,
+)
 
 EXCERPTS = excerpts()
 
@@ -69,12 +79,21 @@ def test_benign_file_raises_nothing(excerpt: Excerpt, settings: Settings, ctx: A
 
 
 def test_corpus_covers_every_family_with_attacks_and_benign_days() -> None:
+    """Issue 9: at least 8 public sources; every family has benign files, and sources of its own."""
     formats = {ex.truth.format for ex in EXCERPTS}
-    assert {"sshd", "windows-json", "zeek"} <= formats
-    assert any(ex.truth.benign for ex in EXCERPTS) and any(ex.truth.attacks for ex in EXCERPTS)
+    assert {"sshd", "windows-json", "zeek", "iptables"} <= formats
+    repositories = {ex.truth.repository for ex in EXCERPTS}
+    assert len(repositories) >= 8, sorted(repositories)
+    for family in FAMILIES:
+        in_family = [ex for ex in EXCERPTS if ex.family == family]
+        assert any(ex.truth.benign for ex in in_family), f"no benign {family} file"
+        assert len({ex.truth.repository for ex in in_family}) >= 2, f"{family} rests on one source"
+    for family in ("authentication", "network"):
+        assert any(ex.truth.attacks for ex in EXCERPTS if ex.family == family), f"no labelled {family} attack"
     sources = (CORPUS / "SOURCES.md").read_text(encoding="utf-8")
     for ex in EXCERPTS:
         assert f"`{ex.name}`" in sources, f"{ex.name} has no provenance line in SOURCES.md"
+        assert f"| {ex.truth.repository} @ " in sources, f"{ex.name}: {ex.truth.repository} is not in SOURCES.md"
 
 
 def test_truth_files_are_validated(tmp_path: Path) -> None:
@@ -87,12 +106,22 @@ def test_truth_files_are_validated(tmp_path: Path) -> None:
         Truth.model_validate({**good, "severity": "high"})
     with pytest.raises(ValidationError):
         Truth.model_validate({**good, "format": "syslog"})
+    with pytest.raises(ValidationError, match="repository"):
+        Truth.model_validate({**good, "repository": "not a repository"})
     with pytest.raises(ValidationError, match="not within"):
         Truth.model_validate({**good, "spans": [["02-12T14:10:21", "02-13T00:00:00"]]})
 
 
 def test_yearless_times_take_the_year_soc_ingest_gives_them() -> None:
-    truth = Truth(format="sshd", yearless=True, start="02-12T14:10:21", end="12-31T23:59:59", shows="x", benign=True)
+    truth = Truth(
+        repository="owner/name",
+        format="sshd",
+        yearless=True,
+        start="02-12T14:10:21",
+        end="12-31T23:59:59",
+        shows="x",
+        benign=True,
+    )
     now = datetime(2026, 11, 29, tzinfo=UTC)
     assert truth.when(truth.start, now) == datetime(2026, 2, 12, 14, 10, 21, tzinfo=UTC)
     assert truth.when(truth.end, now).year == 2025  # a December line read in November is last year's
