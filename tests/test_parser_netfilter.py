@@ -107,7 +107,10 @@ def test_hostile_prefixes_are_kept_as_text_not_interpreted(hostile: str) -> None
     assert doc["event"]["action"] == hostile.strip()
 
 
-def test_auto_guesses_iptables_before_sshd() -> None:
+def test_auto_guesses_iptables_only_for_a_firewall_log() -> None:
+    sshd = "Oct 30 10:09:23 vm-1 sshd[1]: Failed password for root from 10.0.0.1 port 1 ssh2"
     assert guess_format([SCAN]) == "iptables"
-    assert guess_format([UFW_BLOCK]) == "iptables"
-    assert guess_format(["Oct 30 10:09:23 vm-1 sshd[1]: Failed password for root from 10.0.0.1 port 1 ssh2"]) == "sshd"
+    assert guess_format([UFW_BLOCK, "", SCAN]) == "iptables"
+    assert guess_format([sshd]) == "sshd"
+    # a host's whole syslog (rsyslog's per-host files) keeps its logons: read as sshd
+    assert guess_format([UFW_BLOCK, sshd, SCAN]) == "sshd"

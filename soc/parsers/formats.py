@@ -35,12 +35,11 @@ def guess_format(head: Iterable[str]) -> str | None:
     """The format of a file from its first non-empty lines, or None when nothing fits.
 
     Decided by the first line that says something: a Zeek ``#`` header, a JSON object
-    whose keys name its producer, or a syslog line.
+    whose keys name its producer, or a syslog line (netfilter packet logs only when every
+    line of the head is one: a syslog file that mixes them with sshd is read as sshd).
     """
-    for line in head:
-        text = line.strip()
-        if not text:
-            continue
+    lines = [line.strip() for line in head if line.strip()]
+    for text in lines:
         if text.startswith(("#separator", "#fields", "#path")):
             return zeek.FORMAT
         if text.startswith("<Event"):
@@ -49,8 +48,8 @@ def guess_format(head: Iterable[str]) -> str | None:
             return cef.FORMAT
         if fortigate.looks_like(text):
             return fortigate.FORMAT
-        if netfilter.looks_like(text):  # before sshd: a kernel line behind a syslog header
-            return netfilter.FORMAT
+        if netfilter.looks_like(text) and all(map(netfilter.looks_like, lines)):
+            return netfilter.FORMAT  # a firewall log; a syslog file that mixes in sshd stays sshd's
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
