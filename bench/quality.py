@@ -76,7 +76,8 @@ def render(runs: list[tuple[Excerpt, Run]], now: datetime) -> str:
         kind = "benign" if ex.truth.benign else f"{sum(v.found for v in verdicts)}/{len(verdicts)} attacks found"
         outcome = "quiet" if ex.truth.benign and not run.alerts else f"{len(run.alerts)} alert(s)"
         per_file.append(
-            f"| `{ex.name}` | `{ex.truth.format}` | {kind} | {outcome} | {', '.join(sorted(fired[ex.name])) or '-'} |"
+            f"| `{ex.name}` | `{ex.truth.repository}` | {ex.family} | `{ex.truth.format}` | {kind} | {outcome} "
+            f"| {', '.join(sorted(fired[ex.name])) or '-'} |"
         )
 
     detectors = sorted(d.id for d in load_detectors(REPO / "detectors"))
@@ -112,8 +113,8 @@ def render(runs: list[tuple[Excerpt, Run]], now: datetime) -> str:
         "",
         "## Per file",
         "",
-        "| file | format | truth | alerts | detectors that fired unexplained |",
-        "|---|---|---|---|---|",
+        "| file | repository | family | format | truth | alerts | detectors that fired unexplained |",
+        "|---|---|---|---|---|---|---|",
         *per_file,
         "",
         "## Missed attacks and why",
