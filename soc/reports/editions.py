@@ -6,6 +6,11 @@ and written with ``op_type=create``, so two renders can never take the same numb
 A render whose facts have the same hash as the latest edition is that edition again;
 ``force`` records a new one anyway. Every language and format of one render share the
 edition: one edition per (incident, facts), never per file.
+
+An edition is stored with its renderings as issued (HTML and Markdown in every
+language, ``renderings["ja.html"]``): a past edition reads as it was sent, never as a
+re-render of today's record; its PDF is printed again from the stored HTML. This module is
+pure (models and comparisons); ``soc.reports.store`` reads and writes editions.
 """
 
 from __future__ import annotations
@@ -18,15 +23,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from soc.alerts.models import Alert
-from soc.errors import SocError
-from soc.es.client import EsGateway
-from soc.es.indices import ensure_ready, reports_index
 from soc.incidents.models import Incident, IncidentStatus, StepInstance, StepStatus
 
-__all__ = ["Change", "Edition", "EditionFacts", "EditionStore", "changes", "facts_of", "is_final"]
+__all__ = ["Change", "Edition", "EditionFacts", "changes", "edition_id", "facts_of", "is_final"]
 
 _FINAL = {IncidentStatus.post_incident, IncidentStatus.closed, IncidentStatus.false_positive, IncidentStatus.duplicate}
-_ATTEMPTS = 20
 
 
 class _Frozen(BaseModel):
@@ -73,6 +74,11 @@ class Edition(_Frozen):
     facts: EditionFacts
     previous: EditionFacts | None = None  # the facts of edition number - 1
     previous_at: datetime | None = None
+    renderings: dict[str, str] = Field(default_factory=dict)  # "<lang>.<html|md>" -> the text as issued
+
+    def rendering(self, lang: str, fmt: str) -> str | None:
+        """The text of this edition in *lang* and *fmt* as it was issued; None if not stored."""
+        return self.renderings.get(f"{lang}.{fmt}")
 
     @property
     def doc_id(self) -> str:
@@ -170,73 +176,3 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
     if after.tier != before.tier and after.tier:
         out.append(Change(kind="tier", before=before.tier, after=after.tier))
     return out
-
-
-class EditionStore:
-    """Editions in ``{prefix}-reports``, numbered per incident."""
-
-    def __init__(self, gw: EsGateway) -> None:
-        self._gw = gw
-
-    @property
-    def index(self) -> str:
-        return reports_index(self._gw)
-
-    def get(self, incident_id: str, number: int) -> Edition | None:
-        found = self._gw.get(self.index, edition_id(incident_id, number))
-        return Edition.model_validate(found["_source"]) if found else None
-
-    def latest(self, incident_id: str) -> Edition | None:
-        """The highest-numbered edition (a realtime walk by id: no refresh needed)."""
-        body = {
-            "size": 1,
-            "query": {"term": {"incident_id": incident_id}},
-            "sort": [{"number": "desc"}],
-        }
-        self._gw.refresh(self.index)
-        hits = self._gw.search(self.index, body, action="latest report edition")["hits"]["hits"]
-        number = int(hits[0]["_source"]["number"]) if hits else 0
-        latest = None
-        while True:  # a document created since the refresh is found by id
-            nxt = self.get(incident_id, number + 1)
-            if nxt is None:
-                break
-            latest, number = nxt, number + 1
-        return latest if latest is not None else (self.get(incident_id, number) if number else None)
-
-    def all_for(self, incident_id: str) -> list[Edition]:
-        self._gw.refresh(self.index)
-        body = {"size": 1000, "query": {"term": {"incident_id": incident_id}}, "sort": [{"number": "asc"}]}
-        hits = self._gw.search(self.index, body, action="list report editions")["hits"]["hits"]
-        return [Edition.model_validate(h["_source"]) for h in hits]
-
-    def record(self, incident: Incident, alerts: list[Alert], *, now: datetime, force: bool = False) -> Edition:
-        """The edition for the incident as it is now: the latest one when nothing changed
-        (unless *force*), else a new one numbered after it."""
-        ensure_ready(self._gw)
-        facts = facts_of(incident, alerts)
-        digest = facts.digest()
-        for _attempt in range(_ATTEMPTS):
-            latest = self.latest(incident.id)
-            if latest is not None and latest.hash == digest and not force:
-                return self._with_previous(latest)
-            edition = Edition(
-                incident_id=incident.id,
-                number=(latest.number if latest else 0) + 1,
-                at=now,
-                final=is_final(incident),
-                hash=digest,
-                facts=facts,
-            )
-            if self._gw.create(self.index, edition.doc_id, edition.to_doc(), refresh=True):
-                return edition.model_copy(
-                    update={"previous": latest.facts if latest else None, "previous_at": latest.at if latest else None}
-                )
-            force = False  # somebody else took the number: theirs may be ours
-        raise SocError(f"could not number a report edition for {incident.id}")
-
-    def _with_previous(self, edition: Edition) -> Edition:
-        before = self.get(edition.incident_id, edition.number - 1) if edition.number > 1 else None
-        if before is None:
-            return edition
-        return edition.model_copy(update={"previous": before.facts, "previous_at": before.at})
