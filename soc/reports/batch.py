@@ -9,7 +9,7 @@ from that same HTML.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -79,6 +79,7 @@ def write_incident_reports(
     formats: Iterable[str] = ("html",),
     new_edition: bool = False,
     definitions: Definitions | None = None,
+    on_incident: Callable[[str], None] | None = None,  # progress: called after each incident
 ) -> list[Path]:
     """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``.
 
@@ -101,6 +102,8 @@ def write_incident_reports(
                 else:
                     path.write_text(edition.rendering(lang, fmt) or "", encoding="utf-8")
                 paths.append(path)
+        if on_incident is not None:
+            on_incident(incident_id)
     return paths
 
 
