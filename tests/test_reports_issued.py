@@ -141,6 +141,17 @@ def test_a_past_edition_reads_as_it_was_issued(ctx: AppContext, tmp_path: Path) 
     assert write_incident_report(ctx, incident_id, lang="ja", fmt="md", out_dir=tmp_path).read_text() == second_md
 
 
+def test_a_deadline_passing_is_a_new_edition_that_says_so(ctx: AppContext) -> None:
+    ctx.clock = ManualClock(T0 + timedelta(hours=1))
+    incident_id = _escalate(ctx, {"user.name": "k.mori", "source.ip": "203.0.113.66"})
+    first, _ = _issue(ctx, incident_id)
+    assert "第1報" in first and "期限を過ぎました" not in first
+    ctx.clock.advance(timedelta(days=2))  # nobody acknowledged it: the deadline passed, the record did not change
+    second, second_md = _issue(ctx, incident_id)
+    assert "第2報" in second and "受付の期限を過ぎました" in second and "期限超過：" in second_md
+    assert _issue(ctx, incident_id) == (second, second_md)  # nothing new since: the same edition, as issued
+
+
 def test_the_console_serves_a_past_edition_as_issued(ctx: AppContext) -> None:
     from tests.test_web import sign_in
 

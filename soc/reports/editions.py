@@ -23,9 +23,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from soc.alerts.models import Alert
-from soc.incidents.models import Incident, IncidentStatus, StepInstance, StepStatus
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.steps import sla_state
 
-__all__ = ["Change", "Edition", "EditionFacts", "changes", "edition_id", "facts_of", "is_final"]
+__all__ = ["Change", "Edition", "EditionFacts", "changes", "edition_id", "facts_of", "is_final", "overdue_at"]
 
 _FINAL = {IncidentStatus.post_incident, IncidentStatus.closed, IncidentStatus.false_positive, IncidentStatus.duplicate}
 
@@ -59,6 +60,9 @@ class EditionFacts(_Frozen):
     assignee: str | None = None
     tier: str = ""
     aware_at: datetime | None = None
+    # what was overdue when issued ("step:<id>", "obligation:<kind>", "acknowledgement"): a deadline
+    # passing is news, so it makes a new edition rather than leaving the last one's "on time" standing
+    overdue: list[str] = Field(default_factory=list)
 
     def digest(self) -> str:
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -91,7 +95,7 @@ class Edition(_Frozen):
 class Change(_Frozen):
     """One difference between two editions; ``kind`` picks the catalogue text."""
 
-    kind: str  # alerts | status | priority | step | decision | obligation | entities | segments | impact
+    kind: str  # alerts | status | priority | step | decision | obligation | entities | segments | impact | overdue
     subject: str = ""
     before: str = ""
     after: str = ""
@@ -105,8 +109,28 @@ def is_final(incident: Incident) -> bool:
     return incident.status in _FINAL
 
 
-def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
-    """The key facts of an incident as the report shows them (pure)."""
+def overdue_at(incident: Incident, now: datetime) -> list[str]:
+    """What is past its deadline at *now*: steps, reports (obligations) and the acknowledgement."""
+    out = [
+        f"step:{s.step_id}"
+        for s in incident.steps
+        if s.status not in (StepStatus.done, StepStatus.skipped)
+        and s.ready_at is not None
+        and sla_state(s, now) is SlaState.breached
+    ]
+    out += [
+        f"obligation:{o.kind}"
+        for o in incident.obligations
+        if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at < now
+    ]
+    if incident.is_open and incident.acknowledged_at is None and incident.ack_due_at and incident.ack_due_at < now:
+        out.append("acknowledgement")
+    return out
+
+
+def facts_of(incident: Incident, alerts: list[Alert], now: datetime | None = None) -> EditionFacts:
+    """The key facts of an incident as the report shows them at *now* (pure; without *now*,
+    nothing is counted overdue)."""
     alert_ids = sorted({a.id for a in alerts} | set(incident.alert_ids))
     return EditionFacts(
         status=incident.status.value,
@@ -128,6 +152,7 @@ def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
         assignee=incident.assignee,
         tier=incident.tier,
         aware_at=incident.aware_at,
+        overdue=overdue_at(incident, now) if now is not None and incident.is_open else [],
     )
 
 
@@ -169,6 +194,7 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
             out.append(
                 Change(kind="obligation", subject=kind, before=was_fact.status if was_fact else "", after=fact.status)
             )
+    out += [Change(kind="overdue", subject=item) for item in after.overdue if item not in set(before.overdue)]
     if after.evidence > before.evidence:
         out.append(Change(kind="evidence", after=str(after.evidence - before.evidence)))
     if after.assignee != before.assignee and after.assignee:

@@ -76,7 +76,7 @@ class EditionStore:
         (unless *force*), else a new one numbered after it, stored with what *render*
         makes of it (the renderings as issued)."""
         ensure_ready(self._gw)
-        facts = facts_of(incident, alerts)
+        facts = facts_of(incident, alerts, now)
         digest = facts.digest()
         for _attempt in range(_ATTEMPTS):
             latest = self.latest(incident.id)
