@@ -7,15 +7,15 @@ its title.
 hosts in words before the addresses, and ``incident_title`` the stored title:
 「不正ログイン試行への対応：アカウント k.mori（送信元アドレス 203.0.113.66）」 — never a
 title that ends in an empty placeholder (「…対応：」), whatever the values are (empty,
-blank, control characters, 10,000 characters). Pure functions, shared by the incident
-service (the stored title) and the reports (their title): one rule.
+blank, CR/LF, 10,000 characters; control characters stay data, shown escaped by every
+renderer). Pure functions, shared by the incident service (the stored title) and the
+reports (their title): one rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from soc.textsafe import one_line
 from soc.vocab import Bilingual
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "value_text",
 ]
 
-TITLE_VALUE_CHARS = 40  # a value in a title is cut to this many characters (a title is a label)
+TITLE_VALUE_CHARS = 80  # a value in a title is cut to this many characters (as reports cut long values)
 TITLE_WHAT_CHARS = 120  # what happened (a playbook name, a detector title), bounded the same way
 TITLE_VALUES = 3  # values of one field named in a title; more are "…"
 _PEOPLE = ("user.name", "user.target.name", "host.name", "source.domain")  # named in words first
@@ -126,10 +126,15 @@ def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None)
     return joiner.join(f"{field_name(k, lang)} {value_text(k, entity[k], lang)}" if k else entity[k] for k in keys)
 
 
+def _bounded(text: str, limit: int) -> str:
+    """*text* on one line (CR, LF and runs of blanks folded), cut to *limit* characters.
+    Controls and bidi overrides are kept as data: every renderer shows them escaped."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
 def _title_value(value: str) -> str:
-    """One value as a title shows it: on one line, controls shown as escapes, bounded."""
-    shown = one_line(" ".join(value.split()))
-    return shown if len(shown) <= TITLE_VALUE_CHARS else shown[: TITLE_VALUE_CHARS - 1] + "…"
+    return _bounded(value, TITLE_VALUE_CHARS)
 
 
 def target_text(entities: Mapping[str, list[str]], lang: str) -> str:
@@ -156,10 +161,7 @@ def target_text(entities: Mapping[str, list[str]], lang: str) -> str:
 
 def title_text(what: str, entities: Mapping[str, list[str]], lang: str) -> str:
     """「<what>：<target>」, or *what* alone when nothing is worth naming; never empty."""
-    what = one_line(" ".join(what.split()))
-    what = (what if len(what) <= TITLE_WHAT_CHARS else what[: TITLE_WHAT_CHARS - 1] + "…") or (
-        "インシデント" if lang == "ja" else "Incident"
-    )
+    what = _bounded(what, TITLE_WHAT_CHARS) or ("インシデント" if lang == "ja" else "Incident")
     target = target_text(entities, lang)
     if not target:
         return what
