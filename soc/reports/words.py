@@ -4,7 +4,8 @@
 the configured zone; ``about`` gives 「約4時間」 / "about 4 hours"; ``field_name`` turns an
 ECS field into words (``source.ip`` → 「送信元アドレス」) and ``entity_text`` a whole entity
 (``user.name=k.mori`` → 「アカウント k.mori」); ``value_text`` writes a country code as
-the country's name. Pure functions: no I/O.
+the country's name (these three come from ``soc.incidents.naming``, which the stored
+incident title uses too). Pure functions: no I/O.
 """
 
 from __future__ import annotations
