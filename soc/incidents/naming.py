@@ -127,10 +127,11 @@ def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None)
 
 
 def _bounded(text: str, limit: int) -> str:
-    """*text* on one line (CR, LF and runs of blanks folded), cut to *limit* characters.
-    Controls and bidi overrides are kept as data: every renderer shows them escaped."""
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+    """*text* without leading and trailing blanks, cut to *limit* characters. CR, LF, other
+    controls and bidi overrides are kept as data: every renderer shows them escaped
+    (``soc.textsafe``), so the title still names exactly what the log said."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _title_value(value: str) -> str:
