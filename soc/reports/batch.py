@@ -8,7 +8,7 @@ wanted, printed to PDF from that same HTML.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +76,7 @@ def write_incident_reports(
     formats: Iterable[str] = ("html",),
     new_edition: bool = False,
     definitions: Definitions | None = None,
+    on_incident: Callable[[str], None] | None = None,  # progress: called after each incident
 ) -> list[Path]:
     """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``.
 
@@ -92,6 +93,8 @@ def write_incident_reports(
         for lang in langs:
             report = build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
             paths += write_report_files("incident", report, stem=incident_id, formats=formats, out_dir=out_dir)
+        if on_incident is not None:
+            on_incident(incident_id)
     return paths
 
 
