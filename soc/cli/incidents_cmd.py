@@ -295,8 +295,9 @@ def transition(
         aware = parse_time(aware_at) if aware_at else None
     except ValueError as exc:
         raise SocError(str(exc), field="--aware-at") from exc
+    original = _id(duplicate_of) if duplicate_of else None
     incident = _workflow().transition(
-        _id(incident_id), to, actor=_actor(by), reason=reason, aware_at=aware, duplicate_of=duplicate_of
+        _id(incident_id), to, actor=_actor(by), reason=reason, aware_at=aware, duplicate_of=original
     )
     _done(incident, as_json, f"now {to.value}")
 
