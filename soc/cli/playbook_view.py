@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from rich.console import Console
+from rich.text import Text
 
 from soc.cli.common import safe
 from soc.incidents.models import Incident, StepInstance, StepStatus
 from soc.incidents.steps import chosen_options, sla_state
 from soc.playbooks.models import AnyStep, ApprovalStep, DecisionStep, Playbook
+from soc.textsafe import visible
 
 __all__ = ["StepView", "choice_views", "render_options", "render_steps"]
 
@@ -49,6 +51,13 @@ class StepView:
     def option_ids(self) -> list[str]:
         d = self.definition
         return [o.id for o in d.options] if isinstance(d, DecisionStep | ApprovalStep) else []
+
+
+def _wrapped(console: Console, text: str, indent: int) -> None:
+    """*text* (shown escaped) wrapped to the console's width, every line indented."""
+    for line in Text(visible(text)).wrap(console, max(20, console.width - indent)):
+        line.rstrip()
+        console.print(Text(" " * indent) + line)
 
 
 def _label(lang: str, key: str) -> str:
@@ -92,6 +101,8 @@ def render_steps(
             console.print(f"      {_label(lang, 'evidence_given')}: {safe(ev.uri)} {safe(ev.description)}".rstrip())
         if inst.status in (StepStatus.done, StepStatus.skipped):
             continue
+        if inst.owner is None and inst.due_at is None:  # an end or a parallel join: nothing to do there
+            continue
         owner = inst.owner or ""
         if playbook is not None and owner:
             owner = f"{playbook.role_name(owner, lang)} ({owner})"
@@ -104,7 +115,7 @@ def render_steps(
         if instructions is not None:
             console.print(f"      {_label(lang, 'instructions')}:")
             for text in instructions(lang).strip().splitlines():
-                console.print(f"        {safe(text)}")
+                _wrapped(console, text, 8)
         required = inst.evidence_required or getattr(view.definition, "evidence", [])
         if required:
             console.print(f"      {_label(lang, 'evidence')}:")
