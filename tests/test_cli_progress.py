@@ -93,6 +93,17 @@ def test_ingest_on_a_terminal_shows_a_bar_with_rate_and_eta(
     assert "indexing" in drawn and "ETA" in drawn and "/20000" in drawn, drawn[-2000:]
     assert "lines/s" in drawn, drawn[-2000:]
 
+    # a backtest over the day: a bar per detector, with the time left
+    args = [SOC, "detect", "--from", "2026-11-23T00:00:00Z", "--to", "2026-11-24T00:00:00Z", "--no-escalate"]
+    drawn = _on_a_terminal(args, _env(settings))
+    assert "detecting 2026-11-23T00:00:00.000Z → 2026-11-24T00:00:00.000Z" in drawn, drawn[-2000:]
+    assert "ETA" in drawn and "detector" in drawn, drawn[-2000:]
+
+    # simulating: no total is known beforehand, so the count, the rate and the time spent
+    args = [SOC, "simulate", "--hours", "1", "--end", "2026-11-24T03:00:00Z", "--history-days", "0", "--baseline-only"]
+    drawn = _on_a_terminal(args, _env(settings))
+    assert "simulating" in drawn and " events" in drawn and "0 scenario(s) injected" in drawn, drawn[-2000:]
+
 
 def test_progress_draws_nothing_unless_enabled(capsys: object) -> None:
     with progress("work", total=10, enabled=False) as advance:
