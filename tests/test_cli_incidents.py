@@ -134,11 +134,23 @@ def test_close_gives_the_alerts_the_verdict_and_prefixes_must_be_unique(cli: Cli
         assert shown["triage_note"].startswith(f"{first}: password spray")
     assert all(after[a["id"]]["status"] == "open" for a in others)  # another incident's alerts are untouched
 
+    # a close cut short after the incident changed, before its alerts: closing again finishes them
+    from soc.incidents.workflow import Workflow
+    from soc.playbooks.loader import load_playbooks
+
+    Workflow(ctx, playbooks=load_playbooks(ctx.settings.playbooks_dir)).transition(
+        second, "false-positive", actor="lead", reason="crashed right after this"
+    )
+    assert all(after[a["id"]]["status"] == "open" for a in others)
     fp = cli.invoke(app, ["incidents", "close", second, "--reason", "the vendor's scanner", "--verdict",
                           "false_positive", "--json"])  # fmt: skip
     assert fp.exit_code == 0, fp.output
     body = json.loads(fp.stdout)
     assert body["status"] == "false-positive" and sorted(body["alerts_closed"]) == sorted(a["id"] for a in others)
+    again = cli.invoke(app, ["incidents", "close", second, "--reason", "again", "--verdict", "false_positive"])
+    assert again.exit_code == 0 and "0 alert(s) closed with that verdict" in again.output
+    audit = json.loads(cli.invoke(app, ["incidents", "show", second, "--json"]).stdout)["audit"]
+    assert sum(e["action"] == "transition" for e in audit) == 1  # the state changed once
 
 
 @pytest.mark.parametrize("verdict", ["benign"])

@@ -274,7 +274,8 @@ def close_incident(
     A ``false_positive`` verdict moves the incident to ``false-positive``, any other to
     ``closed`` (refused, naming the allowed moves, where the lifecycle forbids it). Alerts
     closed before keep their own verdict; each alert closed here records *by* and a note
-    naming the incident and the reason.
+    naming the incident and the reason. Closing again is harmless and finishes the alerts
+    of a close cut short (a crash between the incident's change and its alerts').
     """
     try:
         closing = CloseReason(verdict)
@@ -285,7 +286,9 @@ def close_incident(
             hint=f"one of {', '.join(r.value for r in CloseReason)}",
         ) from exc
     to = IncidentStatus.false_positive if closing is CloseReason.false_positive else IncidentStatus.closed
-    incident = wf.transition(incident_id, to, actor=by, reason=reason)
+    incident = wf.store.get(incident_id)
+    if incident.status is not to:  # already there: a close cut short before its alerts were done; finish them
+        incident = wf.transition(incident_id, to, actor=by, reason=reason)
     store = AlertStore(ctx.es)
     done = ClosedIncident(incident=incident, verdict=closing)
     if not incident.alert_ids:
