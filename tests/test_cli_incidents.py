@@ -90,6 +90,10 @@ def test_decide_lists_the_options_when_the_option_is_missing_or_wrong(cli: CliRu
     assert "compromised: Yes: at least one account was taken over" in wrong.output
     assert "ciso-decision" not in wrong.output  # only the step asked about
 
+    hostile = cli.invoke(app, ["incidents", "decide", inc_id, "check-compromise", "x\x1b[2J\u202e[bold]y[/]"])
+    assert hostile.exit_code == 2 and "\x1b" not in hostile.output and "\u202e" not in hostile.output
+    assert "'x\\x1b[2J\\u202e[bold]y[/]' is not an option" in hostile.output
+
     no_step = cli.invoke(app, ["incidents", "decide", inc_id, "no-such-step", "x"])
     assert no_step.exit_code == 1 and "no decision or approval step 'no-such-step'" in no_step.output
     assert "check-compromise" in no_step.output

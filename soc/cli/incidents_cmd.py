@@ -255,7 +255,10 @@ def decide(
         _done(decided, as_json, f"{wanted.instance.step_id}: {option}")
         return
     if wanted is not None and option is not None:
-        err_console.print(f"[bold red]error:[/] {safe(option)!r} is not an option of step {safe(step_id)}")
+        err_console.print(
+            f"[bold red]error:[/] '{safe(option)}' is not an option of step {safe(step_id)}",
+            soft_wrap=True,
+        )
     elif option is None and wanted is not None:
         err_console.print(f"no option given for step {safe(step_id)}: nothing recorded")
     shown = [wanted] if wanted is not None else [c for c in choices if _open_choice(c)]
