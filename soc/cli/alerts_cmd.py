@@ -83,7 +83,7 @@ def list_alerts(
         Optional[str],  # noqa: UP045
         typer.Option(help="active until: an ISO 8601 time or 24h (first seen at or before it)"),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="alerts per page")] = PAGE_SIZE,
+    limit: Annotated[int, typer.Option(min=1, max=9_999, help="alerts per page (at most 9,999)")] = PAGE_SIZE,
     after: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(help="the page older than this cursor (printed under each page)"),
