@@ -58,10 +58,11 @@ def _id(text: str) -> str:
     return resolve_incident(context(), text)
 
 
-def _playbook(incident: Incident) -> Playbook | None:
+def _playbook(incident: Incident, books: list[Playbook] | None = None) -> Playbook | None:
+    """The loaded playbook the incident follows, if any (from *books* when given)."""
     if incident.playbook_id is None:
         return None
-    books = load_playbooks(context().settings.playbooks_dir)
+    books = books if books is not None else load_playbooks(context().settings.playbooks_dir)
     return next((p for p in books if p.id == incident.playbook_id), None)
 
 
@@ -243,7 +244,7 @@ def decide(
     wf = _workflow()
     incident = get_incident(ctx, _id(incident_id))
     lang = lang or ctx.settings.report_lang
-    choices = choice_views(incident, _playbook(incident))
+    choices = choice_views(incident, _playbook(incident, wf.playbooks))
     wanted = next((c for c in choices if c.instance.step_id == step_id), None)
     if step_id is not None and wanted is None:
         names = ", ".join(c.instance.step_id for c in choices) or "none"
