@@ -82,7 +82,8 @@ def test_every_route_is_in_the_role_table(app_client: TestClient) -> None:
         for m in r.methods  # type: ignore[attr-defined]
     }
     listed = {(m, p) for m, p, _perm in ROUTES}
-    public = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login")}
+    public = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/login/oidc"),
+              ("GET", "/login/oidc/callback")}  # fmt: skip
     assert served == listed | public
 
 
@@ -370,12 +371,12 @@ def test_live_queue_sends_new_alerts_matching_its_filters(
     high = make_alert("port-scan", {"source.ip": "10.9.9.9", "user.name": "<b>x</b>"}, minutes=600)
     low = make_alert("port-scan", {"source.ip": "10.9.9.8"}, minutes=601, severity="low")
     put_alerts(ctx, [high, low])  # created after 'since'; only one matches the page's filter
-    with app_client.stream("GET", "/alerts/live", params={"since": since, "severity": "high"}) as r:
+    with app_client.stream("GET", "/alerts/live", params={"loaded": since, "severity": "high"}) as r:
         lines = r.iter_lines()
         assert next(lines).startswith("retry:")
         data = next(line for line in lines if line.startswith("data:"))
     assert json.loads(data[5:]) == {"new": 1, "rows": []}  # a deeper page: the count only
-    params = {"since": since, "severity": "high", "rows": "1"}
+    params = {"loaded": since, "severity": "high", "rows": "1", "since": T0.isoformat()}  # a filter of its own
     with app_client.stream("GET", "/alerts/live", params=params) as r:
         data = next(line for line in r.iter_lines() if line.startswith("data:"))
     rows = json.loads(data[5:])["rows"]

@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var title = document.title;
     var q = live.getAttribute("data-params");
     var rows = live.getAttribute("data-rows") === "1";
-    var url = "/alerts/live?since=" + encodeURIComponent(live.getAttribute("data-since")) +
+    var url = "/alerts/live?loaded=" + encodeURIComponent(live.getAttribute("data-loaded")) +
       (rows ? "&rows=1" : "") + (q ? "&" + q : "");
     var body = document.querySelector("table.alerts tbody");
     var source = new EventSource(url);
