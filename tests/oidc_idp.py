@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 CLIENT_ID = "soc-console"
-CLIENT_SECRET = "test-client-secret-0123456789"  # noqa: S105 (a test provider's)
+CLIENT_SECRET = "test-client-secret-0123456789"
 
 
 class TestProvider:
@@ -109,7 +109,7 @@ class TestProvider:
                     "token_type": "Bearer",
                     "expires_in": 300,
                     "id_token": self.id_token(grant["nonce"]),
-                }  # fmt: skip
+                }
             )
 
         return app
