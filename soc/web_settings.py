@@ -18,7 +18,6 @@ Microsoft 365)::
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -26,26 +25,19 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from soc.destinations import _is_loopback  # the same rule as for notification webhooks
+
 __all__ = ["OidcSettings", "WebSettings"]
 
 RoleName = Literal["operator", "csirt", "ciso", "admin"]
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _https_or_loopback(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme == "https" and parts.hostname:
         return value
-    if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return value  # a provider on this machine (tests, a local proxy)
     raise ValueError(f"must be an https:// URL (http:// only on 127.0.0.1 or localhost): {value!r}")
 
