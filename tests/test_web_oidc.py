@@ -86,7 +86,7 @@ def test_sign_in_maps_the_role_claim(ctx: AppContext, client: TestClient, idp: T
     assert done.status_code == 200 and 'http-equiv="refresh" content="0;url=/"' in done.text
     assert signed_in_as(client) == "/incidents"  # csirt's start page
     user = UserStore(ctx.es).get("k.sato@city.example")
-    assert user is not None and (user.role, user.password_hash) == (Role.csirt, EXTERNAL)
+    assert user is not None and (user.role, user.password_hash, user.external) == (Role.csirt, EXTERNAL, True)
     # no password opens an account the provider signs in
     assert UserStore(ctx.es).authenticate("k.sato@city.example", EXTERNAL) is None
     # the provider's word on the role wins at the next sign-in; several mapped roles: the strongest

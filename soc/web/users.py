@@ -43,6 +43,11 @@ class User(BaseModel):
     lang: str = "ja"
     created: datetime
 
+    @property
+    def external(self) -> bool:
+        """Signed in through OpenID Connect (no local password)."""
+        return self.password_hash == EXTERNAL
+
 
 class UserStore:
     def __init__(self, gw: EsGateway, *, hasher: PasswordHasher = _HASHER) -> None:
