@@ -2,19 +2,22 @@
 discovery, JWKS, an authorization endpoint that signs in ``user`` at once, and a token
 endpoint that checks the client secret, the single-use code, the redirect URI and PKCE,
 then returns an ID token signed with RS256 (joserfc). ``tamper`` makes the next ID tokens
-wrong in one way (a forged signature, another issuer or audience, expired, another nonce)."""
+wrong in one way (a forged signature, another issuer or audience, expired, another nonce);
+``interactive`` shows a page with a link back instead of redirecting at once, so that the
+way back starts on the provider's site, as after a sign-in at Entra ID."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -34,6 +37,7 @@ class TestProvider:
         self.tamper = ""
         self.codes: dict[str, dict[str, str]] = {}
         self.token_requests = 0
+        self.interactive = False  # a page the user acts on (as at Entra ID) instead of an immediate redirect
         self.app = self._app()
 
     def id_token(self, nonce: str) -> str:
@@ -86,9 +90,10 @@ class TestProvider:
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             code = secrets.token_urlsafe(16)
             self.codes[code] = {"nonce": q["nonce"], "challenge": q["code_challenge"]}
-            return RedirectResponse(
-                f"{self.redirect_uri}?{urlencode({'code': code, 'state': q.get('state', '')})}", status_code=302
-            )
+            back = f"{self.redirect_uri}?{urlencode({'code': code, 'state': q.get('state', '')})}"
+            if self.interactive:  # the navigation back then starts on the provider's site
+                return HTMLResponse(f'<p><a id="continue-to-app" href="{html.escape(back)}">Continue</a></p>')
+            return RedirectResponse(back, status_code=302)
 
         @app.post("/token")
         async def token(request: Request) -> JSONResponse:

@@ -15,6 +15,9 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from soc.clock import ManualClock
 from soc.config import load_settings
@@ -25,7 +28,7 @@ from soc.web.oidc import OidcProvider
 from soc.web.roles import Role
 from soc.web.users import EXTERNAL, UserStore
 from soc.web_settings import OidcSettings
-from tests.browser import served
+from tests.browser import chromium, have_chromium, served
 from tests.oidc_idp import CLIENT_ID, CLIENT_SECRET, TestProvider
 from tests.webseed import PASSWORD, T0, console_for, seed
 
@@ -153,3 +156,27 @@ def test_oidc_settings_are_checked(tmp_path: Path) -> None:
     assert oidc is not None and oidc.roles == {"SOC.CISO": "ciso"} and oidc.role_claim == "roles"
     with pytest.raises(ConfigError, match="SOC_OIDC_CLIENT_SECRET is not set"):
         OidcProvider.from_settings(oidc, env={})
+
+
+@pytest.mark.skipif(not have_chromium(), reason="needs Debian's chromium and chromium-driver (make deps)")
+def test_browser_signs_in_through_a_provider_on_another_site(ctx: AppContext) -> None:
+    """Real Chromium: the provider (``localhost``) is another site than the console
+    (``127.0.0.1``), so its redirect back is a cross-site navigation that carries no
+    SameSite=Strict cookie: the flow cookie (Lax) must arrive and the session must hold."""
+    ctx.clock = ManualClock(T0 + timedelta(hours=2))
+    seed(ctx)
+    console = console_for(ctx)
+    idp = TestProvider("")
+    with served(idp.app) as idp_url, served(create_app(console)) as url, chromium() as driver:
+        idp.issuer = idp_url.replace("127.0.0.1", "localhost")
+        idp.redirect_uri = url + "/login/oidc/callback"
+        idp.user = {"sub": "0002", "preferred_username": "m.tanaka@city.example", "roles": ["SOC.Operator"]}
+        settings = OidcSettings(issuer=idp.issuer, client_id=CLIENT_ID, redirect_uri=idp.redirect_uri, roles=ROLES)  # type: ignore[arg-type]
+        console.oidc = OidcProvider(settings, client_secret=CLIENT_SECRET)
+        driver.get(url + "/login")
+        idp.interactive = True
+        driver.find_element(By.ID, "sign-in-oidc").click()
+        WebDriverWait(driver, 20).until(ec.element_to_be_clickable((By.ID, "continue-to-app"))).click()
+        WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.ID, "sign-out")))
+        assert driver.current_url == url + "/alerts"  # the operator's start page, signed in
+        assert "m.tanaka@city.example" in driver.find_element(By.TAG_NAME, "body").text
