@@ -26,6 +26,7 @@ page and ``soc alerts list``::
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -199,11 +200,15 @@ def queue_page(
     )
 
 
-def arrived_since(gw: EsGateway, f: QueueFilter, since: datetime, *, size: int = PAGE_SIZE) -> tuple[int, list[Alert]]:
-    """Alerts matching *f* recorded after *since*: how many, and the newest *size* of them
-    (newest first). The console's live queue polls this."""
+def arrived_since(
+    gw: EsGateway, f: QueueFilter, since: datetime, *, size: int = PAGE_SIZE, exclude: Sequence[str] = ()
+) -> tuple[int, list[Alert]]:
+    """Alerts matching *f* recorded after *since*, leaving out the ids in *exclude*: how
+    many, and the newest *size* of them (newest first). The console's live queue polls this."""
     query = queue_query(f)
     query["bool"]["filter"].append({"range": {"soc.alert.created": {"gt": since.astimezone(UTC).isoformat()}}})
+    if exclude:
+        query["bool"]["must_not"] = [{"ids": {"values": list(exclude)}}]
     body = {
         "size": size,
         "_source": _SOURCE,

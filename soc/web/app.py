@@ -48,6 +48,9 @@ OIDC_SECONDS = 600
 log = logging.getLogger("soc.web")
 SSE_INTERVAL = 1.0  # how often an open queue asks for new alerts (the live target is < 2 s)
 LIVE_ROWS = 20  # at most this many arrived alerts are sent as rows; the count covers all
+# an alert's "created" is taken a moment before it is written (its figures are computed in
+# between): the first page's stream looks back this far, leaving out the rows it shows
+LIVE_GRACE = timedelta(minutes=2)
 
 # (method, path, permission or None for "any signed-in account"); the README table and the
 # route x role test read this list. Only /login, /login/oidc[/callback] and /healthz (and
@@ -257,8 +260,10 @@ def create_app(console: Console) -> FastAPI:
         result = queue_page(c.ctx.es, f, after=after, before=before)
         # the page number is only shown: paging follows cursors, so page 100 costs what page 1 does
         number = _int(q.get("page"), 1) if result.newer else 1
+        now = c.ctx.clock.now()
+        known = [a.id for a in result.alerts if a.created > now - LIVE_GRACE] if result.newer is None else []
         return c.page(
-            "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=c.ctx.clock.now().isoformat(),
+            "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=now.isoformat(), known=known,
             number=number, pages=-(-result.total // PAGE_SIZE) if result.total_exact else None,
             severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
             detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
@@ -275,9 +280,14 @@ def create_app(console: Console) -> FastAPI:
         f = queue_filter(request)
         loaded = _time(request.query_params.get("loaded"), "loaded") or c.ctx.clock.now()
         with_rows = request.query_params.get("rows") == "1"
+        # the first page: alerts written after it was served, even if their "created" is a
+        # moment earlier, and none of those it shows (``known``)
+        shown = request.query_params.get("known", "").split()[:PAGE_SIZE] if with_rows else []
+        known = [k for k in shown if len(k) <= 100]
+        since = loaded - LIVE_GRACE if with_rows else loaded
 
         def poll() -> tuple[int, list[dict[str, str]]]:
-            n, fresh = arrived_since(c.ctx.es, f, loaded, size=LIVE_ROWS if with_rows else 0)
+            n, fresh = arrived_since(c.ctx.es, f, since, size=LIVE_ROWS if with_rows else 0, exclude=known)
             return n, [{"id": a.id, "html": c.fragment("_alert_row.html", viewer, a=a)} for a in fresh]
 
         async def stream() -> AsyncIterator[str]:
