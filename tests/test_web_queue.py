@@ -44,6 +44,10 @@ def test_query_of_every_filter() -> None:
     assert queue_query(QueueFilter(address="10.3.17.9/32"))["bool"]["filter"] == [{"term": {"related.ip": "10.3.17.9"}}]
     with pytest.raises(SocError, match="not an IP address"):
         queue_query(QueueFilter(address="10.3.17"))
+    with pytest.raises(SocError, match=r"severity: unknown severity 'hgh' \(fix: one of low, medium, high, critical"):
+        queue_query(QueueFilter(severity="hgh"))
+    with pytest.raises(SocError, match="status: unknown status 'new'"):
+        queue_query(QueueFilter(status="new"))
 
 
 def test_body_pages_by_cursor_not_by_offset() -> None:

@@ -31,10 +31,11 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from soc.alerts.models import Alert
+from soc.alerts.models import Alert, AlertStatus
 from soc.errors import NotFound, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index
+from soc.vocab import Severity
 
 __all__ = [
     "PAGE_SIZE",
@@ -106,7 +107,14 @@ class QueuePage:
 
 
 def queue_query(f: QueueFilter) -> dict[str, Any]:
-    """The Elasticsearch query of the filters (pure). Raises SocError for a bad address."""
+    """The Elasticsearch query of the filters (pure). Raises SocError for an unknown status
+    or severity and for a bad address."""
+    for value, name, known in (
+        (f.status, "status", [s.value for s in AlertStatus]),
+        (f.severity, "severity", [s.value for s in Severity]),
+    ):
+        if value and value not in known:
+            raise SocError(f"unknown {name} {value[:40]!r}", field=name, hint=f"one of {', '.join(known)}")
     filters: list[dict[str, Any]] = []
     for value, fld in (
         (f.status, "soc.alert.status"),
