@@ -274,8 +274,8 @@ def create_app(console: Console) -> FastAPI:
     async def alert_live(request: Request) -> StreamingResponse:
         """Server-sent events for an open queue page: ``{"new": n, "rows": [{"id", "html"}]}``
         each time the number of alerts matching the page's filters recorded after ``loaded``
-        (when the page was served) changes; ``rows`` are the newest of them rendered as queue rows (with
-        ``rows=1``, which the first page asks for)."""
+        (when the page was served) changes; ``rows`` are the newest of them rendered as queue
+        rows (with ``rows=1``, which the first page asks for)."""
         viewer = c.require(request, Permission.alerts_read)
         f = queue_filter(request)
         loaded = _time(request.query_params.get("loaded"), "loaded") or c.ctx.clock.now()
