@@ -142,8 +142,8 @@ def queue_query(f: QueueFilter) -> dict[str, Any]:
     return {"bool": {"filter": filters}}
 
 
-def _cursor(alert: Alert) -> str:
-    return f"{int(alert.created.timestamp() * 1000)}.{alert.id}"
+def _cursor(sort: list[Any]) -> str:
+    return f"{int(sort[0])}.{sort[1]}"
 
 
 def _decode(cursor: str, name: str) -> list[Any]:
@@ -192,13 +192,14 @@ def queue_page(
     body = queue_body(f, size=size, after=after, before=before, count_limit=count_limit)
     res = gw.search(alerts_index(gw), body, action="alert queue")
     hits = res["hits"]
-    alerts = [Alert.from_doc(h["_source"]) for h in hits["hits"]]
-    more = len(alerts) > size
-    alerts = alerts[:size]
+    rows = hits["hits"][:size]
+    more = len(hits["hits"]) > size
     if before:
-        alerts.reverse()
+        rows.reverse()
+    alerts = [Alert.from_doc(h["_source"]) for h in rows]
     total = hits.get("total", {"value": len(alerts), "relation": "eq"})
-    first, last = (_cursor(alerts[0]), _cursor(alerts[-1])) if alerts else (None, None)
+    # cursors are Elasticsearch's own sort values of the edge rows (exact milliseconds)
+    first, last = (_cursor(rows[0]["sort"]), _cursor(rows[-1]["sort"])) if rows else (None, None)
     if before:
         older, newer = last, first if more else None
     else:
