@@ -4,7 +4,7 @@
     .venv/bin/python bench/vs_elastalert.py [--events 5000000] [--pairs 3] [--seed 7]
         [--rules failed-login-burst,password-spray,port-scan] [--es-url URL]
         [--distinct 1000000] [--sparse-weeks 6] [--ingest-events 200000]
-        [--skip day,distinct,sparse,ingest] [--keep]
+        [--skip day,distinct,sparse,ingest] [--keep] [--index-only | --day-prefix PREFIX]
 
 1. Installs ElastAlert 2 (``elastalert2==2.19.0``) in its own virtualenv,
    ``bench/.ea2-venv`` (git-ignored), unless it is there already.
@@ -350,6 +350,9 @@ class Bench:
                 print(f"day              reusing {prefix} ({staff:,} staff)")
         finally:
             run_mod.build_city = original
+        if args.index_only:
+            print(f"day              kept under {prefix}: rerun with --day-prefix {prefix}")
+            return
         detectors = {d.id: d for d in load_detectors(REPO / "detectors")}
         ea2_python = ensure_ea2()
         ea2_runs = 0
@@ -595,6 +598,7 @@ def main() -> None:
         "--strategy", default="auto", help="soc's: auto, windows (one aggregation per window), one-pass"
     )
     parser.add_argument("--day-prefix", help="an index prefix holding the day already (same --events and --seed)")
+    parser.add_argument("--index-only", action="store_true", help="index the day, keep it, run nothing")
     # the children
     parser.add_argument("--child", choices=["soc", "ea2"], help=argparse.SUPPRESS)
     for name in ("--prefix", "--rule", "--start", "--end", "--config", "--rule-file", "--keys"):
@@ -605,6 +609,8 @@ def main() -> None:
         print(json.dumps(out), flush=True)
         return
 
+    if args.index_only:
+        args.keep, args.skip = True, "distinct,sparse,ingest"
     bench = Bench(args)
     skip = set(filter(None, args.skip.split(",")))
     print(f"date             {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
