@@ -106,6 +106,7 @@ class DetectionEngine:
                     report.created.append(rec.alert)
                 elif rec.outcome == "extended":
                     report.extended.append(rec.alert)
+        self.alerts.flush()  # one refresh per run: escalation and listings search what it wrote
         report.duration_s = time.perf_counter() - began
         return report
 
