@@ -550,36 +550,55 @@ class Bench:
                 written += 1
                 if written >= n:
                     break
-        # soc ingest, whole process
-        soc_prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        self.prefixes.append(soc_prefix)
-        env = {**os.environ, "SOC_INDEX_PREFIX": soc_prefix, "SOC_ES_URL": self.args.es_url}
-        began = time.perf_counter()
-        proc = subprocess.run([str(REPO / ".venv/bin/soc"), "ingest", "--format", "ecs", str(path)],
-                              capture_output=True, text=True, env=env)  # fmt: skip
-        soc_wall = time.perf_counter() - began
-        if proc.returncode != 0:
-            raise RuntimeError(f"soc ingest failed: {proc.stderr[-2000:]}")
         # raw streaming_bulk of the same lines (prepared the same way, so the documents match)
         from elasticsearch import helpers
 
         from soc.es.indices import ensure_ready
         from soc.es.ingest import route
 
-        ensure_ready(ctx0.es)
         prepared = [prepare(json.loads(line), segments=ctx0.segments) for line in path.open(encoding="utf-8")]
-        actions = [{"_index": f"{ctx0.settings.index_prefix}-events-{route(d)}", "_source": d} for d in prepared]
-        began = time.perf_counter()
-        ok = sum(1 for good, _ in helpers.streaming_bulk(ctx0.es.client, actions, chunk_size=2000) if good)
-        raw_s = time.perf_counter() - began
-        print(f"\n### ingest, {written:,} simulated events as NDJSON")
-        print("| path | docs | seconds | docs/s |")
-        print("|---|---:|---:|---:|")
-        soc_rate = written / soc_wall
-        print(f"| `soc ingest --format ecs` (whole process) | {written:,} | {soc_wall:.1f} | {soc_rate:,.0f} |")
-        print(f"| raw `streaming_bulk` (documents already prepared, in memory) | {ok:,} | {raw_s:.1f} |"
-              f" {ok / raw_s:,.0f} |")  # fmt: skip
-        print(f"soc ingest ÷ raw: {(written / soc_wall) / (ok / raw_s):.0%}")
+
+        def soc_run() -> tuple[float, float, int]:
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"
+            self.prefixes.append(prefix)
+            env = {**os.environ, "SOC_INDEX_PREFIX": prefix, "SOC_ES_URL": self.args.es_url}
+            began = time.perf_counter()
+            proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(REPO / ".venv/bin/soc"), "ingest",
+                                   "--format", "ecs", str(path)], capture_output=True, text=True, env=env)  # fmt: skip
+            wall = time.perf_counter() - began
+            if proc.returncode != 0:
+                raise RuntimeError(f"soc ingest failed: {proc.stderr[-2000:]}")
+            rate = next(float(ln.split()[-1]) for ln in proc.stdout.splitlines() if "docs_per_second" in ln)
+            rss = proc.stderr.strip().splitlines()[-1].split()[-1]  # peak RSS, kB
+            return wall, rate, int(rss)
+
+        def raw_run() -> float:
+            ctx = self.context(f"bench-{uuid.uuid4().hex[:8]}")
+            ensure_ready(ctx.es)
+            actions = [{"_index": f"{ctx.settings.index_prefix}-events-{route(d)}", "_source": d} for d in prepared]
+            began = time.perf_counter()
+            ok = sum(1 for good, _ in helpers.streaming_bulk(ctx.es.client, actions, chunk_size=2000) if good)
+            assert ok == len(prepared), (ok, len(prepared))
+            return time.perf_counter() - began
+
+        rows = []
+        for _ in range(self.args.pairs):  # interleaved: the shared node's load hits both alike
+            rows.append((soc_run(), raw_run()))
+        soc_wall = median([r[0][0] for r in rows])
+        soc_rate = median([r[0][1] for r in rows])
+        raw_s = median([r[1] for r in rows])
+        print(f"\n### ingest, {written:,} simulated events as NDJSON ({self.args.pairs} interleaved pairs, medians)")
+        print("| path | docs | seconds (all) | docs/s | peak RSS MB |")
+        print("|---|---:|---|---:|---:|")
+        print(f"| `soc ingest --format ecs`, whole process | {written:,} | {soc_wall:.1f} "
+              f"({', '.join(f'{r[0][0]:.1f}' for r in rows)}) | {written / soc_wall:,.0f} |"
+              f" {max(r[0][2] for r in rows) / 1024:.0f} |")  # fmt: skip
+        print(f"| `soc ingest --format ecs`, its own rate (read to last bulk answer) | {written:,} | "
+              f"{written / soc_rate:.1f} | {soc_rate:,.0f} | |")  # fmt: skip
+        print(f"| raw `streaming_bulk` (documents already prepared, in memory) | {written:,} | {raw_s:.1f} "
+              f"({', '.join(f'{r[1]:.1f}' for r in rows)}) | {written / raw_s:,.0f} | |")  # fmt: skip
+        print(f"soc ingest ÷ raw: {(written / soc_wall) / (written / raw_s):.0%} whole process,"
+              f" {soc_rate / (written / raw_s):.0%} in-process")  # fmt: skip
 
 
 def main() -> None:
