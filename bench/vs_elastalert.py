@@ -4,7 +4,7 @@
     .venv/bin/python bench/vs_elastalert.py [--events 5000000] [--pairs 3] [--seed 7]
         [--rules failed-login-burst,password-spray,port-scan] [--es-url URL]
         [--distinct 1000000] [--sparse-weeks 6] [--ingest-events 200000]
-        [--skip day,distinct,sparse,ingest] [--keep] [--index-only | --day-prefix PREFIX]
+        [--skip day,bound,distinct,sparse,ingest] [--keep] [--index-only | --day-prefix PREFIX]
 
 1. Installs ElastAlert 2 (``elastalert2==2.19.0``) in its own virtualenv,
    ``bench/.ea2-venv`` (git-ignored), unless it is there already.
@@ -27,7 +27,9 @@
    process. Per rule: wall (median and all), detection, requests, Σ took, peak RSS,
    alerts, and the attack entities each tool found or missed (against the simulator's
    truth), with the ratios.
-5. Extras: one window holding ``--distinct`` distinct source addresses; a sparse backtest
+5. Extras: with ``--day-prefix``, where fetching stops paying (port-scan over 5 to 80
+   minutes and the burst rule over the day, the pass forced to aggregate and to fetch);
+   one window holding ``--distinct`` distinct source addresses; a sparse backtest
    (one failed logon every 30 minutes for ``--sparse-weeks`` weeks against one day of the
    same density); ``soc ingest --format ecs`` against raw ``streaming_bulk`` on the
    same NDJSON file.
@@ -493,6 +495,39 @@ class Bench:
             print(f"| soc | {rid} | {wall:.1f} | {r['detect_s']:.1f} | {r['requests']:,} | {r['took_ms'] / 1000:.1f} |"
                   f" {r['hwm_kb'] / 1024:.0f} | {r['alerts']} |")  # fmt: skip
 
+    def fetch_bound(self) -> None:
+        """Where reading the events stops paying: the same rule and ranges, the pass
+        forced to aggregate (``one-pass``) and to fetch (``fetch``), in this process."""
+        import detect as day_bench
+
+        from soc.detection.engine import DetectionEngine
+        from soc.detection.loader import load_detectors
+
+        if not self.args.day_prefix:
+            print("\n(fetch bound: needs --day-prefix)")
+            return
+        ctx = self.context(self.args.day_prefix)
+        self.prefixes.remove(self.args.day_prefix)
+        detectors = {d.id: d for d in load_detectors(REPO / "detectors")}
+        end = day_bench.END
+        print("\n### fetch or aggregate: the same range, both passes (in-process, medians of 3)")
+        print("| rule | range | matching events | one-pass s | fetch s | fetch ÷ one-pass |")
+        print("|---|---|---:|---:|---:|---:|")
+        for rid, spans in (("port-scan", (5, 10, 20, 40, 80)), ("failed-login-burst", (1440,))):
+            d = detectors[rid]
+            for minutes in spans:
+                start = end - timedelta(minutes=minutes)
+                got: dict[str, list[float]] = {"one-pass": [], "fetch": []}
+                events = 0
+                for _ in range(3):
+                    for strategy in got:
+                        began = time.perf_counter()
+                        rep = DetectionEngine(ctx, strategy=strategy).backtest(d, start, end, write=False)
+                        got[strategy].append(time.perf_counter() - began)
+                        events = rep.plans[0].events or 0
+                a, f = median(got["one-pass"]), median(got["fetch"])
+                print(f"| {rid} | {minutes} min | {events:,} | {a:.2f} | {f:.2f} | {f / a:.2f} |")
+
     def sparse(self) -> None:
         """One failed logon every 30 minutes: one day against ``--sparse-weeks`` weeks."""
         from soc.es.ingest import index_events
@@ -611,7 +646,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=1_000_000, help="distinct keys in the one-window test")
     parser.add_argument("--sparse-weeks", type=int, default=6)
     parser.add_argument("--ingest-events", type=int, default=200_000)
-    parser.add_argument("--skip", default="", help="comma-separated: day,distinct,sparse,ingest")
+    parser.add_argument("--skip", default="", help="comma-separated: day,bound,distinct,sparse,ingest")
     parser.add_argument("--keep", action="store_true", help="keep the indices")
     parser.add_argument(
         "--strategy", default="auto", help="soc's: auto, windows (one aggregation per window), one-pass"
@@ -629,7 +664,7 @@ def main() -> None:
         return
 
     if args.index_only:
-        args.keep, args.skip = True, "distinct,sparse,ingest"
+        args.keep, args.skip = True, "bound,distinct,sparse,ingest"
     bench = Bench(args)
     skip = set(filter(None, args.skip.split(",")))
     print(f"date             {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -639,6 +674,8 @@ def main() -> None:
     try:
         if "day" not in skip:
             bench.day()
+        if "bound" not in skip:
+            bench.fetch_bound()
         if "distinct" not in skip:
             bench.distinct_window()
         if "sparse" not in skip:
