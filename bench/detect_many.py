@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,17 @@ def main() -> None:
 
     logging.basicConfig(level=logging.WARNING)
     meter = {"requests": 0, "took_ms": 0}
+    by_kind: Counter[str] = Counter()  # requests by method and API, after the warm-up
     original = elastic_transport.Transport.perform_request
+    warm_at = [float("inf")]
 
-    def perform_request(self: Any, *a: Any, **kw: Any) -> Any:
-        result = original(self, *a, **kw)
+    def perform_request(self: Any, method: str, target: str, *a: Any, **kw: Any) -> Any:
+        result = original(self, method, target, *a, **kw)
         meter["requests"] += 1
+        if time.time() >= warm_at[0]:
+            api = next((p for p in reversed(target.split("?")[0].split("/")) if p.startswith("_")), "other")
+            index = target.split("?")[0].split("/")[1].rsplit("-", 1)[-1] if target.count("/") > 1 else ""
+            by_kind[f"{method} {index}/{api}"] += 1
         body = getattr(result, "body", None)
         if isinstance(body, dict) and isinstance(body.get("took"), int):
             meter["took_ms"] += body["took"]
@@ -156,6 +163,7 @@ def main() -> None:
     sched.pipeline.run_live = timed  # type: ignore[method-assign]
     sched._scheduler.add_listener(on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     started = time.time()
+    warm_at[0] = started + 60
     sched.start()
     try:
         time.sleep(args.minutes * 60)
@@ -180,6 +188,9 @@ def main() -> None:
           f" {statistics.mean([r[4] for r in steady]) if steady else 0:.1f} |"
           f" {meter['requests'] / max(1, len(runs)):.1f} | {meter['took_ms'] / 1000:.1f} | {len(missed_fires)} |"
           f" {starved} | {_hwm_mb():.0f} |")  # fmt: skip
+    total = sum(by_kind.values())
+    top = ", ".join(f"{k} {v / total:.0%}" for k, v in by_kind.most_common(8))
+    print(f"requests after the warm-up: {total:,} ({total / span_min:,.0f}/min): {top}")
     load = os.getloadavg()
     print(f"load at the end  {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
     print(f"target p99 < 10 s: {'met' if pct(lags, 99) < 10 else 'NOT met'}")
