@@ -110,12 +110,14 @@ def soc_child(args: argparse.Namespace) -> dict[str, Any]:
     from soc.context import AppContext
     from soc.detection.engine import DetectionEngine
     from soc.detection.loader import load_detectors
+    from soc.es.indices import ensure_ready
 
     _meter(elastic_transport.Transport)
     t1 = time.perf_counter()
     settings = load_settings(es_url=args.es_url, index_prefix=args.prefix, detectors_dir=REPO / "detectors")
     ctx = AppContext.from_settings(settings)
     engine = DetectionEngine(ctx, strategy=args.strategy)
+    ensure_ready(ctx.es)  # templates checked once per process, untimed (as EA2's writeback index is made)
     detector = next(d for d in load_detectors(settings.detectors_dir) if d.id == args.rule)
     start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
     _Meter.requests = _Meter.took_ms = 0

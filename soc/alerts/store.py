@@ -76,6 +76,8 @@ class AlertStore:
         self._gw = gw
         self._kibana_url = kibana_url  # alert documents then link to their events in Discover
         self._unrefreshed: dict[tuple[str, str], set[str]] = {}  # (detector, entity) -> ids written since flush()
+        # (detector, entity) -> the recent-writes document's version and entries as last read or written
+        self._recent_seen: dict[tuple[str, str], tuple[tuple[int, int] | None, list[dict[str, Any]]]] = {}
 
     @property
     def index(self) -> str:
@@ -124,6 +126,7 @@ class AlertStore:
         if self._unrefreshed:
             self._gw.refresh(self.index)
             self._unrefreshed.clear()
+            self._recent_seen.clear()  # bounded: one run's entities
 
     def _overlapping(
         self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime, *, others: bool = False
@@ -176,10 +179,13 @@ class AlertStore:
         document's version and its entries."""
         found = self._gw.get(locks_index(self._gw), self._recent_id(key))
         if found is None:
+            self._recent_seen[key] = (None, [])
             return [], None, []
         since = time.time() - RECENT_S
         entries = [e for e in found["_source"].get("alerts", []) if float(e.get("at", 0)) >= since]
-        return [str(e["id"]) for e in entries], (int(found["_seq_no"]), int(found["_primary_term"])), entries
+        version = (int(found["_seq_no"]), int(found["_primary_term"]))
+        self._recent_seen[key] = (version, entries)
+        return [str(e["id"]) for e in entries], version, entries
 
     def _wrote(self, rule: AlertRule, alert: Alert) -> None:
         """Note a write: in this store until the next flush, and for other writers in the
@@ -187,11 +193,16 @@ class AlertStore:
         key = (rule.detector, entity_key(alert.entity))
         self._unrefreshed.setdefault(key, set()).add(alert.id)
 
-        def note(_n: int) -> None:
-            _ids, version, entries = self._recent(key)
-            kept = [e for e in entries if e.get("id") != alert.id][-(RECENT_MAX - 1) :]
-            doc = {"key": "\x1f".join(key)[:256], "alerts": [*kept, {"id": alert.id, "at": time.time()}]}
-            self._gw.put_versioned(locks_index(self._gw), self._recent_id(key), doc, version)
+        def note(n: int) -> None:
+            # the version this store last read or wrote, if any (a stale one conflicts: read again)
+            known = self._recent_seen.get(key) if n == 0 else None
+            version, entries = known if known is not None else self._recent(key)[1:]
+            since = time.time() - RECENT_S
+            kept = [e for e in entries if e.get("id") != alert.id and float(e.get("at", 0)) >= since]
+            noted: list[dict[str, Any]] = [*kept[-(RECENT_MAX - 1) :], {"id": alert.id, "at": time.time()}]
+            doc = {"key": "\x1f".join(key)[:256], "alerts": noted}
+            written = self._gw.put_versioned(locks_index(self._gw), self._recent_id(key), doc, version)
+            self._recent_seen[key] = (written, noted)
 
         retry_conflicts(note, what=f"note alert {alert.id}")
 
