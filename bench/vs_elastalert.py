@@ -263,6 +263,15 @@ def ea2_rule(detector: Any, indices: list[str]) -> dict[str, Any]:
     return rule
 
 
+def _lowered(detector: Any) -> Any:
+    """*detector* with its count or distinct threshold at 2: every window survives the
+    estimate, so a pass really counts every matching event."""
+    cond = detector.condition
+    part = "distinct" if cond.distinct is not None else "count"
+    lowered = getattr(cond, part).model_copy(update={"gte": 2})
+    return detector.model_copy(update={"condition": cond.model_copy(update={part: lowered})})
+
+
 def found(entities: list[dict[str, str]], truth: list[dict[str, str]]) -> tuple[int, int]:
     """How many attack entities (truth) some alert names (every alert field equal)."""
     hit = 0
@@ -512,11 +521,12 @@ class Bench:
         self.prefixes.remove(self.args.day_prefix)
         detectors = {d.id: d for d in load_detectors(REPO / "detectors")}
         end = day_bench.END
-        print("\n### fetch or aggregate: the same range, both passes (in-process, medians of 3)")
+        print("\n### fetch or aggregate: the same range, both passes (in-process, medians of 3; thresholds"
+              " lowered to 2 so no window is pruned and every matching event is counted)")  # fmt: skip
         print("| rule | range | matching events | one-pass s | fetch s | fetch ÷ one-pass |")
         print("|---|---|---:|---:|---:|---:|")
-        for rid, spans in (("port-scan", (5, 10, 20, 40, 80)), ("failed-login-burst", (1440,))):
-            d = detectors[rid]
+        for rid, spans in (("port-scan", (5, 10, 20)), ("failed-login-burst", (1440,))):
+            d = _lowered(detectors[rid])
             for minutes in spans:
                 start = end - timedelta(minutes=minutes)
                 got: dict[str, list[float]] = {"one-pass": [], "fetch": []}

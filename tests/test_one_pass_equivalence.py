@@ -22,7 +22,7 @@ from soc.cli.main import app
 from soc.config import load_settings
 from soc.context import AppContext
 from soc.detection.engine import DetectionEngine
-from soc.detection.kinds import KindEnv, fetch, kind_for
+from soc.detection.kinds import KindEnv, fetch, kind_for, one_pass
 from soc.detection.kinds.fetch import FETCH_MAX_EVENTS
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
@@ -72,6 +72,20 @@ def test_one_pass_matches_every_window_of_the_simulated_days(day: AppContext, de
     windowed = _matches(day, detector, start, END, "windows")
     assert _matches(day, detector, start, END, "one-pass") == windowed
     assert _matches(day, detector, start, END, "fetch") == windowed  # the events read, not aggregated
+
+
+@pytest.mark.parametrize("rid", ["failed-login-burst", "password-spray", "port-scan"])
+def test_a_grouped_field_with_more_values_than_the_candidate_cap_is_not_narrowed_wrongly(
+    day: AppContext, rid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More values of a grouped field than the cap (10,000 on a real network, 3 here):
+    the estimate must not keep only the first values and drop an attacker's."""
+    monkeypatch.setattr(one_pass, "MAX_CANDIDATES", 3)
+    detector = next(d for d in PLANNED if d.id == rid)
+    start = END - timedelta(hours=48)
+    windowed = _matches(day, detector, start, END, "windows")
+    assert _matches(day, detector, start, END, "one-pass") == windowed
+    assert _matches(day, detector, start, END, "fetch") == windowed
 
 
 def test_fetch_pages_through_a_point_in_time_and_gives_the_same_matches(day: AppContext) -> None:

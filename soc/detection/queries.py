@@ -495,7 +495,9 @@ def plan_estimate(
                 "min_doc_count": min_count,
                 "size": max_candidates + 1,
                 "shard_size": max_candidates + 1,
-                "order": {"_key": "asc"},
+                # by count: every value at or above min_count is returned whenever fewer than
+                # size reach it (a key order would keep the first keys only, and miss the rest)
+                "order": {"_count": "desc"},
             }
         }
     return {"size": 0, "track_total_hits": True, "query": detector_query(detector, start, end, tz=tz), "aggs": aggs}
