@@ -466,7 +466,7 @@ def test_cli_format_choices_match_the_table() -> None:
     assert (
         set(get_args(get_args(annotation)[0]))
         == set(FORMATS)
-        == {"ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"}
+        == {"ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "iptables", "auto"}
     )
 
 

@@ -213,13 +213,14 @@ def ingest(
         list[Path], typer.Argument(help="log files: ECS NDJSON, or the --format given (with --follow: or directories)")
     ],
     fmt: Annotated[
-        Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "auto"],
+        Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "iptables", "auto"],
         typer.Option(
             "--format",
             help="ecs: newline-delimited ECS JSON; sshd: OpenSSH syslog (auth.log, secure; year-less times in "
             "the configured timezone); windows-json: Winlogbeat, evtx_dump or NXLog JSON, or Event XML lines; zeek: "
             "conn/dns/http/ssl logs, TSV or JSON; fortigate: FortiGate key=value traffic, UTM and VPN/admin logon "
-            "logs; cef: ArcSight Common Event Format; auto: guess per file from its first lines",
+            "logs; cef: ArcSight Common Event Format; iptables: netfilter/UFW packet logs from the kernel log; "
+            "auto: guess per file from its first lines",
         ),
     ] = "ecs",
     follow: Annotated[

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-from soc.parsers import cef, fortigate, sshd, windows, zeek
+from soc.parsers import cef, fortigate, netfilter, sshd, windows, zeek
 from soc.parsers.common import guarded, load_json_object
 from soc.parsers.models import Parsed, Parser, ParseResult, Rejected
 
@@ -23,6 +23,7 @@ PARSERS: dict[str, Parser] = {
     zeek.FORMAT: zeek.parse_lines,
     fortigate.FORMAT: fortigate.parse_lines,
     cef.FORMAT: cef.parse_lines,
+    netfilter.FORMAT: netfilter.parse_lines,
 }
 # every --format choice: "ecs" (the NDJSON soc reads natively), the parsers, and "auto"
 FORMATS = ("ecs", *PARSERS, "auto")
@@ -34,12 +35,11 @@ def guess_format(head: Iterable[str]) -> str | None:
     """The format of a file from its first non-empty lines, or None when nothing fits.
 
     Decided by the first line that says something: a Zeek ``#`` header, a JSON object
-    whose keys name its producer, or a syslog line.
+    whose keys name its producer, or a syslog line (netfilter packet logs only when every
+    line of the head is one: a syslog file that mixes them with sshd is read as sshd).
     """
-    for line in head:
-        text = line.strip()
-        if not text:
-            continue
+    lines = [line.strip() for line in head if line.strip()]
+    for text in lines:
         if text.startswith(("#separator", "#fields", "#path")):
             return zeek.FORMAT
         if text.startswith("<Event"):
@@ -48,6 +48,8 @@ def guess_format(head: Iterable[str]) -> str | None:
             return cef.FORMAT
         if fortigate.looks_like(text):
             return fortigate.FORMAT
+        if netfilter.looks_like(text) and all(map(netfilter.looks_like, lines)):
+            return netfilter.FORMAT  # a firewall log; a syslog file that mixes in sshd stays sshd's
         if text.startswith("{"):
             try:
                 obj = json.loads(text)
