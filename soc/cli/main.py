@@ -372,7 +372,7 @@ def detect(
         str,
         typer.Option(
             "--strategy",
-            help="auto (plan per detector), windows (one aggregation per window) or one-pass; same alerts",
+            help="auto (plan per detector), windows (one aggregation per window), one-pass or fetch; same alerts",
         ),
     ] = "auto",
 ) -> None:
