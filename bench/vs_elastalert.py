@@ -4,7 +4,7 @@
     .venv/bin/python bench/vs_elastalert.py [--events 5000000] [--pairs 3] [--seed 7]
         [--rules failed-login-burst,password-spray,port-scan] [--es-url URL]
         [--distinct 1000000] [--sparse-weeks 6] [--ingest-events 200000]
-        [--skip day,distinct,sparse,ingest] [--keep]
+        [--skip day,bound,distinct,sparse,ingest] [--keep] [--index-only | --day-prefix PREFIX]
 
 1. Installs ElastAlert 2 (``elastalert2==2.19.0``) in its own virtualenv,
    ``bench/.ea2-venv`` (git-ignored), unless it is there already.
@@ -27,7 +27,9 @@
    process. Per rule: wall (median and all), detection, requests, Σ took, peak RSS,
    alerts, and the attack entities each tool found or missed (against the simulator's
    truth), with the ratios.
-5. Extras: one window holding ``--distinct`` distinct source addresses; a sparse backtest
+5. Extras: with ``--day-prefix``, where fetching stops paying (port-scan over 5 to 80
+   minutes and the burst rule over the day, the pass forced to aggregate and to fetch);
+   one window holding ``--distinct`` distinct source addresses; a sparse backtest
    (one failed logon every 30 minutes for ``--sparse-weeks`` weeks against one day of the
    same density); ``soc ingest --format ecs`` against raw ``streaming_bulk`` on the
    same NDJSON file.
@@ -108,12 +110,14 @@ def soc_child(args: argparse.Namespace) -> dict[str, Any]:
     from soc.context import AppContext
     from soc.detection.engine import DetectionEngine
     from soc.detection.loader import load_detectors
+    from soc.es.indices import ensure_ready
 
     _meter(elastic_transport.Transport)
     t1 = time.perf_counter()
     settings = load_settings(es_url=args.es_url, index_prefix=args.prefix, detectors_dir=REPO / "detectors")
     ctx = AppContext.from_settings(settings)
     engine = DetectionEngine(ctx, strategy=args.strategy)
+    ensure_ready(ctx.es)  # templates checked once per process, untimed (as EA2's writeback index is made)
     detector = next(d for d in load_detectors(settings.detectors_dir) if d.id == args.rule)
     start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
     _Meter.requests = _Meter.took_ms = 0
@@ -259,6 +263,15 @@ def ea2_rule(detector: Any, indices: list[str]) -> dict[str, Any]:
     return rule
 
 
+def _lowered(detector: Any) -> Any:
+    """*detector* with its count or distinct threshold at 2: every window survives the
+    estimate, so a pass really counts every matching event."""
+    cond = detector.condition
+    part = "distinct" if cond.distinct is not None else "count"
+    lowered = getattr(cond, part).model_copy(update={"gte": 2})
+    return detector.model_copy(update={"condition": cond.model_copy(update={part: lowered})})
+
+
 def found(entities: list[dict[str, str]], truth: list[dict[str, str]]) -> tuple[int, int]:
     """How many attack entities (truth) some alert names (every alert field equal)."""
     hit = 0
@@ -350,6 +363,9 @@ class Bench:
                 print(f"day              reusing {prefix} ({staff:,} staff)")
         finally:
             run_mod.build_city = original
+        if args.index_only:
+            print(f"day              kept under {prefix}: rerun with --day-prefix {prefix}")
+            return
         detectors = {d.id: d for d in load_detectors(REPO / "detectors")}
         ea2_python = ensure_ea2()
         ea2_runs = 0
@@ -490,6 +506,40 @@ class Bench:
             print(f"| soc | {rid} | {wall:.1f} | {r['detect_s']:.1f} | {r['requests']:,} | {r['took_ms'] / 1000:.1f} |"
                   f" {r['hwm_kb'] / 1024:.0f} | {r['alerts']} |")  # fmt: skip
 
+    def fetch_bound(self) -> None:
+        """Where reading the events stops paying: the same rule and ranges, the pass
+        forced to aggregate (``one-pass``) and to fetch (``fetch``), in this process."""
+        import detect as day_bench
+
+        from soc.detection.engine import DetectionEngine
+        from soc.detection.loader import load_detectors
+
+        if not self.args.day_prefix:
+            print("\n(fetch bound: needs --day-prefix)")
+            return
+        ctx = self.context(self.args.day_prefix)
+        self.prefixes.remove(self.args.day_prefix)
+        detectors = {d.id: d for d in load_detectors(REPO / "detectors")}
+        end = day_bench.END
+        print("\n### fetch or aggregate: the same range, both passes (in-process, medians of 3; thresholds"
+              " lowered to 2 so no window is pruned and every matching event is counted)")  # fmt: skip
+        print("| rule | range | matching events | one-pass s | fetch s | fetch ÷ one-pass |")
+        print("|---|---|---:|---:|---:|---:|")
+        for rid, spans in (("port-scan", (5, 10, 20)), ("failed-login-burst", (1440,))):
+            d = _lowered(detectors[rid])
+            for minutes in spans:
+                start = end - timedelta(minutes=minutes)
+                got: dict[str, list[float]] = {"one-pass": [], "fetch": []}
+                events = 0
+                for _ in range(3):
+                    for strategy in got:
+                        began = time.perf_counter()
+                        rep = DetectionEngine(ctx, strategy=strategy).backtest(d, start, end, write=False)
+                        got[strategy].append(time.perf_counter() - began)
+                        events = rep.plans[0].events or 0
+                a, f = median(got["one-pass"]), median(got["fetch"])
+                print(f"| {rid} | {minutes} min | {events:,} | {a:.2f} | {f:.2f} | {f / a:.2f} |")
+
     def sparse(self) -> None:
         """One failed logon every 30 minutes: one day against ``--sparse-weeks`` weeks."""
         from soc.es.ingest import index_events
@@ -547,36 +597,55 @@ class Bench:
                 written += 1
                 if written >= n:
                     break
-        # soc ingest, whole process
-        soc_prefix = f"bench-{uuid.uuid4().hex[:8]}"
-        self.prefixes.append(soc_prefix)
-        env = {**os.environ, "SOC_INDEX_PREFIX": soc_prefix, "SOC_ES_URL": self.args.es_url}
-        began = time.perf_counter()
-        proc = subprocess.run([str(REPO / ".venv/bin/soc"), "ingest", "--format", "ecs", str(path)],
-                              capture_output=True, text=True, env=env)  # fmt: skip
-        soc_wall = time.perf_counter() - began
-        if proc.returncode != 0:
-            raise RuntimeError(f"soc ingest failed: {proc.stderr[-2000:]}")
         # raw streaming_bulk of the same lines (prepared the same way, so the documents match)
         from elasticsearch import helpers
 
         from soc.es.indices import ensure_ready
         from soc.es.ingest import route
 
-        ensure_ready(ctx0.es)
         prepared = [prepare(json.loads(line), segments=ctx0.segments) for line in path.open(encoding="utf-8")]
-        actions = [{"_index": f"{ctx0.settings.index_prefix}-events-{route(d)}", "_source": d} for d in prepared]
-        began = time.perf_counter()
-        ok = sum(1 for good, _ in helpers.streaming_bulk(ctx0.es.client, actions, chunk_size=2000) if good)
-        raw_s = time.perf_counter() - began
-        print(f"\n### ingest, {written:,} simulated events as NDJSON")
-        print("| path | docs | seconds | docs/s |")
-        print("|---|---:|---:|---:|")
-        soc_rate = written / soc_wall
-        print(f"| `soc ingest --format ecs` (whole process) | {written:,} | {soc_wall:.1f} | {soc_rate:,.0f} |")
-        print(f"| raw `streaming_bulk` (documents already prepared, in memory) | {ok:,} | {raw_s:.1f} |"
-              f" {ok / raw_s:,.0f} |")  # fmt: skip
-        print(f"soc ingest ÷ raw: {(written / soc_wall) / (ok / raw_s):.0%}")
+
+        def soc_run() -> tuple[float, float, int]:
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"
+            self.prefixes.append(prefix)
+            env = {**os.environ, "SOC_INDEX_PREFIX": prefix, "SOC_ES_URL": self.args.es_url}
+            began = time.perf_counter()
+            proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(REPO / ".venv/bin/soc"), "ingest",
+                                   "--format", "ecs", str(path)], capture_output=True, text=True, env=env)  # fmt: skip
+            wall = time.perf_counter() - began
+            if proc.returncode != 0:
+                raise RuntimeError(f"soc ingest failed: {proc.stderr[-2000:]}")
+            rate = next(float(ln.split()[-1]) for ln in proc.stdout.splitlines() if "docs_per_second" in ln)
+            rss = proc.stderr.strip().splitlines()[-1].split()[-1]  # peak RSS, kB
+            return wall, rate, int(rss)
+
+        def raw_run() -> float:
+            ctx = self.context(f"bench-{uuid.uuid4().hex[:8]}")
+            ensure_ready(ctx.es)
+            actions = [{"_index": f"{ctx.settings.index_prefix}-events-{route(d)}", "_source": d} for d in prepared]
+            began = time.perf_counter()
+            ok = sum(1 for good, _ in helpers.streaming_bulk(ctx.es.client, actions, chunk_size=2000) if good)
+            assert ok == len(prepared), (ok, len(prepared))
+            return time.perf_counter() - began
+
+        rows = []
+        for _ in range(self.args.pairs):  # interleaved: the shared node's load hits both alike
+            rows.append((soc_run(), raw_run()))
+        soc_wall = median([r[0][0] for r in rows])
+        soc_rate = median([r[0][1] for r in rows])
+        raw_s = median([r[1] for r in rows])
+        print(f"\n### ingest, {written:,} simulated events as NDJSON ({self.args.pairs} interleaved pairs, medians)")
+        print("| path | docs | seconds (all) | docs/s | peak RSS MB |")
+        print("|---|---:|---|---:|---:|")
+        print(f"| `soc ingest --format ecs`, whole process | {written:,} | {soc_wall:.1f} "
+              f"({', '.join(f'{r[0][0]:.1f}' for r in rows)}) | {written / soc_wall:,.0f} |"
+              f" {max(r[0][2] for r in rows) / 1024:.0f} |")  # fmt: skip
+        print(f"| `soc ingest --format ecs`, its own rate (read to last bulk answer) | {written:,} | "
+              f"{written / soc_rate:.1f} | {soc_rate:,.0f} | |")  # fmt: skip
+        print(f"| raw `streaming_bulk` (documents already prepared, in memory) | {written:,} | {raw_s:.1f} "
+              f"({', '.join(f'{r[1]:.1f}' for r in rows)}) | {written / raw_s:,.0f} | |")  # fmt: skip
+        print(f"soc ingest ÷ raw: {(written / soc_wall) / (written / raw_s):.0%} whole process,"
+              f" {soc_rate / (written / raw_s):.0%} in-process")  # fmt: skip
 
 
 def main() -> None:
@@ -589,12 +658,13 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=1_000_000, help="distinct keys in the one-window test")
     parser.add_argument("--sparse-weeks", type=int, default=6)
     parser.add_argument("--ingest-events", type=int, default=200_000)
-    parser.add_argument("--skip", default="", help="comma-separated: day,distinct,sparse,ingest")
+    parser.add_argument("--skip", default="", help="comma-separated: day,bound,distinct,sparse,ingest")
     parser.add_argument("--keep", action="store_true", help="keep the indices")
     parser.add_argument(
         "--strategy", default="auto", help="soc's: auto, windows (one aggregation per window), one-pass"
     )
     parser.add_argument("--day-prefix", help="an index prefix holding the day already (same --events and --seed)")
+    parser.add_argument("--index-only", action="store_true", help="index the day, keep it, run nothing")
     # the children
     parser.add_argument("--child", choices=["soc", "ea2"], help=argparse.SUPPRESS)
     for name in ("--prefix", "--rule", "--start", "--end", "--config", "--rule-file", "--keys"):
@@ -605,6 +675,8 @@ def main() -> None:
         print(json.dumps(out), flush=True)
         return
 
+    if args.index_only:
+        args.keep, args.skip = True, "bound,distinct,sparse,ingest"
     bench = Bench(args)
     skip = set(filter(None, args.skip.split(",")))
     print(f"date             {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -614,6 +686,8 @@ def main() -> None:
     try:
         if "day" not in skip:
             bench.day()
+        if "bound" not in skip:
+            bench.fetch_bound()
         if "distinct" not in skip:
             bench.distinct_window()
         if "sparse" not in skip:

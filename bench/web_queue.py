@@ -20,10 +20,13 @@ Figures, not assertions. Indices are deleted afterwards unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import random
+import re
 import sys
 import time
+import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,27 +101,36 @@ def pct(values: list[float], q: float) -> float:
 
 
 def sign_in(client: Any) -> None:
-    import re
-
     token = re.search(r'name="token" value="([0-9a-f]+)"', client.get("/login").text)
     assert token
     client.post("/login", data={"name": "operator", "password": PASSWORD, "token": token.group(1)})
 
 
+def deep_page(client: Any, depth: int) -> dict[str, str]:
+    """The query of page *depth*, reached as an operator does: following "Next" links."""
+    params: dict[str, str] = {}
+    for _ in range(depth - 1):
+        found = re.search(r'href="/alerts\?([^"]+)" id="next-page"', client.get("/alerts", params=params).text)
+        assert found, "fewer pages than asked for"
+        params = dict(urllib.parse.parse_qsl(html.unescape(found.group(1))))
+    return params
+
+
 def queue_times(ctx: AppContext, pages: int) -> None:
     cases: dict[str, dict[str, str]] = {
         "first page": {},
-        "page 100": {"page": "100"},
+        "page 100": {},
         "status=open": {"status": "open"},
         "severity=critical": {"severity": "critical"},
         "user": {"user": "user042"},
         "address": {"address": "10.3.17.9"},
         "address /16": {"address": "10.3.0.0/16"},
         "host": {"host": "ws-123"},
-        "last 24 h": {"from": (NOW - timedelta(days=1)).isoformat()},
+        "last 24 h": {"since": (NOW - timedelta(days=1)).isoformat()},
     }
     with TestClient(create_app(console_for(ctx))) as client:
         sign_in(client)
+        cases["page 100"] = deep_page(client, 100)
         print(f"{'queue page':<20} {'p50 ms':>8} {'p95 ms':>8} {'rows':>6}")
         for name, params in cases.items():
             times = []
@@ -133,13 +145,13 @@ def queue_times(ctx: AppContext, pages: int) -> None:
 
 
 def live_latency(ctx: AppContext, rounds: int) -> None:
-    rng = random.Random(99)
+    rng = random.Random()  # fresh ids on every run (a --prefix run reuses the indices)
     with served(create_app(console_for(ctx))) as url, httpx.Client(base_url=url, timeout=30) as client:
         sign_in(client)
         delays = []
         for i in range(rounds):
             since = datetime.now(UTC).isoformat()
-            with client.stream("GET", "/alerts/live", params={"since": since}) as stream:
+            with client.stream("GET", "/alerts/live", params={"loaded": since, "rows": "1"}) as stream:
                 lines = stream.iter_lines()
                 next(lines)  # retry:
                 first = next(line for line in lines if line.startswith("data:"))
@@ -149,7 +161,8 @@ def live_latency(ctx: AppContext, rounds: int) -> None:
                 ctx.es.create(alerts_index(ctx.es), alert.id, alert.to_doc(), refresh=True)
                 seen = next(line for line in lines if line.startswith("data:"))
                 delays.append(time.perf_counter() - t)
-                assert json.loads(seen[5:])["new"] == 1, seen
+                data = json.loads(seen[5:])
+                assert data["new"] == 1 and data["rows"][0]["id"] == alert.id, seen
         print(f"live: recorded -> shown in the open queue: p50 {pct(delays, 0.5):.2f} s, max {max(delays):.2f} s "
               f"over {rounds} alerts")  # fmt: skip
 
@@ -160,24 +173,28 @@ def main() -> int:
     ap.add_argument("--incidents", type=int, default=1_000)
     ap.add_argument("--pages", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the indices (reuse them with --prefix)")
+    ap.add_argument("--prefix", help="reuse the indices a --keep run left under this prefix")
     args = ap.parse_args()
-    prefix = "bench-web-" + uuid.uuid4().hex[:8]
+    prefix = args.prefix or "bench-web-" + uuid.uuid4().hex[:8]
     ctx = AppContext.from_settings(load_settings(index_prefix=prefix))
+    keep = args.keep or bool(args.prefix)
     try:
-        ensure_ready(ctx.es)
-        t = time.perf_counter()
-        alerts = index_alerts(ctx, args.alerts)
-        index_incidents(ctx, alerts, args.incidents)
-        from soc.web.users import UserStore
+        if not args.prefix:
+            ensure_ready(ctx.es)
+            t = time.perf_counter()
+            alerts = index_alerts(ctx, args.alerts)
+            index_incidents(ctx, alerts, args.incidents)
+            from soc.web.users import UserStore
 
-        UserStore(ctx.es, hasher=CHEAP_HASHER).add("operator", "operator", PASSWORD, now=NOW)  # type: ignore[arg-type]
-        print(f"indexed {args.alerts:,} alerts and {args.incidents:,} incidents in {time.perf_counter() - t:.0f} s "
-              f"(prefix {prefix})")  # fmt: skip
+            UserStore(ctx.es, hasher=CHEAP_HASHER).add("operator", "operator", PASSWORD, now=NOW)  # type: ignore[arg-type]
+            print(f"indexed {args.alerts:,} alerts and {args.incidents:,} incidents in {time.perf_counter() - t:.0f} s "
+                  f"(prefix {prefix})")  # fmt: skip
+        print(f"{ctx.es.count(alerts_index(ctx.es)):,} alerts, {ctx.es.count(incidents_index(ctx.es)):,} incidents")
         queue_times(ctx, args.pages)
         live_latency(ctx, args.rounds)
     finally:
-        if not args.keep:
+        if not keep:
             ctx.es.delete_indices(f"{prefix}-*")
         ctx.es.close()
     return 0

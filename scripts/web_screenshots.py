@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from soc.config import load_settings  # noqa: E402
 from soc.context import AppContext  # noqa: E402
@@ -87,7 +88,7 @@ def main() -> int:
             driver.find_element(By.ID, "name").send_keys(args.user)
             driver.find_element(By.ID, "password").send_keys(args.password)
             driver.find_element(By.ID, "sign-in").click()
-            time.sleep(0.5)
+            WebDriverWait(driver, 30).until(lambda d: not d.current_url.endswith("/login"))  # argon2 takes a moment
             shots = [("web-queue-ja.png", "/alerts"), ("web-ciso-ja.png", "/ciso")]
             if incident:
                 shots.insert(1, ("web-incident-ja.png", f"/incidents/{incident}"))

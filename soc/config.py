@@ -29,6 +29,7 @@ from soc.cron import Crontab
 from soc.destinations import NotifySettings
 from soc.errors import ConfigError
 from soc.vocab import Duration, Segment, Severity
+from soc.web_settings import WebSettings
 
 __all__ = [
     "DEFAULT_SEGMENTS",
@@ -181,6 +182,8 @@ class Settings(BaseSettings):
 
     # leases shared by several scheduler processes on one cluster ([scheduler] in soc.toml)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    # the web console ([web] in soc.toml): OpenID Connect sign-in ([web.oidc])
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("index_prefix")
     @classmethod

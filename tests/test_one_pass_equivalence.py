@@ -22,7 +22,8 @@ from soc.cli.main import app
 from soc.config import load_settings
 from soc.context import AppContext
 from soc.detection.engine import DetectionEngine
-from soc.detection.kinds import KindEnv, kind_for
+from soc.detection.kinds import KindEnv, fetch, kind_for, one_pass
+from soc.detection.kinds.fetch import FETCH_MAX_EVENTS
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
 from soc.detection.windows import backtest_windows
@@ -70,12 +71,42 @@ def test_one_pass_matches_every_window_of_the_simulated_days(day: AppContext, de
     start = END - timedelta(hours=48)
     windowed = _matches(day, detector, start, END, "windows")
     assert _matches(day, detector, start, END, "one-pass") == windowed
+    assert _matches(day, detector, start, END, "fetch") == windowed  # the events read, not aggregated
+
+
+@pytest.mark.parametrize("rid", ["failed-login-burst", "password-spray", "port-scan"])
+def test_a_grouped_field_with_more_values_than_the_candidate_cap_is_not_narrowed_wrongly(
+    day: AppContext, rid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More values of a grouped field than the cap (10,000 on a real network, 3 here):
+    the estimate must not keep only the first values and drop an attacker's."""
+    monkeypatch.setattr(one_pass, "MAX_CANDIDATES", 3)
+    detector = next(d for d in PLANNED if d.id == rid)
+    start = END - timedelta(hours=48)
+    windowed = _matches(day, detector, start, END, "windows")
+    assert _matches(day, detector, start, END, "one-pass") == windowed
+    assert _matches(day, detector, start, END, "fetch") == windowed
+
+
+def test_fetch_pages_through_a_point_in_time_and_gives_the_same_matches(day: AppContext) -> None:
+    """Pages far smaller than the events (so a point in time and search_after carry the
+    pass): the same matches as one page, and as one aggregation per window."""
+    spray = next(d for d in PLANNED if d.id == "password-spray")
+    start = END - timedelta(hours=48)
+    windowed = _matches(day, spray, start, END, "windows")
+    original = fetch.FETCH_PAGE_SIZE
+    try:
+        fetch.FETCH_PAGE_SIZE = 7
+        paged = _matches(day, spray, start, END, "fetch")
+    finally:
+        fetch.FETCH_PAGE_SIZE = original
+    assert paged == windowed and any(ms for _, ms in windowed)
 
 
 def test_one_pass_writes_the_same_alerts_with_the_same_ids(day: AppContext) -> None:
     start = END - timedelta(hours=48)
     seen: dict[str, Any] = {}
-    for strategy in ("windows", "one-pass"):
+    for strategy in ("windows", "one-pass", "fetch"):
         day.es.client.options(ignore_status=404).indices.delete(index=f"{day.settings.index_prefix}-alerts")
         engine = DetectionEngine(day, strategy=strategy)
         alerts = []
@@ -86,17 +117,22 @@ def test_one_pass_writes_the_same_alerts_with_the_same_ids(day: AppContext) -> N
         seen[strategy] = sorted(alerts)
     assert seen["windows"], "the simulated attacks raise alerts"
     assert seen["one-pass"] == seen["windows"]
+    assert seen["fetch"] == seen["windows"]
 
 
 def test_auto_plans_one_pass_over_a_range_and_explains_why(day: AppContext) -> None:
     burst = next(d for d in PLANNED if d.id == "failed-login-burst")
     report = DetectionEngine(day).backtest(burst, END - timedelta(hours=24), END, write=False, explain=True)
     (plan,) = report.plans
-    assert plan.strategy == "one-pass" and plan.windows == 288
+    # a simulated day holds few failed logons: they are read, not aggregated
+    assert plan.strategy == "fetch" and plan.windows == 288
     assert plan.surviving is not None and plan.surviving <= 288 and plan.events > 0
-    # far fewer requests than one per window: the estimate, a few blocks, nothing else (a count rule)
+    assert plan.events <= FETCH_MAX_EVENTS and plan.fetched <= plan.events
+    # far fewer requests than one per window: the estimate and one page of events
     assert plan.requests < 288 / 4
-    assert "one pass" in plan.describe() and "288 window(s)" in plan.describe()
+    assert "one pass over the events" in plan.describe() and "288 window(s)" in plan.describe()
+    forced = DetectionEngine(day, strategy="one-pass").backtest(burst, END - timedelta(hours=24), END, write=False)
+    assert [p.strategy for p in forced.plans] == ["one-pass"]  # aggregation, when asked for
     live = DetectionEngine(day).backtest(burst, END - timedelta(minutes=10), END, write=False)
     assert [p.strategy for p in live.plans] == ["windows"]  # two windows: nothing to gain
 
@@ -129,4 +165,5 @@ def test_one_pass_matches_every_window_of_the_real_logs(corpus: tuple[AppContext
             windowed = _matches(ctx, d, start, end, "windows")
             found += sum(len(ms) for _, ms in windowed)
             assert _matches(ctx, d, start, end, "one-pass") == windowed, (d.id, start, end)
+            assert _matches(ctx, d, start, end, "fetch") == windowed, (d.id, start, end)
     assert found, "the real logs hold matches to compare"

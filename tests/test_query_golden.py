@@ -58,6 +58,8 @@ _ONE_PASS: dict[str, Builder] = {
     "slots_page": lambda d, w, e: queries.slots_page(
         d, w.start, w.end, slot=timedelta(minutes=5), narrow={d.group_by[0]: ["<a>", "<b>"]}, tz=TZ
     ),
+    "fetch_page": lambda d, w, e: queries.fetch_page(d, w.start, w.end, narrow={d.group_by[0]: ["<a>"]}, tz=TZ),
+    "fetch_page(pit)": lambda d, w, e: queries.fetch_page(d, w.start, w.end, pit="<pit>", after=[1, 2], tz=TZ),
 }
 _BY_KIND: dict[str, dict[str, Builder]] = {
     "threshold": {

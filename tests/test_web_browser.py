@@ -109,11 +109,16 @@ def test_operator_acknowledges_an_alert_that_arrived_live(
     title = browser.title
     live = make_alert("port-scan", {"source.ip": "10.20.30.40"}, minutes=600, severity="medium")
     put_alerts(ctx, [live])
-    wait(browser).until(ec.visibility_of_element_located((By.ID, "live")))
+    # the row appears at the top of the open page, without a reload, and the tab title counts it
+    row = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, f'tr.arrived[data-id="{live.id}"]')))
+    first = browser.find_element(By.CSS_SELECTOR, "table.alerts tbody tr")
+    assert first.get_attribute("data-id") == live.id
     assert browser.find_element(By.ID, "live-count").text == "1"
     assert browser.title == f"(1) {title}"
-    browser.find_element(By.CSS_SELECTOR, "#live a").click()
-    box = wait(browser).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'input.pick[value="{live.id}"]')))
+    quiet = make_alert("port-scan", {"source.ip": "10.20.30.41"}, minutes=601, severity="low")
+    put_alerts(ctx, [quiet])  # also arrives, and is counted too
+    wait(browser).until(lambda b: b.title == f"(2) {title}")
+    box = row.find_element(By.CSS_SELECTOR, "input.pick")
     box.click()
     browser.find_element(By.ID, "note").send_keys("checking with the network team")
     ack = browser.find_element(By.ID, "bulk-ack")

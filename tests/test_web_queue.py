@@ -44,6 +44,10 @@ def test_query_of_every_filter() -> None:
     assert queue_query(QueueFilter(address="10.3.17.9/32"))["bool"]["filter"] == [{"term": {"related.ip": "10.3.17.9"}}]
     with pytest.raises(SocError, match="not an IP address"):
         queue_query(QueueFilter(address="10.3.17"))
+    with pytest.raises(SocError, match=r"severity: unknown severity 'hgh' \(fix: one of low, medium, high, critical"):
+        queue_query(QueueFilter(severity="hgh"))
+    with pytest.raises(SocError, match="status: unknown status 'new'"):
+        queue_query(QueueFilter(status="new"))
 
 
 def test_body_pages_by_cursor_not_by_offset() -> None:
@@ -61,25 +65,33 @@ def test_body_pages_by_cursor_not_by_offset() -> None:
 @pytest.mark.es
 def test_pages_walk_the_queue_both_ways_newest_first(ctx: AppContext) -> None:
     alerts = [make_alert("port-scan", {"source.ip": f"10.2.0.{n}"}, minutes=n) for n in range(23)]
-    same_ms = [make_alert("port-scan", {"source.ip": f"10.2.1.{n}"}, minutes=30) for n in range(4)]  # one created
+    # four recorded within one millisecond (Elasticsearch keeps milliseconds): the id orders them
+    at = T0 + timedelta(minutes=30, microseconds=123_456)
+    same_ms = [
+        make_alert("port-scan", {"source.ip": f"10.2.1.{n}"}, minutes=30).model_copy(
+            update={"created": at + timedelta(microseconds=100 * n)}
+        )
+        for n in range(4)
+    ]
     put_alerts(ctx, alerts + same_ms)
-    expected = [a.id for a in sorted(alerts + same_ms, key=lambda a: (a.created, a.id), reverse=True)]
+    newest = sorted((a.id for a in same_ms), reverse=True)  # minute 30, the newest; not by microsecond
+    expected = newest + [a.id for a in sorted(alerts, key=lambda a: a.created, reverse=True)]
     f = QueueFilter()
     seen, pages, cursor = [], [], None
     while True:
-        page = queue_page(ctx.es, f, size=5, after=cursor)
+        page = queue_page(ctx.es, f, size=3, after=cursor)
         pages.append(page)
         seen += [a.id for a in page.alerts]
         assert page.total == 27 and page.total_exact
         if page.older is None:
             break
         cursor = page.older
-    assert seen == expected and len(pages) == 6 and pages[0].newer is None
-    back = queue_page(ctx.es, f, size=5, before=pages[3].newer)  # from page 4 back to page 3
+    assert seen == expected and len(pages) == 9 and pages[0].newer is None
+    back = queue_page(ctx.es, f, size=3, before=pages[3].newer)  # from page 4 back to page 3
     assert [a.id for a in back.alerts] == [a.id for a in pages[2].alerts] and back.older and back.newer
-    first = queue_page(ctx.es, f, size=5, before=pages[1].newer)
-    assert [a.id for a in first.alerts] == expected[:5] and first.newer is None
-    capped = queue_page(ctx.es, f, size=5, count_limit=10)
+    first = queue_page(ctx.es, f, size=3, before=pages[1].newer)
+    assert [a.id for a in first.alerts] == expected[:3] and first.newer is None
+    capped = queue_page(ctx.es, f, size=3, count_limit=10)
     assert (capped.total, capped.total_exact) == (10, False)
 
 

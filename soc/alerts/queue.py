@@ -26,14 +26,16 @@ page and ``soc alerts list``::
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from soc.alerts.models import Alert
+from soc.alerts.models import Alert, AlertStatus
 from soc.errors import NotFound, SocError
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index
+from soc.vocab import Severity
 
 __all__ = [
     "PAGE_SIZE",
@@ -105,7 +107,14 @@ class QueuePage:
 
 
 def queue_query(f: QueueFilter) -> dict[str, Any]:
-    """The Elasticsearch query of the filters (pure). Raises SocError for a bad address."""
+    """The Elasticsearch query of the filters (pure). Raises SocError for an unknown status
+    or severity and for a bad address."""
+    for value, name, known in (
+        (f.status, "status", [s.value for s in AlertStatus]),
+        (f.severity, "severity", [s.value for s in Severity]),
+    ):
+        if value and value not in known:
+            raise SocError(f"unknown {name} {value[:40]!r}", field=name, hint=f"one of {', '.join(known)}")
     filters: list[dict[str, Any]] = []
     for value, fld in (
         (f.status, "soc.alert.status"),
@@ -133,8 +142,8 @@ def queue_query(f: QueueFilter) -> dict[str, Any]:
     return {"bool": {"filter": filters}}
 
 
-def _cursor(alert: Alert) -> str:
-    return f"{int(alert.created.timestamp() * 1000)}.{alert.id}"
+def _cursor(sort: list[Any]) -> str:
+    return f"{int(sort[0])}.{sort[1]}"
 
 
 def _decode(cursor: str, name: str) -> list[Any]:
@@ -183,13 +192,14 @@ def queue_page(
     body = queue_body(f, size=size, after=after, before=before, count_limit=count_limit)
     res = gw.search(alerts_index(gw), body, action="alert queue")
     hits = res["hits"]
-    alerts = [Alert.from_doc(h["_source"]) for h in hits["hits"]]
-    more = len(alerts) > size
-    alerts = alerts[:size]
+    rows = hits["hits"][:size]
+    more = len(hits["hits"]) > size
     if before:
-        alerts.reverse()
+        rows.reverse()
+    alerts = [Alert.from_doc(h["_source"]) for h in rows]
     total = hits.get("total", {"value": len(alerts), "relation": "eq"})
-    first, last = (_cursor(alerts[0]), _cursor(alerts[-1])) if alerts else (None, None)
+    # cursors are Elasticsearch's own sort values of the edge rows (exact milliseconds)
+    first, last = (_cursor(rows[0]["sort"]), _cursor(rows[-1]["sort"])) if rows else (None, None)
     if before:
         older, newer = last, first if more else None
     else:
@@ -199,11 +209,15 @@ def queue_page(
     )
 
 
-def arrived_since(gw: EsGateway, f: QueueFilter, since: datetime, *, size: int = PAGE_SIZE) -> tuple[int, list[Alert]]:
-    """Alerts matching *f* recorded after *since*: how many, and the newest *size* of them
-    (newest first). The console's live queue polls this."""
+def arrived_since(
+    gw: EsGateway, f: QueueFilter, since: datetime, *, size: int = PAGE_SIZE, exclude: Sequence[str] = ()
+) -> tuple[int, list[Alert]]:
+    """Alerts matching *f* recorded after *since*, leaving out the ids in *exclude*: how
+    many, and the newest *size* of them (newest first). The console's live queue polls this."""
     query = queue_query(f)
     query["bool"]["filter"].append({"range": {"soc.alert.created": {"gt": since.astimezone(UTC).isoformat()}}})
+    if exclude:
+        query["bool"]["must_not"] = [{"ids": {"values": list(exclude)}}]
     body = {
         "size": size,
         "_source": _SOURCE,

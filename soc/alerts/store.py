@@ -11,6 +11,14 @@ duplicate").
   ``soc detect`` backtest — therefore end with one alert, whichever came first.
 * A match already inside an alert's span changes nothing: re-running any window is a no-op.
 
+Writes do not wait for a refresh. The store reads its own writes by id (a realtime ``get``
+sees a document the moment it is written): it remembers what it wrote since its last
+``flush()``, and, for other writers, every create or extend is noted in the entity's
+*recent writes* document (``<prefix>-locks/recent-…``, read by id under the lock), so the
+decision "join or create" always sees an alert written a moment ago by anyone. Searches see
+alerts only after a refresh: ``flush()`` (one refresh, called once per detection run) makes
+a run's alerts visible to what reads them next (escalation, ``soc detect`` output).
+
 What the store knows of Elasticsearch figures comes through ``Evidence``, which the
 detection side implements (``soc.detection.figures``): this package does not import
 ``soc.detection``.
@@ -18,6 +26,8 @@ detection side implements (``soc.detection.figures``): this package does not imp
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,12 +39,16 @@ from soc.alerts.triage import TriageError, triaged, with_incident
 from soc.errors import NotFound, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index, ensure_ready
-from soc.es.locks import hold
+from soc.es.locks import hold, locks_index
 from soc.es.versioned import read_modify_write, retry_conflicts
 
 __all__ = ["AlertStore", "Evidence", "Recorded", "TriageError"]
 
 _MISSING = "list alerts with 'soc alerts list'"
+# a write older than this is searchable (the alerts index refreshes every second); kept
+# with a wide margin for a loaded node whose refreshes lag
+RECENT_S = 120.0
+RECENT_MAX = 50
 
 
 class Evidence(Protocol):
@@ -61,6 +75,9 @@ class AlertStore:
     def __init__(self, gw: EsGateway, *, kibana_url: str | None = None) -> None:
         self._gw = gw
         self._kibana_url = kibana_url  # alert documents then link to their events in Discover
+        self._unrefreshed: dict[tuple[str, str], set[str]] = {}  # (detector, entity) -> ids written since flush()
+        # (detector, entity) -> the recent-writes document's version and entries as last read or written
+        self._recent_seen: dict[tuple[str, str], tuple[tuple[int, int] | None, list[dict[str, Any]]]] = {}
 
     @property
     def index(self) -> str:
@@ -75,14 +92,15 @@ class AlertStore:
         """Join *match* to its episode's alert or create that alert (see the module doc)."""
         ensure_ready(self._gw)
 
-        def attempt(_n: int) -> Recorded:
-            found = self._overlapping(rule, match.entity, match.first_seen, match.last_seen)
+        def attempt(n: int) -> Recorded:
+            # after a conflict, another writer was at it a moment ago: take its writes in
+            found = self._overlapping(rule, match.entity, match.first_seen, match.last_seen, others=n > 0)
             target = choose(rule, (a for a, _s, _t in found), match.first_seen, match.last_seen)
             if target is not None:
                 return self._extend(rule, target, match, found, evidence=evidence, now=now)
             start = self.episode_start(rule, match, evidence)
             with hold(self._gw, [f"alert:{rule.detector}:{entity_key(match.entity)}"]):
-                found = self._overlapping(rule, match.entity, start, match.last_seen)
+                found = self._overlapping(rule, match.entity, start, match.last_seen, others=True)
                 target = choose(rule, (a for a, _s, _t in found), start, match.last_seen)
                 if target is not None:
                     return self._extend(rule, target, match, found, evidence=evidence, now=now)
@@ -103,13 +121,24 @@ class AlertStore:
                 break
         return start
 
+    def flush(self) -> None:
+        """Make the alerts written since the last flush searchable (one refresh)."""
+        if self._unrefreshed:
+            self._gw.refresh(self.index)
+            self._unrefreshed.clear()
+            self._recent_seen.clear()  # bounded: one run's entities
+
     def _overlapping(
-        self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime
+        self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime, *, others: bool = False
     ) -> list[tuple[Alert, int, int]]:
-        """The entity's alerts whose widened span reaches ``[first, last]``, with versions."""
+        """The entity's alerts whose widened span reaches ``[first, last]``, with versions.
+
+        A search finds what is refreshed; what this store wrote since (and, with *others*,
+        what any writer wrote recently) is read by id, realtime, and filtered here."""
+        key = (rule.detector, entity_key(entity))
         body = {
             "size": 20,
-            "seq_no_primary_term": True,
+            "_source": False,
             "query": {
                 "bool": {
                     "filter": [
@@ -123,12 +152,65 @@ class AlertStore:
             "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
         }
         hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
-        return [(Alert.from_doc(h["_source"]), int(h["_seq_no"]), int(h["_primary_term"])) for h in hits]
+        ids = [h["_id"] for h in hits]
+        ids += sorted(self._unrefreshed.get(key, set()) - set(ids))
+        if others:
+            ids += [i for i in self._recent(key)[0] if i not in ids]
+        lo, hi = first - rule.allowance, last + rule.allowance
+        found = [v for v in self._read_versions(ids) if v[0].start <= hi and v[0].end >= lo]
+        return sorted(found, key=lambda v: (v[0].start, v[0].id))[:20]
+
+    def _read_versions(self, ids: list[str]) -> list[tuple[Alert, int, int]]:
+        """The alerts of *ids* as stored now (realtime), with ``_seq_no``/``_primary_term``."""
+        out = []
+        for alert_id_ in ids:
+            found = self._gw.get(self.index, alert_id_)
+            if found is not None:
+                out.append((Alert.from_doc(found["_source"]), int(found["_seq_no"]), int(found["_primary_term"])))
+        return out
+
+    # -- what was written a moment ago, by anyone -----------------------------
+    @staticmethod
+    def _recent_id(key: tuple[str, str]) -> str:
+        return "recent-" + hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:40]
+
+    def _recent(self, key: tuple[str, str]) -> tuple[list[str], tuple[int, int] | None, list[dict[str, Any]]]:
+        """Ids of the entity's alerts written in the last ``RECENT_S`` seconds, the
+        document's version and its entries."""
+        found = self._gw.get(locks_index(self._gw), self._recent_id(key))
+        if found is None:
+            self._recent_seen[key] = (None, [])
+            return [], None, []
+        since = time.time() - RECENT_S
+        entries = [e for e in found["_source"].get("alerts", []) if float(e.get("at", 0)) >= since]
+        version = (int(found["_seq_no"]), int(found["_primary_term"]))
+        self._recent_seen[key] = (version, entries)
+        return [str(e["id"]) for e in entries], version, entries
+
+    def _wrote(self, rule: AlertRule, alert: Alert) -> None:
+        """Note a write: in this store until the next flush, and for other writers in the
+        entity's recent-writes document (versioned; a concurrent note is re-read)."""
+        key = (rule.detector, entity_key(alert.entity))
+        self._unrefreshed.setdefault(key, set()).add(alert.id)
+
+        def note(n: int) -> None:
+            # the version this store last read or wrote, if any (a stale one conflicts: read again)
+            known = self._recent_seen.get(key) if n == 0 else None
+            version, entries = known if known is not None else self._recent(key)[1:]
+            since = time.time() - RECENT_S
+            kept = [e for e in entries if e.get("id") != alert.id and float(e.get("at", 0)) >= since]
+            noted: list[dict[str, Any]] = [*kept[-(RECENT_MAX - 1) :], {"id": alert.id, "at": time.time()}]
+            doc = {"key": "\x1f".join(key)[:256], "alerts": noted}
+            written = self._gw.put_versioned(locks_index(self._gw), self._recent_id(key), doc, version)
+            self._recent_seen[key] = (written, noted)
+
+        retry_conflicts(note, what=f"note alert {alert.id}")
 
     def _create(self, rule: AlertRule, match: Match, start: datetime, *, evidence: Evidence, now: datetime) -> Recorded:
         fig = evidence.figures(match.entity, start, match.last_seen)
         alert = new_alert(rule, match, start, fig, now)
-        if self._gw.create(self.index, alert.id, self._doc(alert), refresh=True):
+        if self._gw.create(self.index, alert.id, self._doc(alert)):
+            self._wrote(rule, alert)
             return Recorded(alert, "created", fig.took_ms)
         # the id exists: written by a writer without the lock, or the episode was
         # re-opened: take the stored one in (a realtime get, no refresh needed)
@@ -155,7 +237,8 @@ class AlertStore:
         fig = evidence.figures(alert.entity, *span)
         updated = extended(rule, alert, match, fig, now)
         # a concurrent writer changed it first: VersionConflict, and record() tries again
-        self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term, refresh=True)
+        self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term)
+        self._wrote(rule, updated)
         return Recorded(updated, "extended", fig.took_ms)
 
     # -- reading and triage --------------------------------------------------

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
+from datetime import datetime, timedelta
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from soc.alerts.models import Alert, AlertStatus, CloseReason
+from soc.alerts.queue import PAGE_SIZE, QueueFilter, queue_page, resolve_alert_id
 from soc.alerts.store import AlertStore
 from soc.cli.common import cells, command, console, context, print_json, safe
-from soc.vocab import iso
+from soc.errors import SocError
+from soc.vocab import Severity, parse_time
 
 __all__ = ["app"]
 
@@ -28,44 +32,136 @@ By = Annotated[str, typer.Option("--by", help="who acts (default: $SOC_ACTOR or 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
+AlertId = Annotated[str, typer.Argument(help="the alert id, or a unique prefix of it", show_default=False)]
+
+
 def _store() -> AlertStore:
     return AlertStore(context().es)
+
+
+def _id(text: str) -> str:
+    """The full id of the alert *text* names (an id or a unique prefix, ``A-`` optional)."""
+    return resolve_alert_id(context().es, text)
 
 
 def _who(a: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(a.entity.items())) or "(organisation)"
 
 
+_SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_WIDE = 160  # from this many columns a table; below, each alert on two lines (ids in full either way)
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    """``24h``, ``30m``, ``7d``, ``2w`` before now, or an ISO 8601 time with a zone."""
+    if not value:
+        return None
+    text = value.strip()
+    if text[:-1].isdigit() and text[-1:].lower() in _SINCE_UNITS:
+        return context().clock.now() - timedelta(**{_SINCE_UNITS[text[-1].lower()]: int(text[:-1])})
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise SocError(str(exc), field=option, hint="e.g. 24h, 7d or 2026-11-23T09:00:00+09:00") from exc
+
+
 @app.command("list")
 @command
 def list_alerts(
-    detector: Annotated[Optional[str], typer.Option(help="only this detector")] = None,  # noqa: UP045
     status: Annotated[Optional[AlertStatus], typer.Option(help="only alerts in this state")] = None,  # noqa: UP045
+    severity: Annotated[Optional[Severity], typer.Option(help="only this severity")] = None,  # noqa: UP045
+    detector: Annotated[Optional[str], typer.Option(help="only this detector")] = None,  # noqa: UP045
+    user: Annotated[Optional[str], typer.Option(help="only alerts naming this account")] = None,  # noqa: UP045
+    ip: Annotated[Optional[str], typer.Option(help="only alerts naming this address or network (CIDR)")] = None,  # noqa: UP045
+    host: Annotated[Optional[str], typer.Option(help="only alerts naming this host")] = None,  # noqa: UP045
+    segment: Annotated[Optional[str], typer.Option(help="only alerts in this network segment")] = None,  # noqa: UP045
+    since: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="active since: 24h, 7d or an ISO 8601 time (last seen at or after it)"),
+    ] = None,
+    until: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="active until: an ISO 8601 time or 24h (first seen at or before it)"),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=9_999, help="alerts per page (at most 9,999)")] = PAGE_SIZE,
+    after: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="the page older than this cursor (printed under each page)"),
+    ] = None,
+    before: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="the page newer than this cursor (printed under each page)"),
+    ] = None,
+    ids: Annotated[bool, typer.Option("--ids", help="print only the alert ids, one per line")] = False,
     as_json: Json = False,
 ) -> None:
-    """List alerts, oldest first."""
-    alerts = _store().search(detector=detector, status=status)
+    """List alerts, newest recorded first, a page at a time (the console's queue).
+
+    Each page ends with how many alerts match and the command for the next (older) page.
+    Ids are printed in full at any width; any command taking an alert id accepts a unique
+    prefix of it."""
+    ctx = context()
+    f = QueueFilter(
+        status=status.value if status else "", severity=severity.value if severity else "", detector=detector or "",
+        segment=segment or "", user=user or "", address=ip or "", host=host or "",
+        since=_when(since, "--since"), until=_when(until, "--until"),
+    )  # fmt: skip
+    page = queue_page(ctx.es, f, size=limit, after=after, before=before)
     if as_json:
-        for a in alerts:
+        for a in page.alerts:
             print_json(a.summary())
         return
-    table = Table("id", "status", "severity", "detector", "entity", "count", "start", "end", "incident")
+    if ids:
+        for a in page.alerts:
+            console.print(safe(a.id), soft_wrap=True)
+        return
+    if console.width >= _WIDE:
+        _table(page.alerts)
+    else:
+        _lines(page.alerts)
+    total = f"{page.total}" if page.total_exact else f"at least {page.total}"
+    console.print(f"{len(page.alerts)} shown of {total} alert(s), newest first")
+    given = {"--status": status and status.value, "--severity": severity and severity.value, "--detector": detector,
+             "--user": user, "--ip": ip, "--host": host, "--segment": segment, "--since": since, "--until": until,
+             "--limit": str(limit) if limit != PAGE_SIZE else None}  # fmt: skip
+    again = "soc alerts list" + "".join(f" {k} {shlex.quote(v)}" for k, v in given.items() if v)
+    if page.older:
+        console.print(f"older: {safe(again)} --after {page.older}", soft_wrap=True)
+    if page.newer:
+        console.print(f"newer: {safe(again)} --before {page.newer}", soft_wrap=True)
+
+
+def _table(alerts: list[Alert]) -> None:
+    table = Table(
+        Column("id", no_wrap=True, min_width=22), "status", "severity", "detector", Column("entity", overflow="fold"),
+        "count", "last seen", Column("incident", no_wrap=True, min_width=21),
+    )  # fmt: skip
     for a in alerts:
         table.add_row(
-            *cells(
-                a.id, a.status.value, a.severity.value, a.detector, _who(a), a.count, iso(a.start), iso(a.end),
-                a.incident_id,
-            )
-        )  # fmt: skip
+            *cells(a.id, a.status.value, a.severity.value, a.detector, _who(a), a.count, _local(a.end), a.incident_id)
+        )
     console.print(table)
-    console.print(f"{len(alerts)} alert(s)")
+
+
+def _lines(alerts: list[Alert]) -> None:
+    """Two lines per alert: the ids (in full) first, then what it is about."""
+    for a in alerts:
+        incident = f"  {safe(a.incident_id)}" if a.incident_id else ""
+        console.print(f"[bold]{safe(a.id)}[/]  {a.severity.value}  {a.status.value}{incident}", soft_wrap=True)
+        console.print(
+            f"  {safe(a.detector)}  {safe(_who(a))}  count={a.count}  last seen {_local(a.end)}", soft_wrap=True
+        )
+
+
+def _local(t: datetime) -> str:
+    return t.astimezone(context().settings.tz).strftime("%Y-%m-%d %H:%M")
 
 
 @app.command("show")
 @command
-def show(alert_id: str, as_json: Json = False) -> None:
+def show(alert_id: AlertId, as_json: Json = False) -> None:
     """Show one alert with its evidence."""
-    alert = _store().get(alert_id)
+    alert = _store().get(_id(alert_id))
     data = alert.model_dump(mode="json")
     if as_json:
         print_json(data)
@@ -78,14 +174,14 @@ def show(alert_id: str, as_json: Json = False) -> None:
 @app.command("ack")
 @command
 def ack(
-    alert_ids: Annotated[list[str], typer.Argument(help="one or more alert ids")],
+    alert_ids: Annotated[list[str], typer.Argument(help="one or more alert ids, or unique prefixes of them")],
     by: By,
     note: Annotated[Optional[str], typer.Option(help="why, or what you are checking")] = None,  # noqa: UP045
     as_json: Json = False,
 ) -> None:
     """Acknowledge alerts: someone is looking at them."""
     ctx = context()
-    for alert_id in alert_ids:
+    for alert_id in [_id(i) for i in alert_ids]:
         a = _store().triage(alert_id, AlertStatus.acknowledged, by=by, now=ctx.clock.now(), note=note)
         _report(a, as_json)
 
@@ -93,7 +189,7 @@ def ack(
 @app.command("close")
 @command
 def close(
-    alert_ids: Annotated[list[str], typer.Argument(help="one or more alert ids")],
+    alert_ids: Annotated[list[str], typer.Argument(help="one or more alert ids, or unique prefixes of them")],
     reason: Annotated[CloseReason, typer.Option("--reason", help="the verdict")],
     by: By,
     note: Annotated[Optional[str], typer.Option(help="what was found")] = None,  # noqa: UP045
@@ -101,7 +197,7 @@ def close(
 ) -> None:
     """Close alerts with a verdict: true_positive, false_positive, benign or duplicate."""
     ctx = context()
-    for alert_id in alert_ids:
+    for alert_id in [_id(i) for i in alert_ids]:
         a = _store().triage(alert_id, AlertStatus.closed, by=by, now=ctx.clock.now(), reason=reason, note=note)
         _report(a, as_json)
 

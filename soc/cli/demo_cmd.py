@@ -119,6 +119,7 @@ def demo(
     ] = "html,pdf,md",
 ) -> None:
     """Simulate a day of municipal logs with attacks, detect, escalate and write CISO reports."""
+    from soc.cli.progress import progress
     from soc.incidents.store import IncidentStore
     from soc.reports.batch import write_incident_reports, write_summary_report
     from soc.simulate.run import simulate
@@ -142,9 +143,11 @@ def demo(
     start = end - timedelta(hours=hours)
     out.mkdir(parents=True, exist_ok=True)
     truth_path = out / "truth.json"
-    sim = simulate(
-        ctx.es, end=end, hours=hours, seed=seed, scenarios=None, segments=ctx.segments, truth_path=truth_path
-    )
+    with progress("simulating", unit="events") as advance:
+        sim = simulate(
+            ctx.es, end=end, hours=hours, seed=seed, scenarios=None, segments=ctx.segments, truth_path=truth_path,
+            on_progress=advance,
+        )  # fmt: skip
     console.print(
         f"simulated {sim.docs_written:,} events {iso(start)} → {iso(end)} at {sim.docs_per_second:,.0f} docs/s "
         f"with {len(sim.truth)} attack scenario(s)"
@@ -152,7 +155,8 @@ def demo(
 
     began = time.perf_counter()
     pipeline = Pipeline(ctx, playbooks=playbooks)
-    result = pipeline.backtest(detectors, start, end)
+    with progress("detecting", total=len(detectors), unit="detectors") as advance:
+        result = pipeline.backtest(detectors, start, end, on_detector=lambda _r: advance(1))
     detect_s = time.perf_counter() - began
     alerts = pipeline.engine.alerts.search()
     took_ms = sum(r.took_ms for r in result.reports)
@@ -204,7 +208,11 @@ def demo(
     for e in tick.escalations[:3]:
         console.print(f"  escalated {e.incident_id} {e.kind} -> {e.to_role}: {escape(e.message.en)}")
 
-    paths = write_incident_reports(ctx, result.incidents_opened, out_dir=out, langs=("ja", "en"), formats=formats)
+    with progress("reports", total=len(result.incidents_opened), unit="incidents") as advance:
+        paths = write_incident_reports(
+            ctx, result.incidents_opened, out_dir=out, langs=("ja", "en"), formats=formats,
+            on_incident=lambda _i: advance(1),
+        )  # fmt: skip
     # the SOC report covers the simulated day and the demo's own run, when its alerts were raised
     report_end = ctx.clock.now() + timedelta(hours=1)
     paths += write_summary_report(

@@ -23,6 +23,7 @@ from soc.cli.incidents_cmd import app as incidents_app
 from soc.cli.kibana_cmd import app as kibana_app
 from soc.cli.playbooks_cmd import app as playbooks_app
 from soc.cli.report_cmd import app as report_app
+from soc.cli.run_cmd import run
 from soc.cli.status_cmd import status
 from soc.cli.users_cmd import app as users_app
 from soc.cli.web_cmd import web
@@ -245,7 +246,7 @@ def ingest(
     """
     from contextlib import nullcontext
 
-    from rich.progress import Progress
+    from soc.cli.progress import count_lines, on_terminal, progress
 
     if follow:
         from soc.cli.follow_cmd import follow as follow_paths
@@ -256,11 +257,11 @@ def ingest(
     from soc.es.ingest import RejectsFile, ingest_files
 
     ctx = context()
+    shown = on_terminal() and not as_json
     with (
         RejectsFile(rejects) if rejects is not None else nullcontext() as sink,
-        Progress(transient=True, console=err_console, disable=as_json) as progress,
+        progress("indexing", total=count_lines(files) if shown else None, unit="lines", enabled=shown) as advance,
     ):
-        task = progress.add_task("indexing", total=None)
         report = ingest_files(
             ctx.es,
             files,
@@ -269,7 +270,7 @@ def ingest(
             tz=ctx.settings.tz,
             reference=ctx.clock.now(),
             encoding=encoding,
-            on_progress=lambda n: progress.advance(task, n),
+            on_progress=advance,
             keep=max(show, 0),
             sink=sink,
         )
@@ -326,15 +327,13 @@ def simulate(
     truth: Annotated[Optional[Path], typer.Option(help="write the ground truth here (JSON)")] = None,  # noqa: UP045
 ) -> None:
     """Generate simulated municipal traffic with attack scenarios and index it."""
-    from rich.progress import Progress
-
+    from soc.cli.progress import progress
     from soc.simulate.run import simulate as run_simulation
 
     ctx = context()
     end_at = _time(end, "--end") if end else ctx.clock.now().replace(minute=0, second=0, microsecond=0)
     scenarios = [] if baseline_only else scenario
-    with Progress(transient=True, console=err_console) as progress:
-        task = progress.add_task("simulating", total=None)
+    with progress("simulating", unit="events") as advance:
         report = run_simulation(
             ctx.es,
             end=end_at,
@@ -345,7 +344,7 @@ def simulate(
             history_days=history_days,
             segments=ctx.segments,
             truth_path=truth,
-            on_progress=lambda n: progress.advance(task, n),
+            on_progress=advance,
         )
     console.print(
         f"{report.docs_written} events from {iso(end_at - timedelta(hours=hours))} to {iso(end_at)} "
@@ -373,7 +372,7 @@ def detect(
         str,
         typer.Option(
             "--strategy",
-            help="auto (plan per detector), windows (one aggregation per window) or one-pass; same alerts",
+            help="auto (plan per detector), windows (one aggregation per window), one-pass or fetch; same alerts",
         ),
     ] = "auto",
 ) -> None:
@@ -401,15 +400,19 @@ def detect(
                     cut = f", {w.truncated} truncated" if w.truncated else ""
                     console.print(f"  {w.window}: {w.groups} group(s), {w.matches} match(es), {w.took_ms} ms{cut}")
         return
+    from soc.cli.progress import progress
+
     playbooks = load_playbooks(ctx.settings.playbooks_dir)
     pipeline = Pipeline(ctx, playbooks=playbooks)
     pipeline.engine.strategy = strategy
-    if no_escalate:
-        result = PipelineResult()
-        for d in detectors:
-            result.absorb(pipeline.engine.backtest(d, frm, to))
-    else:
-        result = pipeline.backtest(detectors, frm, to)
+    with progress(f"detecting {iso(frm)} → {iso(to)}", total=len(detectors), unit="detectors") as advance:
+        if no_escalate:
+            result = PipelineResult()
+            for d in detectors:
+                result.absorb(pipeline.engine.backtest(d, frm, to))
+                advance(1)
+        else:
+            result = pipeline.backtest(detectors, frm, to, on_detector=lambda _report: advance(1))
     # every alert overlapping the range, not only those this run changed: re-runs list the same alerts
     alerts = [
         a for a in pipeline.engine.alerts.search(start=frm) if a.start <= to and a.detector in {d.id for d in detectors}
@@ -454,17 +457,8 @@ def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[typ
     return [known[i] for i in ids]
 
 
-# -- run (the scheduler) -------------------------------------------------------------
-@app.command()
-@command
-def run() -> None:
-    """Run the detection scheduler in the foreground until SIGTERM/SIGINT."""
-    from soc.runtime.service import serve
-
-    serve(common.state.config)
-
-
 app.command()(status)
+app.command()(run)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import typer
 
 from soc.cli.common import command, console, context
+from soc.cli.ids import resolve_incident
+from soc.cli.progress import progress
 from soc.reports.batch import write_incident_reports, write_summary_report
 from soc.reports.i18n import LANGS
 from soc.reports.render import FORMATS
@@ -46,7 +48,9 @@ def _when(value: str, tz: ZoneInfo, *, hint: str, end_of_day: bool) -> datetime:
 @app.command("incident")
 @command
 def incident(
-    incident_id: Annotated[str, typer.Argument(help="incident id, e.g. INC-20261124-3fa9c2")],
+    incident_ids: Annotated[
+        list[str], typer.Argument(help="one or more incident ids (or unique prefixes), e.g. INC-20261124-3fa9c2")
+    ],
     lang: Annotated[str | None, typer.Option("--lang", help=_LANG_HELP)] = None,
     fmt: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = "html",
     out: Annotated[Path | None, typer.Option("--out", help="directory (default: out_dir setting)")] = None,
@@ -61,9 +65,13 @@ def incident(
     ctx = context()
     langs = _choices(lang or ctx.settings.report_lang, LANGS, "--lang")
     formats = _choices(fmt, FORMATS, "--format")
-    for path in write_incident_reports(
-        ctx, [incident_id], langs=langs, formats=formats, out_dir=out or ctx.settings.out_dir, new_edition=new_edition
-    ):
+    ids = [resolve_incident(ctx, i) for i in incident_ids]
+    with progress("reports", total=len(ids), unit="incidents", enabled=None if len(ids) > 1 else False) as advance:
+        paths = write_incident_reports(
+            ctx, ids, langs=langs, formats=formats, out_dir=out or ctx.settings.out_dir, new_edition=new_edition,
+            on_incident=lambda _i: advance(1),
+        )  # fmt: skip
+    for path in paths:
         console.print(str(path))
 
 

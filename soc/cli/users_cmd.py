@@ -53,15 +53,17 @@ def add(
 @app.command("list")
 @command
 def list_users(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per account")] = False) -> None:
-    """Accounts with their role and whether they may sign in (never the hashes)."""
+    """Accounts with their role, whether they may sign in and how (never the hashes)."""
     users = UserStore(context().es).list()
     if as_json:
         for u in users:
-            print_json({"name": u.name, "role": u.role.value, "enabled": u.enabled, "lang": u.lang})
+            sign_in = "oidc" if u.external else "password"
+            print_json({"name": u.name, "role": u.role.value, "enabled": u.enabled, "lang": u.lang, "sign_in": sign_in})
         return
-    table = Table("name", "role", "enabled", "lang", "created")
+    table = Table("name", "role", "enabled", "lang", "sign-in", "created")
     for u in users:
-        table.add_row(*cells(u.name, u.role.value, "yes" if u.enabled else "no", u.lang, u.created.isoformat()))
+        how = "OpenID Connect" if u.external else "password"
+        table.add_row(*cells(u.name, u.role.value, "yes" if u.enabled else "no", u.lang, how, u.created.isoformat()))
     console.print(table)
 
 

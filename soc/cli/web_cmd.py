@@ -37,6 +37,7 @@ def web(
 
     from soc.web.app import create_app
     from soc.web.console import Console
+    from soc.web.oidc import OidcProvider
     from soc.web.sessions import load_secret
 
     if (certfile is None) != (keyfile is None):
@@ -52,6 +53,7 @@ def web(
             detectors=load_detectors(ctx.settings.detectors_dir),
             # behind a proxy that ends TLS, cookies are Secure when it forwards X-Forwarded-Proto: https
             secure_cookies=tls,
+            oidc=OidcProvider.from_settings(ctx.settings.web.oidc) if ctx.settings.web.oidc else None,
         )
     )
     scheme = "https" if tls else "http"

@@ -69,7 +69,7 @@ def with_calendar(detector: Detector, calendar: CalendarSettings) -> Detector:
 class DetectionEngine:
     def __init__(self, ctx: AppContext, *, strategy: str = "auto") -> None:
         self.ctx = ctx
-        self.strategy = strategy  # "auto", "windows" (one aggregation per window) or "one-pass"
+        self.strategy = strategy  # "auto", "windows" (one aggregation per window), "one-pass" or "fetch"
         self.tz = ZoneInfo(ctx.settings.timezone)
         self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
@@ -106,6 +106,7 @@ class DetectionEngine:
                     report.created.append(rec.alert)
                 elif rec.outcome == "extended":
                     report.extended.append(rec.alert)
+        self.alerts.flush()  # one refresh per run: escalation and listings search what it wrote
         report.duration_s = time.perf_counter() - began
         return report
 

@@ -50,6 +50,7 @@ __all__ = [
     "episode_query",
     "episode_runs_query",
     "exception_clauses",
+    "fetch_page",
     "group_key",
     "history_query",
     "match_clauses",
@@ -71,6 +72,7 @@ GROUP_PREFIX = "g"
 SLOT_KEY = "slot"
 PAGE_SIZE = 1000
 SLOT_PAGE_SIZE = 10_000
+FETCH_PAGE_SIZE = 10_000  # events per page of a fetch (the default index.max_result_window)
 SAMPLE_SIZE = 10
 # HyperLogLog++ counts are practically exact below this many distinct values.
 PRECISION_THRESHOLD = 3000
@@ -504,7 +506,9 @@ def plan_estimate(
                 "min_doc_count": min_count,
                 "size": max_candidates + 1,
                 "shard_size": max_candidates + 1,
-                "order": {"_key": "asc"},
+                # by count: every value at or above min_count is returned whenever fewer than
+                # size reach it (a key order would keep the first keys only, and miss the rest)
+                "order": {"_count": "desc"},
             }
         }
     return {"size": 0, "track_total_hits": True, "query": detector_query(detector, start, end, tz=tz), "aggs": aggs}
@@ -541,6 +545,43 @@ def slots_page(
         "query": query,
         "aggs": {"groups": {"composite": composite, "aggs": sub}},
     }
+
+
+def fetch_page(
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    start: datetime,
+    end: datetime,
+    *,
+    narrow: dict[str, list[Any]] | None = None,
+    pit: str | None = None,
+    after: list[Any] | None = None,
+    page_size: int = FETCH_PAGE_SIZE,
+    tz: ZoneInfo = UTC_ZONE,
+) -> dict[str, Any]:
+    """One page of the matching events of ``[start, end)`` themselves, oldest first: no
+    ``_source``, only the doc values a plan sums (time, grouped fields, distinct field).
+    With *pit* (a point in time, opened over the detector's indices) the pages are one
+    consistent view, ``_shard_doc`` the tiebreaker; *after* is the last hit's ``sort``."""
+    query = detector_query(detector, start, end, tz=tz)
+    for field, values in sorted((narrow or {}).items()):
+        query["bool"]["filter"].append({"terms": {field: values}})
+    fields: list[Any] = [{"field": "@timestamp", "format": "epoch_millis"}, *detector.group_by]
+    distinct = detector.distinct_field()
+    if distinct is not None and distinct not in detector.group_by:
+        fields.append(distinct)
+    body: dict[str, Any] = {
+        "size": page_size,
+        "track_total_hits": False,
+        "_source": False,
+        "docvalue_fields": fields,
+        "query": query,
+        "sort": [{"@timestamp": "asc"}, *([{"_shard_doc": "asc"}] if pit else [])],
+    }
+    if pit is not None:
+        body["pit"] = {"id": pit, "keep_alive": "1m"}
+    if after is not None:
+        body["search_after"] = after
+    return body
 
 
 def _seconds(span: timedelta) -> str:

@@ -7,10 +7,12 @@ chained with ``from``. Services take an ``EsGateway`` and never import the clien
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -152,6 +154,21 @@ class EsGateway:
                 self.client.search(index=index, body=dict(body), ignore_unavailable=True, allow_no_indices=True)
             )
 
+    def open_pit(self, index: str | list[str], *, keep_alive: str = "1m") -> str:
+        """A point in time over *index*: later searches with its id see the data as now."""
+        with translate_errors("open point in time"):
+            res = self.client.open_point_in_time(index=index, keep_alive=keep_alive, ignore_unavailable=True)
+        return str(res["id"])
+
+    def close_pit(self, pit: str) -> None:
+        with translate_errors("close point in time"):
+            self.client.options(ignore_status=404).close_point_in_time(id=pit)
+
+    def search_pit(self, body: Mapping[str, Any], *, action: str = "search") -> dict[str, Any]:
+        """A search whose body names a point in time (``pit``): no index, the PIT's."""
+        with translate_errors(action):
+            return dict(self.client.search(body=dict(body)))
+
     def msearch(
         self, index: str | list[str], bodies: Sequence[Mapping[str, Any]], *, action: str = "msearch"
     ) -> list[dict[str, Any]]:
@@ -255,35 +272,60 @@ class EsGateway:
         chunk_size: int = 2000,
         on_progress: Callable[[int], None] | None = None,
         on_result: Callable[[bool, dict[str, Any]], None] | None = None,
+        concurrency: int = 1,
     ) -> BulkResult:
         """Bulk-index actions; every rejected document is kept with its reason, never dropped.
 
         *on_result* is called once per action, in the order the actions were given, with
-        ``(ok, {"index", "id", "status", "reason"})``.
+        ``(ok, {"index", "id", "status", "reason"})``, always in the calling thread.
+        With *concurrency* > 1 the actions are still produced in the calling thread, chunk
+        by chunk, while up to *concurrency* chunks are sent by worker threads (so preparing
+        the next chunk overlaps Elasticsearch indexing this one); at most
+        ``concurrency + 1`` chunks are held at a time.
         """
         result = BulkResult()
-        with translate_errors("bulk"):
-            for ok, item in helpers.streaming_bulk(
+
+        def handle(ok: bool, item: dict[str, Any]) -> None:
+            op = next(iter(item.values()))
+            info = {"index": op.get("_index"), "id": op.get("_id"), "status": op.get("status")}
+            if ok:
+                result.ok += 1
+                result.per_index[str(op.get("_index"))] += 1
+            else:
+                info["reason"] = _bulk_reason(op.get("error"))
+                result.errors.append(info)
+            if on_result is not None:
+                on_result(ok, info)
+            if on_progress is not None:
+                on_progress(1)
+
+        def send(chunk: Iterable[dict[str, Any]]) -> Iterable[tuple[bool, dict[str, Any]]]:
+            return helpers.streaming_bulk(
                 self.client,
-                actions,
+                chunk,
                 chunk_size=chunk_size,
                 raise_on_error=False,
                 raise_on_exception=True,
                 max_retries=3,
                 initial_backoff=1,
-            ):
-                op = next(iter(item.values()))
-                info = {"index": op.get("_index"), "id": op.get("_id"), "status": op.get("status")}
-                if ok:
-                    result.ok += 1
-                    result.per_index[str(op.get("_index"))] += 1
-                else:
-                    info["reason"] = _bulk_reason(op.get("error"))
-                    result.errors.append(info)
-                if on_result is not None:
-                    on_result(ok, info)
-                if on_progress is not None:
-                    on_progress(1)
+            )
+
+        with translate_errors("bulk"):
+            if concurrency <= 1:
+                for ok, item in send(actions):
+                    handle(ok, item)
+                return result
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="soc-bulk") as pool:
+                sent: deque[Future[list[tuple[bool, dict[str, Any]]]]] = deque()
+                it = iter(actions)
+                while chunk := list(itertools.islice(it, chunk_size)):
+                    sent.append(pool.submit(lambda c=chunk: list(send(c))))  # type: ignore[misc]
+                    while len(sent) > concurrency:
+                        for ok, item in sent.popleft().result():
+                            handle(ok, item)
+                while sent:
+                    for ok, item in sent.popleft().result():
+                        handle(ok, item)
         return result
 
     def delete_indices(self, pattern: str) -> None:

@@ -19,8 +19,11 @@ well-formed line no detector reads). Indexed events that lack a field their cate
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import json
+import math
+import re
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from soc.errors import IngestError, SocError
 from soc.es.client import EsGateway
@@ -56,6 +61,7 @@ __all__ = [
 ]
 
 _IP_FIELDS = ("source", "destination", "client", "server")
+BULK_CONCURRENCY = 2  # bulk requests in flight (bench/vs_elastalert.py, ingest)
 _LOOKUP_BATCH = 500  # 409 answers resolved (already present or conflict) per mget
 _MEMORY = "(memory)"
 
@@ -269,14 +275,47 @@ def _measure_dns(doc: dict[str, Any]) -> None:
         soc["dns"] = {"name_length": facts.length, "subdomain_entropy": facts.subdomain_entropy}
 
 
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")  # what iso() writes
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_once(now: datetime) -> str:
+    """``iso(now)`` of one ingest run's fixed time, computed once, not per event."""
+    return iso(now)
+
+
+def _source_bytes(doc: dict[str, Any]) -> bytes | dict[str, Any]:
+    """The document serialised for ``_bulk`` with orjson (the client then sends the bytes
+    as they are); a document orjson refuses (a lone surrogate from a hostile line) is left
+    to the client's own serializer."""
+    try:
+        data = orjson.dumps(doc)
+    except TypeError:  # orjson.JSONEncodeError
+        return doc
+    # orjson writes an infinite or NaN float as null; json writes what Elasticsearch then
+    # rejects with its reason, as before (a null is rare: only then is the document walked)
+    return doc if b"null" in data and _has_non_finite(doc) else data
+
+
+def _has_non_finite(node: Any) -> bool:
+    if isinstance(node, float):
+        return not math.isfinite(node)
+    if isinstance(node, dict):
+        return any(_has_non_finite(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_non_finite(v) for v in node)
+    return False
+
+
 def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> dict[str, Any]:
     """Validate and normalise one event (in place), or raise DocumentError saying why not."""
     if not isinstance(doc, dict):
         raise DocumentError(f"expected a JSON object, got {type(doc).__name__}")
     try:
-        check_depth(doc)
+        # once, after "a.b.c…" keys are expanded (they nest too); a document deep enough to
+        # exhaust the expansion's recursion is refused below with the same reason
         doc = _expand_dotted(doc)
-        check_depth(doc)  # "a.b.c…" keys nest too
+        check_depth(doc)
     except BadLine as exc:
         raise DocumentError(str(exc)) from None
     except RecursionError:
@@ -287,9 +326,14 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
     if not isinstance(ts, str):
         raise DocumentError(f"@timestamp must be an ISO 8601 string, got {json.dumps(ts)[:80]}")
     try:
-        doc["@timestamp"] = iso(parse_time(ts))
+        parsed = parse_time(ts)
     except (ValueError, OverflowError) as exc:
         raise DocumentError(f"@timestamp: {exc}") from exc
+    if not _CANONICAL_TIME.fullmatch(ts):  # most producers write it so already: kept as is
+        try:
+            doc["@timestamp"] = iso(parsed)
+        except (ValueError, OverflowError) as exc:
+            raise DocumentError(f"@timestamp: {exc}") from exc
     arrays: dict[str, list[Any]] = {}
     for parent in _IP_FIELDS:
         node = doc.get(parent)
@@ -303,7 +347,7 @@ def prepare(doc: Any, *, segments: SegmentMap, now: datetime | None = None) -> d
         raise DocumentError("event must be an object")
     _check_event(event)
     event.setdefault("kind", "event")
-    event["ingested"] = iso(now or datetime.now(UTC))
+    event["ingested"] = _iso_once(now) if now is not None else iso(datetime.now(UTC))
     _measure_dns(doc)  # before bounding: the length of the name as it was
     normalise_user_names(doc)  # user.name lower-case whatever the format (detectors group by it)
     ready: dict[str, Any] = enrich_segments(bound_keywords(doc), segments)
@@ -389,7 +433,7 @@ def _index(
             digest = doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
         sent = _Sent(fr, result.source, digest, incomplete_reason(doc), result.text)
         in_flight[doc_id].append(sent)
-        return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": doc}
+        return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": _source_bytes(doc)}
 
     def actions() -> Iterator[dict[str, Any]]:
         for fr, result in items:
@@ -424,7 +468,8 @@ def _index(
         else:
             reject(sent.file, sent.source, f"rejected by Elasticsearch: {info['reason']}", sent.text)
 
-    result = gw.bulk(actions(), on_progress=on_progress, on_result=on_result)
+    # two chunks in flight: the next chunk is read and prepared while Elasticsearch indexes one
+    result = gw.bulk(actions(), on_progress=on_progress, on_result=on_result, concurrency=BULK_CONCURRENCY)
     report.indexed.update(result.per_index)
     _sort_existing(gw, existing, report)
     if report.indexed:

@@ -19,6 +19,7 @@ Pure: no I/O. ``soc.es.ingest.prepare`` calls ``bound_keywords`` on every event.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -38,12 +39,23 @@ def bounded(value: str) -> str:
     return f"{value[:PREFIX]}…#{digest}({len(value)} chars)"
 
 
+@functools.lru_cache(maxsize=4096)  # bounded: hostile documents bring any number of field names
 def _limit(path: str) -> int | None:
     """How many characters of a string in *path* the index keeps (None: no limit)."""
     kind = field_type(path)
     if kind is None:  # unknown fields are mapped by the dynamic template as keywords
         return DYNAMIC_KEYWORD_LIMIT
     return KEYWORD_LIMIT if kind == "keyword" else None
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: hostile documents bring any number of field names
+def _descend(path: str) -> bool:
+    """Are the values under the object at *path* indexed field by field?"""
+    return path not in _NOT_WALKED and field_type(path) not in {"stored", "flattened"}
+
+
+_NOT_WALKED = frozenset({"message", "event.original", f"soc.{LONG_VALUES}"})
+_SHORTEST_LIMIT = min(KEYWORD_LIMIT, DYNAMIC_KEYWORD_LIMIT)
 
 
 def bound_keywords(doc: dict[str, Any]) -> dict[str, Any]:
@@ -59,19 +71,28 @@ def bound_keywords(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _walk(node: dict[str, Any], prefix: str, originals: dict[str, Any]) -> None:
     for key, value in node.items():
+        # the hot path of ingest: a short string (nearly every value) needs no field lookup
+        if isinstance(value, str):
+            if len(value) <= _SHORTEST_LIMIT:
+                continue
+        elif isinstance(value, list):
+            if not any(isinstance(v, str) and len(v) > _SHORTEST_LIMIT for v in value):
+                continue
+        elif not isinstance(value, dict):
+            continue
         path = f"{prefix}{key}"
-        if path in {"message", "event.original", f"soc.{LONG_VALUES}"}:
+        if path in _NOT_WALKED:
             continue
         if isinstance(value, dict):
-            if field_type(path) not in {"stored", "flattened"}:
+            if _descend(path):
                 _walk(value, f"{path}.", originals)
-        elif isinstance(value, str | list):
-            limit = _limit(path)
-            if limit is None:
-                continue
-            if isinstance(value, str) and len(value) > limit:
-                originals[path] = value
-                node[key] = bounded(value)
-            elif isinstance(value, list) and any(isinstance(v, str) and len(v) > limit for v in value):
-                originals[path] = list(value)
-                node[key] = [bounded(v) if isinstance(v, str) and len(v) > limit else v for v in value]
+            continue
+        limit = _limit(path)
+        if limit is None:
+            continue
+        if isinstance(value, str) and len(value) > limit:
+            originals[path] = value
+            node[key] = bounded(value)
+        elif isinstance(value, list) and any(isinstance(v, str) and len(v) > limit for v in value):
+            originals[path] = list(value)
+            node[key] = [bounded(v) if isinstance(v, str) and len(v) > limit else v for v in value]

@@ -20,16 +20,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from soc.alerts.models import Alert
+from soc.alerts.models import Alert, AlertStatus, CloseReason
+from soc.alerts.store import AlertStore
 from soc.context import AppContext
 from soc.errors import SocError
 from soc.es.locks import hold
 from soc.es.versioned import retry_conflicts
 from soc.incidents import naming
 from soc.incidents.lifecycle import ACK_LIMITS, priority_for, tier_for, with_audit
-from soc.incidents.models import Incident
+from soc.incidents.models import Incident, IncidentStatus
 from soc.incidents.obligations import with_obligations
 from soc.incidents.steps import instantiate
 from soc.incidents.store import IncidentStore
@@ -37,9 +39,14 @@ from soc.playbooks.loader import route
 from soc.playbooks.models import Playbook
 from soc.vocab import Bilingual, Segment, Severity
 
+if TYPE_CHECKING:
+    from soc.incidents.workflow import Workflow
+
 __all__ = [
     "SYSTEM_ACTOR",
+    "ClosedIncident",
     "EscalationResult",
+    "close_incident",
     "correlation_key",
     "escalate",
     "grouping_values",
@@ -246,3 +253,49 @@ def _join_found(
         return incident.id
 
     return retry_conflicts(attempt, what=f"join alert {alert.id} to {incident_id}")
+
+
+# -- closing -------------------------------------------------------------------------
+
+
+@dataclass
+class ClosedIncident:
+    incident: Incident
+    verdict: CloseReason
+    alerts_closed: list[str] = field(default_factory=list)  # alert ids this close gave the verdict
+
+
+def close_incident(
+    ctx: AppContext, wf: Workflow, incident_id: str, *, by: str, verdict: CloseReason | str, reason: str
+) -> ClosedIncident:
+    """Close the incident and give its still-open alerts the same verdict (the one way to
+    close an incident: ``soc incidents close`` and the console both call this).
+
+    A ``false_positive`` verdict moves the incident to ``false-positive``, any other to
+    ``closed`` (refused, naming the allowed moves, where the lifecycle forbids it). Alerts
+    closed before keep their own verdict; each alert closed here records *by* and a note
+    naming the incident and the reason. Closing again is harmless and finishes the alerts
+    of a close cut short (a crash between the incident's change and its alerts').
+    """
+    try:
+        closing = CloseReason(verdict)
+    except ValueError as exc:
+        raise SocError(
+            f"unknown verdict {verdict!r}",
+            field="verdict",
+            hint=f"one of {', '.join(r.value for r in CloseReason)}",
+        ) from exc
+    to = IncidentStatus.false_positive if closing is CloseReason.false_positive else IncidentStatus.closed
+    incident = wf.store.get(incident_id)
+    if incident.status is not to:  # already there: a close cut short before its alerts were done; finish them
+        incident = wf.transition(incident_id, to, actor=by, reason=reason)
+    store = AlertStore(ctx.es)
+    done = ClosedIncident(incident=incident, verdict=closing)
+    if not incident.alert_ids:
+        return done
+    for alert in store.search(ids=incident.alert_ids, size=len(incident.alert_ids)):
+        if alert.status is not AlertStatus.closed:
+            note = f"{incident.id}: {reason}"
+            store.triage(alert.id, AlertStatus.closed, by=by, now=ctx.clock.now(), reason=closing, note=note)
+            done.alerts_closed.append(alert.id)
+    return done

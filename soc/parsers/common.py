@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from soc.errors import SocError
 from soc.network.dns import registered_domain
@@ -43,28 +47,48 @@ def _no_constant(name: str) -> Any:
 
 
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
-    """BadLine when objects or arrays nest deeper than ``limit`` (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > limit:
-                raise BadLine(f"nested deeper than {limit} levels")
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    """BadLine when objects or arrays nest deeper than ``limit`` (iterative: no recursion).
+
+    Level by level, holding only the containers: a scalar is looked at once."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            raise BadLine(f"nested deeper than {limit} levels")
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+
+
+_UNREAD = object()
+_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 def load_json_object(text: str) -> dict[str, Any]:
     """One JSON object from a line, bounded: BadLine for invalid JSON, NaN/Infinity, nesting
     deeper than MAX_DEPTH, or a value that is not an object."""
+    obj: Any = _UNREAD
+    if not _LONG_DIGITS.search(text):
+        # orjson first (the hot path of ingest); what it refuses (lone surrogates, numbers
+        # beyond a double, bad JSON) and integers of 19+ digits (which it would read as
+        # floats) are read by json, so what is accepted, its values and the messages are json's
+        with contextlib.suppress(orjson.JSONDecodeError):
+            obj = orjson.loads(text)
     try:
-        obj = json.loads(text, parse_constant=_no_constant)
+        if obj is _UNREAD:
+            obj = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise BadLine(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise BadLine(f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # int() of a 5,000-digit number
         raise BadLine(f"not valid JSON: {exc}") from None
-    check_depth(obj)
+    if text.count("{") + text.count("[") > MAX_DEPTH:  # fewer brackets cannot nest deeper
+        check_depth(obj)
     if not isinstance(obj, dict):
         raise BadLine(f"expected a JSON object, got {type(obj).__name__}")
     return obj

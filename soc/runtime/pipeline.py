@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,11 +54,20 @@ class Pipeline:
         result.incidents_opened += [i for i in outcome.opened if i not in result.incidents_opened]
         result.incidents_joined += [i for i in outcome.joined if i not in result.incidents_joined]
 
-    def backtest(self, detectors: Sequence[Detector], start: datetime, end: datetime) -> PipelineResult:
+    def backtest(
+        self,
+        detectors: Sequence[Detector],
+        start: datetime,
+        end: datetime,
+        *,
+        on_detector: Callable[[RunReport], None] | None = None,  # progress: called after each detector
+    ) -> PipelineResult:
         result = PipelineResult()
         for detector in detectors:
             report = self.engine.backtest(detector, start, end)
             result.absorb(report)
+            if on_detector is not None:
+                on_detector(report)
         self.escalate_pending(result)
         return result
 

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,10 +49,10 @@ from soc.playbooks.models import Playbook
 from soc.runtime.csirt import CsirtDesk, TickResult
 from soc.runtime.fencing import FencedRunStateStore
 from soc.runtime.leases import Lease, LeaseLost, LeaseManager, detector_job
-from soc.runtime.pipeline import Pipeline
+from soc.runtime.pipeline import Pipeline, PipelineResult
 from soc.runtime.summary_job import SummaryJob, SummaryRun
 
-__all__ = ["CSIRT_INTERVAL", "CSIRT_JOB", "SUMMARY_JOB", "DetectorScheduler", "backoff_delay"]
+__all__ = ["CSIRT_INTERVAL", "CSIRT_JOB", "SUMMARY_JOB", "DetectorScheduler", "SchedulerObserver", "backoff_delay"]
 
 T = TypeVar("T")
 
@@ -79,6 +79,15 @@ def backoff_delay(failures: int) -> timedelta:
     return min(delay, MAX_BACKOFF)
 
 
+class SchedulerObserver(Protocol):
+    """Told of every detector run and CSIRT tick (``soc run`` prints its status lines from
+    these); called from the job threads, after the run; must not raise."""
+
+    def detector_ran(self, scheduler: DetectorScheduler, detector_id: str, result: PipelineResult | None) -> None: ...
+
+    def csirt_ran(self, scheduler: DetectorScheduler, result: TickResult | None) -> None: ...
+
+
 @dataclass
 class _Health:
     failures: int = 0
@@ -97,8 +106,10 @@ class DetectorScheduler:
         max_windows_per_run: int = 288,
         workers: int = 4,
         leases: LeaseManager | None = None,
+        observer: SchedulerObserver | None = None,
     ) -> None:
         self.ctx = ctx
+        self.observer = observer
         self.detectors = {d.id: d for d in detectors}
         self.pipeline = Pipeline(ctx, playbooks=playbooks)
         self.max_windows = max_windows_per_run
@@ -142,6 +153,8 @@ class DetectorScheduler:
             self._health[detector_id],
             lambda: self._owned(job, lambda: self.pipeline.run_live(detector, max_windows=self.max_windows)),
         )
+        if self.observer is not None:
+            self.observer.detector_ran(self, detector_id, result)
         if result is None:
             return False
         for report in result.reports:
@@ -178,6 +191,8 @@ class DetectorScheduler:
         """Deadlines, escalations, catch-up and retries; None if it failed (retried with backoff)."""
         desk_tick = lambda: self.desk.tick(self.ctx.clock.now())  # noqa: E731
         result = self._guarded("CSIRT job", self._csirt_health, lambda: self._owned(CSIRT_JOB, desk_tick))
+        if self.observer is not None:
+            self.observer.csirt_ran(self, result)
         if result is not None and (result.escalations or result.deliveries):
             log.info(
                 "CSIRT job: %d escalation(s), %d delivery record(s) touched",

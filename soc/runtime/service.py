@@ -13,7 +13,7 @@ from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors
 from soc.notify.service import Notifier
 from soc.playbooks.loader import load_playbooks
-from soc.runtime.scheduler import DetectorScheduler
+from soc.runtime.scheduler import DetectorScheduler, SchedulerObserver
 
 __all__ = ["load_definitions", "serve"]
 
@@ -39,7 +39,7 @@ def load_definitions(ctx: AppContext) -> tuple[list, list]:  # type: ignore[type
     return detectors, playbooks
 
 
-def serve(config: Path | None = None, *, clock: Clock | None = None) -> None:
+def serve(config: Path | None = None, *, clock: Clock | None = None, observer: SchedulerObserver | None = None) -> None:
     """Validate everything, refuse to start on any error, then run until SIGTERM/SIGINT."""
     settings = load_settings(config)
     ctx = AppContext.from_settings(settings, clock=clock)
@@ -61,4 +61,5 @@ def serve(config: Path | None = None, *, clock: Clock | None = None) -> None:
         playbooks=playbooks,
         notifier=notifier,
         max_windows_per_run=settings.scheduler.max_windows_per_run,
+        observer=observer,
     ).run_forever()

@@ -1,9 +1,8 @@
 """The console's changes, each one call into the services the CLI uses (``AlertStore.triage``,
 ``Workflow``), with the signed-in account as the actor recorded in the audit trail.
 
-Closing an incident also closes its open alerts with the verdict the handler chose (the
-incident's outcome is the alerts' verdict); a false-positive verdict moves the incident to
-``false-positive`` rather than ``closed``.
+Closing an incident also closes its open alerts with the verdict the handler chose: the
+rule lives in ``soc.incidents.service.close_incident``, shared with ``soc incidents close``.
 """
 
 from __future__ import annotations
@@ -15,10 +14,11 @@ from soc.alerts.models import Alert, AlertStatus, CloseReason
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
 from soc.errors import SocError
-from soc.incidents.models import Incident, IncidentStatus, ObligationStatus
+from soc.incidents.models import Incident, ObligationStatus
+from soc.incidents.service import close_incident
 from soc.incidents.workflow import Workflow
 
-__all__ = ["BulkOutcome", "close_incident", "incident_action", "triage_alerts"]
+__all__ = ["BulkOutcome", "incident_action", "triage_alerts"]
 
 INCIDENT_ACTIONS = ("ack", "assign", "complete", "skip", "decide", "note", "transition", "obligation", "close")
 
@@ -56,28 +56,6 @@ def triage_alerts(
     return out
 
 
-def close_incident(ctx: AppContext, wf: Workflow, incident_id: str, *, by: str, verdict: str, reason: str) -> Incident:
-    """Close the incident and give its still-open alerts the same verdict."""
-    try:
-        closing = CloseReason(verdict)
-    except ValueError as exc:
-        raise SocError("closing needs a verdict", field="verdict") from exc
-    to = IncidentStatus.false_positive if closing is CloseReason.false_positive else IncidentStatus.closed
-    incident = wf.transition(incident_id, to, actor=by, reason=reason)
-    store = AlertStore(ctx.es)
-    for alert in store.search(ids=incident.alert_ids, size=len(incident.alert_ids) or 1):
-        if alert.status is not AlertStatus.closed:
-            store.triage(
-                alert.id,
-                AlertStatus.closed,
-                by=by,
-                now=ctx.clock.now(),
-                reason=closing,
-                note=f"{incident_id}: {reason}",
-            )
-    return incident
-
-
 def incident_action(
     ctx: AppContext, wf: Workflow, incident_id: str, action: str, form: dict[str, str], *, by: str
 ) -> Incident:
@@ -108,7 +86,8 @@ def incident_action(
             reference=form.get("reference") or None,
         )  # fmt: skip
     if action == "close":
-        return close_incident(ctx, wf, incident_id, by=by, verdict=_need(form, "verdict"), reason=_need(form, "reason"))
+        verdict, reason = _need(form, "verdict"), _need(form, "reason")
+        return close_incident(ctx, wf, incident_id, by=by, verdict=verdict, reason=reason).incident
     raise SocError(f"unknown incident action {action!r}", field="action", hint=f"one of {', '.join(INCIDENT_ACTIONS)}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -33,17 +34,25 @@ from soc.web import reads
 from soc.web.actions import incident_action, triage_alerts
 from soc.web.console import COOKIE, Console, Forbidden, NotSignedIn
 from soc.web.i18n import LANGS
+from soc.web.oidc import OidcError
 from soc.web.roles import PERMISSIONS, Permission, Role
 
 __all__ = ["ROUTES", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
 LOGIN_COOKIE = "soc_login"
+OIDC_COOKIE = "soc_oidc"  # the OpenID Connect flow's state, nonce and PKCE verifier, signed
+OIDC_SECONDS = 600
+log = logging.getLogger("soc.web")
 SSE_INTERVAL = 1.0  # how often an open queue asks for new alerts (the live target is < 2 s)
 LIVE_ROWS = 20  # at most this many arrived alerts are sent as rows; the count covers all
+# an alert's "created" is taken a moment before it is written (its figures are computed in
+# between): the first page's stream looks back this far, leaving out the rows it shows
+LIVE_GRACE = timedelta(minutes=2)
 
 # (method, path, permission or None for "any signed-in account"); the README table and the
-# route x role test read this list. Only /login and /healthz (and static files) are public.
+# route x role test read this list. Only /login, /login/oidc[/callback] and /healthz (and
+# static files) are public.
 ROUTES: list[tuple[str, str, Permission | None]] = [
     ("GET", "/", None),
     ("POST", "/logout", None),
@@ -127,7 +136,7 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/login")
     def login_form(request: Request) -> HTMLResponse:
         token = secrets.token_hex(16)
-        response = c.page("login.html", None, token=token, error="")
+        response = c.page("login.html", None, token=token, error="", detail="", oidc_label=_oidc_label(c))
         _cookie(response, LOGIN_COOKIE, token, _secure(c, request), max_age=600)
         return response
 
@@ -151,6 +160,57 @@ def create_app(console: Console) -> FastAPI:
         response = RedirectResponse("/", status_code=303)
         _cookie(response, COOKIE, c.signer.issue(user.name), _secure(c, request))
         response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.get("/login/oidc")
+    def oidc_start(request: Request) -> Response:
+        if c.oidc is None:
+            raise NotFound("sign-in through OpenID Connect is not configured", hint="[web.oidc] in soc.toml")
+        try:
+            url, flow = c.oidc.start()
+        except OidcError as exc:
+            log.warning("OpenID Connect: %s", exc.render())
+            return _login_again(c, request, "oidc_refused", 502, exc.render())
+        response = RedirectResponse(url, status_code=303)
+        # Lax, not Strict: the provider's redirect back is a cross-site navigation
+        response.set_cookie(
+            OIDC_COOKIE, c.signer.seal(flow, seconds=OIDC_SECONDS), max_age=OIDC_SECONDS, httponly=True,
+            secure=_secure(c, request), samesite="lax", path="/login/oidc",
+        )  # fmt: skip
+        return response
+
+    @app.get("/login/oidc/callback")
+    async def oidc_callback(request: Request) -> Response:
+        if c.oidc is None:
+            raise NotFound("sign-in through OpenID Connect is not configured", hint="[web.oidc] in soc.toml")
+        q = request.query_params
+        flow = c.signer.unseal(request.cookies.get(OIDC_COOKIE))
+        key = f"addr:{request.client.host if request.client else '-'}"
+        if c.limiter.blocked(key):
+            return _login_again(c, request, "rate_limited", 429)
+        try:
+            if q.get("error"):
+                raise OidcError(f"the identity provider refused: {q.get('error', '')[:80]}")
+            oidc = c.oidc
+            code, state = q.get("code", ""), q.get("state", "")
+            who = await run_in_threadpool(lambda: oidc.finish(code=code, state=state, flow=flow))
+            now = c.ctx.clock.now()
+            user = await run_in_threadpool(
+                lambda: c.users.external(who.name, who.role, now=now, lang=c.ctx.settings.report_lang)
+            )
+            if not user.enabled:
+                raise OidcError(f"the account {user.name!r} is disabled", hint="'soc users' as an admin")
+        except SocError as exc:
+            c.limiter.failed(key)
+            log.warning("OpenID Connect sign-in refused: %s", exc.render())
+            response = _login_again(c, request, "oidc_refused", 401, exc.render())
+            response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
+            return response
+        c.limiter.succeeded(key)
+        c.forget(user.name)
+        response = c.page("signed_in.html", None)
+        _cookie(response, COOKIE, c.signer.issue(user.name), _secure(c, request))
+        response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
         return response
 
     # -- any account ---------------------------------------------------------------
@@ -198,8 +258,10 @@ def create_app(console: Console) -> FastAPI:
         result = queue_page(c.ctx.es, f, after=after, before=before)
         # the page number is only shown: paging follows cursors, so page 100 costs what page 1 does
         number = _int(q.get("page"), 1) if result.newer else 1
+        now = c.ctx.clock.now()
+        known = [a.id for a in result.alerts if a.created > now - LIVE_GRACE] if result.newer is None else []
         return c.page(
-            "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=c.ctx.clock.now().isoformat(),
+            "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=now.isoformat(), known=known,
             number=number, pages=-(-result.total // PAGE_SIZE) if result.total_exact else None,
             severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
             detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
@@ -209,16 +271,21 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/alerts/live")
     async def alert_live(request: Request) -> StreamingResponse:
         """Server-sent events for an open queue page: ``{"new": n, "rows": [{"id", "html"}]}``
-        each time the number of alerts matching the page's filters recorded since it was
-        loaded changes; ``rows`` are the newest of them rendered as queue rows (with
-        ``rows=1``, which the first page asks for)."""
+        each time the number of alerts matching the page's filters recorded after ``loaded``
+        (when the page was served) changes; ``rows`` are the newest of them rendered as queue
+        rows (with ``rows=1``, which the first page asks for)."""
         viewer = c.require(request, Permission.alerts_read)
         f = queue_filter(request)
-        since = _time(request.query_params.get("since"), "since") or c.ctx.clock.now()
+        loaded = _time(request.query_params.get("loaded"), "loaded") or c.ctx.clock.now()
         with_rows = request.query_params.get("rows") == "1"
+        # the first page: alerts written after it was served, even if their "created" is a
+        # moment earlier, and none of those it shows (``known``)
+        shown = request.query_params.get("known", "").split()[:PAGE_SIZE] if with_rows else []
+        known = [k for k in shown if len(k) <= 100]
+        since = loaded - LIVE_GRACE if with_rows else loaded
 
         def poll() -> tuple[int, list[dict[str, str]]]:
-            n, fresh = arrived_since(c.ctx.es, f, since, size=LIVE_ROWS if with_rows else 0)
+            n, fresh = arrived_since(c.ctx.es, f, since, size=LIVE_ROWS if with_rows else 0, exclude=known)
             return n, [{"id": a.id, "html": c.fragment("_alert_row.html", viewer, a=a)} for a in fresh]
 
         async def stream() -> AsyncIterator[str]:
@@ -393,9 +460,15 @@ def _secure(c: Console, request: Request) -> bool:
     return c.secure_cookies or request.url.scheme == "https"
 
 
-def _login_again(c: Console, request: Request, key: str, status: int) -> HTMLResponse:
+def _oidc_label(c: Console) -> str:
+    return c.oidc.settings.label if c.oidc else ""
+
+
+def _login_again(c: Console, request: Request, key: str, status: int, detail: str = "") -> HTMLResponse:
     token = secrets.token_hex(16)
-    response = c.page("login.html", None, status=status, token=token, error=key)
+    response = c.page(
+        "login.html", None, status=status, token=token, error=key, detail=detail, oidc_label=_oidc_label(c)
+    )
     _cookie(response, LOGIN_COOKIE, token, _secure(c, request), max_age=600)
     return response
 
@@ -408,7 +481,8 @@ def route_table() -> str:
     """The route x role matrix as a Markdown table (the README shows it; a test keeps them equal)."""
     roles = list(Role)
     lines = ["| route | " + " | ".join(r.value for r in roles) + " |", "|---|" + "---|" * len(roles)]
-    lines.append("| `GET /login`, `POST /login`, `GET /healthz` | " + " | ".join("public" for _ in roles) + " |")
+    public = "`GET /login`, `POST /login`, `GET /login/oidc`, `GET /login/oidc/callback`, `GET /healthz`"
+    lines.append(f"| {public} | " + " | ".join("public" for _ in roles) + " |")
     for method, path, permission in ROUTES:
         marks = ["yes" if permission is None or r in PERMISSIONS[permission] else "—" for r in roles]
         lines.append(f"| `{method} {path}` | " + " | ".join(marks) + " |")

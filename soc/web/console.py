@@ -18,6 +18,7 @@ from soc.errors import SocError
 from soc.playbooks.models import Playbook
 from soc.textsafe import visible
 from soc.web import i18n
+from soc.web.oidc import OidcProvider
 from soc.web.roles import Permission, Role, allowed
 from soc.web.sessions import LoginLimiter, Session, SessionSigner
 from soc.web.users import User, UserStore
@@ -96,6 +97,7 @@ class Console:
         playbooks: list[Playbook],
         detectors: list[Detector],
         secure_cookies: bool = False,
+        oidc: OidcProvider | None = None,
     ) -> None:
         self.ctx = ctx
         self.users = UserStore(ctx.es)
@@ -104,6 +106,7 @@ class Console:
         self.playbooks = playbooks
         self.detectors = {d.id: d for d in detectors}
         self.secure_cookies = secure_cookies
+        self.oidc = oidc  # sign-in through OpenID Connect, besides local accounts
         self.env = environment()
         self._cache: dict[str, tuple[float, User | None]] = {}
 

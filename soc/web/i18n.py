@@ -16,6 +16,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "sign_out": ("サインアウト", "Sign out"),
     "name": ("アカウント名", "Account"),
     "password": ("パスワード", "Password"),
+    "oidc_refused": (
+        "組織アカウントでのサインインを受け付けませんでした。",
+        "The sign-in with the organisation's account was refused.",
+    ),
+    "sign_in_with": ("サインイン:", "Sign in with"),
+    "or": ("または", "or"),
+    "continue": ("続ける", "Continue"),
     "bad_login": ("アカウント名またはパスワードが違います。", "Wrong account name or password."),
     "rate_limited": (
         "サインインの失敗が続いたため、しばらく受け付けません。5分後にお試しください。",

@@ -71,6 +71,27 @@ class SessionSigner:
             return None
         return session if session.exp > (now or time.time()) else None
 
+    def seal(self, payload: dict[str, str], *, seconds: float, now: float | None = None) -> str:
+        """*payload* signed, expiring after *seconds* (the OpenID Connect flow's state cookie)."""
+        body = json.dumps({"p": payload, "exp": (now or time.time()) + seconds}).encode()
+        data = base64.urlsafe_b64encode(body)
+        return f"{data.decode()}.{self._mac(b'seal:' + data)}"
+
+    def unseal(self, text: str | None, *, now: float | None = None) -> dict[str, str] | None:
+        """The payload of a :meth:`seal` value if the signature holds and it has not expired."""
+        if not text or "." not in text:
+            return None
+        data, mac = text.rsplit(".", 1)
+        if not hmac.compare_digest(mac, self._mac(b"seal:" + data.encode())):
+            return None
+        try:
+            body = json.loads(base64.urlsafe_b64decode(data.encode()))
+            payload = {str(k): str(v) for k, v in dict(body["p"]).items()}
+            exp = float(body["exp"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        return payload if exp > (now or time.time()) else None
+
     def csrf(self, session: Session) -> str:
         return self._mac(b"csrf:" + session.sid.encode())
 

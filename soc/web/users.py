@@ -19,6 +19,8 @@ __all__ = ["User", "UserStore", "valid_name"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _HASHER = PasswordHasher()
 MIN_PASSWORD = 10
+# the password hash of an account that signs in through OpenID Connect: no password matches it
+EXTERNAL = "!oidc"
 
 
 def valid_name(name: str) -> str:
@@ -40,6 +42,11 @@ class User(BaseModel):
     enabled: bool = True
     lang: str = "ja"
     created: datetime
+
+    @property
+    def external(self) -> bool:
+        """Signed in through OpenID Connect (no local password)."""
+        return self.password_hash == EXTERNAL
 
 
 class UserStore:
@@ -78,6 +85,25 @@ class UserStore:
         if not self._gw.create(self.index, name, user.model_dump(mode="json"), refresh=True):
             raise SocError(f"account {name!r} exists already", hint="pick another name, or 'soc users disable' it")
         return user
+
+    def external(self, name: str, role: Role, *, now: datetime, lang: str = "ja") -> User:
+        """The account of someone the identity provider signed in: created on the first
+        sign-in, its role kept as the provider says. A local account of that name is refused."""
+        valid_name(name)
+        self.ensure_index()
+        user = self.get(name)
+        if user is None:
+            user = User(name=name, role=role, password_hash=EXTERNAL, lang=lang, created=now)
+            if self._gw.create(self.index, name, user.model_dump(mode="json"), refresh=True):
+                return user
+            user = self.get(name)  # signed in twice at once
+            if user is None:
+                raise NotFound(f"no account {name!r}")
+        if user.password_hash != EXTERNAL:
+            raise SocError(
+                f"account {name!r} is a local account", hint="sign in with its password, or rename one of the two"
+            )
+        return user if user.role == role else self._update(name, role=role)
 
     def get(self, name: str) -> User | None:
         found = self._gw.get(self.index, name)

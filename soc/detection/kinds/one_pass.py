@@ -21,6 +21,11 @@ last events, so the same alerts with the same ids). It gets there with less work
    the Σ per-slot distinct values is an upper bound; only the (window, group) pairs
    whose bound reaches the threshold are aggregated again, per window, narrowed to
    those groups.
+
+When the estimate counts few matching events (``fetch.FETCH_MAX_EVENTS``), step 3 reads
+the events themselves instead of aggregating them (``soc.detection.kinds.fetch``: doc
+values only, a point in time, one page at a time) and step 4 is not needed: the distinct
+values of every (window, group) are then known exactly.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from soc.detection.kinds.base import Evaluation, KindEnv, walk_pages
+from soc.detection.kinds.fetch import FETCH_MAX_EVENTS, Event, fetched
 from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
 from soc.detection.queries import GROUP_PREFIX, SLOT_KEY, group_key, plan_estimate, slots_page, threshold_page
 from soc.detection.windows import Window
 
 __all__ = ["STRATEGIES", "Plan", "evaluate_planned", "plan_for"]
 
-STRATEGIES = ("auto", "windows", "one-pass")
+STRATEGIES = ("auto", "windows", "one-pass", "fetch")
 # below this many windows one aggregation per window costs no more requests than a plan
 MIN_WINDOWS = 4
 # first-field values kept as candidates; above this the pass is not narrowed by them
@@ -53,7 +59,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass
 class Plan:
     detector: str
-    strategy: str  # "windows" (one aggregation per window) or "one-pass"
+    strategy: str  # "windows" (one aggregation per window), "one-pass" or "fetch" (one pass over the events)
     reason: str
     windows: int
     slot: timedelta | None = None
@@ -62,6 +68,7 @@ class Plan:
     surviving: int | None = None  # windows not pruned
     blocks: int = 0
     confirmed: int = 0  # (window, group) pairs aggregated again (distinct conditions)
+    fetched: int = 0  # events read (the fetch path)
     requests: int = 0
     took_ms: int = 0
     queries: list[dict[str, Any]] = field(default_factory=list)
@@ -72,11 +79,16 @@ class Plan:
         narrowed = (
             "all groups" if self.candidates is None else f"{self.candidates:,} candidate value(s) of a grouped field"
         )
+        how = (
+            f"{self.fetched:,} event(s) fetched"
+            if self.strategy == "fetch"
+            else f"{self.blocks} block(s), {self.confirmed} (window, group) pair(s) confirmed"
+        )
+        path = "one pass over the events" if self.strategy == "fetch" else "one pass"
         return (
-            f"{self.detector}: one pass ({self.reason}); estimate: {self.events:,} matching event(s) in "
-            f"{self.slot} slots; {self.surviving:,} of {self.windows:,} window(s) can reach the threshold, "
-            f"{narrowed}; {self.blocks} block(s), {self.confirmed} (window, group) pair(s) confirmed; "
-            f"{self.requests} request(s), took {self.took_ms} ms"
+            f"{self.detector}: {path} ({self.reason}); estimate: {self.events or 0:,} matching event(s) in "
+            f"{self.slot} slots; {self.surviving or 0:,} of {self.windows:,} window(s) can reach the threshold, "
+            f"{narrowed}; {how}; {self.requests} request(s), took {self.took_ms} ms"
         )
 
 
@@ -103,8 +115,9 @@ def plan_for(detector: Any, windows: list[Window], strategy: str = "auto") -> Pl
     slot = timedelta(seconds=math.gcd(int(interval.total_seconds()), int(window.total_seconds())))
     if slot.total_seconds() < 1 or window.total_seconds() % 1 or interval.total_seconds() % 1:
         return Plan(detector.id, "windows", "window or interval not in whole seconds", n)
-    reason = "forced (--strategy one-pass)" if strategy == "one-pass" else f"{n} windows"
-    return Plan(detector.id, "one-pass", reason, n, slot=slot)
+    if strategy in ("one-pass", "fetch"):
+        return Plan(detector.id, strategy, f"forced (--strategy {strategy})", n, slot=slot)
+    return Plan(detector.id, "one-pass", f"{n} windows", n, slot=slot)
 
 
 def _ms(t: datetime) -> int:
@@ -118,7 +131,7 @@ def _at(ms: float) -> datetime:
 class _Acc:
     """A (window, group) accumulator: count, first and last event, Σ per-slot distinct."""
 
-    __slots__ = ("count", "dsum", "first", "key", "last")
+    __slots__ = ("count", "dsum", "first", "key", "last", "values")
 
     def __init__(self, key: dict[str, Any]) -> None:
         self.key = key
@@ -126,6 +139,7 @@ class _Acc:
         self.dsum = 0
         self.first = math.inf
         self.last = -math.inf
+        self.values: set[Any] | None = None  # the distinct values themselves (fetched events)
 
 
 def evaluate_planned(
@@ -145,8 +159,9 @@ def evaluate_planned(
     head = evaluations[windows[0]]  # the plan's own requests are counted on the first window
     start, end = windows[0].start, windows[-1].end
 
-    def ask(body: dict[str, Any]) -> dict[str, Any]:
-        res = env.gw.search(env.indices, body, action=f"detector {detector.id} plan")
+    def ask(body: dict[str, Any], pit: bool = False) -> dict[str, Any]:
+        action = f"detector {detector.id} plan"
+        res = env.gw.search_pit(body, action=action) if pit else env.gw.search(env.indices, body, action=action)
         plan.requests += 1
         plan.took_ms += int(res.get("took", 0))
         head.add_answer(body, res, env.keep_queries)
@@ -161,6 +176,9 @@ def evaluate_planned(
         )
     )
     plan.events = int(res["hits"]["total"]["value"])
+    if plan.strategy == "one-pass" and env.strategy == "auto" and plan.events <= FETCH_MAX_EVENTS:
+        plan.strategy = "fetch"  # few events: reading them costs less than aggregating them
+        plan.reason += f"; {plan.events:,} event(s) to read, at most {FETCH_MAX_EVENTS:,}"
     aggs = res.get("aggregations") or {}
     if "slots" not in aggs:  # no index matched (nothing ingested yet): no window holds anything
         plan.surviving = 0
@@ -202,6 +220,19 @@ def evaluate_planned(
     accs: dict[int, dict[tuple[Any, ...], _Acc]] = defaultdict(dict)  # window end -> group -> figures
     pending = sorted(survivors)  # window ends not judged yet
     confirm: dict[Window, list[dict[str, Any]]] = {}
+    if plan.strategy == "fetch":
+        few = sum(per_slot.get(s, (0, 0))[0] for s in needed)
+        span = (_at(needed[0]), _at(needed[-1] + slot_ms))
+        keep = {f: [k for k, _ in v] for f, v in narrow.items()}
+        for events, upto in fetched(env, detector, *span, estimate=few, narrow=keep, ask=ask):
+            plan.fetched += len(events)
+            _add_events(detector, events, survivors, accs, slot_ms, step_ms=_step_ms(detector), width_ms=width_ms)
+            while pending and pending[0] <= upto:
+                e = pending.pop(0)
+                _judge(detector, survivors[e], accs.pop(e, {}), evaluations, confirm, on_bucket)
+        for e in pending:
+            _judge(detector, survivors[e], accs.pop(e, {}), evaluations, confirm, on_bucket)
+        return [evaluations[w] for w in windows]
     for block_lo, block_hi in _blocks(needed, slot_ms, per_slot):
         plan.blocks += 1
         in_block = sum(per_slot.get(s, (0, 0))[0] for s in range(block_lo, block_hi, slot_ms))
@@ -290,6 +321,44 @@ def _pass(
             return
 
 
+def _step_ms(detector: ThresholdDetector | SegmentPolicyDetector) -> int:
+    return detector.schedule.interval // timedelta(milliseconds=1)
+
+
+def _add_events(
+    detector: ThresholdDetector | SegmentPolicyDetector,
+    events: list[Event],
+    survivors: dict[int, Window],
+    accs: dict[int, dict[tuple[Any, ...], _Acc]],
+    slot_ms: int,
+    *,
+    step_ms: int,
+    width_ms: int,
+) -> None:
+    """Each fetched event added to the accumulators of every surviving window holding it,
+    with its distinct values kept exactly."""
+    exact = detector.distinct_field() is not None
+    for ev in events:
+        s = int(ev.ms) - int(ev.ms) % slot_ms
+        e = s + slot_ms
+        e += -e % step_ms
+        while e <= s + width_ms:
+            if e in survivors:
+                for key in ev.keys:
+                    ident = tuple(key.values())
+                    acc = accs[e].get(ident)
+                    if acc is None:
+                        acc = accs[e][ident] = _Acc(key)
+                        if exact:
+                            acc.values = set()
+                    acc.count += 1
+                    acc.first = min(acc.first, ev.ms)
+                    acc.last = max(acc.last, ev.ms)
+                    if acc.values is not None:
+                        acc.values.update(ev.values)
+            e += step_ms
+
+
 def _parts(cand_counts: list[tuple[Any, int]] | None, share: float) -> Iterator[list[Any] | None]:
     """The candidates cut so each part holds about BLOCK_EVENTS events of the block
     (*share*: the block's part of the range's events); a terms filter on a part makes
@@ -346,7 +415,7 @@ def _judge(
     for ident in sorted(groups, key=_order):
         acc = groups[ident]
         ev.groups += 1
-        if gte:
+        if gte and acc.values is None:
             if acc.dsum >= gte and acc.count >= _min_count(detector):
                 confirm.setdefault(window, []).append(group_key(detector.group_by, acc.key))
             continue
@@ -356,6 +425,8 @@ def _judge(
             "first_seen": {"value": acc.first},
             "last_seen": {"value": acc.last},
         }
+        if acc.values is not None:
+            bucket["distinct"] = {"value": len(acc.values)}
         on_bucket(window, bucket, ev)
 
 

@@ -58,7 +58,7 @@ def _planned_or_walk(
     """The plan's path: one pass over the range, or one aggregation per window."""
     plan = plan_for(detector, windows, env.strategy)
     env.plans.append(plan)
-    if plan.strategy == "one-pass":
+    if plan.strategy in ("one-pass", "fetch"):
         return evaluate_planned(env, detector, windows, plan, on_bucket)
     if env.strategy == "windows":
         return _walk(env, detector, windows, on_bucket)

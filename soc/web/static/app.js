@@ -22,8 +22,9 @@ document.addEventListener("DOMContentLoaded", function () {
     var title = document.title;
     var q = live.getAttribute("data-params");
     var rows = live.getAttribute("data-rows") === "1";
-    var url = "/alerts/live?since=" + encodeURIComponent(live.getAttribute("data-since")) +
-      (rows ? "&rows=1" : "") + (q ? "&" + q : "");
+    var known = live.getAttribute("data-known");
+    var url = "/alerts/live?loaded=" + encodeURIComponent(live.getAttribute("data-loaded")) +
+      (rows ? "&rows=1" : "") + (known ? "&known=" + encodeURIComponent(known) : "") + (q ? "&" + q : "");
     var body = document.querySelector("table.alerts tbody");
     var source = new EventSource(url);
     source.onmessage = function (ev) {
