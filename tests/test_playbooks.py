@@ -30,7 +30,7 @@ DETECTORS = {
     ],
     "lateral-movement": [
         "port-scan", "slow-port-scan", "host-sweep", "host-sweep-unanswered", "lateral-fan-out",
-        "lateral-movement-network", "ssh-protocol-probing",
+        "lateral-movement-network", "ssh-protocol-probing", "port-scan-burst",
     ],
     "malware-c2": [
         "beaconing", "beaconing-proxy", "beaconing-tls", "dns-tunnelling", "dns-txt-volume", "dns-long-names",

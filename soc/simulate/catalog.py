@@ -49,7 +49,8 @@ SCENARIOS: dict[str, Scenario] = {
     "ssh-slow-user-enumeration": Scenario(
         auth.ssh_slow_user_enumeration, ("ssh-slow-user-enumeration",), span=timedelta(hours=2), exclusive=False
     ),
-    "port-scan": Scenario(net.port_scan, ("port-scan", "slow-port-scan")),
+    "port-scan": Scenario(net.port_scan, ("port-scan", "slow-port-scan", "port-scan-burst")),
+    "port-scan-burst": Scenario(net.port_scan_burst, ("port-scan-burst",)),
     "slow-port-scan": Scenario(
         net.slow_port_scan, ("slow-port-scan",), span=timedelta(hours=4, minutes=5), exclusive=False
     ),

@@ -23,6 +23,7 @@ __all__ = [
     "lgwan_to_internet",
     "mynumber_to_internet",
     "port_scan",
+    "port_scan_burst",
     "silent_log_source",
     "slow_port_scan",
 ]
@@ -31,15 +32,17 @@ JUMP_HOST = "10.20.0.45"  # the IT jump server (detectors/value-lists/jump-hosts
 
 
 def port_scan(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
-    """A compromised workstation probes the file server on 200 ports within five minutes (near miss: 40)."""
+    """A compromised workstation probes the file server on 200 ports within five minutes
+    (near miss: 40 ports over ten minutes, a few a minute)."""
     attacker = rng.choice(city.staff)
     ports = rng.sample(range(1, 10000), 40 if near else 200)
+    step = 15.0 if near else 1.5
     events = []
     for i, port in enumerate(ports):
         allowed = port in (135, 139, 445)
         events.append(
             ev.flow(
-                slot.at + timedelta(seconds=i * 1.5),
+                slot.at + timedelta(seconds=i * step),
                 src=attacker.ip,
                 dst=city.file_server,
                 port=port,
@@ -405,4 +408,33 @@ def beaconing_proxy(city: City, slot: Slot, rng: random.Random, ev: EventFactory
         events,
         {"source.ip": victim.ip, "url.domain": domain, "destination.domain": domain},
         f"{victim.workstation} checks in with {domain} through the proxy every ~10 minutes",
+    )
+
+
+_COMMON_PORTS = (21, 22, 23, 25, 53, 80, 110, 111, 135, 139, 143, 443, 445, 993, 995, 1433, 1723, 3306, 3389, 5900,
+                 8080, 8443)  # fmt: skip
+
+
+def port_scan_burst(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """An internet address probes the mail relay on 20 common service ports within two
+    seconds; the firewall lets only SMTP through (near miss: 10 ports)."""
+    src = f"{rng.choice([45, 91, 103, 185])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    ports = rng.sample(_COMMON_PORTS, 10 if near else 20)
+    events = [
+        ev.flow(
+            slot.at + timedelta(milliseconds=100 * i),
+            src=src,
+            dst=city.mail_relay,
+            port=port,
+            allowed=port == 25,
+            bytes_out=60,
+            bytes_in=60 if port == 25 else 0,
+            observer="UTM-INET",
+        )
+        for i, port in enumerate(ports)
+    ]
+    return Attack(
+        events,
+        {"source.ip": src, "destination.ip": city.mail_relay},
+        f"{src} probes the mail relay on {len(ports)} service ports within seconds",
     )
