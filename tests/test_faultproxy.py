@@ -1,0 +1,135 @@
+"""bench/faultproxy.py between soc and the real node: each injected fault reaches soc as
+the same fault from a real cluster would, the client's retries ride over isolated ones,
+and a 429/503 storm is one outage in the scheduler's log (first line, then the end), not
+a warning per job and try."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bench.faultproxy import FAULTS, FaultProxy
+from soc.clock import ManualClock
+from soc.config import Settings, load_settings
+from soc.context import AppContext
+from soc.detection.loader import load_detectors
+from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable
+from soc.es.client import EsGateway, build_client, translate_errors
+from soc.es.outage import quiet_transport_logs
+from soc.playbooks.loader import load_playbooks
+from soc.runtime.scheduler import DetectorScheduler
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def proxy(settings: Settings) -> Iterator[FaultProxy]:
+    with FaultProxy(settings.es_url, seed=1, latency=(0.05, 0.1)) as p:
+        yield p
+
+
+def _gateway(settings: Settings, proxy: FaultProxy, *, retries: int) -> EsGateway:
+    through = load_settings(es_url=proxy.url, index_prefix=settings.index_prefix, es_max_retries=retries, es_timeout=5)
+    return EsGateway(build_client(through), prefix=settings.index_prefix)
+
+
+def test_each_fault_reaches_soc_as_a_real_clusters_would(
+    settings: Settings, ctx: AppContext, proxy: FaultProxy
+) -> None:
+    index = f"{settings.index_prefix}-probe"
+    ctx.es.client.indices.create(index=index)
+    bare = _gateway(settings, proxy, retries=0)
+    try:
+        proxy.script.extend(["429", "503"])  # overloaded, starting: busy, a transient outage
+        for status in ("429", "503"):
+            with pytest.raises(ElasticsearchBusy, match=f"HTTP {status}"):
+                bare.search(index, {"query": {"match_all": {}}})
+        proxy.script.append("reset")
+        with pytest.raises(ElasticsearchUnavailable, match="unreachable"):
+            bare.search(index, {"query": {"match_all": {}}})
+        # the request took effect, the answer was lost: the write is there all the same
+        proxy.script.append("reset-after")
+        with pytest.raises(ElasticsearchUnavailable), translate_errors("index a probe"):
+            bare.client.index(index=index, id="lost-answer", document={"n": 1}, refresh=True)
+        assert ctx.es.get(index, "lost-answer") is not None
+        proxy.down()
+        with pytest.raises(ElasticsearchUnavailable):
+            bare.search(index, {"query": {"match_all": {}}})
+        assert not bare.ping()
+        proxy.up()
+        assert bare.search(index, {"query": {"match_all": {}}})["hits"]["total"]["value"] == 1
+
+        # isolated faults: the client's retries absorb every kind
+        retrying = _gateway(settings, proxy, retries=3)
+        before = proxy.counts["requests"]
+        for fault in FAULTS:
+            proxy.script.append(fault)
+            assert retrying.search(index, {"query": {"match_all": {}}})["hits"]["total"]["value"] == 1
+        retries = proxy.counts["requests"] - before - len(FAULTS)
+        assert retries == 4  # 429, 503, reset, reset-after each asked again; latency only waited
+        assert all(proxy.counts[f] >= 2 for f in ("429", "503", "reset", "reset-after"))
+        assert proxy.counts["outages"] == 1
+        retrying.close()
+    finally:
+        bare.close()
+
+
+def test_a_seeded_schedule_is_reproducible() -> None:
+    rates = {"429": 0.1, "503": 0.1, "latency": 0.1, "reset": 0.05, "reset-after": 0.05}
+    runs = []
+    for _ in range(2):
+        p = FaultProxy("http://127.0.0.1:9", seed=7, rates=rates)
+        runs.append([p._decide() for _ in range(2000)])
+        p.close()
+    assert runs[0] == runs[1]
+    drawn = {f: runs[0].count(f) / 2000 for f in FAULTS}
+    assert all(abs(drawn[f] - rates[f]) < 0.03 for f in FAULTS), drawn
+    with pytest.raises(ValueError, match="unknown fault"):
+        FaultProxy("http://127.0.0.1:9", rates={"418": 0.1})
+
+
+def test_a_429_503_storm_is_one_outage_in_the_scheduler_log(
+    settings: Settings, ctx: AppContext, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    quiet_transport_logs(verbose=False)
+    live = load_settings(es_url=proxy.url, index_prefix=settings.index_prefix, es_max_retries=1, es_timeout=5)
+    clock = ManualClock(T0)
+    through = AppContext(settings=live, es=EsGateway(build_client(live), prefix=live.index_prefix), clock=clock)
+    detectors = load_detectors(REPO / "detectors")[:4]
+    sched = DetectorScheduler(through, detectors=detectors, playbooks=load_playbooks(REPO / "playbooks"))
+    try:
+        for d in detectors:
+            assert sched.tick(d.id)
+        proxy.set_rates({"429": 0.5, "503": 0.5})  # every request refused, retries included
+        caplog.clear()
+        caplog.set_level(logging.INFO)
+        for _minute in range(12):
+            clock.advance(timedelta(minutes=1))
+            for h in sched._health.values():
+                h.retry_at = None  # no backoff: the worst case for the log
+            for d in detectors:
+                assert sched.tick(d.id) is False
+        messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert not any(r.exc_info for r in caplog.records), "a traceback reached the log"
+        assert sum("Elasticsearch unreachable" in m for m in messages) == 1, messages
+        assert any("HTTP 429" in m or "HTTP 503" in m for m in messages), messages
+        assert sum("still unreachable" in m for m in messages) == 2, messages  # at 5 and 10 minutes
+        assert len(messages) == 3, messages  # no line per job and try
+
+        caplog.clear()
+        proxy.set_rates({})
+        clock.advance(timedelta(minutes=1))
+        for h in sched._health.values():
+            h.retry_at = None
+        for d in detectors:
+            assert sched.tick(d.id)
+        back = [r.getMessage() for r in caplog.records if "Elasticsearch is back" in r.getMessage()]
+        assert len(back) == 1 and "48 failed run(s) of 4 job(s)" in back[0], back
+        assert proxy.counts["429"] + proxy.counts["503"] >= 96  # each failed run: a try and a retry
+    finally:
+        through.es.close()
