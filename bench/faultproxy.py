@@ -49,9 +49,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FAULTS", "FaultProxy"]
+__all__ = ["DEFAULT_RATES", "FAULTS", "FaultProxy"]
 
 FAULTS = ("429", "503", "latency", "reset", "reset-after")
+# per request: every client meets each fault often, and the client's 3 retries usually
+# absorb it (a run that still fails backs off and resumes): bench/faults.py's default
+DEFAULT_RATES = {"429": 0.02, "503": 0.02, "latency": 0.03, "reset": 0.01, "reset-after": 0.01}
 _REASONS = {429: "Too Many Requests", 503: "Service Unavailable"}
 _ERROR_TYPES = {429: "es_rejected_execution_exception", 503: "unavailable_shards_exception"}
 

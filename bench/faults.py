@@ -60,7 +60,7 @@ from aiosmtpd.controller import Controller
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.faultproxy import FAULTS, FaultProxy  # noqa: E402
+from bench.faultproxy import DEFAULT_RATES, FAULTS, FaultProxy  # noqa: E402
 from soc.clock import ManualClock  # noqa: E402
 from soc.config import Settings, load_settings  # noqa: E402
 from soc.context import AppContext  # noqa: E402
@@ -79,9 +79,6 @@ from tests.peers import HttpPeer, Mailbox, free_port  # noqa: E402
 END = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 TTL, RENEW = 4, 1
 BEHAVIOURS = ["ok", "ok", "ok", "late", "500", "hang", "reset"]
-# per request: enough that every scheduler meets each fault many times, rare enough that
-# the client's 3 retries usually absorb it (a run that still fails backs off and resumes)
-DEFAULT_RATES = {"429": 0.02, "503": 0.02, "latency": 0.03, "reset": 0.01, "reset-after": 0.01}
 
 
 @dataclass

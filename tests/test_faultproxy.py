@@ -6,6 +6,7 @@ a warning per job and try."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from soc.context import AppContext
 from soc.detection.loader import load_detectors
 from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable
 from soc.es.client import EsGateway, build_client, translate_errors
+from soc.es.locks import _doc_id, hold, locks_index
 from soc.es.outage import quiet_transport_logs
 from soc.playbooks.loader import load_playbooks
 from soc.runtime.scheduler import DetectorScheduler
@@ -133,3 +135,22 @@ def test_a_429_503_storm_is_one_outage_in_the_scheduler_log(
         assert proxy.counts["429"] + proxy.counts["503"] >= 96  # each failed run: a try and a retry
     finally:
         through.es.close()
+
+
+def test_a_lock_whose_answer_was_lost_is_ours_not_a_wait_for_its_expiry(
+    settings: Settings, ctx: AppContext, proxy: FaultProxy
+) -> None:
+    """The create of a lock took effect but its answer was lost; the client's retry gets
+    409. The holder is this very caller: it must not wait out the lock's 30 s expiry (the
+    fault proxy found this: a 30 s stall of an escalation after a reset)."""
+    through = _gateway(settings, proxy, retries=3)
+    try:
+        proxy.script.append("reset-after")
+        began = time.monotonic()
+        with hold(through, ["incident:lost-answer"], wait=5.0):
+            assert time.monotonic() - began < 3
+            assert proxy.counts["reset-after"] == 1
+            assert ctx.es.get(locks_index(ctx.es), _doc_id("incident:lost-answer")) is not None
+        assert ctx.es.get(locks_index(ctx.es), _doc_id("incident:lost-answer")) is None  # released
+    finally:
+        through.close()
