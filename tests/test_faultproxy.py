@@ -18,11 +18,14 @@ from soc.clock import ManualClock
 from soc.config import Settings, load_settings
 from soc.context import AppContext
 from soc.detection.loader import load_detectors
+from soc.detection.state import RunStateStore
 from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable
 from soc.es.client import EsGateway, build_client, translate_errors
 from soc.es.locks import _doc_id, hold, locks_index
 from soc.es.outage import quiet_transport_logs
 from soc.playbooks.loader import load_playbooks
+from soc.runtime.fencing import FencedRunStateStore
+from soc.runtime.leases import LeaseManager, detector_job
 from soc.runtime.scheduler import DetectorScheduler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,5 +155,31 @@ def test_a_lock_whose_answer_was_lost_is_ours_not_a_wait_for_its_expiry(
             assert proxy.counts["reset-after"] == 1
             assert ctx.es.get(locks_index(ctx.es), _doc_id("incident:lost-answer")) is not None
         assert ctx.es.get(locks_index(ctx.es), _doc_id("incident:lost-answer")) is None  # released
+    finally:
+        through.close()
+
+
+def test_a_run_state_save_whose_answer_was_lost_is_not_a_lost_lease(
+    settings: Settings, ctx: AppContext, proxy: FaultProxy
+) -> None:
+    """The versioned save of a watermark took effect but its answer was lost; the retry
+    meets the version it made itself (409). That is this scheduler's own write, not
+    another's: the run goes on (it used to stop with 'written by another scheduler')."""
+    through = _gateway(settings, proxy, retries=3)
+    try:
+        leases = LeaseManager(through, ttl=timedelta(seconds=30), renew=timedelta(seconds=10))
+        store = FencedRunStateStore(through, leases=leases)
+        leases.on_acquired = store.fence
+        assert leases.ensure(detector_job("failed-login-burst"))
+        state = store.get("failed-login-burst")
+        state.watermark = T0
+        proxy.script.extend(["forward", "reset-after"])  # the lease check passes, the write's answer is lost
+        store.save(state)  # no LeaseLost
+        assert proxy.counts["reset-after"] == 1
+        state = store.get("failed-login-burst")
+        assert state.watermark == T0
+        state.watermark = T0 + timedelta(minutes=5)
+        store.save(state)  # and the next save goes on from the right version
+        assert RunStateStore(ctx.es).get("failed-login-burst").watermark == T0 + timedelta(minutes=5)
     finally:
         through.close()

@@ -79,6 +79,12 @@ class FencedRunStateStore(RunStateStore):
             )
         except VersionConflict as exc:
             self._versions.pop(detector_id, None)
+            found = self._gw.get(state_index(self._gw), self._doc_id(detector_id))
+            if found is not None and found["_source"] == doc:
+                # our own write: it took effect, its answer was lost and the client's retry
+                # met the version it had just made (a reset after the request went out)
+                self._versions[detector_id] = (int(found["_seq_no"]), int(found["_primary_term"]))
+                return
             raise LeaseLost(
                 f"{lease.job}: the run state was written by another scheduler since it was read",
                 object_id=lease.job,
