@@ -25,7 +25,9 @@ random, and compare what they produced with a clean backtest.
    connection and resets the open ones) and ``--node-restarts`` real ones (the bench's
    own node stopped, then started again on the same data); a webhook receiver on
    127.0.0.1 answering at random late / 500 / hanging / with a reset, and an SMTP server
-   (aiosmtpd) that goes down and comes back.
+   (aiosmtpd) that goes down for 5-20 s now and then (``--smtp-outage-seconds``: the
+   notification retries here - 8 tries, 1 s, 10 s backoff - span about 30 s; an outage
+   longer than that is a delivery given up and recorded ``failed``, by design).
 4. When every detector's watermark has passed the day's end, the schedulers are stopped,
    the deliveries drained (what the CSIRT job does on its next ticks) and the clean run
    recomputed over exactly the windows the faulty run covered.
@@ -183,6 +185,9 @@ def main() -> int:
     parser.add_argument("--outages", type=int, default=5, help="the proxy refuses every connection for 5-20 s")
     parser.add_argument("--node-restarts", type=int, default=1, help="the bench's own node stopped and started")
     parser.add_argument("--outage-seconds", type=float, nargs=2, default=(5.0, 20.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--smtp-outage-seconds", type=float, nargs=2, default=(5.0, 20.0), metavar=("MIN", "MAX"),
+                        help="shorter than the notification retries' span (about 30 s here): a longer one is a "
+                        "delivery given up, by design")  # fmt: skip
     parser.add_argument("--proxy-rates", type=_parse_rates, default=DEFAULT_RATES,
                         help="fault=probability per request, comma-separated (%(default)s)")  # fmt: skip
     parser.add_argument("--scenarios", help="comma-separated simulator scenarios (default: all; short runs need few)")
@@ -266,6 +271,7 @@ def main() -> int:
                 return len(detectors)
 
         outage_until: float | None = None
+        smtp_back_at = 0.0
         restart_after = [args.kills * (i + 1) // (args.node_restarts + 1) for i in range(args.node_restarts)]
         while (
             behind()
@@ -304,14 +310,14 @@ def main() -> int:
                     victim.wait(10)
                     faults.kills += 1
                     procs.append(spawn())
-            if rng.random() < 0.15:
-                if smtp is not None:
-                    smtp.stop()
-                    smtp = None
-                    faults.smtp_outages += 1
-                else:
-                    smtp = Controller(box, hostname="127.0.0.1", port=smtp_port)
-                    smtp.start()
+            if smtp is not None and rng.random() < 0.15:
+                smtp.stop()
+                smtp = None
+                smtp_back_at = time.monotonic() + rng.uniform(*args.smtp_outage_seconds)
+                faults.smtp_outages += 1
+            elif smtp is None and time.monotonic() >= smtp_back_at:
+                smtp = Controller(box, hostname="127.0.0.1", port=smtp_port)
+                smtp.start()
         replay_seconds = time.monotonic() - replay_began
         for p in procs:
             if p.poll() is None:
