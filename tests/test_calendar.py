@@ -148,3 +148,42 @@ def test_demo_passes_on_closed_days(
     assert res.exit_code == 0, res.output
     assert summary["range"]["to"].startswith(datetime.fromisoformat(end).astimezone(UTC).strftime("%Y-%m-%dT%H"))
     assert list(out.glob("*.ja.md")), "the incident reports were written"
+
+
+def test_a_second_demo_on_the_same_prefix_waits_for_none_and_deletes_nothing(
+    settings: Settings, ctx: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `soc demo` runs on one cluster and prefix would reset each other's indices mid-run:
+    the second is refused at once with the fix, before it deletes anything; a holder that was
+    killed leaves no stale claim behind."""
+    import signal
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("SOC_ES_URL", settings.es_url)
+    monkeypatch.delenv("SOC_CONFIG", raising=False)
+    prefix = f"{settings.index_prefix}-demo"
+    ctx.es.client.index(index=f"{prefix}-events-keep", document={"kept": True}, refresh=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from soc.cli.demo_cmd import _claim_prefix; "
+            f"h = _claim_prefix({settings.es_url!r}, {prefix!r}); print('held', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--prefix", prefix, "--hours", "1"])
+        assert res.exit_code != 0
+        assert "another soc demo is running" in res.output and "--prefix" in res.output, res.output
+        assert ctx.es.client.indices.exists(index=f"{prefix}-events-keep"), "the refused demo deleted nothing"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        ctx.es.delete_indices(f"{prefix}-*")
+    from soc.cli.demo_cmd import _claim_prefix
+
+    _claim_prefix(settings.es_url, prefix).close()  # the killed holder's claim went with it

@@ -4,6 +4,7 @@ hostile strings."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -194,16 +195,23 @@ def test_queue_newest_first_filters_and_pages(ctx: AppContext, seeded: Seeded, a
     page1 = app_client.get("/alerts").text
     ids = re.findall(r'name="id" value="(A-[0-9a-f]+)"', page1)
     assert len(ids) == 50 and ids[0] == many[-1].id  # newest first, full ids
-    assert "Page 1 / 2" in page1
-    page2 = app_client.get("/alerts?page=2").text
-    assert len(re.findall(r'name="id" value="(A-[0-9a-f]+)"', page2)) == 12
+    assert "Page 1 / 2" in page1 and "62 total" in page1
+    older = re.search(r'href="(/alerts\?[^"]+)" id="next-page"', page1)
+    assert older and "after=" in older.group(1)
+    page2 = app_client.get(older.group(1).replace("&amp;", "&")).text
+    ids2 = re.findall(r'name="id" value="(A-[0-9a-f]+)"', page2)
+    assert len(ids2) == 12 and not set(ids) & set(ids2) and "Page 2 / 2" in page2 and 'id="next-page"' not in page2
+    back = re.search(r'href="(/alerts\?[^"]+)" id="prev-page"', page2)
+    assert back and "before=" in back.group(1)
+    again = app_client.get(back.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'name="id" value="(A-[0-9a-f]+)"', again) == ids and 'id="prev-page"' not in again
     only = app_client.get("/alerts", params={"address": "10.1.0.7"}).text
     assert re.findall(r'name="id" value="(A-[0-9a-f]+)"', only) == [many[7].id]
     net = app_client.get("/alerts", params={"address": "203.0.113.0/24", "severity": "high"}).text
     assert set(re.findall(r'name="id" value="(A-[0-9a-f]+)"', net)) == {seeded.hostile_alert, seeded.plain_alert}
     by_user = app_client.get("/alerts", params={"user": "k.mori"}).text
     assert re.findall(r'name="id" value="(A-[0-9a-f]+)"', by_user) == [many[-1].id]
-    window = app_client.get("/alerts", params={"to": (T0 + timedelta(minutes=10)).isoformat()}).text
+    window = app_client.get("/alerts", params={"until": (T0 + timedelta(minutes=10)).isoformat()}).text
     assert re.findall(r'name="id" value="(A-[0-9a-f]+)"', window) == [seeded.hostile_alert]
     bad = app_client.get("/alerts", params={"address": "not-an-ip"})
     assert bad.status_code == 400 and "not an IP address" in bad.text
@@ -354,12 +362,31 @@ def test_language_is_per_account(ctx: AppContext, seeded: Seeded, app_client: Te
     assert r.headers["location"] == "/"
 
 
-def test_live_count_of_new_alerts(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+def test_live_queue_sends_new_alerts_matching_its_filters(
+    ctx: AppContext, seeded: Seeded, app_client: TestClient
+) -> None:
     sign_in(app_client, "operator")
     since = ctx.clock.now().isoformat()
-    put_alerts(ctx, [make_alert("port-scan", {"source.ip": "10.9.9.9"}, minutes=600)])  # created after 'since'
+    high = make_alert("port-scan", {"source.ip": "10.9.9.9", "user.name": "<b>x</b>"}, minutes=600)
+    low = make_alert("port-scan", {"source.ip": "10.9.9.8"}, minutes=601, severity="low")
+    put_alerts(ctx, [high, low])  # created after 'since'; only one matches the page's filter
     with app_client.stream("GET", "/alerts/live", params={"since": since, "severity": "high"}) as r:
         lines = r.iter_lines()
         assert next(lines).startswith("retry:")
         data = next(line for line in lines if line.startswith("data:"))
-    assert data == 'data: {"new": 1}'
+    assert json.loads(data[5:]) == {"new": 1, "rows": []}  # a deeper page: the count only
+    params = {"since": since, "severity": "high", "rows": "1"}
+    with app_client.stream("GET", "/alerts/live", params=params) as r:
+        data = next(line for line in r.iter_lines() if line.startswith("data:"))
+    rows = json.loads(data[5:])["rows"]
+    assert [row["id"] for row in rows] == [high.id]
+    assert f'data-id="{high.id}"' in rows[0]["html"] and "&lt;b&gt;x&lt;/b&gt;" in rows[0]["html"]
+    assert "<b>x</b>" not in rows[0]["html"]
+
+
+def test_alert_pages_accept_a_unique_id_prefix(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    sign_in(app_client, "operator")
+    prefix = seeded.plain_alert[:9]
+    assert seeded.plain_alert in app_client.get(f"/alerts/{prefix}").text
+    assert seeded.plain_alert in app_client.get(f"/alerts/{prefix[2:].upper()}").text  # without A-, any case
+    assert app_client.get("/alerts/A-").status_code == 400  # both seeded alerts start so: ambiguous

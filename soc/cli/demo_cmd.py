@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -47,6 +50,28 @@ def _ensure_elasticsearch(ctx: AppContext) -> str:
     return f"started local Elasticsearch {info.version} at {info.url} (pid {info.pid})"
 
 
+def _claim_prefix(es_url: str, prefix: str) -> IO[str]:
+    """Refuse a second demo on the same cluster and prefix from this machine while one runs.
+
+    Each demo resets its prefix's indices first, so two at once would delete each other's
+    data mid-run. The claim is a kernel lock on a file: it goes with the process, so a demo
+    that crashed or was killed never blocks the next one. Closing the file releases it.
+    """
+    digest = hashlib.sha256(f"{es_url}\0{prefix}".encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"soc-demo-{digest}.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SocError(
+            f"another soc demo is running with index prefix {prefix!r} on this Elasticsearch",
+            field="--prefix",
+            hint="wait for it to finish, or give this one its own prefix, e.g. --prefix soc-demo2",
+        ) from None
+    return handle
+
+
 def _end_time(value: str) -> datetime:
     try:
         return parse_time(value)
@@ -80,6 +105,7 @@ def _stray(alerts: list[Any], truth: list[Any]) -> list[Any]:
 
 @command
 def demo(
+    invocation: typer.Context,
     out: Annotated[Path, typer.Option(help="where reports and the summary go")] = Path("out"),
     prefix: Annotated[str, typer.Option(help="index prefix of the demo's own indices (reset first)")] = "soc-demo",
     hours: Annotated[float, typer.Option(help="hours of simulated traffic")] = 24.0,
@@ -99,6 +125,7 @@ def demo(
 
     settings = load_settings(common.state.config, index_prefix=prefix, out_dir=out)
     ctx = AppContext.from_settings(settings)
+    invocation.call_on_close(_claim_prefix(settings.es_url, prefix).close)
     console.rule("[bold]soc demo")
     console.print(_ensure_elasticsearch(ctx))
 

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from soc.alerts.models import CloseReason
+from soc.alerts.queue import PAGE_SIZE, QueueFilter, arrived_since, queue_page, resolve_alert_id
 from soc.alerts.store import AlertStore
 from soc.attack import technique_name
 from soc.errors import NotFound, SocError
@@ -40,7 +41,8 @@ __all__ = ["ROUTES", "create_app"]
 
 STATIC = Path(__file__).parent / "static"
 LOGIN_COOKIE = "soc_login"
-SSE_INTERVAL = 1.0
+SSE_INTERVAL = 1.0  # how often an open queue asks for new alerts (the live target is < 2 s)
+LIVE_ROWS = 20  # at most this many arrived alerts are sent as rows; the count covers all
 
 # (method, path, permission or None for "any signed-in account"); the README table and the
 # route x role test read this list. Only /login and /healthz (and static files) are public.
@@ -72,13 +74,20 @@ _HEADERS = {
 _REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
-def _since(value: str | None, *, end: bool = False) -> datetime | None:
+def _time(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise SocError(str(exc), field="to" if end else "from") from exc
+        raise SocError(str(exc), field=name) from exc
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(1, int(value or default))
+    except ValueError:
+        return default
 
 
 def create_app(console: Console) -> FastAPI:
@@ -174,25 +183,26 @@ def create_app(console: Console) -> FastAPI:
         return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", status_code=303)
 
     # -- alerts --------------------------------------------------------------------
-    def queue_filter(request: Request) -> reads.QueueFilter:
+    def queue_filter(request: Request) -> QueueFilter:
         q = request.query_params
-        return reads.QueueFilter(
+        return QueueFilter(
             status=q.get("status", ""), severity=q.get("severity", ""), detector=q.get("detector", ""),
             segment=q.get("segment", ""), user=q.get("user", ""), address=q.get("address", ""),
-            host=q.get("host", ""), start=_since(q.get("from")), end=_since(q.get("to"), end=True),
+            host=q.get("host", ""), since=_time(q.get("since"), "since"), until=_time(q.get("until"), "until"),
         )  # fmt: skip
 
     @app.get("/alerts")
     def alert_queue(request: Request) -> HTMLResponse:
         viewer = c.require(request, Permission.alerts_read)
         f = queue_filter(request)
-        try:
-            page = int(request.query_params.get("page", "1"))
-        except ValueError:
-            page = 1
-        result = reads.queue_page(c.ctx, f, page)
+        q = request.query_params
+        after, before = q.get("after") or None, q.get("before") or None
+        result = queue_page(c.ctx.es, f, after=after, before=before)
+        # the page number is only shown: paging follows cursors, so page 100 costs what page 1 does
+        number = _int(q.get("page"), 1) if result.newer else 1
         return c.page(
             "queue.html", viewer, f=f, result=result, params=f.params(), loaded_at=c.ctx.clock.now().isoformat(),
+            number=number, pages=-(-result.total // PAGE_SIZE) if result.total_exact else None,
             severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
             detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
             segments=sorted({s.name for s in c.ctx.settings.segments}),
@@ -200,17 +210,26 @@ def create_app(console: Console) -> FastAPI:
 
     @app.get("/alerts/live")
     async def alert_live(request: Request) -> StreamingResponse:
-        c.require(request, Permission.alerts_read)
+        """Server-sent events for an open queue page: ``{"new": n, "rows": [{"id", "html"}]}``
+        each time the number of alerts matching the page's filters recorded since it was
+        loaded changes; ``rows`` are the newest of them rendered as queue rows (with
+        ``rows=1``, which the first page asks for)."""
+        viewer = c.require(request, Permission.alerts_read)
         f = queue_filter(request)
-        since = _since(request.query_params.get("since")) or c.ctx.clock.now()
+        since = _time(request.query_params.get("since"), "since") or c.ctx.clock.now()
+        with_rows = request.query_params.get("rows") == "1"
+
+        def poll() -> tuple[int, list[dict[str, str]]]:
+            n, fresh = arrived_since(c.ctx.es, f, since, size=LIVE_ROWS if with_rows else 0)
+            return n, [{"id": a.id, "html": c.fragment("_alert_row.html", viewer, a=a)} for a in fresh]
 
         async def stream() -> AsyncIterator[str]:
             last = -1
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
-                n = await run_in_threadpool(reads.count_since, c.ctx, f, since)
+                n, rows = await run_in_threadpool(poll)
                 if n != last:
-                    yield f"data: {json.dumps({'new': n})}\n\n"
+                    yield f"data: {json.dumps({'new': n, 'rows': rows})}\n\n"
                     last = n
                 await asyncio.sleep(SSE_INTERVAL)
 
@@ -219,7 +238,7 @@ def create_app(console: Console) -> FastAPI:
     @app.get("/alerts/{alert_id}")
     def alert_detail(request: Request, alert_id: str) -> HTMLResponse:
         viewer = c.require(request, Permission.alerts_read)
-        alert = AlertStore(c.ctx.es).get(alert_id)
+        alert = AlertStore(c.ctx.es).get(resolve_alert_id(c.ctx.es, alert_id))
         detector = c.detectors.get(alert.detector)
         try:
             epage = max(1, int(request.query_params.get("events", "1")))

@@ -151,9 +151,13 @@ class Console:
         return d.title.ja if d is not None and lang == "ja" else d.title.en if d is not None else fallback
 
     def page(self, template: str, viewer: Viewer | None, status: int = 200, **values: Any) -> HTMLResponse:
+        return HTMLResponse(self.fragment(template, viewer, **values), status_code=status)
+
+    def fragment(self, template: str, viewer: Viewer | None, **values: Any) -> str:
+        """*template* rendered for *viewer* (a whole page, or a part such as one queue row)."""
         lang = viewer.lang if viewer else self.ctx.settings.report_lang
         tz, now = self.ctx.settings.tz, self.ctx.clock.now()
-        html = self.env.get_template(template).render(
+        return self.env.get_template(template).render(
             viewer=viewer,
             lang=lang,
             t=lambda key: i18n.text(key, lang),
@@ -165,4 +169,3 @@ class Console:
             Role=Role,
             **values,
         )
-        return HTMLResponse(html, status_code=status)

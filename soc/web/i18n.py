@@ -48,6 +48,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "reason": ("理由", "Reason"),
     "new_alerts": ("件の新しいアラート（再読み込み）", "new alerts (reload)"),
     "page": ("ページ", "Page"),
+    "first": ("最初", "First"),
     "prev": ("前へ", "Previous"),
     "next": ("次へ", "Next"),
     "total": ("件", "total"),

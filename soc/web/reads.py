@@ -1,121 +1,23 @@
-"""What the console reads that the CLI does not: the filtered, paged alert queue, the events
-behind an alert, related alerts, decisions awaiting the CISO. Read-only; every change goes
-through the services in ``soc.web.actions``.
+"""What the console reads that the CLI does not: the events behind an alert, related
+alerts, decisions awaiting the CISO (the alert queue is ``soc.alerts.queue``, shared with
+``soc alerts list``). Read-only; every change goes through the services in
+``soc.web.actions``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
-from soc.errors import SocError
 from soc.es.indices import alerts_index
 from soc.incidents.models import Incident, StepStatus
 from soc.playbooks.models import ApprovalStep, Playbook
 
-__all__ = [
-    "PAGE_SIZE",
-    "Decision",
-    "QueueFilter",
-    "QueuePage",
-    "awaiting_decisions",
-    "events_behind",
-    "queue_page",
-    "queue_query",
-    "related_alerts",
-]
-
-PAGE_SIZE = 50
-_MAX_PAGE = 10_000 // PAGE_SIZE  # from+size stays within the index's result window
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    status: str = ""
-    severity: str = ""
-    detector: str = ""
-    segment: str = ""
-    user: str = ""
-    address: str = ""
-    host: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def params(self) -> dict[str, str]:
-        """Query-string form (for paging links and the live count)."""
-        out = {k: v for k, v in self.__dict__.items() if isinstance(v, str) and v}
-        if self.start:
-            out["from"] = self.start.isoformat()
-        if self.end:
-            out["to"] = self.end.isoformat()
-        return out
-
-
-@dataclass
-class QueuePage:
-    alerts: list[Alert]
-    total: int
-    page: int
-    pages: int
-    newest: datetime | None = None
-    errors: list[str] = field(default_factory=list)
-
-
-def queue_query(f: QueueFilter) -> dict[str, Any]:
-    """The Elasticsearch query of the queue's filters (pure)."""
-    filters: list[dict[str, Any]] = []
-    for value, fld in (
-        (f.status, "soc.alert.status"),
-        (f.severity, "soc.alert.severity"),
-        (f.detector, "soc.alert.detector"),
-        (f.segment, "soc.alert.segments"),
-        (f.user, "related.user"),
-        (f.host, "related.hosts"),
-    ):
-        if value:
-            filters.append({"term": {fld: value}})
-    if f.address:
-        try:
-            net = ipaddress.ip_network(f.address, strict=False)
-        except ValueError as exc:
-            raise SocError(f"not an IP address or network: {f.address!r}", field="address") from exc
-        filters.append({"term": {"related.ip": str(net) if net.num_addresses > 1 else str(net.network_address)}})
-    if f.start or f.end:
-        rng: dict[str, str] = {}
-        if f.start:
-            rng["gte"] = f.start.isoformat()
-        if f.end:
-            rng["lte"] = f.end.isoformat()
-        filters.append({"range": {"soc.alert.end": rng}})
-    return {"bool": {"filter": filters}}
-
-
-def queue_page(ctx: AppContext, f: QueueFilter, page: int = 1) -> QueuePage:
-    """One page of alerts, newest first."""
-    page = min(max(page, 1), _MAX_PAGE)
-    body = {
-        "size": PAGE_SIZE,
-        "from": (page - 1) * PAGE_SIZE,
-        "track_total_hits": True,
-        "query": queue_query(f),
-        "sort": [{"soc.alert.created": "desc"}, {"soc.alert.id": "desc"}],
-    }
-    res = ctx.es.search(alerts_index(ctx.es), body, action="alert queue")
-    total = int(res["hits"]["total"]["value"])
-    alerts = [Alert.from_doc(h["_source"]) for h in res["hits"]["hits"]]
-    pages = max(1, min(_MAX_PAGE, -(-total // PAGE_SIZE)))
-    return QueuePage(alerts=alerts, total=total, page=page, pages=pages, newest=alerts[0].created if alerts else None)
-
-
-def count_since(ctx: AppContext, f: QueueFilter, since: datetime) -> int:
-    """Alerts matching *f* recorded after *since* (the live count of the queue)."""
-    query = queue_query(f)
-    query["bool"]["filter"].append({"range": {"soc.alert.created": {"gt": since.isoformat()}}})
-    return ctx.es.count(alerts_index(ctx.es), query)
+__all__ = ["Decision", "awaiting_decisions", "events_behind", "related_alerts"]
 
 
 def events_behind(

@@ -1,14 +1,16 @@
-// soc console: copy buttons, select-all, "back here" fields and the live alert count (SSE).
+// soc console: copy buttons, select-all, "back here" fields, and the live queue (SSE): alerts
+// recorded after the page was loaded are counted in the tab title and, on the queue's first
+// page, inserted as rows at the top (the server renders and escapes each row).
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   var here = location.pathname + location.search;
   document.querySelectorAll("input.back-here").forEach(function (el) { el.value = here; });
-  document.querySelectorAll("button.copy").forEach(function (b) {
-    b.addEventListener("click", function () {
-      var text = b.getAttribute("data-copy");
-      if (navigator.clipboard) { navigator.clipboard.writeText(text); }
-      b.classList.add("copied");
-    });
+  document.addEventListener("click", function (ev) {
+    var b = ev.target instanceof Element ? ev.target.closest("button.copy") : null;
+    if (!b) { return; }
+    var text = b.getAttribute("data-copy");
+    if (navigator.clipboard) { navigator.clipboard.writeText(text); }
+    b.classList.add("copied");
   });
   document.querySelectorAll("input.select-all").forEach(function (box) {
     box.addEventListener("change", function () {
@@ -19,13 +21,30 @@ document.addEventListener("DOMContentLoaded", function () {
   if (live && window.EventSource) {
     var title = document.title;
     var q = live.getAttribute("data-params");
-    var url = "/alerts/live?since=" + encodeURIComponent(live.getAttribute("data-since")) + (q ? "&" + q : "");
+    var rows = live.getAttribute("data-rows") === "1";
+    var url = "/alerts/live?since=" + encodeURIComponent(live.getAttribute("data-since")) +
+      (rows ? "&rows=1" : "") + (q ? "&" + q : "");
+    var body = document.querySelector("table.alerts tbody");
     var source = new EventSource(url);
     source.onmessage = function (ev) {
-      var n = JSON.parse(ev.data)["new"];
+      var data = JSON.parse(ev.data);
+      var n = data["new"];
       document.getElementById("live-count").textContent = String(n);
       live.hidden = n === 0;
       document.title = n > 0 ? "(" + n + ") " + title : title;
+      if (!rows || !body) { return; }
+      var fresh = data["rows"] || [];
+      for (var i = fresh.length - 1; i >= 0; i--) {  // oldest first, each on top: newest ends first
+        if (body.querySelector('tr[data-id="' + CSS.escape(fresh[i].id) + '"]')) { continue; }
+        var holder = document.createElement("tbody");
+        holder.innerHTML = fresh[i].html;
+        var tr = holder.firstElementChild;
+        if (!tr) { continue; }
+        tr.classList.add("arrived");
+        var empty = body.querySelector("tr.empty");
+        if (empty) { empty.remove(); }
+        body.insertBefore(tr, body.firstElementChild);
+      }
     };
   }
 });
