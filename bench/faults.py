@@ -295,6 +295,9 @@ def main() -> int:
                 faults.outage_seconds += length
             if restart_after and faults.kills >= restart_after[0] and outage_until is None:
                 restart_after.pop(0)
+                if smtp is None:  # the restart blocks this loop: an SMTP outage must not last through it
+                    smtp = Controller(box, hostname="127.0.0.1", port=smtp_port)
+                    smtp.start()
                 faults.outage_seconds += node.restart(pause=rng.uniform(*args.outage_seconds))
                 faults.restarts += 1
             alive = [p for p in procs if p.poll() is None]
