@@ -4,12 +4,12 @@
 #                           CSIRT worked: acknowledged, scoped, "compromised", declared
 #   docs/img/summary-ja.png page 1 of the Japanese SOC summary from the demo's simulated day to now
 # Usage: scripts/report-images.sh [demo out dir (default: out)]
-# Needs pdftoppm (poppler-utils). Works on the demo's own indices (prefix soc-demo).
+# Needs pdftoppm (poppler-utils). Works on the demo's own indices (prefix soc-demo, or $SOC_INDEX_PREFIX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out}"
 soc=.venv/bin/soc
-export SOC_INDEX_PREFIX=soc-demo SOC_ACTOR=k.sato
+export SOC_INDEX_PREFIX="${SOC_INDEX_PREFIX:-soc-demo}" SOC_ACTOR=k.sato
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -18,8 +18,8 @@ from soc.incidents.models import Incident
 from soc.incidents.service import escalate
 from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
-from soc.reports.build import build_from
 from soc.reports.i18n import LANGS, catalog
+from soc.reports.incident import build_from
 from soc.reports.render import md_escape, render_incident
 from soc.vocab import Bilingual
 from tests.test_incidents import make_alert

@@ -20,10 +20,12 @@ from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report, write_incident_reports
-from soc.reports.build import build_report, load_inputs, record_edition
-from soc.reports.editions import EditionStore
+from soc.reports.gather import gather_incident
 from soc.reports.i18n import catalog
+from soc.reports.incident import build_report
 from soc.reports.models import IncidentReport
+from soc.reports.service import issue_edition, load_definitions
+from soc.reports.store import EditionStore
 from tests.test_incidents import T0, make_alert
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +54,8 @@ def incident_id(ctx: AppContext, workflow: Workflow) -> str:
 
 
 def _report(ctx: AppContext, incident_id: str, lang: str = "ja", *, force: bool = False) -> IncidentReport:
-    inputs = load_inputs(ctx, incident_id)
-    edition = record_edition(ctx, inputs, force=force)
+    inputs = gather_incident(ctx, incident_id, load_definitions(ctx))
+    edition = issue_edition(ctx, inputs, force=force)
     return build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
 
 
@@ -153,7 +155,7 @@ def test_one_edition_per_render_for_every_language_and_format(
 
 
 def test_concurrent_renders_never_share_a_number(ctx: AppContext, incident_id: str) -> None:
-    inputs = load_inputs(ctx, incident_id)
+    inputs = gather_incident(ctx, incident_id, load_definitions(ctx))
     store = EditionStore(ctx.es)
     with ThreadPoolExecutor(4) as pool:
         editions = list(pool.map(lambda _: store.record(inputs.incident, inputs.alerts, now=T0, force=True), range(6)))

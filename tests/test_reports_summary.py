@@ -23,11 +23,12 @@ from soc.incidents.store import IncidentStore
 from soc.playbooks.loader import load_playbooks
 from soc.reports import charts
 from soc.reports.batch import write_incident_reports, write_summary_report
-from soc.reports.build import build_incident_report
 from soc.reports.i18n import LANGS, catalog
 from soc.reports.models import SummaryReport
+from soc.reports.queries import days_between
 from soc.reports.render import environment, render, svg
-from soc.reports.summary import build_summary_from, build_summary_report, days_between
+from soc.reports.service import build_incident_report, build_summary_report
+from soc.reports.summary import build_summary_from
 from soc.vocab import Bilingual, iso
 from tests.test_incidents import make_alert
 

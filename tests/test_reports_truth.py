@@ -25,9 +25,10 @@ from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.models import ObligationKind
 from soc.reports.batch import write_incident_report, write_summary_report
-from soc.reports.build import build_report, load_inputs, record_edition
+from soc.reports.gather import gather_incident
+from soc.reports.incident import build_report
 from soc.reports.models import IncidentReport
-from soc.reports.render import render_incident
+from soc.reports.service import issue_edition, load_definitions
 from tests import test_reports_editions as editions
 from tests.test_reports_summary import PERIOD, case, ops  # noqa: F401  (fixtures)
 
@@ -42,16 +43,20 @@ MONITOR_JA = "遮断を維持し、72時間の重点監視を行う"
 
 
 class Edition:
-    """One recorded edition in both languages: the contexts and the rendered texts."""
+    """One issued edition in both languages: the contexts and the texts as issued."""
 
     def __init__(self, ctx: AppContext, incident_id: str) -> None:
-        inputs = load_inputs(ctx, incident_id)
-        edition = record_edition(ctx, inputs)
+        inputs = gather_incident(ctx, incident_id, load_definitions(ctx))
+        edition = issue_edition(ctx, inputs)
         now = ctx.clock.now()
         self.ja, self.en = (
             build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=now) for lang in ("ja", "en")
         )
-        self.text = {r.lang: render_incident(r, "html") + "\n" + render_incident(r, "md") for r in (self.ja, self.en)}
+        # what was issued: the renderings stored with the edition, not a re-render
+        self.text = {
+            lang: f"{edition.rendering(lang, 'html')}\n{edition.rendering(lang, 'md')}" for lang in ("ja", "en")
+        }
+        assert all(edition.rendering(lang, fmt) for lang in ("ja", "en") for fmt in ("html", "md"))
 
     def says(self, lang: str, *phrases: str) -> bool:
         html_and_md = self.text[lang]
@@ -210,7 +215,7 @@ def test_ppc_deadlines_have_one_source(
         obligations.RULES, ObligationKind.ppc_final, dataclasses.replace(rule, within=timedelta(days=31))
     )
     bare = incident.model_copy(update={"obligations": [], "personal_data_possible": True})
-    from soc.reports.build import build_from
+    from soc.reports.incident import build_from
 
     report = build_from(bare, [], lang="ja", tz=ctx.settings.tz, now=ctx.clock.now(), detector_titles={}, playbook=None)
     final = next(d.due for d in report.deadlines if "確報" in d.label)

@@ -206,6 +206,7 @@ REPORT_FIELDS = {
     "final": "boolean",
     "hash": "keyword",
     "facts": "stored",
+    "renderings": "stored",  # the edition as issued (HTML and Markdown per language), never searched
 }
 
 

@@ -27,6 +27,7 @@ from soc.context import AppContext
 from soc.errors import SocError
 from soc.es.locks import hold
 from soc.es.versioned import retry_conflicts
+from soc.incidents import naming
 from soc.incidents.lifecycle import ACK_LIMITS, priority_for, tier_for, with_audit
 from soc.incidents.models import Incident
 from soc.incidents.obligations import with_obligations
@@ -84,10 +85,9 @@ def incident_id_for(key: str, opened_at: datetime, n: int = 1) -> str:
 
 
 def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
-    who = ", ".join(f"{v}" for v in grouping_values(alert))
-    if playbook is not None:
-        return Bilingual(en=f"{playbook.name.en}: {who}", ja=f"{playbook.name.ja}：{who}")
-    return Bilingual(en=f"{alert.title}: {who}", ja=f"{alert.title}：{who}")
+    """What happened and to whom, in words (``soc.incidents.naming.incident_title``)."""
+    what = playbook.name if playbook is not None else Bilingual(en=alert.title, ja=alert.title)
+    return naming.incident_title(what, {k: [v] for k, v in alert.entity.items() if not k.startswith("destination.")})
 
 
 def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None, *, n: int = 1) -> Incident:

@@ -1,24 +1,27 @@
-"""Write reports to files (used by ``soc report`` and ``soc demo``).
+"""Write reports to files (used by ``soc report``, ``soc demo`` and the summary job).
 
-An incident is read once and its edition recorded once per call (see
-``soc.reports.editions``): every language and format of one call is the same edition.
-Each report is built once per language; its HTML is rendered once and, when PDF is
-wanted, printed to PDF from that same HTML.
+An incident is read once and its edition issued once per call (``soc.reports.service``):
+every language and format of one call is that edition, written as it was issued (its
+stored HTML and Markdown; the PDF printed from the stored HTML). A summary is read once
+and built once per language; its HTML is rendered once and, when PDF is wanted, printed
+from that same HTML.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from soc.context import AppContext
-from soc.reports.build import Definitions, build_report, load_definitions, load_inputs, record_edition
+from soc.reports.gather import gather_incident, gather_summary
 from soc.reports.i18n import LANGS
+from soc.reports.inputs import Definitions
 from soc.reports.models import IncidentReport, SummaryReport
 from soc.reports.pdf import html_to_pdf
 from soc.reports.render import FORMATS, environment, render
-from soc.reports.summary import build_summary, gather_summary_inputs
+from soc.reports.service import issue_edition, load_definitions
+from soc.reports.summary import build_summary
 
 __all__ = [
     "summary_stem",
@@ -76,22 +79,31 @@ def write_incident_reports(
     formats: Iterable[str] = ("html",),
     new_edition: bool = False,
     definitions: Definitions | None = None,
+    on_incident: Callable[[str], None] | None = None,  # progress: called after each incident
 ) -> list[Path]:
     """Every incident in every language and format: ``<out_dir>/<incident id>.<lang>.<fmt>``.
 
-    Records one edition per incident (a new one only if its facts changed since the
-    latest, or *new_edition*); every file of the incident is that edition. The
+    Issues one edition per incident (a new one only if its facts changed since the
+    latest, or *new_edition*); every file of the incident is that edition as issued. The
     definitions are read once for all incidents (or passed in)."""
     langs, formats = list(langs), list(formats)
     _check(langs, formats)
     defs = definitions if definitions is not None else load_definitions(ctx)
     paths: list[Path] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
     for incident_id in incident_ids:
-        inputs = load_inputs(ctx, incident_id, defs)
-        edition = record_edition(ctx, inputs, force=new_edition)
+        edition = issue_edition(ctx, gather_incident(ctx, incident_id, defs), force=new_edition)
         for lang in langs:
-            report = build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
-            paths += write_report_files("incident", report, stem=incident_id, formats=formats, out_dir=out_dir)
+            for fmt in formats:
+                path = out_dir / f"{incident_id}.{lang}.{fmt}"
+                html = edition.rendering(lang, "html") or ""
+                if fmt == "pdf":
+                    path.write_bytes(html_to_pdf(html))
+                else:
+                    path.write_text(edition.rendering(lang, fmt) or "", encoding="utf-8")
+                paths.append(path)
+        if on_incident is not None:
+            on_incident(incident_id)
     return paths
 
 
@@ -118,7 +130,8 @@ def write_summary_report(
     _check(langs, formats)
     if end <= start:
         raise ValueError(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    inputs = gather_summary_inputs(ctx, start=start, end=end, definitions=definitions)
+    defs = definitions if definitions is not None else load_definitions(ctx)
+    inputs = gather_summary(ctx, start=start, end=end, definitions=defs)
     paths: list[Path] = []
     for lang in langs:
         report = build_summary(inputs, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())

@@ -6,6 +6,11 @@ and written with ``op_type=create``, so two renders can never take the same numb
 A render whose facts have the same hash as the latest edition is that edition again;
 ``force`` records a new one anyway. Every language and format of one render share the
 edition: one edition per (incident, facts), never per file.
+
+An edition is stored with its renderings as issued (HTML and Markdown in every
+language, ``renderings["ja.html"]``): a past edition reads as it was sent, never as a
+re-render of today's record; its PDF is printed again from the stored HTML. This module is
+pure (models and comparisons); ``soc.reports.store`` reads and writes editions.
 """
 
 from __future__ import annotations
@@ -18,15 +23,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from soc.alerts.models import Alert
-from soc.errors import SocError
-from soc.es.client import EsGateway
-from soc.es.indices import ensure_ready, reports_index
-from soc.incidents.models import Incident, IncidentStatus, StepInstance, StepStatus
+from soc.incidents.models import Incident, IncidentStatus, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.steps import sla_state
 
-__all__ = ["Change", "Edition", "EditionFacts", "EditionStore", "changes", "facts_of", "is_final"]
+__all__ = ["Change", "Edition", "EditionFacts", "changes", "edition_id", "facts_of", "is_final", "overdue_at"]
 
 _FINAL = {IncidentStatus.post_incident, IncidentStatus.closed, IncidentStatus.false_positive, IncidentStatus.duplicate}
-_ATTEMPTS = 20
 
 
 class _Frozen(BaseModel):
@@ -58,6 +60,9 @@ class EditionFacts(_Frozen):
     assignee: str | None = None
     tier: str = ""
     aware_at: datetime | None = None
+    # what was overdue when issued ("step:<id>", "obligation:<kind>", "acknowledgement"): a deadline
+    # passing is news, so it makes a new edition rather than leaving the last one's "on time" standing
+    overdue: list[str] = Field(default_factory=list)
 
     def digest(self) -> str:
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -73,6 +78,11 @@ class Edition(_Frozen):
     facts: EditionFacts
     previous: EditionFacts | None = None  # the facts of edition number - 1
     previous_at: datetime | None = None
+    renderings: dict[str, str] = Field(default_factory=dict)  # "<lang>.<html|md>" -> the text as issued
+
+    def rendering(self, lang: str, fmt: str) -> str | None:
+        """The text of this edition in *lang* and *fmt* as it was issued; None if not stored."""
+        return self.renderings.get(f"{lang}.{fmt}")
 
     @property
     def doc_id(self) -> str:
@@ -85,7 +95,7 @@ class Edition(_Frozen):
 class Change(_Frozen):
     """One difference between two editions; ``kind`` picks the catalogue text."""
 
-    kind: str  # alerts | status | priority | step | decision | obligation | entities | segments | impact
+    kind: str  # alerts | status | priority | step | decision | obligation | entities | segments | impact | overdue
     subject: str = ""
     before: str = ""
     after: str = ""
@@ -99,8 +109,28 @@ def is_final(incident: Incident) -> bool:
     return incident.status in _FINAL
 
 
-def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
-    """The key facts of an incident as the report shows them (pure)."""
+def overdue_at(incident: Incident, now: datetime) -> list[str]:
+    """What is past its deadline at *now*: steps, reports (obligations) and the acknowledgement."""
+    out = [
+        f"step:{s.step_id}"
+        for s in incident.steps
+        if s.status not in (StepStatus.done, StepStatus.skipped)
+        and s.ready_at is not None
+        and sla_state(s, now) is SlaState.breached
+    ]
+    out += [
+        f"obligation:{o.kind}"
+        for o in incident.obligations
+        if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at < now
+    ]
+    if incident.is_open and incident.acknowledged_at is None and incident.ack_due_at and incident.ack_due_at < now:
+        out.append("acknowledgement")
+    return out
+
+
+def facts_of(incident: Incident, alerts: list[Alert], now: datetime | None = None) -> EditionFacts:
+    """The key facts of an incident as the report shows them at *now* (pure; without *now*,
+    nothing is counted overdue)."""
     alert_ids = sorted({a.id for a in alerts} | set(incident.alert_ids))
     return EditionFacts(
         status=incident.status.value,
@@ -122,6 +152,7 @@ def facts_of(incident: Incident, alerts: list[Alert]) -> EditionFacts:
         assignee=incident.assignee,
         tier=incident.tier,
         aware_at=incident.aware_at,
+        overdue=overdue_at(incident, now) if now is not None and incident.is_open else [],
     )
 
 
@@ -163,6 +194,7 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
             out.append(
                 Change(kind="obligation", subject=kind, before=was_fact.status if was_fact else "", after=fact.status)
             )
+    out += [Change(kind="overdue", subject=item) for item in after.overdue if item not in set(before.overdue)]
     if after.evidence > before.evidence:
         out.append(Change(kind="evidence", after=str(after.evidence - before.evidence)))
     if after.assignee != before.assignee and after.assignee:
@@ -170,73 +202,3 @@ def changes(before: EditionFacts, after: EditionFacts) -> list[Change]:
     if after.tier != before.tier and after.tier:
         out.append(Change(kind="tier", before=before.tier, after=after.tier))
     return out
-
-
-class EditionStore:
-    """Editions in ``{prefix}-reports``, numbered per incident."""
-
-    def __init__(self, gw: EsGateway) -> None:
-        self._gw = gw
-
-    @property
-    def index(self) -> str:
-        return reports_index(self._gw)
-
-    def get(self, incident_id: str, number: int) -> Edition | None:
-        found = self._gw.get(self.index, edition_id(incident_id, number))
-        return Edition.model_validate(found["_source"]) if found else None
-
-    def latest(self, incident_id: str) -> Edition | None:
-        """The highest-numbered edition (a realtime walk by id: no refresh needed)."""
-        body = {
-            "size": 1,
-            "query": {"term": {"incident_id": incident_id}},
-            "sort": [{"number": "desc"}],
-        }
-        self._gw.refresh(self.index)
-        hits = self._gw.search(self.index, body, action="latest report edition")["hits"]["hits"]
-        number = int(hits[0]["_source"]["number"]) if hits else 0
-        latest = None
-        while True:  # a document created since the refresh is found by id
-            nxt = self.get(incident_id, number + 1)
-            if nxt is None:
-                break
-            latest, number = nxt, number + 1
-        return latest if latest is not None else (self.get(incident_id, number) if number else None)
-
-    def all_for(self, incident_id: str) -> list[Edition]:
-        self._gw.refresh(self.index)
-        body = {"size": 1000, "query": {"term": {"incident_id": incident_id}}, "sort": [{"number": "asc"}]}
-        hits = self._gw.search(self.index, body, action="list report editions")["hits"]["hits"]
-        return [Edition.model_validate(h["_source"]) for h in hits]
-
-    def record(self, incident: Incident, alerts: list[Alert], *, now: datetime, force: bool = False) -> Edition:
-        """The edition for the incident as it is now: the latest one when nothing changed
-        (unless *force*), else a new one numbered after it."""
-        ensure_ready(self._gw)
-        facts = facts_of(incident, alerts)
-        digest = facts.digest()
-        for _attempt in range(_ATTEMPTS):
-            latest = self.latest(incident.id)
-            if latest is not None and latest.hash == digest and not force:
-                return self._with_previous(latest)
-            edition = Edition(
-                incident_id=incident.id,
-                number=(latest.number if latest else 0) + 1,
-                at=now,
-                final=is_final(incident),
-                hash=digest,
-                facts=facts,
-            )
-            if self._gw.create(self.index, edition.doc_id, edition.to_doc(), refresh=True):
-                return edition.model_copy(
-                    update={"previous": latest.facts if latest else None, "previous_at": latest.at if latest else None}
-                )
-            force = False  # somebody else took the number: theirs may be ours
-        raise SocError(f"could not number a report edition for {incident.id}")
-
-    def _with_previous(self, edition: Edition) -> Edition:
-        before = self.get(edition.incident_id, edition.number - 1) if edition.number > 1 else None
-        if before is None:
-            return edition
-        return edition.model_copy(update={"previous": before.facts, "previous_at": before.at})

@@ -5,7 +5,12 @@
   ``finalize`` hook, so no template can forget it: Markdown control characters, raw
   HTML and link syntax from logs stay inert text;
 * ``StrictUndefined``: a missing value is an error, never an empty cell;
-* filters are registered here and nowhere else (``md``, ``svg``);
+* filters are registered here and nowhere else (``md``, ``svg``, ``full``);
+* a long unbroken run of characters (a 10,000-character user name from a log) is cut to
+  ``RUN_SHOWN`` characters with an ellipsis and its length wherever it is printed; the
+  evidence appendix prints it whole through ``full``. In HTML every run longer than
+  ``BREAK_EVERY`` gets break opportunities (``<wbr>``): WeasyPrint lays out an unbreakable
+  10,000-character word in a table for minutes, a broken one in a second;
 * PDF is made from the HTML (``soc.reports.pdf``), never from a template of its own.
 """
 
@@ -17,13 +22,24 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from soc.reports import charts
 from soc.reports.models import BarChart, Chart, IncidentReport, LineChart, StackedBarChart, SummaryReport
 from soc.textsafe import visible
 
-__all__ = ["FORMATS", "TEXT_FORMATS", "environment", "md_escape", "render", "render_incident", "render_summary", "svg"]
+__all__ = [
+    "FORMATS",
+    "RUN_LIMIT",
+    "TEXT_FORMATS",
+    "environment",
+    "md_escape",
+    "render",
+    "render_incident",
+    "render_summary",
+    "shorten_runs",
+    "svg",
+]
 
 FORMATS = ("html", "pdf", "md")  # every output format; pdf is printed from the html
 TEXT_FORMATS = {"html": "html.j2", "md": "md.j2"}  # format -> template suffix
@@ -32,6 +48,46 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~>!])")
 _MD_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")  # a bare URL would become a link
 _MD_WWW = re.compile(r"(?i)\bwww\.")
 _MD_LIST = re.compile(r"^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")  # at a line's start: a list item
+
+RUN_LIMIT = 200  # an unbroken run longer than this is shortened (except through ``full``)
+RUN_SHOWN = 80  # ... to this many characters, an ellipsis and its length
+FULL_LINE = 64  # HTML: a run printed whole is cut into lines of this many characters
+BREAK_EVERY = 30  # HTML: a break opportunity every this many characters of a run longer than this
+# a run: characters a line cannot break between (not spaces, not Japanese, which breaks anywhere)
+_RUN = re.compile(r"[^\s\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]{%d,}")
+_LONG = _RUN.pattern % (RUN_LIMIT + 1)
+_BREAKABLE = _RUN.pattern % (BREAK_EVERY + 1)
+
+
+def shorten_runs(text: str, lang: str, *, appendix: bool = False) -> str:
+    """Cut every unbroken run longer than ``RUN_LIMIT`` to ``RUN_SHOWN`` characters and
+    say how long it was (and, when the report has one, that the appendix has it whole)."""
+
+    def cut(m: re.Match[str]) -> str:
+        n = f"{len(m.group(0)):,}"
+        if lang == "ja":
+            note = f"（全{n}文字。全文は付録）" if appendix else f"（全{n}文字）"
+        else:
+            note = f" ({n} characters; in full in the appendix)" if appendix else f" ({n} characters)"
+        return m.group(0)[:RUN_SHOWN] + "…" + note
+
+    return re.sub(_LONG, cut, text)
+
+
+_WBR, _NEWLINE = Markup("<wbr>"), Markup("\n")
+
+
+def _breakable(text: str, *, every: int = BREAK_EVERY, joint: Markup = _WBR) -> Markup:
+    """*text* HTML-escaped with a break (*joint*) every *every* characters of a long run."""
+    out: list[str] = []
+    last = 0
+    for m in re.finditer(_BREAKABLE, text):
+        out.append(escape(text[last : m.start()]))
+        run = m.group(0)
+        out.append(joint.join(escape(run[i : i + every]) for i in range(0, len(run), every)))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def md_escape(value: object) -> str:
@@ -63,18 +119,49 @@ def svg(chart: Chart, empty: str = "No data") -> Markup:
     raise TypeError(f"not a chart: {type(chart).__name__}")
 
 
+def _shown(value: str) -> str:
+    return visible(" ".join(value.splitlines()) if "\n" in value or "\r" in value else value)
+
+
+def _out(ctx: Context, text: str) -> Any:
+    """Markdown-escaped in ``.md`` templates; HTML-escaped with break opportunities in HTML."""
+    if ctx.name and ctx.name.endswith(".md.j2"):
+        return Markup(md_escape(text))  # noqa: S704 - made inert by md_escape; Markup: "already finalised"
+    return _breakable(text)
+
+
+def _lang(ctx: Context) -> str:
+    report = ctx.get("r")
+    return str(getattr(report, "lang", "en"))
+
+
 @pass_context
 def _finalize(ctx: Context, value: Any) -> Any:
     """Every value a template prints: controls, bidi overrides and invisible characters
-    shown as escapes (``soc.textsafe.visible``), then Markdown-escaped in ``.md`` templates
-    (HTML ones are autoescaped)."""
+    shown as escapes (``soc.textsafe.visible``), long unbroken runs shortened, then
+    Markdown-escaped in ``.md`` templates or HTML-escaped with break opportunities."""
     if isinstance(value, Markup):
         return value
-    if isinstance(value, str):
-        value = visible(" ".join(value.splitlines()) if "\n" in value or "\r" in value else value)
+    if not isinstance(value, str):
+        value = str(value)
+    appendix = bool(ctx.name and ctx.name.startswith("incident."))
+    return _out(ctx, shorten_runs(_shown(value), _lang(ctx), appendix=appendix))
+
+
+@pass_context
+def _full(ctx: Context, value: Any) -> Any:
+    """A value printed whole (the evidence appendix), still escaped. In HTML a long run is
+    cut into lines of ``FULL_LINE`` characters (a ``pre-wrap`` span): the cheapest layout
+    for WeasyPrint, which pays for every break opportunity of a run."""
+    text = _shown(str(value))
     if ctx.name and ctx.name.endswith(".md.j2"):
-        return md_escape(value)
-    return value
+        return _out(ctx, text)
+    return Markup('<span class="full">%s</span>') % _breakable(text, every=FULL_LINE, joint=_NEWLINE)
+
+
+def _is_long(value: Any) -> bool:
+    """Whether printing *value* shortens it (the appendix then prints it whole)."""
+    return re.search(_LONG, str(value)) is not None
 
 
 def environment() -> Environment:
@@ -89,6 +176,8 @@ def environment() -> Environment:
     )
     env.filters["md"] = md_escape
     env.filters["svg"] = svg
+    env.filters["full"] = _full
+    env.tests["long"] = _is_long
     return env
 
 

@@ -437,6 +437,14 @@ def change_rows(
                 kind=obligation_label(c.subject),
                 status=_translated(t, f"obligation_{c.after}", c.after),
             )
+        elif c.kind == "overdue":
+            what, _, name = c.subject.partition(":")
+            if what == "step":
+                text = t("change_overdue_step", step=step_title(name))
+            elif what == "obligation":
+                text = t("change_overdue_obligation", kind=obligation_label(name))
+            else:
+                text = t("change_overdue_ack")
         else:
             text = f"{c.kind}: {c.subject} {c.before} -> {c.after}"
         out.append(ChangeRow(text=text))

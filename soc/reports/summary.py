@@ -1,7 +1,8 @@
-"""The periodic SOC summary: what the SOC saw and did over a period.
+"""The periodic SOC summary: what the SOC saw and did over a period (pure: no I/O).
 
-Alert figures and data-source health come from Elasticsearch aggregations (the
-queries are pure functions below); incidents are read through ``IncidentStore``.
+Alert figures and data-source health are read from the answers of the aggregations in
+``soc.reports.queries`` (run once by ``soc.reports.gather``), with the incidents and the
+detectors' run states gathered there.
 Triage fields are read defensively: an alert without ``status`` is untriaged, and a
 closed alert without a known ``close_reason`` counts as closed without a reason.
 
@@ -18,20 +19,14 @@ Definitions (also printed in the report):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.alerts.store import AlertStore
-from soc.context import AppContext
-from soc.detection.state import RunState, RunStateStore
-from soc.es.indices import event_index
 from soc.incidents.models import Incident
-from soc.incidents.store import IncidentStore
-from soc.reports.build import Definitions, load_definitions
 from soc.reports.i18n import Translator, catalog
+from soc.reports.inputs import DetectorRun, SummaryInputs
 from soc.reports.models import (
     BarChart,
     DataHealthView,
@@ -46,172 +41,19 @@ from soc.reports.models import (
     TrendRow,
     TriageView,
 )
+from soc.reports.queries import MISSING, days_between, total_hits
 from soc.reports.summary_sections import detector_health_view, sla_view
 from soc.reports.words import about, dataset_name, entity_key_text, when, zone_label
-from soc.vocab import Severity, iso
+from soc.vocab import Severity
 
-__all__ = [
-    "CLOSE_REASONS",
-    "SummaryInputs",
-    "alert_summary_query",
-    "build_summary",
-    "build_summary_from",
-    "build_summary_report",
-    "days_between",
-    "event_health_query",
-    "gather_summary_inputs",
-    "previous_period_query",
-    "run_states",
-]
+__all__ = ["CLOSE_REASONS", "build_summary", "build_summary_from"]
 
 CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
 SEVERITIES = [s.value for s in Severity]
-_MISSING = "__missing__"
+_MISSING = MISSING
 VOLUME_CHART_ROWS = 10  # more detectors than this: the volume table alone (the chart would repeat it)
-_TOP_ENTITIES = 10
 _RESOLVED = {"closed"}
 _TERMINAL = {"closed", "false-positive", "duplicate"}
-
-
-def _day_histogram(field: str, start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    days = days_between(start, end, tz)
-    return {
-        "date_histogram": {
-            "field": field,
-            "calendar_interval": "1d",
-            "time_zone": tz.key,
-            "format": "yyyy-MM-dd",
-            "min_doc_count": 0,
-            "extended_bounds": {"min": days[0], "max": days[-1]},  # in "format", local days
-        }
-    }
-
-
-def _range(field: str, start: datetime, end: datetime) -> dict[str, Any]:
-    return {"range": {field: {"gte": iso(start), "lt": iso(end)}}}
-
-
-def alert_summary_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    """Every alert figure of the summary in one search over alerts created in [start, end)."""
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": [_range("@timestamp", start, end)]}},
-        "aggs": {
-            "events": {"sum": {"field": "soc.alert.count"}},
-            "by_detector": {
-                "terms": {"field": "soc.alert.detector", "size": 200, "order": [{"_count": "desc"}, {"_key": "asc"}]},
-                "aggs": {
-                    "severity": {"terms": {"field": "soc.alert.severity", "size": 10}},
-                    "events": {"sum": {"field": "soc.alert.count"}},
-                },
-            },
-            "severity": {"terms": {"field": "soc.alert.severity", "size": 10}},
-            "status": {
-                "terms": {"field": "soc.alert.status", "size": 20, "missing": _MISSING},
-                "aggs": {"reason": {"terms": {"field": "soc.alert.close_reason", "size": 20, "missing": _MISSING}}},
-            },
-            # mean(created - first event) = mean(created) - mean(first event): no script needed
-            "mttd": {
-                "filter": {"bool": {"filter": [{"exists": {"field": "soc.alert.start"}}]}},
-                "aggs": {"created": {"avg": {"field": "@timestamp"}}, "first": {"avg": {"field": "soc.alert.start"}}},
-            },
-            "entities": {
-                "terms": {
-                    "field": "soc.alert.entity_key",
-                    "size": _TOP_ENTITIES,
-                    "order": [{"_count": "desc"}, {"_key": "asc"}],
-                },
-                "aggs": {"events": {"sum": {"field": "soc.alert.count"}}},
-            },
-            "per_day": _day_histogram("@timestamp", start, end, tz),
-        },
-    }
-
-
-def event_health_query(start: datetime, end: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    """Events per ``event.dataset`` per day in [start, end)."""
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": [_range("@timestamp", start, end)]}},
-        "aggs": {
-            "dataset": {
-                "terms": {"field": "event.dataset", "size": 200, "missing": _MISSING, "order": {"_key": "asc"}},
-                "aggs": {"per_day": _day_histogram("@timestamp", start, end, tz)},
-            }
-        },
-    }
-
-
-def previous_period_query(start: datetime, end: datetime) -> dict[str, Any]:
-    """How many alerts the period of the same length just before [start, end) had."""
-    return {
-        "size": 0,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": [_range("@timestamp", start - (end - start), start)]}},
-    }
-
-
-def days_between(start: datetime, end: datetime, tz: ZoneInfo) -> list[str]:
-    """Local calendar days touched by [start, end), as ``YYYY-MM-DD``."""
-    day = start.astimezone(tz).date()
-    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
-    out = []
-    while day <= last:
-        out.append(day.isoformat())
-        day += timedelta(days=1)
-    return out
-
-
-def _event_indices(ctx: AppContext) -> list[str]:
-    found: list[str] = []
-    for name in sorted(ctx.settings.datasets):
-        found += ctx.settings.dataset_indices(name)
-    found.append(event_index(ctx.es, "other"))
-    return list(dict.fromkeys(found))
-
-
-def run_states(ctx: AppContext) -> list[RunState]:
-    """Every detector's run state, by detector id."""
-    return RunStateStore(ctx.es).all()
-
-
-@dataclass(frozen=True)
-class SummaryInputs:
-    """What a summary is built from, read once for every language."""
-
-    start: datetime
-    end: datetime
-    alert_answer: dict[str, Any]
-    event_answer: dict[str, Any]
-    previous_alerts: int
-    incidents: list[Incident]
-    run_states: list[RunState]
-    detectors: list[Any]  # every detector definition, disabled ones too
-
-
-def gather_summary_inputs(
-    ctx: AppContext, *, start: datetime, end: datetime, definitions: Definitions | None = None
-) -> SummaryInputs:
-    """Every read the summary for [start, end) needs: alert and event figures, the previous
-    period's alert count, the incidents and the run states (definitions passed in or read once)."""
-    tz = ctx.settings.tz
-    alerts_index = AlertStore(ctx.es).index
-    alert_answer = ctx.es.search(alerts_index, alert_summary_query(start, end, tz), action="summary: alert figures")
-    event_answer = ctx.es.search(_event_indices(ctx), event_health_query(start, end, tz), action="summary: events")
-    previous = ctx.es.search(alerts_index, previous_period_query(start, end), action="summary: previous period")
-    defs = definitions if definitions is not None else load_definitions(ctx)
-    return SummaryInputs(
-        start=start,
-        end=end,
-        alert_answer=alert_answer,
-        event_answer=event_answer,
-        previous_alerts=_total(previous),
-        incidents=list(IncidentStore(ctx.es).list(size=10_000)),
-        run_states=run_states(ctx),
-        detectors=list(defs.detectors),
-    )
 
 
 def build_summary(inputs: SummaryInputs, *, lang: str, tz: ZoneInfo, now: datetime) -> SummaryReport:
@@ -232,20 +74,9 @@ def build_summary(inputs: SummaryInputs, *, lang: str, tz: ZoneInfo, now: dateti
     )
 
 
-def build_summary_report(ctx: AppContext, *, start: datetime, end: datetime, lang: str) -> SummaryReport:
-    """The summary for [start, end), read from Elasticsearch."""
-    inputs = gather_summary_inputs(ctx, start=start, end=end)
-    return build_summary(inputs, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
-
-
 def _buckets(aggs: dict[str, Any], name: str) -> list[dict[str, Any]]:
     node = aggs.get(name) or {}
     return list(node.get("buckets") or [])
-
-
-def _total(answer: dict[str, Any]) -> int:
-    total = (answer.get("hits") or {}).get("total") or 0
-    return int(total["value"] if isinstance(total, dict) else total)
 
 
 def _rate(part: int, whole: int) -> str:
@@ -276,7 +107,7 @@ def build_summary_from(
     tz: ZoneInfo,
     now: datetime,
     detector_titles: dict[str, str],
-    run_states: Sequence[RunState] = (),
+    run_states: Sequence[DetectorRun] = (),
     enabled_detectors: Sequence[str] | None = None,
     previous_alerts: int | None = None,
 ) -> SummaryReport:
@@ -300,7 +131,7 @@ def build_summary_from(
         )
     sev_total = {str(b["key"]): int(b["doc_count"]) for b in _buckets(aggs, "severity")}
 
-    triage = _triage(aggs, _total(alert_answer))
+    triage = _triage(aggs, total_hits(alert_answer))
     mttd = aggs.get("mttd") or {}
     created, first = (mttd.get("created") or {}).get("value"), (mttd.get("first") or {}).get("value")
     mttd_ms = created - first if created is not None and first is not None else None
@@ -363,7 +194,7 @@ def build_summary_from(
     narrative = [
         t(
             "narr_what",
-            alerts=_total(alert_answer),
+            alerts=total_hits(alert_answer),
             events=int((aggs.get("events") or {}).get("value") or 0),
             opened=len(inside),
             closed=len(closed),
@@ -375,8 +206,8 @@ def build_summary_from(
             t(
                 "narr_trend",
                 before=previous_alerts,
-                now=_total(alert_answer),
-                diff=_diff(_total(alert_answer) - previous_alerts, t),
+                now=total_hits(alert_answer),
+                diff=_diff(total_hits(alert_answer) - previous_alerts, t),
                 before_inc=before_opened,
                 now_inc=len(inside),
             )
@@ -412,7 +243,7 @@ def build_summary_from(
         period_to=_fmt(end, tz, lang),
         generated_at=_fmt(now, tz, lang),
         severity_labels=sev_labels,
-        alerts_total=_total(alert_answer),
+        alerts_total=total_hits(alert_answer),
         events_total=int((aggs.get("events") or {}).get("value") or 0),
         detectors=detectors,
         severity_totals=[sev_total.get(s, 0) for s in SEVERITIES],
@@ -492,7 +323,7 @@ def _health(answer: dict[str, Any], days: list[str], t: Translator, tz: ZoneInfo
         shown = _day(day, tz, t.lang)
         gaps += [t("gap_item", dataset=d, day=shown) for d, s in zip(datasets, silent, strict=True) if s]
         rows.append(HealthRow(day=shown, counts=counts, gaps=silent))
-    return DataHealthView(datasets=datasets, by_dataset=len(days) <= 8, rows=rows, total=_total(answer), gaps=gaps)
+    return DataHealthView(datasets=datasets, by_dataset=len(days) <= 8, rows=rows, total=total_hits(answer), gaps=gaps)
 
 
 def _day(day: str, tz: ZoneInfo, lang: str, *, short: bool = False) -> str:

@@ -6,7 +6,7 @@
   done, sent), or to the report time while it is still outstanding — and the share of
   incidents acknowledged within their deadline (``ack_due_at`` vs ``acknowledged_at``).
 * **Detector changes and health**, from the run-state documents the scheduler writes
-  (``soc.detection.state.RunState``): definitions changed in the period, detectors never
+  (``soc.reports.inputs.DetectorRun``): definitions changed in the period, detectors never
   run, detectors failing, truncated results.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from soc.detection.state import RunState
 from soc.incidents.models import EscalationEvent, Incident, ObligationStatus, StepStatus
 from soc.reports.i18n import Translator
+from soc.reports.inputs import DetectorRun
 from soc.reports.models import (
     BreachRow,
     CountRow,
@@ -179,7 +179,7 @@ def _error_text(error: str, t: Translator) -> str:
 
 
 def detector_health_view(
-    states: Sequence[RunState],
+    states: Sequence[DetectorRun],
     *,
     start: datetime,
     end: datetime,

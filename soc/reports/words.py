@@ -4,14 +4,16 @@
 the configured zone; ``about`` gives 「約4時間」 / "about 4 hours"; ``field_name`` turns an
 ECS field into words (``source.ip`` → 「送信元アドレス」) and ``entity_text`` a whole entity
 (``user.name=k.mori`` → 「アカウント k.mori」); ``value_text`` writes a country code as
-the country's name. Pure functions: no I/O.
+the country's name (these three come from ``soc.incidents.naming``, which the stored
+incident title uses too). Pure functions: no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from soc.incidents.naming import entity_text, field_name, value_text
 
 __all__ = [
     "about",
@@ -76,91 +78,6 @@ def about(delta: timedelta | None, lang: str) -> str:
     return f"約{days}日" if ja else f"about {days} days"
 
 
-_FIELDS: dict[str, tuple[str, str]] = {
-    "user.name": ("アカウント", "account"),
-    "user.target.name": ("対象アカウント", "target account"),
-    "source.ip": ("送信元アドレス", "source address"),
-    "source.domain": ("送信元端末", "source host"),
-    "destination.ip": ("通信先アドレス", "destination address"),
-    "destination.domain": ("通信先ドメイン", "destination domain"),
-    "destination.port": ("通信先ポート", "destination port"),
-    "host.name": ("端末・サーバ", "host"),
-    "source.geo.country_iso_code": ("接続元の国", "source country"),
-    "dns.question.registered_domain": ("問い合わせドメイン", "queried domain"),
-    "url.domain": ("アクセス先ドメイン", "web domain"),
-    "process.name": ("プロセス", "process"),
-    "file.name": ("ファイル", "file"),
-    "event.code": ("イベント番号", "event code"),
-    "event.outcome": ("結果", "outcome"),
-    "event.action": ("操作", "action"),
-    "event.dataset": ("ログの種類", "log source"),
-    "event.category": ("イベントの分類", "event category"),
-    "network.transport": ("通信プロトコル", "transport"),
-    "network.bytes": ("通信量", "bytes"),
-    "source.bytes": ("送信量", "bytes sent"),
-    "destination.bytes": ("受信量", "bytes received"),
-    "dns.question.name": ("問い合わせ名", "query name"),
-    "dns.question.type": ("問い合わせの種類", "query type"),
-    "winlog.event_data.LogonType": ("ログオンの種類", "logon type"),
-    "user.domain": ("ドメイン", "domain"),
-}
-
-
-def field_name(field: str, lang: str) -> str:
-    """An ECS field in words; an unknown field keeps its last part, humanised, in English
-    and a generic 「項目」 in Japanese (so no field name reaches a Japanese reader)."""
-    known = _FIELDS.get(field)
-    if known:
-        return known[0] if lang == "ja" else known[1]
-    if lang == "ja":
-        return "その他の項目"
-    return field.rsplit(".", 1)[-1].replace("_", " ")
-
-
-_COUNTRIES: dict[str, tuple[str, str]] = {
-    "JP": ("日本", "Japan"),
-    "CN": ("中国", "China"),
-    "KR": ("韓国", "South Korea"),
-    "KP": ("北朝鮮", "North Korea"),
-    "TW": ("台湾", "Taiwan"),
-    "HK": ("香港", "Hong Kong"),
-    "US": ("米国", "United States"),
-    "RU": ("ロシア", "Russia"),
-    "DE": ("ドイツ", "Germany"),
-    "FR": ("フランス", "France"),
-    "GB": ("英国", "United Kingdom"),
-    "NL": ("オランダ", "Netherlands"),
-    "SG": ("シンガポール", "Singapore"),
-    "VN": ("ベトナム", "Vietnam"),
-    "IN": ("インド", "India"),
-    "BR": ("ブラジル", "Brazil"),
-    "UA": ("ウクライナ", "Ukraine"),
-    "IR": ("イラン", "Iran"),
-    "TH": ("タイ", "Thailand"),
-    "ID": ("インドネシア", "Indonesia"),
-    "PH": ("フィリピン", "Philippines"),
-    "AU": ("オーストラリア", "Australia"),
-    "CA": ("カナダ", "Canada"),
-    "RO": ("ルーマニア", "Romania"),
-    "BG": ("ブルガリア", "Bulgaria"),
-    "PL": ("ポーランド", "Poland"),
-    "TR": ("トルコ", "Turkey"),
-    "SE": ("スウェーデン", "Sweden"),
-    "IT": ("イタリア", "Italy"),
-    "ES": ("スペイン", "Spain"),
-}
-
-
-def value_text(field: str, value: str, lang: str) -> str:
-    """A value as a reader knows it: a country code becomes the country's name."""
-    if field.endswith("country_iso_code"):
-        known = _COUNTRIES.get(value.upper())
-        if known:
-            return known[0] if lang == "ja" else known[1]
-        return "その他の国" if lang == "ja" else value
-    return value
-
-
 _DATASETS: dict[str, tuple[str, str]] = {
     "windows.security": ("Windowsセキュリティログ", "Windows security log"),
     "system.auth": ("サーバの認証ログ", "server authentication log"),
@@ -193,11 +110,3 @@ def entity_key_text(key: str, lang: str) -> str:
         field, _, value = part.partition("=")
         pairs[field if value else ""] = value or field
     return entity_text(pairs, lang)
-
-
-def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None) -> str:
-    """「アカウント k.mori、送信元アドレス 203.0.113.66」: accounts and hosts before addresses."""
-    order = ("user.name", "user.target.name", "host.name", "source.domain")
-    keys = sorted(entity, key=lambda k: (order.index(k) if k in order else len(order), k))
-    joiner = sep if sep is not None else ("、" if lang == "ja" else ", ")
-    return joiner.join(f"{field_name(k, lang)} {value_text(k, entity[k], lang)}" if k else entity[k] for k in keys)

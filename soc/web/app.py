@@ -25,11 +25,9 @@ from soc.incidents.models import OPEN_STATUSES, IncidentStatus
 from soc.incidents.steps import sla_state
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
-from soc.reports.build import build_incident_report
-from soc.reports.editions import EditionStore
-from soc.reports.pdf import html_to_pdf
-from soc.reports.render import render_incident
-from soc.reports.summary import build_summary_report
+from soc.reports.inputs import Definitions
+from soc.reports.service import build_summary_report, edition_text
+from soc.reports.store import EditionStore
 from soc.vocab import Severity, parse_time
 from soc.web import reads
 from soc.web.actions import incident_action, triage_alerts
@@ -340,13 +338,19 @@ def create_app(console: Console) -> FastAPI:
         lang = request.query_params.get("lang", viewer.lang)
         if lang not in LANGS:
             raise SocError(f"unknown language {lang!r}", field="lang", hint="ja or en")
-        html = render_incident(build_incident_report(c.ctx, incident_id, lang), "html")
-        if request.query_params.get("format") == "pdf":
+        # the edition issued now, or ?edition=N as it was issued (its stored rendering)
+        number = request.query_params.get("edition", "")
+        fmt = request.query_params.get("format", "html")
+        defs = Definitions(detectors=list(c.detectors.values()), playbooks=c.playbooks)
+        edition, body = edition_text(c.ctx, incident_id, lang, fmt, number=int(number) if number.isdigit() else None,
+                                     definitions=defs)  # fmt: skip
+        if fmt in ("pdf", "md"):
             return Response(
-                html_to_pdf(html), media_type="application/pdf",
-                headers={"Content-Disposition": f'attachment; filename="{incident_id}.{lang}.pdf"'},
+                body, media_type="application/pdf" if fmt == "pdf" else "text/markdown; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{incident_id}-e{edition.number}.{lang}.{fmt}"'
+                         if number else f'attachment; filename="{incident_id}.{lang}.{fmt}"'},
             )  # fmt: skip
-        return HTMLResponse(html, headers={"Content-Security-Policy": _REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
+        return HTMLResponse(body, headers={"Content-Security-Policy": _REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
 
     # -- CISO and overview ---------------------------------------------------------
     @app.get("/ciso")

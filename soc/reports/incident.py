@@ -1,33 +1,30 @@
-"""Build the typed context of the CISO incident report, decision first.
+"""Build the typed context of the CISO incident report, decision first (pure: no I/O).
 
-``load_inputs`` reads the incident, its alerts and the definitions once;
-``build_from`` is pure (the report for one language, given an edition);
-``build_incident_report`` does both, recording the edition (see ``soc.reports.editions``).
+``build_report`` makes the report of one incident in one language from its gathered
+inputs (``soc.reports.gather``) and the edition being issued (``soc.reports.store``);
+``build_from`` is the same from the parts. Every statement is derived here from the
+incident's current record, through the section builders of ``soc.reports.sections`` and
+``soc.reports.conclusion``: the truth rules live in these modules and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
-from soc.alerts.store import AlertStore
-from soc.context import AppContext
-from soc.detection.loader import load_detectors
-from soc.errors import DefinitionErrors
 from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
+from soc.incidents.naming import field_name, target_text, title_text
 from soc.incidents.obligations import due_dates
 from soc.incidents.steps import chosen_options, sla_state
-from soc.incidents.store import IncidentStore
-from soc.playbooks.loader import load_playbooks
 from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports import sections as sec
 from soc.reports.conclusion import conclusion, holders, option_label
-from soc.reports.editions import Edition, EditionStore, changes, is_final
+from soc.reports.editions import Edition, changes, is_final
 from soc.reports.i18n import Translator, catalog
+from soc.reports.inputs import ReportInputs
 from soc.reports.models import (
     DeadlineRow,
     DecisionTakenRow,
@@ -38,104 +35,11 @@ from soc.reports.models import (
     OptionView,
     StepRow,
 )
-from soc.reports.words import field_name, value_text, when, zone_label
+from soc.reports.words import when, zone_label
 
-__all__ = [
-    "Definitions",
-    "ReportInputs",
-    "build_from",
-    "build_incident_report",
-    "detector_definitions",
-    "edition_label",
-    "load_definitions",
-    "load_inputs",
-    "record_edition",
-]
+__all__ = ["build_from", "build_report", "edition_label"]
 
 _FINISHED = (StepStatus.done, StepStatus.skipped)
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    """What one incident's report is built from (read once for every language)."""
-
-    incident: Incident
-    alerts: list[Alert]
-    playbook: Playbook | None
-    detectors: list[Any] = field(default_factory=list)  # the incident's detector definitions
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """The detector and playbook definitions reports name things from, read once per run."""
-
-    detectors: list[Any] = field(default_factory=list)  # every detector, disabled ones too
-    playbooks: list[Playbook] = field(default_factory=list)
-
-
-def load_definitions(ctx: AppContext) -> Definitions:
-    """Every detector (disabled ones too) and playbook; a set that does not load is left
-    out with a warning (the report then shows ids, or no decision section)."""
-    try:
-        detectors = list(load_detectors(ctx.settings.detectors_dir, include_disabled=True))
-    except DefinitionErrors as exc:
-        ctx.log.warning("report shows detector ids, not titles: %s", exc.render())
-        detectors = []
-    try:
-        playbooks = list(load_playbooks(ctx.settings.playbooks_dir))
-    except DefinitionErrors as exc:
-        ctx.log.warning("report has no decision section: the playbooks do not load: %s", exc.render())
-        playbooks = []
-    return Definitions(detectors=detectors, playbooks=playbooks)
-
-
-def detector_definitions(ctx: AppContext) -> list[Any]:
-    """Every detector definition, disabled ones too; none when the definitions do not load."""
-    return load_definitions(ctx).detectors
-
-
-def _playbook(ctx: AppContext, incident: Incident, playbooks: list[Playbook]) -> Playbook | None:
-    if not incident.playbook_id:
-        return None
-    found = next((p for p in playbooks if p.id == incident.playbook_id), None)
-    if found is None:
-        ctx.log.warning("report has no decision section: playbook %r not found", incident.playbook_id)
-    elif found.version != incident.playbook_version:
-        ctx.log.warning(
-            "incident %s follows playbook %s v%s; the decision is taken from v%s",
-            incident.id,
-            found.id,
-            incident.playbook_version,
-            found.version,
-        )
-    return found
-
-
-def load_inputs(ctx: AppContext, incident_id: str, definitions: Definitions | None = None) -> ReportInputs:
-    """The incident, its alerts (oldest first), its playbook and its detectors; the
-    definitions are read from disk only when not passed in."""
-    defs = definitions if definitions is not None else load_definitions(ctx)
-    incident = IncidentStore(ctx.es).get(incident_id)
-    alerts = sorted(AlertStore(ctx.es).search(ids=incident.alert_ids), key=lambda a: (a.created, a.id))
-    wanted = set(incident.detectors)
-    return ReportInputs(
-        incident=incident,
-        alerts=alerts,
-        playbook=_playbook(ctx, incident, defs.playbooks),
-        detectors=[d for d in defs.detectors if d.id in wanted],
-    )
-
-
-def record_edition(ctx: AppContext, inputs: ReportInputs, *, force: bool = False) -> Edition:
-    """The edition this render is: the latest one if nothing changed, else a new one."""
-    return EditionStore(ctx.es).record(inputs.incident, inputs.alerts, now=ctx.clock.now(), force=force)
-
-
-def build_incident_report(ctx: AppContext, incident_id: str, lang: str, *, new_edition: bool = False) -> IncidentReport:
-    """Read, record the edition and build the report in *lang*."""
-    inputs = load_inputs(ctx, incident_id)
-    edition = record_edition(ctx, inputs, force=new_edition)
-    return build_report(inputs, edition=edition, lang=lang, tz=ctx.settings.tz, now=ctx.clock.now())
 
 
 def build_report(
@@ -340,7 +244,12 @@ def build_from(
     named = target_text(incident.entities, lang)
     target = named or t("target_unknown")
     what = playbook.name(lang) if playbook is not None else sep.join(title_of(d) for d in incident.detectors)
-    title = _title(incident, t, what or incident.title(lang), named)
+    # an incident a person reported keeps the title they gave it; a detected one names what and whom
+    title = (
+        title_text(what or incident.title(lang), incident.entities, lang)
+        if incident.source == "detection"
+        else incident.title(lang)
+    )
     ready = [d for d in decisions if d.ready]
     if ready:
         ask = t("bottom_line_ask", n=len(ready), due=ready[0].decide_by)
@@ -420,33 +329,6 @@ def _cause(incident: Incident, detectors: list[Any], lang: str) -> list[str]:
     """What the detectors that fired look for (their description), in *lang*."""
     wanted = set(incident.detectors)
     return [d.description(lang).strip() for d in detectors if d.id in wanted]
-
-
-def _title(incident: Incident, t: Translator, what: str, target: str) -> str:
-    """What and whom, in words: 「不正ログイン試行・アカウント侵害対応：アカウント k.mori（送信元アドレス …）」.
-    An incident a person reported keeps the title they gave it."""
-    if incident.source != "detection":
-        return incident.title(t.lang)
-    return t("title_detected", what=what, target=target) if target else what
-
-
-def target_text(entities: dict[str, list[str]], lang: str) -> str:
-    """Accounts and hosts in words first, then the addresses in brackets; "" when none."""
-    people = ("user.name", "user.target.name", "host.name", "source.domain")
-    sep = "、" if lang == "ja" else ", "
-
-    def part(field: str) -> str:
-        values = entities.get(field, [])
-        shown = sep.join(value_text(field, v, lang) for v in values[:3]) + (" …" if len(values) > 3 else "")
-        return f"{field_name(field, lang)} {shown}"
-
-    named = [part(f) for f in people if entities.get(f)]
-    addresses = [part(f) for f in ("source.ip", "destination.ip") if entities.get(f)]
-    if named and addresses:
-        return (
-            sep.join(named) + ("（" if lang == "ja" else " (") + sep.join(addresses) + ("）" if lang == "ja" else ")")
-        )
-    return sep.join(named or addresses)
 
 
 def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[DeadlineRow]:
