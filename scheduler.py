@@ -10,22 +10,26 @@ scheduler on a shifted clock that reads the ISO time at that real instant.
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 
-from soc.clock import OffsetClock
-from soc.errors import SocError
-from soc.runtime.service import serve
+# A stop while still starting is a clean exit: installed before the imports below, which
+# take about a second (a SIGTERM then used to end the process with -15, as seen by
+# bench/faults.py); the scheduler installs its own handlers once it runs.
+signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from soc.clock import OffsetClock  # noqa: E402
+from soc.errors import SocError  # noqa: E402
+from soc.runtime.service import serve  # noqa: E402
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # a stop while still loading is a clean exit too (the scheduler installs its own handlers)
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     replay = os.environ.get("SOC_REPLAY_CLOCK")
     try:
         serve(clock=OffsetClock.parse(replay) if replay else None)

@@ -18,6 +18,7 @@ __all__ = [
     "ConfigError",
     "DefinitionError",
     "DefinitionErrors",
+    "ElasticsearchBusy",
     "ElasticsearchRequestError",
     "ElasticsearchUnavailable",
     "IngestError",
@@ -82,6 +83,12 @@ class ElasticsearchUnavailable(SocError):
 
 class ElasticsearchRequestError(SocError):
     """Elasticsearch answered with an error."""
+
+
+class ElasticsearchBusy(ElasticsearchRequestError):
+    """Elasticsearch answered 429, 502, 503 or 504 even after the client's retries: it is
+    up but cannot serve now (overloaded, starting, a shard moving). Transient: long-running
+    jobs treat it as an outage and retry later."""
 
 
 class VersionConflict(ElasticsearchRequestError):

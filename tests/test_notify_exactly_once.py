@@ -121,6 +121,29 @@ def test_a_500_or_a_refused_connection_is_a_sure_failure(ctx: AppContext, peer: 
     assert "ConnectionRefusedError" in (refused.last_error or "")
 
 
+def test_giving_up_after_a_try_that_may_have_delivered_says_maybe_sent(ctx: AppContext, peer: HttpPeer) -> None:
+    """bench/faults.py: late, 500, late, ..., and the 8th try a 500: the receiver had it
+    (several times), so the final record is maybe_sent, not failed (which invites a resend)."""
+    peer.script.extend(["late", "500"])
+    clock = ManualClock(NOW)
+    [first] = _notifier(ctx, clock, _hook(peer.url), max_attempts=2).notify(_notification())
+    assert first.status is DeliveryStatus.maybe_sent
+    _later(ctx, clock)
+    [last] = _notifier(ctx, clock, _hook(peer.url), max_attempts=2).retry_pending()
+    assert last.status is DeliveryStatus.maybe_sent and last.next_attempt_at is None  # given up
+    assert "HTTP 500" in (last.last_error or "") and last.ambiguous_attempts == 1
+    assert _stored(ctx).status is DeliveryStatus.maybe_sent
+    _later(ctx, clock)
+    assert _notifier(ctx, clock, _hook(peer.url), max_attempts=2).retry_pending() == []  # never again
+    assert peer.keys() == [delivery_id(KEY, "hook")] * 2
+
+    peer.script.extend(["500", "500"])  # only sure failures: failed, as before
+    other = _notification().model_copy(update={"key": KEY + ":other"})
+    notifier = _notifier(ctx, clock, _hook(peer.url), max_attempts=2, attempts_per_run=2)
+    [failed] = notifier.notify(other)
+    assert failed.status is DeliveryStatus.failed and failed.next_attempt_at is None
+
+
 def test_one_try_in_flight_per_delivery_across_processes(ctx: AppContext, peer: HttpPeer) -> None:
     peer.script.append("hang")
     clock = ManualClock(NOW)

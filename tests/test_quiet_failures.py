@@ -1,14 +1,13 @@
 """One clean line per failure: when Elasticsearch is away (a real closed port) or its TLS
 certificate is not trusted (a real TLS server with a self-signed certificate on 127.0.0.1),
 the CLI prints one ``error:`` line and no transport traceback; ``--verbose`` shows the
-detail; the scheduler logs an outage once, a summary while it lasts, then the recovery."""
+detail; the scheduler logs an outage (refused connections, or a 429/503 storm through
+bench/faultproxy.py) once, a summary while it lasts, then the recovery."""
 
 from __future__ import annotations
 
 import logging
 import os
-import select
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faultproxy import FaultProxy
 from soc.clock import ManualClock
 from soc.config import Settings, load_settings
 from soc.context import AppContext
@@ -107,63 +107,16 @@ def test_tls_to_a_plain_http_port_says_so(settings: Settings) -> None:
 
 
 # -- the scheduler through an outage ---------------------------------------------------------
-class Switch:
-    """A TCP relay on 127.0.0.1 to the real node that can be switched off (its port then
-    refuses connections, as a stopped node's does) and on again on the same port."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self.on()
-
-    def on(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
-        listener.settimeout(0.2)
-        self._listener = listener
-        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def off(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        for t in self._threads:
-            t.join(timeout=5)
-        self._threads.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener:
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            threading.Thread(target=self._pipe, args=(client, upstream, listener), daemon=True).start()
-
-    def _pipe(self, a: socket.socket, b: socket.socket, listener: socket.socket) -> None:
-        with a, b:
-            while self._listener is listener:
-                ready, _, _ = select.select([a, b], [], [], 0.2)
-                for src in ready:
-                    data = src.recv(65536)
-                    if not data:
-                        return
-                    (b if src is a else a).sendall(data)
-
-
+@pytest.mark.parametrize("fault", ["refused", "busy"])
 def test_the_scheduler_logs_an_outage_once_then_summaries_then_the_recovery(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, fault: str
 ) -> None:
+    """Through bench/faultproxy.py: Elasticsearch away (the port refuses connections, as a
+    stopped node's does) or answering 429/503 to every request (a storm past the client's
+    retries): either way one outage, told in one line, summaries, then its end."""
     quiet_transport_logs(verbose=False)
-    host, port = settings.es_url.removeprefix("http://").rstrip("/").split(":")
-    switch = Switch((host, int(port)))
-    url = f"http://127.0.0.1:{switch.port}"
-    live = load_settings(es_url=url, index_prefix=settings.index_prefix, es_max_retries=1, es_timeout=3)
+    proxy = FaultProxy(settings.es_url).start()
+    live = load_settings(es_url=proxy.url, index_prefix=settings.index_prefix, es_max_retries=1, es_timeout=3)
     clock = ManualClock(T0)
     ctx = AppContext(settings=live, es=EsGateway(build_client(live), prefix=live.index_prefix), clock=clock)
     detectors = load_detectors(REPO / "detectors")[:6]
@@ -171,7 +124,10 @@ def test_the_scheduler_logs_an_outage_once_then_summaries_then_the_recovery(
     try:
         for d in detectors:
             assert sched.tick(d.id)
-        switch.off()
+        if fault == "refused":
+            proxy.down()
+        else:
+            proxy.set_rates({"429": 0.5, "503": 0.5})
         caplog.clear()
         caplog.set_level(logging.INFO)
         attempts = 0
@@ -190,13 +146,17 @@ def test_the_scheduler_logs_an_outage_once_then_summaries_then_the_recovery(
         assert not any(r.name.startswith(("elastic_transport", "urllib3")) for r in caplog.records)
         messages = [r.getMessage() for r in during]
         assert sum("Elasticsearch unreachable" in m for m in messages) == 1, messages
+        assert fault == "refused" or any("HTTP 429" in m or "HTTP 503" in m for m in messages), messages
         summaries = [m for m in messages if "still unreachable" in m]
         assert len(summaries) == 3, messages  # every 5 minutes of 20 (at 5, 10, 15 after the first failure)
         assert "of 7 job(s)" in summaries[-1]
         assert len(messages) == 4, messages
 
         caplog.clear()
-        switch.on()
+        if fault == "refused":
+            proxy.up()
+        else:
+            proxy.set_rates({})
         clock.advance(timedelta(minutes=1))
         for h in [*sched._health.values(), sched._csirt_health]:
             h.retry_at = None
@@ -206,7 +166,7 @@ def test_the_scheduler_logs_an_outage_once_then_summaries_then_the_recovery(
         assert len(back) == 1 and "after 20m" in back[0] and "140 failed run(s) of 7 job(s)" in back[0], back
         assert not any("recovered after" in r.getMessage() for r in caplog.records)  # no line per job
     finally:
-        switch.off()
+        proxy.close()
         ctx.es.close()
         cleanup = EsGateway(build_client(settings), prefix=settings.index_prefix)
         cleanup.client.options(ignore_status=404).indices.delete(

@@ -292,3 +292,49 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
     assert set(_owners(ctx).values()) == {None}
     stale_logs = (tmp_path / f"scheduler-{schedulers.index(paused)}.log").read_text(encoding="utf-8")
     assert "lost the lease of" in stale_logs or "stopped: " in stale_logs
+
+
+class _Interleave:
+    """The gateway, with *hook* run once right after the run state of JOB is read: the
+    moment a previous owner's save can slip in."""
+
+    def __init__(self, gw: object, hook: object) -> None:
+        self._gw, self._hook = gw, hook
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._gw, name)
+
+    def get(self, index: str, doc_id: str) -> object:
+        found = self._gw.get(index, doc_id)  # type: ignore[attr-defined]
+        if self._hook is not None and doc_id == "detector:failed-login-burst":
+            hook, self._hook = self._hook, None
+            hook()  # type: ignore[operator]
+        return found
+
+
+def test_an_old_owners_save_during_the_takeover_is_fenced_over_not_fatal(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous owner checked its lease just before the takeover and saves between the
+    new owner's read and write of the run state: the new owner reads again and fences over
+    it (this used to abort the whole lease renewal with 'written by another scheduler')."""
+    a, a_store, b, b_store, tb = _holder_and_observer(ctx)
+    t0 = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    a_store.save(RunState(detector="failed-login-burst", watermark=t0))
+    stale = a_store.get("failed-login-burst")
+    stale_lease = a.verify(JOB)
+    monkeypatch.setattr(a, "verify", lambda job: stale_lease)  # its check passed before the takeover
+
+    def old_owner_saves() -> None:
+        stale.watermark = t0 + timedelta(minutes=5)
+        a_store.save(stale)
+
+    monkeypatch.setattr(b_store, "_gw", _Interleave(ctx.es, old_owner_saves))
+    _take_over(b, tb)  # acquired, and fenced on the second read
+    stored = ctx.es.get(state_index(ctx.es), "detector:failed-login-burst")
+    assert stored is not None
+    assert stored["_source"]["lease_owner"] == "host-b:1:start" and stored["_source"]["lease_token"] == 2
+    assert stored["_source"]["watermark"].startswith("2026-11-29T00:05")  # the old owner's last save kept
+    stale.watermark = t0 + timedelta(minutes=10)
+    with pytest.raises(LeaseLost):
+        a_store.save(stale)  # and nothing more from it

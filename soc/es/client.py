@@ -20,7 +20,7 @@ import elasticsearch
 from elasticsearch import Elasticsearch, helpers
 
 from soc.config import Settings
-from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, NotFound, VersionConflict
+from soc.errors import ElasticsearchBusy, ElasticsearchRequestError, ElasticsearchUnavailable, NotFound, VersionConflict
 from soc.es.outage import quiet_transport_logs
 from soc.textsafe import one_line, truncate
 
@@ -72,10 +72,14 @@ def translate_errors(action: str) -> Iterator[None]:
     except elasticsearch.ConflictError as exc:
         raise VersionConflict(f"{action}: HTTP 409: {_reason(exc)}") from exc
     except elasticsearch.ApiError as exc:
-        raise ElasticsearchRequestError(f"{action}: HTTP {exc.meta.status}: {_reason(exc)}") from exc
+        busy = exc.meta.status in BUSY_STATUSES
+        error = ElasticsearchBusy if busy else ElasticsearchRequestError
+        raise error(f"{action}: HTTP {exc.meta.status}: {_reason(exc)}") from exc
     except elasticsearch.TransportError as exc:
         raise ElasticsearchUnavailable(f"{action}: {type(exc).__name__}: {exc}") from exc
 
+
+BUSY_STATUSES = frozenset({429, 502, 503, 504})  # after the client's own retries: ElasticsearchBusy
 
 TLS_HINT = (
     "give the CA certificate that signed the node's certificate in es_ca_certs (soc.toml) "

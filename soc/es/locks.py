@@ -69,6 +69,8 @@ def _take(gw: EsGateway, key: str, token: str, *, ttl: float, wait: float) -> No
         found = gw.get(index, doc_id)
         if found is None:
             continue  # released between our create and our read: try again at once
+        if found["_source"].get("owner") == token:
+            return  # our own create (or takeover): its answer was lost, the client's retry got 409
         if float(found["_source"].get("expires_at", 0)) < time.time():
             try:  # the holder crashed or stalled: take it over, unless another waiter did
                 gw.put(

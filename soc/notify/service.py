@@ -298,8 +298,11 @@ class Notifier:
                 error = scrub(str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}", secrets)
                 retryable = exc.retryable if isinstance(exc, DeliveryError) else True
                 ambiguous = isinstance(exc, DeliveryError) and exc.ambiguous
-                status = DeliveryStatus.maybe_sent if ambiguous else DeliveryStatus.failed
                 exhausted = record.attempts >= s.max_attempts
+                # giving up after a sure failure while an earlier try may have delivered: the
+                # receiver may have it, so the record says so (not "failed", which invites a resend)
+                ambiguous_before = exhausted and record.ambiguous_attempts > 0
+                status = DeliveryStatus.maybe_sent if ambiguous or ambiguous_before else DeliveryStatus.failed
                 outcome = {
                     "status": status,
                     "last_error": error,
@@ -316,7 +319,9 @@ class Notifier:
                         "%s -> %s %s (attempt %d/%d): %s; %s",
                         record.key,
                         destination.name,
-                        "may have been sent" if ambiguous else "failed",
+                        "may have been sent"
+                        if ambiguous
+                        else "failed" + (" (an earlier try may have been delivered)" if ambiguous_before else ""),
                         record.attempts,
                         s.max_attempts,
                         error,

@@ -26,6 +26,8 @@ from soc.runtime.leases import Lease, LeaseLost, LeaseManager, detector_job
 
 __all__ = ["FencedRunStateStore"]
 
+FENCE_TRIES = 3
+
 
 class FencedRunStateStore(RunStateStore):
     def __init__(self, gw: EsGateway, *, leases: LeaseManager) -> None:
@@ -53,13 +55,21 @@ class FencedRunStateStore(RunStateStore):
         if not lease.job.startswith(prefix):
             return
         detector_id = lease.job[len(prefix) :]
-        found = self._gw.get(state_index(self._gw), self._doc_id(detector_id))
-        if found is None:
-            doc: dict[str, Any] = RunState(detector=detector_id).model_dump(mode="json")
-            version = None
-        else:
-            doc, version = dict(found["_source"]), (int(found["_seq_no"]), int(found["_primary_term"]))
-        self._write(doc, detector_id, lease, version)
+        for attempt in range(FENCE_TRIES):
+            found = self._gw.get(state_index(self._gw), self._doc_id(detector_id))
+            if found is None:
+                doc: dict[str, Any] = RunState(detector=detector_id).model_dump(mode="json")
+                version = None
+            else:
+                doc, version = dict(found["_source"]), (int(found["_seq_no"]), int(found["_primary_term"]))
+            try:
+                self._write(doc, detector_id, lease, version)
+                return
+            except LeaseLost:
+                # the previous owner saved between our read and our write (it had checked
+                # its lease just before we took it): read its save and fence over it
+                if attempt == FENCE_TRIES - 1:
+                    raise
 
     def _write(self, doc: dict[str, Any], detector_id: str, lease: Lease, version: tuple[int, int] | None) -> None:
         doc = doc | {"lease_owner": lease.owner, "lease_token": lease.token}
@@ -69,6 +79,12 @@ class FencedRunStateStore(RunStateStore):
             )
         except VersionConflict as exc:
             self._versions.pop(detector_id, None)
+            found = self._gw.get(state_index(self._gw), self._doc_id(detector_id))
+            if found is not None and found["_source"] == doc:
+                # our own write: it took effect, its answer was lost and the client's retry
+                # met the version it had just made (a reset after the request went out)
+                self._versions[detector_id] = (int(found["_seq_no"]), int(found["_primary_term"]))
+                return
             raise LeaseLost(
                 f"{lease.job}: the run state was written by another scheduler since it was read",
                 object_id=lease.job,

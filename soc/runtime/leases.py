@@ -310,6 +310,10 @@ class LeaseManager:
         if self.on_acquired is not None:
             try:
                 self.on_acquired(lease)  # e.g. fence the run state before the first run
+            except LeaseLost as exc:  # never fenced: not used; the other jobs' renewals go on
+                del self._held[job]
+                log.info("%s: acquired but not fenced (%s); the next renewal tries again", job, exc.message)
+                return "other"
             except BaseException:
                 del self._held[job]  # not used until fenced: the next sync tries again
                 raise

@@ -8,6 +8,8 @@ the periodic summary report, each isolating its own failures.
   (alert ids are deterministic; see soc/alerts/store.py).
 * A failing detector (Elasticsearch unreachable, a bad mapping) is logged, recorded in
   its run state and retried with exponential backoff while the others keep running.
+  Elasticsearch away or answering 429/502/503/504 past the client's retries is one
+  outage, logged once, summarised while it lasts, then its end (soc/es/outage.py).
 * Incidents a detector run opens are announced at once; every minute the CSIRT job checks
   deadlines (each breach escalates and notifies once), sends what a crash left unsent and
   retries failed deliveries (see soc/runtime/csirt.py).
@@ -42,7 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from soc.context import AppContext
 from soc.detection.models import Detector
-from soc.errors import ElasticsearchUnavailable, SocError
+from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable, SocError
 from soc.es.outage import OutageLog
 from soc.notify.service import Notifier
 from soc.playbooks.models import Playbook
@@ -278,7 +280,7 @@ class DetectorScheduler:
         except LeaseLost as exc:
             log.info("%s stopped: %s (its new owner carries on)", what, exc.message)
             return None
-        except ElasticsearchUnavailable as exc:
+        except (ElasticsearchUnavailable, ElasticsearchBusy) as exc:  # 429/503 storms are outages too
             self.outage.failed(what, exc.message)
             health.outage = True
             self._failed(what, health, now, f"Elasticsearch unreachable: {exc.message}")
