@@ -161,13 +161,9 @@ class AlertStore:
         return sorted(found, key=lambda v: (v[0].start, v[0].id))[:20]
 
     def _read_versions(self, ids: list[str]) -> list[tuple[Alert, int, int]]:
-        """The alerts of *ids* as stored now (realtime), with ``_seq_no``/``_primary_term``."""
-        out = []
-        for alert_id_ in ids:
-            found = self._gw.get(self.index, alert_id_)
-            if found is not None:
-                out.append((Alert.from_doc(found["_source"]), int(found["_seq_no"]), int(found["_primary_term"])))
-        return out
+        """The alerts of *ids* as stored now (realtime, one request), with ``_seq_no``/``_primary_term``."""
+        docs = self._gw.mget_docs(self.index, ids)
+        return [(Alert.from_doc(d["_source"]), int(d["_seq_no"]), int(d["_primary_term"])) for d in docs]
 
     # -- what was written a moment ago, by anyone -----------------------------
     @staticmethod

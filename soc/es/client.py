@@ -206,11 +206,16 @@ class EsGateway:
 
     def mget(self, index: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The ``_source`` of each document that exists, by id (absent ids are left out)."""
+        return {d["_id"]: dict(d["_source"]) for d in self.mget_docs(index, ids)}
+
+    def mget_docs(self, index: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The documents of *ids* that exist, in the order asked, each as ``get`` returns it
+        (with ``_seq_no``/``_primary_term``), in one request. Realtime: no refresh needed."""
         if not ids:
-            return {}
+            return []
         with translate_errors(f"mget {index}"):
             res = self.client.options(ignore_status=404).mget(index=index, ids=list(ids))
-        return {d["_id"]: dict(d["_source"]) for d in res.get("docs", []) if d.get("found")}
+        return [dict(d) for d in res.get("docs", []) if d.get("found")]
 
     def count(self, index: str | list[str], query: Mapping[str, Any] | None = None) -> int:
         with translate_errors("count"):
