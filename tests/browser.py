@@ -13,7 +13,9 @@ from typing import Any
 
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
 
 from tests.peers import free_port
 
@@ -35,6 +37,27 @@ FLAGS = [
 
 def have_chromium() -> bool:
     return shutil.which(CHROMIUM) is not None and shutil.which(CHROMEDRIVER) is not None
+
+
+def replaced(element: WebElement) -> Any:
+    """A wait condition: the page that held ``element`` has been replaced by the next one.
+
+    Selenium's ``staleness_of`` asks the element whether it is enabled; while Chromium is between
+    the two documents it answers "Node with given id does not belong to the document" (an
+    unknown error, not a stale reference), so that poll is inconclusive and the wait polls again."""
+
+    def gone(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in (e.msg or ""):
+                return False
+            raise
+        return False
+
+    return gone
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from soc.clock import ManualClock
 from soc.context import AppContext
 from soc.incidents.store import IncidentStore
 from soc.web.app import create_app
-from tests.browser import chromium, have_chromium, served
+from tests.browser import chromium, have_chromium, replaced, served
 from tests.webseed import PASSWORD, T0, Seeded, console_for, make_alert, put_alerts, seed
 
 pytestmark = [
@@ -123,7 +123,7 @@ def test_operator_acknowledges_an_alert_that_arrived_live(
     browser.find_element(By.ID, "note").send_keys("checking with the network team")
     ack = browser.find_element(By.ID, "bulk-ack")
     ack.click()
-    wait(browser).until(ec.staleness_of(ack))
+    wait(browser).until(replaced(ack))
     row = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{live.id}"] td.status')))
     assert row.text == "acknowledged"
     stored = AlertStore(ctx.es).get(live.id)
@@ -140,7 +140,7 @@ def _post_form(driver: webdriver.Chrome, css: str, fields: dict[str, str]) -> No
             el.clear()
             el.send_keys(value)
     form.find_element(By.TAG_NAME, "button").click()
-    wait(driver).until(ec.staleness_of(form))
+    wait(driver).until(replaced(form))
 
 
 def test_csirt_works_an_incident_to_closed_and_the_ciso_decides(
