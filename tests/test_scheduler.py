@@ -18,6 +18,7 @@ from soc.detection.state import RunState, RunStateStore
 from soc.es.client import EsGateway, build_client
 from soc.playbooks.loader import load_playbooks
 from soc.runtime.csirt import TickResult
+from soc.runtime.leases import SHARDS, lease_job_for
 from soc.runtime.pipeline import PipelineResult
 from soc.runtime.scheduler import DetectorScheduler, backoff_delay
 from tests.eventgen import auth_failure, index, spread
@@ -78,11 +79,17 @@ def test_jobs_csirt_every_minute_in_its_own_pool(ctx: AppContext) -> None:
     )
     sched.add_jobs()
     jobs = {j.id: j for j in sched._scheduler.get_jobs()}
-    assert set(jobs) == {"csirt", *(f"detector:{d}" for d in sched.detectors)}  # no [summary] cron: no summary job
+    shards = {lease_job_for(d) for d in sched.detectors}  # one job (and lease) per shard of detectors
+    assert 1 < len(shards) <= SHARDS < len(sched.detectors)
+    assert set(jobs) == {"csirt", *shards}  # no [summary] cron: no summary job
     csirt = jobs["csirt"]
     assert isinstance(csirt.trigger, IntervalTrigger) and csirt.trigger.interval == timedelta(minutes=1)
     assert csirt.executor == "csirt" and csirt.misfire_grace_time == 60
-    assert {j.executor for i, j in jobs.items() if i.startswith("detector:")} == {"default"}
+    assert {j.executor for i, j in jobs.items() if i in shards} == {"default"}
+    # a shard fires at the shortest interval of its detectors
+    for job_id in shards:
+        members = [d for d in sched.detectors.values() if lease_job_for(d.id) == job_id]
+        assert jobs[job_id].trigger.interval == min(d.schedule.interval for d in members)
 
 
 def test_detectors_and_the_csirt_job_do_not_block_each_other(ctx: AppContext) -> None:
@@ -118,8 +125,8 @@ def test_detectors_and_the_csirt_job_do_not_block_each_other(ctx: AppContext) ->
     hung_csirt = DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks)
     real_run = hung_csirt.pipeline.run_live
 
-    def run_and_signal(detector: Detector, *, max_windows: int = 288) -> PipelineResult:
-        result = real_run(detector, max_windows=max_windows)
+    def run_and_signal(detector: Detector, **kwargs: Any) -> PipelineResult:
+        result = real_run(detector, **kwargs)
         detected.set()
         return result
 

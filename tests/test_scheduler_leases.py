@@ -26,7 +26,7 @@ from soc.detection.loader import load_detectors
 from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import alerts_index, state_index
 from soc.runtime.fencing import FencedRunStateStore
-from soc.runtime.leases import LeaseLost, LeaseManager, detector_job, list_leases
+from soc.runtime.leases import LeaseLost, LeaseManager, detector_job, lease_job_for, list_leases
 from tests.eventgen import auth_failure, index, spread
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,7 +214,7 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
     index(ctx, [auth_failure(t, user, ip) for user, ip in ACTORS
                 for t in spread(now - timedelta(minutes=15), 30, timedelta(seconds=15))])  # fmt: skip
     pids = {p.pid: p for p in schedulers}
-    jobs = {detector_job(d.id) for d in load_detectors(DETECTORS)} | {"csirt", "summary"}
+    jobs = {lease_job_for(d.id) for d in load_detectors(DETECTORS)} | {"csirt", "summary"}
     share = math.ceil(len(jobs) / 3)
 
     # 1. all three start and split the jobs (none holds more than its fair share)
@@ -224,7 +224,7 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
         return set(owners) == jobs and None not in owners.values() and max(held) <= share and min(held) >= 1
 
     _wait("the jobs to be shared by three schedulers", shared, 90)
-    burst = detector_job("failed-login-burst")
+    burst = lease_job_for("failed-login-burst")
     _wait("failed-login-burst to run", lambda: RunStateStore(ctx.es).get("failed-login-burst").watermark, 60)
 
     # 2. SIGKILL the owner of failed-login-burst: its jobs move within a lease period
@@ -258,7 +258,7 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
         "hits"
     ]:
         src = hit["_source"]
-        job = detector_job(src["detector"])
+        job = lease_job_for(src["detector"])
         assert src["lease_token"] >= tokens[job], f"{job} written with a stale lease by {src['lease_owner']}"
 
     # 4. every attack alerted exactly once, whoever ran it
@@ -304,9 +304,9 @@ class _Interleave:
     def __getattr__(self, name: str) -> object:
         return getattr(self._gw, name)
 
-    def get(self, index: str, doc_id: str) -> object:
-        found = self._gw.get(index, doc_id)  # type: ignore[attr-defined]
-        if self._hook is not None and doc_id == "detector:failed-login-burst":
+    def mget_docs(self, index: str, ids: list[str]) -> object:
+        found = self._gw.mget_docs(index, ids)  # type: ignore[attr-defined]
+        if self._hook is not None and "detector:failed-login-burst" in ids:
             hook, self._hook = self._hook, None
             hook()  # type: ignore[operator]
         return found

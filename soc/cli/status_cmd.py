@@ -15,7 +15,7 @@ from soc.cli.common import command, console, context, print_json, safe
 from soc.detection.loader import load_detectors
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
-from soc.runtime.leases import LeaseInfo, detector_job, list_leases
+from soc.runtime.leases import LeaseInfo, lease_job_for, list_leases
 from soc.runtime.scheduler import CSIRT_JOB, SUMMARY_JOB
 from soc.vocab import iso
 
@@ -89,7 +89,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 "failures": st.consecutive_failures,
                 "last_error": st.last_error,
             }
-            | _lease_fields(leases.get(detector_job(d.id)), now)
+            | _lease_fields(leases.get(lease_job_for(d.id)), now)
         )
     if as_json:
         for row in rows:

@@ -116,11 +116,13 @@ class DetectionEngine:
         """Sliding windows over a past range. The live watermark is not moved."""
         return self.evaluate(detector, backtest_windows(detector.schedule, start, end), write=write, explain=explain)
 
-    def run_live(self, detector: Detector, *, max_windows: int = 288) -> RunReport:
+    def run_live(self, detector: Detector, *, max_windows: int = 288, states: RunStateStore | None = None) -> RunReport:
         """Cover every window due since the stored watermark; resume exactly there after a
-        restart or an outage (gaps are backfilled, up to *max_windows* per call)."""
+        restart or an outage (gaps are backfilled, up to *max_windows* per call). *states*
+        replaces the engine's store for this run (the scheduler's batch of run states)."""
+        store = states or self.state
         now = self.ctx.clock.now()
-        state = self.state.get(detector.id)
+        state = store.get(detector.id)
         self._note_definition(state, detector, now)
         windows = live_windows(detector.schedule, watermark=state.watermark, now=now, max_windows=max_windows)
         report = RunReport(detector=detector.id)
@@ -140,10 +142,10 @@ class DetectionEngine:
                 fresh = [w for w in chunk if state.watermark is None or w.end > state.watermark]
                 state.windows_covered += len(fresh)  # late-log re-evaluations are not new coverage
                 state.watermark = max(chunk[-1].end, state.watermark or chunk[-1].end)
-                self.state.save(state)
+                store.save(state)
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"
-            self._record_failure(state, now, report.error)
+            self._record_failure(store, state, now, report.error)
             raise
         report.duration_s = time.perf_counter() - began
         state.last_run = now
@@ -158,7 +160,7 @@ class DetectionEngine:
         state.runs += 1
         state.alerts_created += len(report.created)
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
-        self.state.save(state)
+        store.save(state)
         return report
 
     @staticmethod
@@ -173,9 +175,10 @@ class DetectionEngine:
         state.definition_version = detector.version
         state.definition_changed_at = now
 
-    def _record_failure(self, state: RunState, now: datetime, error: str) -> None:
+    @staticmethod
+    def _record_failure(store: RunStateStore, state: RunState, now: datetime, error: str) -> None:
         state.last_run = now
         state.last_error = error[:2000]
         state.consecutive_failures += 1
         with contextlib.suppress(Exception):  # Elasticsearch itself may be what failed
-            self.state.save(state)
+            store.save(state)

@@ -20,6 +20,10 @@ job's lease, and renews each lease it holds every ``lease_renew``:
 * **Holder side**: a lease is trusted only until ``ttl`` after the start of the request
   that last renewed it; an observer can take it over only after seeing that renewal
   and waiting ``ttl`` more, so the holder always stops first.
+* **Shards**: the scheduler does not hold one lease per detector. Its detectors are split
+  by a stable hash of their id into ``SHARDS`` shards, and each shard (``detectors:<n>``)
+  is one job with one lease: 1,000 detectors cost ~16 lease renewals per ``lease_renew``,
+  not 1,000, and still split between schedulers and move when one dies.
 * **Sharing**: each process writes a heartbeat ``member:<owner>``; a process takes free
   leases up to its fair share (jobs / live members) and hands back (releases) what it
   holds beyond it, idle jobs first, so two or three schedulers split the detectors.
@@ -47,14 +51,18 @@ from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, state_index
 
 __all__ = [
+    "SHARDS",
     "Lease",
     "LeaseInfo",
     "LeaseLost",
     "LeaseManager",
     "SyncResult",
     "detector_job",
+    "lease_job_for",
     "list_leases",
     "owner_id",
+    "shard_job",
+    "shard_of",
 ]
 
 log = logging.getLogger("soc.leases")
@@ -70,6 +78,23 @@ class LeaseLost(SocError):
 
 def detector_job(detector_id: str) -> str:
     return f"detector:{detector_id}"
+
+
+SHARDS = 16  # detector shards, one lease each; every scheduler sharing a cluster must agree
+
+
+def shard_of(detector_id: str, shards: int = SHARDS) -> int:
+    """The shard of a detector: a stable hash of its id (the same in every process)."""
+    return int(hashlib.sha256(detector_id.encode()).hexdigest()[:8], 16) % shards
+
+
+def shard_job(shard: int) -> str:
+    return f"detectors:{shard}"
+
+
+def lease_job_for(detector_id: str, shards: int = SHARDS) -> str:
+    """The lease a scheduler must hold to run *detector_id* (its shard's)."""
+    return shard_job(shard_of(detector_id, shards))
 
 
 def owner_id(started: datetime | None = None) -> str:

@@ -10,6 +10,7 @@ from soc.alerts.models import Alert
 from soc.context import AppContext
 from soc.detection.engine import DetectionEngine, RunReport
 from soc.detection.models import Detector
+from soc.detection.state import RunStateStore
 from soc.incidents.service import escalate
 from soc.playbooks.models import Playbook
 from soc.vocab import Severity
@@ -71,9 +72,17 @@ class Pipeline:
         self.escalate_pending(result)
         return result
 
-    def run_live(self, detector: Detector, *, max_windows: int = 288) -> PipelineResult:
+    def run_live(
+        self,
+        detector: Detector,
+        *,
+        max_windows: int = 288,
+        states: RunStateStore | None = None,  # the scheduler's batch of run states
+        escalate: bool = True,  # False: the caller escalates once for a batch of runs
+    ) -> PipelineResult:
         result = PipelineResult()
-        report = self.engine.run_live(detector, max_windows=max_windows)
+        report = self.engine.run_live(detector, max_windows=max_windows, states=states)
         result.absorb(report)
-        self.escalate_pending(result)
+        if escalate:
+            self.escalate_pending(result)
         return result
