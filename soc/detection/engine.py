@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.alerts.models import Alert
+from soc.alerts.models import Alert, Match
 from soc.alerts.store import AlertStore
 from soc.calendar import CalendarSettings
 from soc.context import AppContext
@@ -57,6 +57,18 @@ class RunReport:
         return list(latest.values())
 
 
+def _fingerprint(match: Match) -> tuple[Any, ...]:
+    return (
+        tuple(sorted(match.entity.items())),
+        match.count,
+        match.distinct_count,
+        match.first_seen,
+        match.last_seen,
+        repr(sorted(match.figures.items())),
+        match.reason,
+    )
+
+
 def with_calendar(detector: Detector, calendar: CalendarSettings) -> Detector:
     """The detector with its ``off_hours`` reading the office calendar of the settings,
     unless the detector declares a calendar of its own."""
@@ -73,11 +85,22 @@ class DetectionEngine:
         self.tz = ZoneInfo(ctx.settings.timezone)
         self.alerts = AlertStore(ctx.es, kibana_url=ctx.settings.kibana_url)
         self.state = RunStateStore(ctx.es)
+        # per detector, the matches its last live run recorded or met again: a window the
+        # next run re-evaluates for late logs gives mostly the same ones (not recorded twice)
+        self._recorded: dict[str, set[tuple[Any, ...]]] = {}
 
     def evaluate(
-        self, detector: Detector, windows: list[Window], *, write: bool = True, explain: bool = False
+        self,
+        detector: Detector,
+        windows: list[Window],
+        *,
+        write: bool = True,
+        explain: bool = False,
+        seen: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]] | None = None,
     ) -> RunReport:
-        """Evaluate *detector* over *windows* in order; with ``write=False`` nothing is stored."""
+        """Evaluate *detector* over *windows* in order; with ``write=False`` nothing is stored.
+        *seen* = (matches recorded before, matches of this run): a match already in either
+        (a re-evaluated window giving what it gave last time) is not recorded again."""
         detector = with_calendar(detector, self.ctx.settings.calendar)
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
@@ -100,6 +123,12 @@ class DetectionEngine:
             if not write:
                 continue
             for match in ev.matches:
+                if seen is not None:
+                    key = _fingerprint(match)
+                    known = key in seen[0] or key in seen[1]
+                    seen[1].add(key)
+                    if known:
+                        continue  # recorded already: the same match again is a no-op for the store
                 rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
                 report.took_ms += rec.took_ms
                 if rec.outcome == "created":
@@ -121,6 +150,7 @@ class DetectionEngine:
         restart or an outage (gaps are backfilled, up to *max_windows* per call). *states*
         replaces the engine's store for this run (the scheduler's batch of run states)."""
         store = states or self.state
+        seen: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]] = (self._recorded.get(detector.id, set()), set())
         now = self.ctx.clock.now()
         state = store.get(detector.id)
         self._note_definition(state, detector, now)
@@ -132,7 +162,7 @@ class DetectionEngine:
             # are recorded (a crash inside a chunk re-evaluates it, which is idempotent)
             for i in range(0, len(windows), BATCH):
                 chunk = windows[i : i + BATCH]
-                part = self.evaluate(detector, chunk)
+                part = self.evaluate(detector, chunk, seen=seen)
                 report.windows += part.windows
                 report.matches += part.matches
                 report.took_ms += part.took_ms
@@ -161,6 +191,7 @@ class DetectionEngine:
         state.alerts_created += len(report.created)
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
         store.save(state)
+        self._recorded[detector.id] = seen[1]  # bounded: the matches of the windows of this run
         return report
 
     @staticmethod

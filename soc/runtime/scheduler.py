@@ -247,6 +247,9 @@ class DetectorScheduler:
                 ),
                 reset=True,
             )
+            health = self._health[detector.id]
+            if results[detector.id] is None and health.failures and health.outage:
+                break  # Elasticsearch is away: the rest of the shard would only wait for timeouts
         self._fenced.save_many(batch.saved.values())
         ran = {i: r for i, r in results.items() if r is not None}
         for detector_id, result in ran.items():
@@ -404,6 +407,8 @@ class DetectorScheduler:
         return result
 
     def _failed(self, what: str, healths: Sequence[_Health], now: datetime, message: str) -> None:
+        # a detector whose own run failed in this batch is already backing off: counted once
+        healths = [h for h in healths if not h.waiting(now)] or healths
         for health in healths:
             health.failures += 1
             health.retry_at = now + backoff_delay(health.failures)
