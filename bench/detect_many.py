@@ -197,6 +197,13 @@ def main() -> None:
     total = sum(by_kind.values())
     top = ", ".join(f"{k} {v / span_min:,.0f}/min ({v / total:.0%})" for k, v in by_kind.most_common(10))
     print(f"requests after the warm-up: {total:,} ({total / span_min:,.0f}/min): {top}")
+    kind_of = {d.id: d.kind for d in detectors}
+    by_kind_s: Counter[str] = Counter()
+    for r in steady:
+        by_kind_s[kind_of[r[1]]] += r[3]
+    busy = sum(by_kind_s.values())
+    print(f"run time after the warm-up: {busy:,.0f} s ({busy / span_min:,.0f} s/min, {args.workers} workers): "
+          + ", ".join(f"{k} {v:,.0f} s ({v / busy:.0%})" for k, v in by_kind_s.most_common()))  # fmt: skip
     load = os.getloadavg()
     print(f"load at the end  {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
     print(f"target p99 < 10 s: {'met' if pct(lags, 99) < 10 else 'NOT met'}")

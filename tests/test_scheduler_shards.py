@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +183,39 @@ def test_a_shard_tick_reads_and_saves_its_run_states_in_one_request_each(ctx: Ap
     assert calls.count("get lease") == 1  # the shard's lease, checked once before the save
     state = RunStateStore(ctx.es).get(detectors[0].id)
     assert state.watermark == T0 + timedelta(minutes=20) and state.runs == 1
+
+
+def test_a_re_evaluated_window_is_not_recorded_again_but_a_late_event_in_it_is(ctx: AppContext) -> None:
+    """Each live run re-evaluates the windows of the last ``allowance`` (late logs): a match
+    it already recorded is not recorded again (no alert search, no write), but a late event
+    that changes a window's match is, and extends the alert."""
+    detector = _detectors()[0]
+    index(ctx, [auth_failure(t, "a.yamada", "203.0.113.50") for t in spread(T0 + timedelta(minutes=5), 30, timedelta(seconds=30))])  # fmt: skip  # noqa: E501
+    clock = ManualClock(T0 + timedelta(minutes=21))
+    sched = _scheduler(AppContext(settings=ctx.settings, es=ctx.es, clock=clock), "a", Ticks(), [detector])
+    sched.lease_tick()
+    alerts = sched.pipeline.engine.alerts
+    recorded: list[tuple[datetime, int]] = []
+    real_record = alerts.record
+
+    def record(rule: object, match: Any, **kwargs: Any) -> Any:
+        recorded.append((match.last_seen, match.count))
+        return real_record(rule, match, **kwargs)  # type: ignore[arg-type]
+
+    alerts.record = record  # type: ignore[method-assign]
+
+    def run() -> list[tuple[datetime, int]]:
+        recorded.clear()
+        assert sched.tick(detector.id)
+        clock.advance(timedelta(minutes=5))
+        return sorted(recorded)
+
+    last = T0 + timedelta(minutes=19, seconds=30)
+    assert run() == [(last, 30)]  # [00:05, 00:20): the whole attack
+    # windows ending 00:15, 00:20 (the same match as before: skipped) and 00:25
+    assert run() == [(T0 + timedelta(minutes=14, seconds=30), 20), (last, 20)]
+    assert run() == []  # 00:20 and 00:25 again (skipped), 00:30 holds 10 failures: no match
+    index(ctx, [auth_failure(T0 + timedelta(minutes=19, seconds=50), "a.yamada", "203.0.113.50")])
+    assert run() == [(T0 + timedelta(minutes=19, seconds=50), 21)]  # 00:25 changed by the late event
+    found = alerts.search()
+    assert len(found) == 1 and found[0].count == 31
