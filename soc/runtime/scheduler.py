@@ -41,6 +41,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -52,7 +53,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from soc.context import AppContext
 from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
-from soc.detection.windows import live_windows
+from soc.detection.windows import align_down, live_windows
 from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable, SocError
 from soc.es.outage import OutageLog
 from soc.notify.service import Notifier
@@ -145,11 +146,13 @@ class DetectorScheduler:
         leases: LeaseManager | None = None,
         observer: SchedulerObserver | None = None,
         shards: int = SHARDS,
+        batch_threads: int = 4,
     ) -> None:
         self.ctx = ctx
         self.observer = observer
         self.detectors = {d.id: d for d in detectors}
         self.shards = shards
+        self.batch_threads = batch_threads  # detectors of one shard tick run this many at a time
         self._shards: dict[int, list[Detector]] = {}
         for d in detectors:
             self._shards.setdefault(shard_of(d.id, shards), []).append(d)
@@ -233,23 +236,32 @@ class DetectorScheduler:
     def _batch(self, detectors: Sequence[Detector], due_only: bool) -> dict[str, PipelineResult | None]:
         batch = _Batch(self.ctx.es, self._fenced.get_many([d.id for d in detectors]))
         now = self.ctx.clock.now()
+        due = [
+            d
+            for d in detectors
+            if not due_only or live_windows(d.schedule, watermark=batch.get(d.id).watermark, now=now, max_windows=1)
+        ]  # the others have nothing due yet: no run, no write
         results: dict[str, PipelineResult | None] = {}
-        for detector in detectors:
-            if due_only and not live_windows(
-                detector.schedule, watermark=batch.get(detector.id).watermark, now=now, max_windows=1
-            ):
-                continue  # nothing due yet: no run, no write
+        away = threading.Event()  # Elasticsearch is away: the rest would only wait for timeouts
+
+        def run(detector: Detector) -> None:
+            if away.is_set():
+                return
+            health = self._health[detector.id]
             results[detector.id] = self._guarded(
                 f"detector {detector.id}",
-                [self._health[detector.id]],
-                lambda d=detector: self.pipeline.run_live(  # type: ignore[misc]
-                    d, max_windows=self.max_windows, states=batch, escalate=False
-                ),
-                reset=True,
+                [health],
+                lambda: self.pipeline.run_live(detector, max_windows=self.max_windows, states=batch, escalate=False),
             )
-            health = self._health[detector.id]
             if results[detector.id] is None and health.failures and health.outage:
-                break  # Elasticsearch is away: the rest of the shard would only wait for timeouts
+                away.set()
+
+        if len(due) > 1 and self.batch_threads > 1:  # a slow detector does not hold up the rest of its shard
+            with futures.ThreadPoolExecutor(min(self.batch_threads, len(due)), "soc-shard") as pool:
+                list(pool.map(run, due))
+        else:
+            for detector in due:
+                run(detector)
         self._fenced.save_many(batch.saved.values())
         ran = {i: r for i, r in results.items() if r is not None}
         for detector_id, result in ran.items():
@@ -429,9 +441,12 @@ class DetectorScheduler:
         now = _wall_now()  # catch up at once after a (re)start
         for shard, detectors in sorted(self._shards.items()):
             every = int(min(d.schedule.interval for d in detectors).total_seconds())
+            # shards fire spread over the interval, not all in the same second: a shard's
+            # runs wait for its own detectors, not for every other shard's
+            offset = timedelta(seconds=every * shard / self.shards)
             self._scheduler.add_job(
                 self.shard_tick,
-                IntervalTrigger(seconds=every, jitter=min(10, every // 10)),
+                IntervalTrigger(seconds=every, start_date=align_down(now, timedelta(seconds=every)) + offset),
                 args=[shard],
                 id=shard_job(shard),
                 name=f"{len(detectors)} detector(s) of shard {shard}",
