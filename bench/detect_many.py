@@ -2,7 +2,7 @@
 """Benchmark: the live scheduler with many detectors at a 1-minute interval (issue 14).
 
     .venv/bin/python bench/detect_many.py [--detectors 1000] [--minutes 5] [--workers 4]
-        [--es-url URL] [--keep] [--exclude-kinds beacon]
+        [--es-url URL] [--keep] [--exclude-kinds beacon] [--batch-threads 4]
 
 1. Indexes the last 24 hours of the simulated city (``soc.simulate``) under a fresh prefix.
 2. Generates ``--detectors`` variants of the shipped, enabled detectors (``<id>-v<n>``,
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="detector threads (the scheduler's default: 4)")
     parser.add_argument("--es-url", default="http://127.0.0.1:9200")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--batch-threads", type=int, default=4, help="detectors of one shard run at a time (default 4)")
     parser.add_argument("--exclude-kinds", default="", help="kinds left out of the variants, e.g. beacon")
     args = parser.parse_args()
 
@@ -134,7 +135,9 @@ def main() -> None:
     mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     print(f"detectors        {len(detectors):,} variants of {len(shipped)} shipped ({mix}), every 1 min")
     playbooks = load_playbooks(settings.playbooks_dir, detector_ids=None)
-    sched = DetectorScheduler(ctx, detectors=detectors, playbooks=playbooks, workers=args.workers)
+    sched = DetectorScheduler(
+        ctx, detectors=detectors, playbooks=playbooks, workers=args.workers, batch_threads=args.batch_threads
+    )
 
     runs: list[tuple[float, str, float, float, int]] = []  # (wall done, detector, lag s, run s, windows)
     missed_fires: list[str] = []
@@ -184,7 +187,8 @@ def main() -> None:
     for r in steady:
         per_job[r[1]] = per_job.get(r[1], 0) + 1
     starved = sum(1 for j in ids if per_job.get(j, 0) < int(span_min) - 1)
-    print(f"\n### {len(detectors):,} detectors at 1 min in {len(jobs)} shards, {args.workers} worker threads,"
+    print(f"\n### {len(detectors):,} detectors at 1 min in {len(jobs)} shards, {args.workers} worker threads"
+          f" x {args.batch_threads} per shard,"
           f" {args.minutes:g} min"
           f" (first minute = warm-up, not counted)")  # fmt: skip
     print("lag = from the run's scheduled fire time to the end of the run (queueing + the run itself)")

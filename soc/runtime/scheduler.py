@@ -2,14 +2,14 @@
 the CSIRT desk every minute and the periodic summary report, each isolating its own failures.
 
 * Detectors are split into ``SHARDS`` shards by a stable hash of their id
-  (soc/runtime/leases.py). Each shard fires every (shortest) detector interval and runs,
-  one after the other, the detectors whose next window is due: their run states are read
-  in one ``_mget``, saved in one ``_bulk`` under one lease check (soc/runtime/fencing.py),
-  and the alerts they raised are escalated once. 1,000 detectors at one minute cost ~16
-  lease renewals and a few dozen state requests a minute, not thousands.
-
-* ``coalesce=True``, ``max_instances=1``, a misfire grace of one interval and a little
-  jitter (as ElastAlert 2 does), so a slow run never stacks up behind itself.
+  (soc/runtime/leases.py). Each shard fires every (shortest) detector interval, the
+  shards spread over that interval, and runs the detectors whose next window is due,
+  ``batch_threads`` at a time: their run states are read in one ``_mget``, saved in one
+  ``_bulk`` under one lease check (soc/runtime/fencing.py), and the alerts they raised
+  are escalated once. 1,000 detectors at one minute cost 16 leases and a few dozen state
+  requests a minute, not thousands.
+* ``coalesce=True``, ``max_instances=1`` and a misfire grace of one interval, so a slow
+  shard never stacks up behind itself.
 * Every run resumes from the watermark stored in Elasticsearch: after a restart or an
   outage the missed windows are backfilled, never skipped, and never re-alerted
   (alert ids are deterministic; see soc/alerts/store.py).
