@@ -17,7 +17,9 @@ from __future__ import annotations
 import itertools
 import re
 
-__all__ = ["CJK_SPACE", "is_cjk", "join_folded_lines"]
+__all__ = ["CJK_SPACE", "MAX_FOLDED_CHARS", "is_cjk", "join_folded_lines"]
+
+MAX_FOLDED_CHARS = 20_000  # the longest shipped text is under 1,000 characters
 
 # CJK symbols and punctuation (、。「」 々 〜, not the ideographic space U+3000), hiragana,
 # katakana (ー included) and its phonetic extensions, CJK ideographs (extension A, the
@@ -47,7 +49,9 @@ def join_folded_lines(folded: str, lines: list[str]) -> str:
     """*folded* (a YAML scalar whose source *lines* were folded, each break a space) with the
     breaks inside Japanese text joined without a space. A break folding did not turn
     into one space (a blank line, a more-indented line, an escape in a quoted string) is left
-    as it is."""
+    as it is, and so is a string longer than ``MAX_FOLDED_CHARS`` (the work stays bounded)."""
+    if len(folded) > MAX_FOLDED_CHARS:  # prose is paragraphs; a bigger string is left as it is
+        return folded
     parts = [line.strip() for line in lines]
     out, at = folded, 0
     for before, after in itertools.pairwise(parts):

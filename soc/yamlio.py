@@ -8,9 +8,9 @@ one-line error in milliseconds instead of a RecursionError or gigabytes of memor
 Every message is bounded in length (``MAX_MESSAGE``).
 
 A string folded over several lines (a ``>-`` block, a multi-line plain or quoted scalar) is
-joined without a space where the line break stands between two Japanese characters
-(``soc.cjk``): YAML's folding would show 「確認し て」. Spaces written on one line and the
-folds between English words are kept.
+joined without a space where the line break stands inside Japanese text (``soc.cjk``):
+YAML's folding would show 「確認し て」. Spaces written on one line and the folds between
+English words are kept.
 """
 
 from __future__ import annotations

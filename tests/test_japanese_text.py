@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from soc.cjk import CJK_SPACE
+from soc.cjk import CJK_SPACE, MAX_FOLDED_CHARS
 from soc.cli.main import app
 from soc.context import AppContext
 from soc.detection.loader import load_detector_file
@@ -90,6 +90,15 @@ def test_folding_joins_japanese_lines_and_keeps_english_spaces() -> None:
         "one_line": "総務省 地方公共団体 guidance",  # a space written on one line is the author's
         "paragraphs": "段落\n確認して",
     }
+
+
+def test_joining_is_bounded_for_huge_strings() -> None:
+    """A definition file may be 1 MB: past MAX_FOLDED_CHARS a string keeps YAML's folding
+    (the joining would be quadratic); below it, many lines are joined."""
+    under = load_yaml_text("a: >-\n" + "  確認\n" * (MAX_FOLDED_CHARS // 3 - 1))["a"]
+    assert " " not in under and len(under) > MAX_FOLDED_CHARS // 2
+    over = load_yaml_text("a: >-\n" + "  確認\n" * MAX_FOLDED_CHARS)["a"]
+    assert over == " ".join(["確認"] * MAX_FOLDED_CHARS)
 
 
 def test_the_cli_shows_playbook_instructions_without_folded_spaces(cli: CliRunner, ctx: AppContext) -> None:
