@@ -154,10 +154,7 @@ def _decisions(
     asked: list[DecisionView] = []
     taken: list[DecisionTakenRow] = []
     for inst in incident.steps:
-        try:
-            step = playbook.step(inst.step_id)
-        except StopIteration:
-            continue
+        step = playbook.find_step(inst.step_id)
         if not isinstance(step, ApprovalStep | DecisionStep):
             continue
         if inst.choice is not None:
