@@ -1,6 +1,7 @@
 """The alert store's writes, against the real node. A detector's run decides under one lock,
-writes its alerts in one ``_bulk`` and refreshes before it lets the lock go (the module doc
-of ``soc.alerts.store``); each test here fails without the write or the order it names.
+writes its alerts in one ``_bulk`` and names them in the lock's recent writes as it lets
+the lock go (the module doc of ``soc.alerts.store``); each test here fails without the write
+or the read it names.
 
 The rule is of a kind whose episode starts at the match (no event runs): two writers with
 overlapping matches then compute *different* ids, so only the lock and what the next holder
@@ -172,13 +173,30 @@ def test_a_holder_killed_mid_run_blocks_the_next_run_only_until_its_lock_expires
     assert len(stored(ctx)) == 1
 
 
-# -- refresh, then release: the next holder searches what every earlier one wrote ----------
-def test_the_next_run_sees_the_last_runs_alert_without_a_refresh_of_its_own(ctx: AppContext) -> None:
+# -- the lock's recent writes: the next holder reads what every earlier one wrote ---------
+def test_the_next_run_sees_the_last_runs_alert_before_any_refresh(ctx: AppContext) -> None:
     no_refresh(ctx)
     run(ctx, match(0, 10))
     run(ctx, match(5, 20))  # a later window of the same episode, another writer
     (alert,) = stored(ctx)
     assert alert.id == alert_id(RULE.detector, ENTITY, T0) and alert.end == T0 + timedelta(minutes=20)
+
+
+def test_a_run_writing_more_than_the_lock_can_name_refreshes_instead(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RECENT_MAX", 1)
+    no_refresh(ctx)
+    others = {"source.ip": "198.51.100.7"}
+    run(ctx, match(0, 10), match(0, 10, others))  # two alerts: more than the lock names
+    run(ctx, match(5, 20), match(5, 20, others))
+    assert sorted((a.start, a.end) for a in stored(ctx)) == [(T0, T0 + timedelta(minutes=20))] * 2
+
+
+def test_a_search_in_the_writing_process_sees_the_runs_alerts(ctx: AppContext) -> None:
+    no_refresh(ctx)
+    run(ctx, match(0, 10))
+    assert [a.start for a in AlertStore(ctx.es).search(detector=RULE.detector)] == [T0]  # no refresh asked
 
 
 # -- conditional writes: what another writer stored is joined, never overwritten ------------

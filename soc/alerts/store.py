@@ -11,17 +11,23 @@ duplicate").
 
 **One lock and one ``_bulk`` per detection run.** The first ``record()`` of a run takes the
 detector's write lock (``soc.alerts.writelock``: one document per detector, two writes per
-run); every decision of the run is made under it, against what is searchable plus what
-the run itself decided so far (kept in memory), and ``flush()`` — called once at the end
-of a run — writes the run's new and grown alerts in one ``_bulk`` (``op_type=create`` with
-the episode's id for a new alert, ``if_seq_no``/``if_primary_term`` of the version read for
-a grown one), **refreshes the alerts index, and only then releases the lock**: the next
-holder's search sees every alert any earlier holder wrote, so no per-entity lock and no
-"recent writes" note is needed. A holder killed between its ``_bulk`` and its release
-leaves alerts the index's one-second refresh makes searchable long before its lock expires
-(30 s). A ``_bulk`` item refused with 409 (an alert changed by triage since it was read, or
-an id written by a writer whose lock had expired) is read again, the run's matches for it
-are re-applied over the stored one, and it is written again.
+run); every decision of the run is made under it, against what is searchable, what the
+lock's *recent writes* name (alerts written under it in the last two minutes, read by id,
+realtime: they may not be searchable yet) and what the run itself decided so far (kept in
+memory). ``flush()`` — called once at the end of a run — writes the run's new and grown
+alerts in one ``_bulk`` (``op_type=create`` with the episode's id for a new alert,
+``if_seq_no``/``if_primary_term`` of the version read for a grown one), then releases the
+lock with those alerts added to its recent writes: the next holder, in any thread or
+process, sees every alert written before it. A holder killed between its ``_bulk`` and its
+release leaves alerts the index's one-second refresh makes searchable long before its lock
+expires (30 s). A ``_bulk`` item refused with 409 (an alert changed by triage since it was
+read, or an id written by a writer whose lock had expired) is read again, the run's matches
+for it are re-applied over the stored one, and it is written again.
+
+Writes do not wait for a refresh: a search of this store refreshes the alerts index first
+when this process wrote alerts since its last refresh, so escalation and ``soc detect``
+output list what the run wrote; other processes see them within the index's one-second
+refresh.
 
 A long run commits (``flush()``) every ``HOLD_S`` seconds or ``MAX_PENDING`` alerts and
 takes the lock again on its next match, so no run holds it for long. The store's per-run
@@ -44,7 +50,7 @@ from typing import Any, Literal, Protocol
 from soc.alerts.episodes import LOOKBACK_STEP, MAX_LOOKBACK, Run, choose, extended, new_alert, run_start, span_after
 from soc.alerts.models import Alert, AlertRule, AlertStatus, CloseReason, EpisodeFigures, Match, entity_key
 from soc.alerts.triage import TriageError, triaged, with_incident
-from soc.alerts.writelock import HeldLock, release, renew, take
+from soc.alerts.writelock import RECENT_MAX, HeldLock, release, renew, take
 from soc.errors import NotFound, SocError, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index, ensure_ready
@@ -56,6 +62,8 @@ __all__ = ["AlertStore", "Evidence", "Recorded", "TriageError"]
 _MISSING = "list alerts with 'soc alerts list'"
 HOLD_S = 10.0  # a run commits and lets the lock go after holding it this long (expiry: TTL_S)
 MAX_PENDING = 500  # ... or after deciding this many alerts
+
+_unrefreshed: set[str] = set()  # alert indices this process wrote to since it last refreshed them
 
 
 class Evidence(Protocol):
@@ -165,15 +173,26 @@ class AlertStore:
         run = self._run
         pending, run.pending = run.pending, {}
         run.versions.clear()
+        wrote: list[tuple[str, str]] = []
+        searchable = False
         try:
             if pending:
                 self._write(pending, run.held)
-                self._gw.refresh(self.index)
+                _unrefreshed.add(self.index)
+                wrote = [(p.alert.id, entity_key(p.alert.entity)) for p in pending.values()]
+                if run.held is not None and len(run.held.recent) + len(wrote) > RECENT_MAX:
+                    self.refresh()  # too many to note: make them all searchable instead
+                    searchable = True
         finally:
             held, run.held = run.held, None
             if held is not None:
                 with suppress(SocError):  # Elasticsearch away: the lock expires by itself
-                    release(self._gw, held)
+                    release(self._gw, held, wrote, searchable=searchable)
+
+    def refresh(self) -> None:
+        """Make every alert written so far searchable (one refresh of the alerts index)."""
+        _unrefreshed.discard(self.index)
+        self._gw.refresh(self.index)
 
     def discard(self) -> None:
         """Forget what this thread's run decided and release its lock (the run failed: it
@@ -183,8 +202,8 @@ class AlertStore:
 
     def _overlapping(self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime) -> list[Alert]:
         """The entity's alerts whose widened span reaches ``[first, last]``: the searchable
-        ones (every earlier holder of the lock refreshed before releasing it) as this run
-        has changed them, and the ones this run created."""
+        ones and those the lock's recent writes name (realtime, by id), as this run has
+        changed them, and the ones this run created."""
         key = entity_key(entity)
         lo, hi = first - rule.allowance, last + rule.allowance
         body = {
@@ -203,6 +222,9 @@ class AlertStore:
             "seq_no_primary_term": True,
         }
         hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
+        held = self._run.held
+        noted = [str(e["id"]) for e in (held.recent if held else []) if e.get("key") == key]
+        hits += self._gw.mget_docs(self.index, [i for i in noted if i not in {h["_id"] for h in hits}])
         found = {h["_id"]: Alert.from_doc(h["_source"]) for h in hits}
         self._run.versions.update({h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits})
         for p in self._run.pending.values():
@@ -305,6 +327,8 @@ class AlertStore:
             "query": {"bool": {"filter": filters, "must_not": must_not}},
             "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
         }
+        if self.index in _unrefreshed:
+            self.refresh()
         res = self._gw.search(self.index, body, action="list alerts")
         return [Alert.from_doc(h["_source"]) for h in res["hits"]["hits"]]
 
