@@ -63,6 +63,7 @@ _MISSING = "list alerts with 'soc alerts list'"
 HOLD_S = 10.0  # a run commits and lets the lock go after holding it this long (expiry: TTL_S)
 MAX_PENDING = 500  # ... or after deciding this many alerts
 
+_PAGE = 50  # an entity's alerts read at once (more: each match's range is searched)
 _unrefreshed: set[str] = set()  # alert indices this process wrote to since it last refreshed them
 
 
@@ -106,6 +107,8 @@ class _RunState:
     held: HeldLock | None = None
     pending: dict[str, _Pending] = field(default_factory=dict)
     versions: dict[str, Version] = field(default_factory=dict)  # of the alerts read: writes are conditional on them
+    # (detector, entity key) -> (from, its stored alerts ending then or later), while the lock is held
+    known: dict[tuple[str, str], tuple[datetime, dict[str, Alert]]] = field(default_factory=dict)
 
 
 class AlertStore:
@@ -173,6 +176,7 @@ class AlertStore:
         run = self._run
         pending, run.pending = run.pending, {}
         run.versions.clear()
+        run.known.clear()
         wrote: list[tuple[str, str]] = []
         searchable = False
         try:
@@ -201,37 +205,59 @@ class AlertStore:
         self.flush()
 
     def _overlapping(self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime) -> list[Alert]:
-        """The entity's alerts whose widened span reaches ``[first, last]``: the searchable
-        ones and those the lock's recent writes name (realtime, by id), as this run has
-        changed them, and the ones this run created."""
+        """The entity's alerts whose widened span reaches ``[first, last]``: the stored ones
+        (``_stored``) as this run has changed them, and the ones this run created.
+
+        The first look at an entity in a run reads its alerts from well before the match
+        on, and the run keeps them while it holds the lock (nobody else changes a span of
+        this detector's alerts meanwhile): its later matches of that entity, and the
+        episode start of this one, need no search."""
         key = entity_key(entity)
         lo, hi = first - rule.allowance, last + rule.allowance
-        body = {
-            "size": 20,
-            "query": {
-                "bool": {
-                    "filter": [
-                        {"term": {"soc.alert.detector": rule.detector}},
-                        {"term": {"soc.alert.entity_key": key}},
-                        {"range": {"soc.alert.start": {"lte": hi.isoformat()}}},
-                        {"range": {"soc.alert.end": {"gte": lo.isoformat()}}},
-                    ]
-                }
-            },
-            "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
-            "seq_no_primary_term": True,
-        }
-        hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
-        held = self._run.held
-        noted = [str(e["id"]) for e in (held.recent if held else []) if e.get("key") == key]
-        hits += self._gw.mget_docs(self.index, [i for i in noted if i not in {h["_id"] for h in hits}])
-        found = {h["_id"]: Alert.from_doc(h["_source"]) for h in hits}
-        self._run.versions.update({h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits})
-        for p in self._run.pending.values():
+        run = self._run
+        known = run.known.get((rule.detector, key))
+        if known is not None and lo >= known[0]:
+            stored = known[1]
+        else:
+            since = lo - MAX_LOOKBACK - LOOKBACK_STEP  # the furthest an episode start walks back
+            wide = self._stored(rule.detector, key, since, None)
+            if wide is not None:
+                run.known[(rule.detector, key)] = (since, wide)
+                stored = wide
+            else:  # more than a page from there on: this match's range only
+                stored = self._stored(rule.detector, key, lo, hi) or {}
+        found = dict(stored)
+        for p in run.pending.values():
             if p.alert.detector == rule.detector and entity_key(p.alert.entity) == key:
                 found[p.alert.id] = p.alert
         fitting = [a for a in found.values() if a.start <= hi and a.end >= lo]
         return sorted(fitting, key=lambda a: (a.start, a.id))[:20]
+
+    def _stored(self, detector: str, key: str, lo: datetime, hi: datetime | None) -> dict[str, Alert] | None:
+        """The entity's stored alerts ending at or after *lo* (and starting by *hi*): the
+        searchable ones and those the lock's recent writes name (read by id, realtime),
+        with their versions noted. Without *hi*, None when they fill more than a page."""
+        filters: list[dict[str, Any]] = [
+            {"term": {"soc.alert.detector": detector}},
+            {"term": {"soc.alert.entity_key": key}},
+            {"range": {"soc.alert.end": {"gte": lo.isoformat()}}},
+        ]
+        if hi is not None:
+            filters.append({"range": {"soc.alert.start": {"lte": hi.isoformat()}}})
+        body = {
+            "size": 20 if hi is not None else _PAGE,
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
+            "seq_no_primary_term": True,
+        }
+        hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
+        if hi is None and len(hits) >= _PAGE:
+            return None
+        held = self._run.held
+        noted = [str(e["id"]) for e in (held.recent if held else []) if e.get("key") == key]
+        hits += self._gw.mget_docs(self.index, [i for i in noted if i not in {h["_id"] for h in hits}])
+        self._run.versions.update({h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits})
+        return {h["_id"]: Alert.from_doc(h["_source"]) for h in hits}
 
     def _extend(self, rule: AlertRule, alert: Alert, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:
         span = span_after(alert, match)
