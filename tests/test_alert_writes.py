@@ -259,3 +259,30 @@ def test_a_long_run_commits_as_it_goes(ctx: AppContext, monkeypatch: pytest.Monk
     store.flush()
     alerts = stored(ctx)
     assert len(alerts) == 5 and max(a.end for a in alerts) == T0 + timedelta(minutes=20)
+
+
+# -- the alerts index template ----------------------------------------------------------------
+def _fields(mapping: dict[str, object], path: str = "") -> set[str]:
+    out: set[str] = set()
+    for name, sub in (mapping.get("properties") or {}).items():  # type: ignore[attr-defined]
+        out |= {path + name} | _fields(sub, path + name + ".")
+    return out
+
+
+def test_an_alert_document_is_mapped_by_the_template_before_its_first_write(ctx: AppContext) -> None:
+    """A field left to dynamic mapping makes the first write into every new alerts index
+    wait for a cluster-state update (about 0.2 s on this node)."""
+    ensure_ready(ctx.es)
+    index = AlertStore(ctx.es).index
+    ctx.es.client.indices.create(index=index)
+    before = _fields(ctx.es.client.indices.get_mapping(index=index).body[index]["mappings"])
+    rule = AlertRule(
+        detector=RULE.detector, title=RULE.title, severity="high", risk_score=60, kind="threshold",  # type: ignore[arg-type]
+        mitre=("T1110", "T1110.003"), distinct_field="user.name", suppress_for=timedelta(hours=1),
+    )  # fmt: skip
+    store = AlertStore(ctx.es)
+    store.record(rule, match(0, 10), evidence=SpanEvidence(), now=NOW)
+    store.record(rule, match(40, 50), evidence=SpanEvidence(), now=NOW)  # suppressed into it
+    store.flush()
+    after = _fields(ctx.es.client.indices.get_mapping(index=index).body[index]["mappings"])
+    assert after - before == set()
