@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from soc.context import AppContext
 from soc.errors import VersionConflict
 from soc.es.indices import ensure_ready
 from soc.es.locks import LockBusy, locks_index
+from tests.test_identity import together
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -81,25 +81,6 @@ def run(ctx: AppContext, *matches: Match, pause: float = 0.0) -> None:
     for m in matches:
         store.record(RULE, m, evidence=SpanEvidence(pause), now=NOW)
     store.flush()
-
-
-def together(jobs: list[Callable[[], object]]) -> list[BaseException]:
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def go(job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return errors
 
 
 # -- the lock: taken for the run, let go at its end ------------------------------------------
