@@ -6,8 +6,8 @@ run writes, and writes the run's alerts in one ``_bulk`` before releasing it (se
 ``soc.alerts.store``). The lock is one document per detector, ``<prefix>-locks/alerts-<sha256
 of the detector id>``, that is never deleted. Besides who holds it, it lists the alerts
 written under it in the last ``RECENT_S`` seconds (id, entity key, when): the release
-writes them, the next taker reads them with the lock, so it finds those alerts by id
-(realtime) before a refresh has made them searchable — at no extra request.
+writes them, the next taker reads them with the lock (no extra request) and fetches an
+entity's by id (realtime) before a refresh has made them searchable.
 
 * **Taking** reads it (realtime ``get``) and writes our token and an expiry over it with a
   conditional write (``if_seq_no``/``if_primary_term``; ``op_type=create`` the first time)
