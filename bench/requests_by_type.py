@@ -92,6 +92,7 @@ def main() -> int:
                 print(f"  {kind:28} {int(count):3} × {each:7.1f} ms = {secs * 1000:7.1f} ms, took {took:.0f} ms")
     finally:
         client.options(ignore_status=404).indices.delete(index=f"{prefix}-*")
+        client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-*")
     return 0
 
 
