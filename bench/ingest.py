@@ -29,6 +29,7 @@ run indexes every line). Indices and templates are removed unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -231,10 +232,8 @@ class Bench:
         for prefix in [p for p in self.prefixes if p != keep_last]:
             for what in (f"{prefix}-*", f"_index_template/{prefix}-*"):
                 req = urllib.request.Request(f"{self.args.es_url}/{what}", method="DELETE")
-                try:
+                with contextlib.suppress(OSError):
                     urllib.request.urlopen(req, timeout=60).close()
-                except OSError:
-                    pass
         self.prefixes = [keep_last] if keep_last else []
 
     def cleanup(self) -> None:
