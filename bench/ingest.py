@@ -140,33 +140,43 @@ class Bench:
         ctx.es.close()
         return prefix, json.dumps(routes)
 
-    def run(self, argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-        """(wall seconds, peak RSS kB, stdout) of one child process."""
+    def node_cpu(self) -> float:
+        """CPU seconds the node has used so far (all of its work: other helpers' too)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.args.es_url}/_nodes/_local/stats/process", timeout=30) as r:
+            nodes = json.load(r)["nodes"]
+        return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
+
+    def run(self, argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, float, float]:
+        """(wall seconds, peak RSS kB, stdout, CPU seconds of the child, of the node) of one child process."""
         out = self.tmp / "child.out"
+        node0 = self.node_cpu()
         began = time.perf_counter()
         with out.open("w") as fh:
             proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - began
+        node = self.node_cpu() - node0
         err = proc.stderr.read().decode() if proc.stderr else ""
         code = os.waitstatus_to_exitcode(status)
         if code not in (0, 2):
             raise RuntimeError(f"{argv[:3]} failed ({code}): {err[-2000:]}")
-        return wall, usage.ru_maxrss, out.read_text()
+        return wall, usage.ru_maxrss, out.read_text(), usage.ru_utime + usage.ru_stime, node
 
     def soc(self, path: Path, prefix: str | None = None) -> dict[str, Any]:
         prefix = prefix or self.prepared_prefix()[0]
         env = {"SOC_INDEX_PREFIX": prefix, "SOC_ES_URL": self.args.es_url}
-        wall, rss, out = self.run([str(SOC), "ingest", "--format", "ecs", "--json", str(path)], env)
+        wall, rss, out, cpu, node = self.run([str(SOC), "ingest", "--format", "ecs", "--json", str(path)], env)
         summary = json.loads(out)
-        return {"wall": wall, "rss": rss, "summary": summary, "prefix": prefix}
+        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, "summary": summary, "prefix": prefix}
 
     def raw(self, path: Path, mode: str) -> dict[str, Any]:
         _, routes = self.prepared_prefix()
         argv = [str(PYTHON), __file__, "--child", mode, "--file", str(path), "--routes", routes]
         argv += ["--es-url", self.args.es_url, "--chunk", str(self.args.chunk)]
-        wall, rss, out = self.run(argv)
-        return {"wall": wall, "rss": rss, **json.loads(out.strip().splitlines()[-1])}
+        wall, rss, out, cpu, node = self.run(argv)
+        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, **json.loads(out.strip().splitlines()[-1])}
 
     def main(self) -> None:
         import platform
@@ -187,12 +197,12 @@ class Bench:
             s = row["soc"]["summary"]
             assert s["indexed"] == written and s["rejected"] == 0, s
             assert row["raw"]["indexed"] == written and row["raw-prepared"]["indexed"] == written, row
-            row["soc"]["seconds"] = written / s["docs_per_second"]
+            row["soc"]["seconds"] = s["seconds"]
             rows.append(row)
             self.drop(keep_last=row["soc"]["prefix"])
         print("| path | whole process s, median (all) | in-process s, median (all) | docs/s whole | docs/s in-process"
-              " | peak RSS MB |")  # fmt: skip
-        print("|---|---|---|---:|---:|---:|")
+              " | peak RSS MB | CPU s: process / node (medians) |")  # fmt: skip
+        print("|---|---|---|---:|---:|---:|---:|")
         med: dict[str, tuple[float, float]] = {}
         for name, label in (
             ("soc", "`soc ingest --format ecs --json FILE`"),
@@ -205,7 +215,8 @@ class Bench:
             rss = max(r[name]["rss"] for r in rows) / 1024
             print(f"| {label} | {med[name][0]:.2f} ({', '.join(f'{w:.2f}' for w in walls)}) | {med[name][1]:.2f} "
                   f"({', '.join(f'{w:.2f}' for w in ins)}) | {written / med[name][0]:,.0f} | "
-                  f"{written / med[name][1]:,.0f} | {rss:.0f} |")  # fmt: skip
+                  f"{written / med[name][1]:,.0f} | {rss:.0f} | {median(r[name]['cpu'] for r in rows):.1f} / "
+                  f"{median(r[name]['node'] for r in rows):.1f} |")  # fmt: skip
         for base in ("raw", "raw-prepared"):
             print(f"soc ÷ {base} (throughput): {med[base][0] / med['soc'][0]:.0%} whole process, "
                   f"{med[base][1] / med['soc'][1]:.0%} in-process")  # fmt: skip

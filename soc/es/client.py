@@ -317,6 +317,7 @@ class EsGateway:
                 raise_on_exception=True,
                 max_retries=3,
                 initial_backoff=1,
+                filter_path=_BULK_ANSWER,  # what handle() reads, not _version, _shards, … of every item
             )
 
         with translate_errors("bulk"):
@@ -358,6 +359,9 @@ class EsGateway:
 
     def close(self) -> None:
         self.client.close()
+
+
+_BULK_ANSWER = "items.*._index,items.*._id,items.*.status,items.*.error"
 
 
 def _bulk_reason(error: Any) -> str:

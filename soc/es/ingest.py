@@ -150,6 +150,7 @@ class IngestReport:
             "incomplete": self.problems["incomplete"],
             "per_index": dict(sorted(self.indexed.items())),
             "docs_per_second": round(self.docs_per_second),
+            "seconds": round(self.seconds, 3),  # from the first line read to the last bulk answer
             "files": [f.summary() for f in self.files.values()],
         }
 
