@@ -2,7 +2,7 @@
 """Benchmark: ``soc ingest --format ecs`` against raw ``streaming_bulk`` of the same file.
 
     .venv/bin/python bench/ingest.py [--events 20000] [--pairs 3] [--rss 20000,200000]
-        [--chunk 500] [--es-url URL] [--keep] [--profile FILE]
+        [--big-lines 0] [--chunk 500] [--es-url URL] [--keep]
 
 Writes ``--events`` simulated events (``soc.simulate``, one office day) as NDJSON once, then
 runs three processes per round, interleaved (soc, raw, raw-prepared; ``--pairs`` rounds), each
@@ -22,7 +22,8 @@ seconds (soc: its own ``read → last bulk answer`` time; raw: after imports, re
 answer; raw-prepared: the bulk only), docs/s, peak RSS (``wait4``). Medians and every run.
 Then the ratios soc ÷ raw and soc ÷ raw-prepared, whole process and in-process, a re-ingest
 of the same file into the last soc prefix (every line must be "already present"), and soc's
-peak RSS at each ``--rss`` size (memory flat). Figures, not assertions (except that every
+peak RSS at each ``--rss`` size (memory flat) and, with ``--big-lines N``, for N lines of
+900 KB (bulk requests are cut at 8 MB, not only at 2,000 documents). Figures, not assertions (except that every
 run indexes every line). Indices and templates are removed unless ``--keep``.
 """
 
@@ -234,6 +235,24 @@ class Bench:
             assert r["summary"]["indexed"] == size_n, r["summary"]
             p.unlink()
             self.drop()
+        if self.args.big_lines:
+            self.big_lines(self.args.big_lines)
+
+    def big_lines(self, n: int) -> None:
+        """Peak RSS for ``n`` lines of ~900 KB (a ``message`` each): bulk chunks are cut by bytes."""
+        p = self.tmp / "big.ndjson"
+        pad = "x" * 900_000
+        with p.open("w", encoding="utf-8") as fh:
+            for i in range(n):
+                doc = {"@timestamp": "2026-11-23T01:00:00.000Z", "event": {"id": f"big-{i}", "category": ["network"]},
+                       "source": {"ip": "10.0.0.1"}, "destination": {"ip": "10.0.0.2"}, "message": pad}  # fmt: skip
+                fh.write(json.dumps(doc) + "\n")
+        r = self.soc(p)
+        assert r["summary"]["indexed"] == n, r["summary"]
+        print(f"peak RSS of soc ingest at {n:,} lines of 900 KB ({p.stat().st_size / 1e6:.0f} MB): "
+              f"{r['rss'] / 1024:.0f} MB ({r['wall']:.1f} s)")  # fmt: skip
+        p.unlink()
+        self.drop()
 
     def drop(self, keep_last: str | None = None) -> None:
         if self.args.keep:
@@ -257,6 +276,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--pairs", type=int, default=3, help="interleaved rounds (soc, raw, raw-prepared)")
     parser.add_argument("--rss", default="20000,200000", help="line counts at which soc's peak RSS is measured")
+    parser.add_argument("--big-lines", type=int, default=0, help="also: peak RSS for this many 900 KB lines")
     parser.add_argument("--chunk", type=int, default=500, help="raw streaming_bulk chunk_size (the client's default)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--es-url", default="http://127.0.0.1:9200")
