@@ -358,3 +358,12 @@ def test_prepare_refuses_deep_nesting_reached_through_dotted_keys() -> None:
     deep = {"@timestamp": "2026-11-23T01:00:00Z", ".".join(["k"] * 40): 1}
     with pytest.raises(DocumentError, match="nested deeper than 32 levels"):
         prepare(deep, segments=SegmentMap([]))
+
+
+def test_bulk_requests_are_cut_by_bytes_as_well_as_by_count() -> None:
+    from soc.es.client import _chunks
+
+    actions = [{"_id": str(i), "_source": b"x" * size} for i, size in enumerate([400, 400, 300, 900, 10, 10, 10])]
+    sizes = [[a["_id"] for a in chunk] for chunk in _chunks(actions, 3, 1000)]
+    assert sizes == [["0", "1", "2"], ["3", "4", "5"], ["6"]]  # cut at 3 actions (and at 1,100 bytes)
+    assert [len(c) for c in _chunks(actions, 2000, 500)] == [2, 2, 3]  # cut where 500 bytes are reached
