@@ -219,8 +219,12 @@ class Bench:
                   f"{written / med[name][1]:,.0f} | {rss:.0f} | {median(r[name]['cpu'] for r in rows):.1f} / "
                   f"{median(r[name]['node'] for r in rows):.1f} |")  # fmt: skip
         for base in ("raw", "raw-prepared"):
+            whole = [r[base]["wall"] / r["soc"]["wall"] for r in rows]
+            inner = [r[base]["seconds"] / r["soc"]["seconds"] for r in rows]
             print(f"soc ÷ {base} (throughput): {med[base][0] / med['soc'][0]:.0%} whole process, "
-                  f"{med[base][1] / med['soc'][1]:.0%} in-process")  # fmt: skip
+                  f"{med[base][1] / med['soc'][1]:.0%} in-process (ratio of medians); per round "
+                  f"{', '.join(f'{x:.0%}' for x in whole)} whole, {', '.join(f'{x:.0%}' for x in inner)} in-process "
+                  f"(median {median(whole):.0%}, {median(inner):.0%})")  # fmt: skip
         again = self.soc(path, prefix=rows[-1]["soc"]["prefix"])
         s = again["summary"]
         print(f"re-ingest into the last soc prefix: already present {s['already_present']:,} of {written:,}, "
