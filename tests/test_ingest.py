@@ -342,6 +342,9 @@ def test_events_indexed_by_an_earlier_soc_are_already_present_not_conflicts(ctx:
         {"@timestamp": "2026-11-23T01:00:00Z", "note": 'a "key.like": value', "tags": ["t" * 1100]},
         {"@timestamp": "2026-11-23T01:00:00Z", "x": "\ud800", "user.name": "Lone"},
         {"@timestamp": "2026-11-23T01:00:00Z", "big": 2**70, "url.domain": "e.jp"},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "y" * 1000}, "host": {"name": "z" * 1000}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": 'q"' * 600}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "İ" * 600}, "host": {"name": "\n" * 1100}},
     ],
 )
 def test_prepare_fast_path_gives_the_same_document_as_the_full_walk(

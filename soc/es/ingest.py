@@ -317,9 +317,10 @@ _SHORTEST_LIMIT = min(KEYWORD_LIMIT, DYNAMIC_KEYWORD_LIMIT)  # below it bound_ke
 def _shape(doc: dict[str, Any]) -> tuple[bool, bool, bool]:
     """``(dotted keys?, nested deeper than MAX_DEPTH?, a string over the keyword limit?)``,
     each answer "maybe" (True) or "certainly not" (False), from one orjson serialisation:
-    no key holds a dot, fewer brackets than MAX_DEPTH cannot nest deeper, and no
-    string has more characters than the document has bytes. The common ECS event (a few
-    hundred bytes, no dotted key) then skips three walks of the whole document."""
+    no key holds a dot, fewer brackets than MAX_DEPTH cannot nest deeper, and no string
+    has more characters than its bytes between two quotes (an escaped quote: walk). The
+    common ECS event (no dotted key, no long value) then skips three walks of the whole
+    document."""
     try:
         data = orjson.dumps(doc)
     except TypeError:  # a lone surrogate, an integer beyond 64 bits, 255+ levels: walk it all
@@ -327,7 +328,7 @@ def _shape(doc: dict[str, Any]) -> tuple[bool, bool, bool]:
     return (
         b'\\"' in data or _DOTTED_KEY.search(data) is not None,
         data.count(b"{") + data.count(b"[") > MAX_DEPTH,
-        len(data) > _SHORTEST_LIMIT,
+        len(data) > _SHORTEST_LIMIT and (b'\\"' in data or max(map(len, data.split(b'"'))) > _SHORTEST_LIMIT),
     )
 
 
