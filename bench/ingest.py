@@ -14,6 +14,8 @@ into a fresh index prefix whose templates exist beforehand:
   ``elasticsearch``, reads the same file, ``json.loads`` each line and hands it to
   ``helpers.streaming_bulk`` (auto ``_id``, routed to the same three indices by
   ``event.category``, ``chunk_size`` ``--chunk``);
+- **raw-ids** (``--with-ids``): raw, but ``create`` with ``_id = event.id`` as soc does (what
+  idempotence costs the node: an id lookup per document);
 - **raw-prepared**: last round's baseline — the documents are read and prepared by soc
   *before* the clock starts, then ``streaming_bulk`` of them from memory.
 
@@ -65,7 +67,10 @@ def child_raw(args: argparse.Namespace) -> None:
                 cats = doc.get("event", {}).get("category") or []
                 cats = [cats] if isinstance(cats, str) else cats
                 index = next((routes[c] for c in cats if c in routes), routes["*"])
-                yield {"_index": index, "_source": doc}
+                if args.child == "raw-ids":  # what soc does: create with _id = event.id (idempotent)
+                    yield {"_op_type": "create", "_index": index, "_id": doc["event"]["id"], "_source": doc}
+                else:
+                    yield {"_index": index, "_source": doc}
 
     es = Elasticsearch(args.es_url)
     ok = sum(1 for good, _ in helpers.streaming_bulk(es, actions(), chunk_size=args.chunk) if good)
@@ -195,9 +200,11 @@ class Bench:
         rows: list[dict[str, dict[str, Any]]] = []
         for _ in range(self.args.pairs):
             row = {"soc": self.soc(path), "raw": self.raw(path, "raw"), "raw-prepared": self.raw(path, "raw-prepared")}
+            if self.args.with_ids:
+                row["raw-ids"] = self.raw(path, "raw-ids")
             s = row["soc"]["summary"]
             assert s["indexed"] == written and s["rejected"] == 0, s
-            assert row["raw"]["indexed"] == written and row["raw-prepared"]["indexed"] == written, row
+            assert all(row[k]["indexed"] == written for k in row if k != "soc"), row
             row["soc"]["seconds"] = s["seconds"]
             rows.append(row)
             self.drop(keep_last=row["soc"]["prefix"])
@@ -209,7 +216,10 @@ class Bench:
             ("soc", "`soc ingest --format ecs --json FILE`"),
             ("raw", "raw: `json.loads` each line + `streaming_bulk`"),
             ("raw-prepared", "raw-prepared: `streaming_bulk` of soc-prepared documents in memory"),
+            ("raw-ids", "raw-ids: as raw, but `create` with `_id` = `event.id` (idempotent, as soc)"),
         ):
+            if name not in rows[0]:
+                continue
             walls = [r[name]["wall"] for r in rows]
             ins = [r[name]["seconds"] for r in rows]
             med[name] = (median(walls), median(ins))
@@ -218,7 +228,7 @@ class Bench:
                   f"({', '.join(f'{w:.2f}' for w in ins)}) | {written / med[name][0]:,.0f} | "
                   f"{written / med[name][1]:,.0f} | {rss:.0f} | {median(r[name]['cpu'] for r in rows):.1f} / "
                   f"{median(r[name]['node'] for r in rows):.1f} |")  # fmt: skip
-        for base in ("raw", "raw-prepared"):
+        for base in [b for b in ("raw", "raw-prepared", "raw-ids") if b in rows[0]]:
             whole = [r[base]["wall"] / r["soc"]["wall"] for r in rows]
             inner = [r[base]["seconds"] / r["soc"]["seconds"] for r in rows]
             print(f"soc ÷ {base} (throughput): {med[base][0] / med['soc'][0]:.0%} whole process, "
@@ -285,11 +295,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--es-url", default="http://127.0.0.1:9200")
     parser.add_argument("--keep", action="store_true", help="keep indices and templates")
-    parser.add_argument("--child", choices=("raw", "raw-prepared"), help=argparse.SUPPRESS)
+    parser.add_argument("--with-ids", action="store_true", help="also raw with create and _id = event.id")
+    parser.add_argument("--child", choices=("raw", "raw-ids", "raw-prepared"), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--routes", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child == "raw":
+    if args.child in ("raw", "raw-ids"):
         child_raw(args)
         return
     if args.child == "raw-prepared":
