@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import elasticsearch
+import orjson
 from elasticsearch import Elasticsearch, helpers
 
 from soc.config import Settings
@@ -323,6 +324,7 @@ class EsGateway:
                 max_retries=3,
                 initial_backoff=1,
                 max_chunk_bytes=chunk_bytes,
+                expand_action_callback=_expand_action,  # type: ignore[arg-type]  # bytes headers: see there
                 filter_path=_BULK_ANSWER,  # what handle() reads, not _version, _shards, … of every item
             )
 
@@ -364,6 +366,17 @@ class EsGateway:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _expand_action(action: dict[str, Any]) -> tuple[Any, Any]:
+    """The client's ``expand_action``, with the action line already serialised by orjson:
+    the client's serializer passes bytes on as they are (its typing says a dict), and its
+    ``json`` for 2,000 action lines per request was a tenth of ingest's CPU."""
+    header, source = helpers.expand_action(action)
+    try:
+        return orjson.dumps(header), source
+    except TypeError:  # orjson.JSONEncodeError: left to the client's serializer
+        return header, source
 
 
 def _chunks(actions: Iterable[dict[str, Any]], size: int, max_bytes: int) -> Iterator[list[dict[str, Any]]]:
