@@ -2,31 +2,33 @@
 """Benchmark: ``soc ingest --format ecs`` against raw ``streaming_bulk`` of the same file.
 
     .venv/bin/python bench/ingest.py [--events 20000] [--pairs 3] [--rss 20000,200000]
-        [--big-lines 0] [--chunk 500] [--es-url URL] [--keep]
+        [--with-ids] [--big-lines 0] [--chunk 500] [--es-url URL] [--keep]
 
 Writes ``--events`` simulated events (``soc.simulate``, one office day) as NDJSON once, then
-runs three processes per round, interleaved (soc, raw, raw-prepared; ``--pairs`` rounds), each
-into a fresh index prefix whose templates exist beforehand:
+runs one process per path and round, interleaved (soc, raw, raw-prepared[, raw-ids];
+``--pairs`` rounds), each into a fresh index prefix whose templates exist beforehand:
 
 - **soc**: ``.venv/bin/soc ingest --format ecs --json FILE`` — what an operator types
   (every line accounted for, ``_id`` from ``event.id``, ``create``, digest, segments, …);
 - **raw**: the user's alternative — a script that imports only ``json`` and
   ``elasticsearch``, reads the same file, ``json.loads`` each line and hands it to
   ``helpers.streaming_bulk`` (auto ``_id``, routed to the same three indices by
-  ``event.category``, ``chunk_size`` ``--chunk``);
-- **raw-ids** (``--with-ids``): raw, but ``create`` with ``_id = event.id`` as soc does (what
-  idempotence costs the node: an id lookup per document);
+  ``event.category``, ``chunk_size`` ``--chunk``, the client's default 500);
 - **raw-prepared**: last round's baseline — the documents are read and prepared by soc
-  *before* the clock starts, then ``streaming_bulk`` of them from memory.
+  *before* the clock starts, then ``streaming_bulk`` of them from memory;
+- **raw-ids** (``--with-ids``): raw, but ``create`` with ``_id = event.id`` as soc does (what
+  idempotence costs the node: an id lookup per document).
 
 For each: whole-process wall (from the parent, interpreter start-up included), in-process
-seconds (soc: its own ``read → last bulk answer`` time; raw: after imports, read → last
-answer; raw-prepared: the bulk only), docs/s, peak RSS (``wait4``). Medians and every run.
-Then the ratios soc ÷ raw and soc ÷ raw-prepared, whole process and in-process, a re-ingest
-of the same file into the last soc prefix (every line must be "already present"), and soc's
-peak RSS at each ``--rss`` size (memory flat) and, with ``--big-lines N``, for N lines of
-900 KB (bulk requests are cut at 8 MB, not only at 2,000 documents). Figures, not assertions (except that every
-run indexes every line). Indices and templates are removed unless ``--keep``.
+seconds (soc: its own time from the first line read to the last bulk answer and refresh;
+raw: after imports, read → last answer; raw-prepared: the bulk only), docs/s, peak RSS
+(``wait4``), CPU seconds of the process and of the node (the node's counts every helper's
+work on a shared node). Medians and every run, the ratios (of the medians, and per round),
+a re-ingest of the same file into the last soc prefix (every line must be "already
+present"), soc's peak RSS at each ``--rss`` size (memory flat) and, with ``--big-lines N``,
+for N lines of 900 KB (bulk requests are cut at 8 MB, not only at 2,000 documents).
+Figures, not assertions (except that every run indexes every line). Indices and templates
+are removed unless ``--keep``.
 """
 
 from __future__ import annotations
