@@ -23,10 +23,12 @@ For each: whole-process wall (from the parent, interpreter start-up included), i
 seconds (soc: its own time from the first line read to the last bulk answer and refresh;
 raw: after imports, read → last answer; raw-prepared: the bulk only), docs/s, peak RSS
 (``wait4``), CPU seconds of the process and of the node (the node's counts every helper's
-work on a shared node). Medians and every run, the ratios (of the medians, and per round),
-a re-ingest of the same file into the last soc prefix (every line must be "already
-present"), soc's peak RSS at each ``--rss`` size (memory flat) and, with ``--big-lines N``,
-for N lines of 900 KB (bulk requests are cut at 8 MB, not only at 2,000 documents).
+work on a shared node), and the node's own indexing time for the run's indices
+(``index_time_in_millis``: what each path costs Elasticsearch). Medians and every run, the
+ratios (of the medians, and per round), a re-ingest of the same file into the last soc
+prefix (every line must be "already present"), soc's peak RSS at each ``--rss`` size
+(memory flat) and, with ``--big-lines N``, for N lines of 900 KB (bulk requests are cut at
+8 MB, not only at 2,000 documents).
 Figures, not assertions (except that every run indexes every line). Indices and templates
 are removed unless ``--keep``.
 """
@@ -177,14 +179,24 @@ class Bench:
         env = {"SOC_INDEX_PREFIX": prefix, "SOC_ES_URL": self.args.es_url}
         wall, rss, out, cpu, node = self.run([str(SOC), "ingest", "--format", "ecs", "--json", str(path)], env)
         summary = json.loads(out)
-        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, "summary": summary, "prefix": prefix}
+        took = self.index_seconds(prefix)
+        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, "took": took, "summary": summary, "prefix": prefix}
 
     def raw(self, path: Path, mode: str) -> dict[str, Any]:
-        _, routes = self.prepared_prefix()
+        prefix, routes = self.prepared_prefix()
         argv = [str(PYTHON), __file__, "--child", mode, "--file", str(path), "--routes", routes]
         argv += ["--es-url", self.args.es_url, "--chunk", str(self.args.chunk)]
         wall, rss, out, cpu, node = self.run(argv)
-        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, **json.loads(out.strip().splitlines()[-1])}
+        took = self.index_seconds(prefix)
+        return {"wall": wall, "rss": rss, "cpu": cpu, "node": node, "took": took, **json.loads(out.splitlines()[-1])}
+
+    def index_seconds(self, prefix: str) -> float:
+        """Σ ``index_time_in_millis`` of the prefix's event indices: the node's own indexing time."""
+        import urllib.request
+
+        url = f"{self.args.es_url}/{prefix}-events-*/_stats/indexing"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return float(json.load(r)["_all"]["primaries"]["indexing"]["index_time_in_millis"]) / 1000
 
     def main(self) -> None:
         import platform
@@ -211,8 +223,8 @@ class Bench:
             rows.append(row)
             self.drop(keep_last=row["soc"]["prefix"])
         print("| path | whole process s, median (all) | in-process s, median (all) | docs/s whole | docs/s in-process"
-              " | peak RSS MB | CPU s: process / node (medians) |")  # fmt: skip
-        print("|---|---|---|---:|---:|---:|---:|")
+              " | peak RSS MB | CPU s: process / node (medians) | node indexing s (median) |")  # fmt: skip
+        print("|---|---|---|---:|---:|---:|---:|---:|")
         med: dict[str, tuple[float, float]] = {}
         for name, label in (
             ("soc", "`soc ingest --format ecs --json FILE`"),
@@ -229,7 +241,8 @@ class Bench:
             print(f"| {label} | {med[name][0]:.2f} ({', '.join(f'{w:.2f}' for w in walls)}) | {med[name][1]:.2f} "
                   f"({', '.join(f'{w:.2f}' for w in ins)}) | {written / med[name][0]:,.0f} | "
                   f"{written / med[name][1]:,.0f} | {rss:.0f} | {median(r[name]['cpu'] for r in rows):.1f} / "
-                  f"{median(r[name]['node'] for r in rows):.1f} |")  # fmt: skip
+                  f"{median(r[name]['node'] for r in rows):.1f} | "
+                  f"{median(r[name]['took'] for r in rows):.2f} |")  # fmt: skip
         for base in [b for b in ("raw", "raw-prepared", "raw-ids") if b in rows[0]]:
             whole = [r[base]["wall"] / r["soc"]["wall"] for r in rows]
             inner = [r[base]["seconds"] / r["soc"]["seconds"] for r in rows]
