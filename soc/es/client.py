@@ -374,7 +374,8 @@ def _expand_action(action: dict[str, Any]) -> tuple[Any, Any]:
     ``json`` for 2,000 action lines per request was a tenth of ingest's CPU."""
     header, source = helpers.expand_action(action)
     try:
-        return orjson.dumps(header), source
+        # copied: orjson's bytes keep a 4 KB buffer each (6,000 action lines in flight: 24 MB)
+        return bytes(memoryview(orjson.dumps(header))), source
     except TypeError:  # orjson.JSONEncodeError: left to the client's serializer
         return header, source
 

