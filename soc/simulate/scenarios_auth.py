@@ -237,7 +237,7 @@ def vpn_password_spray(city: City, slot: Slot, rng: random.Random, ev: EventFact
         ev.vpn_logon(t, user=name, source_ip=ip, country="NL", success=False, assigned_ip=None)
         for name, t in zip(names, spread(slot.at, len(names), 3, rng, 1.5), strict=True)
     ]
-    return Attack(events, {"source.ip": ip}, f"SSL-VPN spray from {ip}: {len(names)} failures over 5 names and unknown ones in 30 s")
+    return Attack(events, {"source.ip": ip}, f"SSL-VPN spray from {ip}: {len(names)} failures, 5 names and unknown")
 
 
 def kerberos_preauth_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
