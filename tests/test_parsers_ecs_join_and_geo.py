@@ -128,3 +128,73 @@ def test_soc_ingest_format_ecs_indexes_the_joined_4672(cli: CliRunner, ctx: AppC
     query = {"query": {"bool": {"filter": [{"term": {"event.code": "4672"}}, {"term": {"winlog.logon.type": "Network"}},
                                            {"term": {"source.ip": "10.20.3.4"}}]}}}  # fmt: skip
     assert ctx.es.count(index, query["query"]) == 1
+
+
+# -- geo without a database: FortiGate's own country names --------------------------------------
+def _fortigate(lines: list[str], tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "fortigate.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [r.doc for r in parse_file(path, "fortigate", tz=TOKYO, reference=NOW) if isinstance(r, Parsed)]
+
+
+FGT = 'date=2026-11-29 time=03:12:40 devname="fw01" devid="FG100F" tz="+0900" '
+TUNNEL_UP = (
+    FGT + 'logid="0101039947" type="event" subtype="vpn" action="tunnel-up" tunneltype="ssl-tunnel" '
+    'remip=114.32.7.9 tunnelip=10.50.0.12 user="t.suzuki" group="SSL_VPN" srccountry="Taiwan" '
+    'msg="SSL tunnel established"'
+)
+TRAFFIC = (
+    FGT + 'logid="0000000013" type="traffic" subtype="forward" action="deny" srcip=175.45.176.3 srcport=40112 '
+    'dstip=172.16.10.5 dstport=443 proto=6 srccountry="Korea, Republic of" dstcountry="Reserved" policyid=0'
+)
+
+
+def test_fortigate_srccountry_becomes_iso_source_geo(tmp_path: Path) -> None:
+    up, deny = _fortigate([TUNNEL_UP, TRAFFIC], tmp_path)
+    assert up["source"]["geo"] == {"country_iso_code": "TW", "country_name": "Taiwan, Province of China"}
+    assert deny["source"]["geo"] == {"country_iso_code": "KR", "country_name": "Korea, Republic of"}
+    assert "geo" not in deny["destination"]  # "Reserved": a private range, no country
+    # names as FortiOS writes them, in any case; what names no country is left out
+    plain = [TRAFFIC.replace("Korea, Republic of", name) for name in ("japan", "United States", "Russian Federation")]
+    unknown = [TRAFFIC.replace('"Korea, Republic of"', value) for value in ('"N/A"', '""', '"Atlantis"')]
+    docs = _fortigate(plain + unknown, tmp_path)
+    assert [d["source"].get("geo", {}).get("country_iso_code") for d in docs] == ["JP", "US", "RU", None, None, None]
+
+
+def test_vpn_logon_abroad_fires_on_a_fortigate_tunnel_from_taiwan(
+    cli: CliRunner, ctx: AppContext, tmp_path: Path
+) -> None:
+    log = tmp_path / "vpn.log"
+    log.write_text(TUNNEL_UP + "\n" + TUNNEL_UP.replace("114.32.7.9", "126.77.40.3").replace("Taiwan", "Japan") + "\n")
+    res = cli.invoke(app, ["ingest", "--format", "fortigate", str(log)])
+    assert res.exit_code == 0 and "indexed: 2\n" in res.output and "notice:" not in res.output, res.output
+    res = cli.invoke(
+        app, ["detect", "--from", "2026-11-28T18:00:00Z", "--to", "2026-11-28T19:00:00Z", "--json",
+              "--detector", "vpn-logon-abroad"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    alerts = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert [(a["entity"]["source.ip"], a["entity"]["source.geo.country_iso_code"]) for a in alerts] == [
+        ("114.32.7.9", "TW")
+    ]
+
+
+def test_ingest_notices_per_file_when_geo_detectors_have_nothing_to_work_on(
+    cli: CliRunner, ctx: AppContext, tmp_path: Path
+) -> None:
+    public = tmp_path / "auth.log"
+    public.write_text("Nov 29 10:00:00 sftp01 sshd[7]: Failed password for root from 45.33.2.1 port 4000 ssh2\n")
+    internal = tmp_path / "internal.log"
+    internal.write_text("Nov 29 10:00:00 sftp01 sshd[7]: Failed password for root from 10.20.1.5 port 4000 ssh2\n")
+    fortigate = tmp_path / "vpn.log"
+    fortigate.write_text(TUNNEL_UP + "\n")
+    res = cli.invoke(app, ["ingest", "--format", "auto", str(public), str(internal), str(fortigate)])
+    assert res.exit_code == 0, res.output
+    notices = [line for line in res.output.splitlines() if line.startswith("notice:")]
+    assert notices == [
+        f"notice: {public}: 1 authentication event(s) from public addresses without source.geo: impossible-travel, "
+        "new-country-logon, vpn-logon-abroad will have nothing to work on (fill source.geo.* with a GeoIP "
+        'enrichment; README, "Geolocation")'
+    ]
+    again = cli.invoke(app, ["ingest", "--format", "sshd", "--json", str(public)])  # already there: still said
+    assert json.loads(again.stdout)["notices"] == [notices[0].removeprefix("notice: ")]
