@@ -49,7 +49,12 @@ def lacks_geo(doc: dict[str, Any]) -> bool:
         return False
     ip = source.get("ip")
     ip = ip[0] if isinstance(ip, list) and ip else ip
+    return isinstance(ip, str) and _public(ip)
+
+
+@lru_cache(maxsize=65536)
+def _public(ip: str) -> bool:
     try:
-        return isinstance(ip, str) and ipaddress.ip_address(ip).is_global
+        return ipaddress.ip_address(ip).is_global
     except ValueError:
         return False

@@ -508,14 +508,18 @@ def _ecs_logon(doc: dict[str, Any]) -> None:
         put(doc, "winlog.logon.type", LOGON_TYPES.get(str(logon_type), str(logon_type)))
 
 
+# a Winlogbeat event has "winlog" (or, flattened, one of these dotted keys)
+_WINLOG_KEYS = ("winlog", "winlog.event_id", "winlog.computer_name", "winlog.logon.id", "winlog.event_data.LogonType")
+
+
 def join_ecs_logons(results: Iterable[ParseResult]) -> Iterator[ParseResult]:
     """ECS events as read, each 4672 given the logon type and source of its 4624 (the join
     ``parse_lines`` does for raw Windows events); every other event passes unchanged."""
     logons = _Logons()
     for result in results:
         doc = result.doc if isinstance(result, Parsed) else None
-        if doc is None or not ("winlog" in doc or any(key.startswith("winlog.") for key in doc)):
-            yield result  # not a Windows event: no lookup, nothing held (the common case)
+        if doc is None or not any(key in doc for key in _WINLOG_KEYS):
+            yield result  # not a Windows event: nothing held (the common case, kept cheap for ingest)
             continue
         _ecs_logon(doc)
         yield from logons.read(result)
