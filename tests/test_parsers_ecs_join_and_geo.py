@@ -16,6 +16,7 @@ from soc.cli.main import app
 from soc.context import AppContext
 from soc.es.indices import event_index
 from soc.parsers import Parsed, parse_file
+from soc.parsers.common import put
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -47,12 +48,8 @@ def _winlogbeat(code: str, at: str, logon_id: str, computer: str = "DC01.city.lo
             "event_data": {"SubjectLogonId" if special else "TargetLogonId": logon_id},
         },
     }
-    for dotted, value in extra.items():
-        node = doc
-        *parents, leaf = dotted.split("__")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+    for key, value in extra.items():  # source__ip="…" → source.ip
+        put(doc, key.replace("__", "."), value)
     return doc
 
 
