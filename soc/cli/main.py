@@ -299,10 +299,15 @@ def ingest(
             keep=max(show, 0),
             sink=sink,
         )
+    from soc.cli.ingest_notices import geo_notices
+
+    notices = geo_notices(report, ctx.settings.detectors_dir)
     if as_json:
-        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None})
+        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None, "notices": notices})
     else:
         _print_ingest_report(report, show=show, rejects=rejects)
+        for notice in notices:
+            console.print(f"notice: {safe(notice)}", soft_wrap=True)
     if report.problems["rejected"] or report.problems["conflict"]:
         raise typer.Exit(2)
 

@@ -43,6 +43,7 @@ from soc.network.dns import dns_name
 from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
 from soc.parsers.common import MAX_DEPTH, BadLine, check_depth, normalise_user_names
+from soc.parsers.geo import lacks_geo
 from soc.vocab import iso, parse_time
 
 __all__ = [
@@ -84,6 +85,7 @@ class FileReport:
     conflicts: int = 0
     rejected: int = 0
     incomplete: int = 0
+    without_geo: int = 0  # authentication events from public addresses with no source.geo (a notice)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -477,6 +479,7 @@ def _index(
             return None
         if digest:
             digest = doc.setdefault("soc", {})["digest"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
+        fr.without_geo += "authentication" in categories and lacks_geo(doc)
         sent = _Sent(fr, result.source, digest, incomplete_reason(doc, categories), result.text)
         in_flight[doc_id].append(sent)
         return {"_op_type": op_type, "_index": index, "_id": doc_id, "_source": _source_bytes(doc)}
