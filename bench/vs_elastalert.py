@@ -432,10 +432,12 @@ class Bench:
 
     def _clear_alerts(self, ctx: Any, prefix: str) -> None:
         """soc's alerts from the run before gone, the empty index made again untimed (as
-        EA2's writeback index is made by elastalert-create-index before its run)."""
+        EA2's writeback index is made by elastalert-create-index before its run), and the
+        locks index made if absent (the first run would otherwise create it, timed)."""
         index = f"{prefix}-alerts"
         ctx.es.client.options(ignore_status=404).indices.delete(index=index)
         ctx.es.client.options(ignore_status=400).indices.create(index=index)  # mappings from soc's template
+        ctx.es.client.options(ignore_status=400).indices.create(index=f"{prefix}-locks")
 
     def _print_rule(self, d: Any, in_range: int, attacks: list[dict[str, str]], runs: dict[str, Any]) -> None:
         print(f"\n### {d.id} ({'distinct' if d.condition.distinct else 'count'} per {'+'.join(d.group_by)},"

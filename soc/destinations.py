@@ -152,11 +152,13 @@ class NotifySettings(_Strict):
     """The ``[notify]`` block of the settings. No destination means the outbox in ``out_dir``."""
 
     destinations: list[Destination] = Field(default_factory=list)
-    max_attempts: int = Field(default=8, ge=1, le=100)  # in total, over every run
+    # the defaults ride out a relay or receiver down for an hour: runs of 3 tries at 0, 1, 3,
+    # 7, 15, 30, 45 and 60 min (README "Notifications: when a destination is down")
+    max_attempts: int = Field(default=24, ge=1, le=100)  # in total, over every run
     attempts_per_run: int = Field(default=3, ge=1, le=10)  # tries in one notify()/retry_pending() call
     retry_delay: Duration = timedelta(seconds=2)  # sleep before the 2nd try of a run; doubles each try
     backoff: Duration = timedelta(minutes=1)  # wait before the next run after a failed one; doubles each run
-    backoff_max: Duration = timedelta(hours=1)
+    backoff_max: Duration = timedelta(minutes=15)  # once back, a destination waits at most this long
 
     @field_validator("destinations")
     @classmethod

@@ -6,6 +6,11 @@ most ``MAX_DEPTH`` levels and expands (aliases counted at their full size) to at
 never expanding an alias), so a file nested 600 deep or a "billion laughs" alias bomb gets a
 one-line error in milliseconds instead of a RecursionError or gigabytes of memory.
 Every message is bounded in length (``MAX_MESSAGE``).
+
+A string folded over several lines (a ``>-`` block, a multi-line plain or quoted scalar) is
+joined without a space where the line break stands inside Japanese text (``soc.cjk``):
+YAML's folding would show 「確認し て」. Spaces written on one line and the folds between
+English words are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from soc.cjk import join_folded_lines
 from soc.errors import DefinitionError
 from soc.textsafe import truncate
 
@@ -44,6 +50,22 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _construct_str(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
+    """A string; one folded over lines is joined again without a space inside Japanese text."""
+    value = str(loader.construct_scalar(node))
+    if node.start_mark.line == node.end_mark.line or node.style == "|" or not isinstance(loader.buffer, str):
+        return value
+    raw = loader.buffer[node.start_mark.index : node.end_mark.index]
+    if node.style == ">":
+        raw = raw.partition("\n")[2]  # the lines after the header (">-")
+    elif node.style in ("'", '"'):
+        raw = raw[1:-1]
+    return join_folded_lines(value, raw.split("\n"))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def _where(mark: Any) -> str:

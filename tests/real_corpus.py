@@ -97,7 +97,8 @@ class Truth(BaseModel):
             return self.family
         if self.format in ("sshd", "windows-json"):
             return "authentication"
-        if self.format == "zeek" and path.name.split(".")[0] in ("dns", "http", "ssl"):
+        # the Zeek log's name: "dns.log", or "<capture>-dns.log" for an excerpt converted from a pcap
+        if self.format == "zeek" and path.name.split(".")[0].rsplit("-", 1)[-1] in ("dns", "http", "ssl"):
             return "dns-proxy"
         return "network"
 

@@ -69,6 +69,19 @@ def test_newest_first_with_filters(cli: CliRunner, ctx: AppContext) -> None:
     assert recent.exit_code == 0 and recent.stdout == ""
 
 
+def test_since_and_until_take_every_duration_soc_reads(cli: CliRunner, ctx: AppContext) -> None:
+    """--since/--until read durations as detectors do (``soc.vocab.parse_duration``): seconds,
+    any case, a space before the unit; an ISO time still works and nonsense names the option."""
+    alerts = _seed(ctx)
+    everything = [a.id for a in reversed(alerts)]
+    assert _ids(cli, "--until", "90s") == everything  # first seen at or before 90 s ago
+    assert _ids(cli, "--since", "5200W") == everything  # a century back, upper-case unit
+    assert _ids(cli, "--since", " 5200 w ", "--until", "30 M") == everything
+    assert _ids(cli, "--since", "90s") == []  # T0 is days ago: nothing active in the last 90 s
+    bad = cli.invoke(app, ["alerts", "list", "--until", "90x"])
+    assert bad.exit_code == 1 and "--until" in bad.output and "not an ISO 8601 time" in bad.output
+
+
 def test_cursor_paging_covers_every_alert_once(cli: CliRunner, ctx: AppContext) -> None:
     alerts = _seed(ctx)
     seen: list[str] = []

@@ -22,6 +22,7 @@ import yaml
 from soc.config import load_settings
 from soc.detection.loader import load_detectors
 from soc.parsers.windows import EVENTS
+from soc.web_settings import OidcSettings
 
 REPO = Path(__file__).resolve().parent.parent
 _VAR = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
@@ -97,7 +98,7 @@ def test_services_wire_together(compose: dict[str, Any]) -> None:
                 assert (REPO / source).exists() or source in ("./logs",), f"{name}: {source} does not exist"
     sched = services["scheduler"]
     mounts = {v.split(":")[1]: v for v in sched["volumes"]}
-    assert mounts["/etc/soc/soc.toml"].endswith(":ro") and "SOC_CONFIG=/etc/soc/soc.toml" in sched["environment"]
+    assert mounts["/etc/soc/soc.toml"].endswith(":ro") and sched["environment"]["SOC_CONFIG"] == "/etc/soc/soc.toml"
     assert mounts["/app/detectors/value-lists"].endswith(":ro")
     for writable in ("/var/lib/soc/out", "/var/lib/soc/data"):  # named volumes, writable
         assert not mounts[writable].endswith(":ro")
@@ -107,6 +108,22 @@ def test_services_wire_together(compose: dict[str, Any]) -> None:
     assert all(v.endswith(":ro") for v in collector["volumes"] if "/logs" in v)
     assert services["kibana-setup"]["command"][:3] == ["soc", "kibana", "import"]
     assert services["kibana-setup"]["depends_on"]["kibana"]["condition"] == "service_healthy"
+
+
+def test_the_console_gets_the_oidc_client_secret_from_the_environment(compose: dict[str, Any]) -> None:
+    """The console reads the secret from the variable ``[web.oidc]`` names by default; compose
+    passes it through as it is (a key without a value: from the shell or .env, never a
+    default written in the file), to the console only."""
+    services = compose["services"]
+    console = services["console"]["environment"]
+    assert "SOC_OIDC_CLIENT_SECRET" in console and console["SOC_OIDC_CLIENT_SECRET"] is None
+    assert OidcSettings.model_fields["client_secret_env"].default == "SOC_OIDC_CLIENT_SECRET"
+    # the console keeps everything the other soc services get
+    assert {k: v for k, v in console.items() if k != "SOC_OIDC_CLIENT_SECRET"} == services["scheduler"]["environment"]
+    for name, svc in services.items():
+        if name != "console":
+            assert "SOC_OIDC_CLIENT_SECRET" not in str(svc.get("environment", "")), name
+    assert "SOC_OIDC_CLIENT_SECRET=" in (REPO / ".env.example").read_text()  # documented where users set secrets
 
 
 def test_the_image_runs_as_a_fixed_non_root_user_with_the_entrypoint() -> None:

@@ -7,6 +7,7 @@ set of ids in the index is exactly the set of ids written.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ from soc.config import Settings, load_settings
 from soc.context import AppContext
 from soc.errors import ElasticsearchRequestError
 from soc.es.client import EsGateway, build_client
+from soc.es.outage import OUTAGE_FILE
 from soc.parsers import Rejected
 from tests.peers import free_port
 
@@ -235,7 +237,7 @@ class Proxy:
 
 
 def test_elasticsearch_down_backs_off_and_resumes_losing_nothing(
-    ctx: AppContext, settings: Settings, tmp_path: Path
+    ctx: AppContext, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     host, port = settings.es_url.split("//")[1].split(":")
     proxy = Proxy((host, int(port)))
@@ -247,14 +249,16 @@ def test_elasticsearch_down_backs_off_and_resumes_losing_nothing(
     want = append(log, range(0, 20))
     seen: list[FollowStats] = []
     follower = Follower(
-        gw, [log], segments=ctx.segments, tz=ctx.settings.tz, options=FAST, on_status=lambda s: seen.append(s)
-    )
+        gw, [log], segments=ctx.segments, tz=ctx.settings.tz, options=FAST, on_status=lambda s: seen.append(s),
+        outage_file=tmp_path / OUTAGE_FILE,
+    )  # fmt: skip
+    caplog.set_level(logging.INFO, logger="soc.collect.follower")
     try:
         with running(follower) as f:
             wait_for(lambda: len(indexed_ids(ctx)) == 20, "the lines before the outage")
             proxy.down()
             want |= append(log, range(20, 60))
-            wait_for(lambda: f.stats.retries >= 2, "the follower to notice the outage and retry")
+            wait_for(lambda: f.stats.retries >= 3, "the follower to notice the outage and retry")
             assert f.stats.es_down
             proxy.up()
             wait_for(lambda: len(indexed_ids(ctx)) == 60, "the lines written during the outage")
@@ -263,6 +267,11 @@ def test_elasticsearch_down_backs_off_and_resumes_losing_nothing(
         proxy.down()
         gw.close()
     assert sorted(indexed_ids(ctx)) == sorted(want)
+    # the outage in the log once, then its end: not a line per retry
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if "Elasticsearch" in r.getMessage()]
+    assert [level for level, _ in lines] == ["ERROR", "INFO"], lines
+    assert lines[0][1].startswith("Elasticsearch unreachable (collector): ")
+    assert lines[1][1].startswith("Elasticsearch is back after ")
 
 
 def _env(settings: Settings) -> dict[str, str]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -12,8 +16,10 @@ from typer.testing import CliRunner
 from soc.cli.main import app
 from soc.context import AppContext
 from soc.errors import IngestError
-from soc.es.indices import event_index
-from soc.es.ingest import RejectsFile, ingest_files, route
+from soc.es import ingest as ingest_module
+from soc.es.indices import ensure_ready, event_index
+from soc.es.ingest import DocumentError, RejectsFile, ingest_files, prepare, route
+from soc.network.segments import SegmentMap
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ingest" / "mixed.ndjson"
 
@@ -297,3 +303,70 @@ def test_cli_shows_hostile_rejection_reasons_escaped(cli: CliRunner, ctx: AppCon
     assert res.exit_code == 2
     assert "\x1b" not in res.output and "\u202e" not in res.output  # shown, never obeyed
     assert "\\x1b]0;pwned\\x07\\u202e" in res.output and "rejected by Elasticsearch" in res.output
+
+
+def _legacy_digest(doc: dict[str, Any]) -> str:
+    """``soc.digest`` as soc wrote it before 2026-11-29: ``json.dumps`` of the content, hashed twice."""
+    content = {k: v for k, v in doc.items() if k not in ("event", "soc")}
+    content["event"] = {k: v for k, v in doc["event"].items() if k != "ingested"}
+    inner = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return hashlib.sha256(inner.encode()).hexdigest()[:32]
+
+
+def test_events_indexed_by_an_earlier_soc_are_already_present_not_conflicts(ctx: AppContext, tmp_path: Path) -> None:
+    line = (
+        '{"@timestamp": "2026-11-23T01:00:00.000Z", "event": {"id": "%s", "category": "authentication"}, '
+        '"user": {"name": "%s"}, "source": {"ip": "10.0.0.1"}, "message": "ログオン失敗 \\u202e"}'
+    )
+    same_old, same_none, other = line % ("e-old", "a"), line % ("e-none", "b"), line % ("e-other", "c")
+    ensure_ready(ctx.es)
+    index = event_index(ctx.es, "auth")
+    for text, digest in ((same_old, "legacy"), (same_none, None), (line % ("e-other", "d"), "legacy")):
+        doc = prepare(json.loads(text), segments=ctx.segments)
+        if digest == "legacy":
+            doc.setdefault("soc", {})["digest"] = _legacy_digest(doc)  # the form an earlier soc stored
+        assert ctx.es.create(index, doc["event"]["id"], doc)
+    path = _file(tmp_path, "again.ndjson", [same_old, same_none, other])
+    report = ingest_files(ctx.es, [path], segments=ctx.segments)
+    assert (report.indexed_total, report.already_present, len(report.conflicts)) == (0, 2, 1)
+    assert report.conflicts[0].source.endswith(":3")  # e-other says "c" here, "d" in the index
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"@timestamp": "2026-11-23T01:00:00Z", "source.ip": "::ffff:10.0.0.1", "event": {"category": "network"}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "source": {"geo.country_iso_code": "JP"}, "user": {"name": "A\\B"}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "a": [{"b.c": 1}], "message": "x" * 5000},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "u" * 1500}, "dns": {"question": {"name": "a.b.jp"}}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "note": 'a "key.like": value', "tags": ["t" * 1100]},
+        {"@timestamp": "2026-11-23T01:00:00Z", "x": "\ud800", "user.name": "Lone"},
+        {"@timestamp": "2026-11-23T01:00:00Z", "big": 2**70, "url.domain": "e.jp"},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "y" * 1000}, "host": {"name": "z" * 1000}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": 'q"' * 600}},
+        {"@timestamp": "2026-11-23T01:00:00Z", "user": {"name": "İ" * 600}, "host": {"name": "\n" * 1100}},
+    ],
+)
+def test_prepare_fast_path_gives_the_same_document_as_the_full_walk(
+    doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segments = SegmentMap([])
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    fast = prepare(copy.deepcopy(doc), segments=segments, now=now)
+    monkeypatch.setattr(ingest_module, "_shape", lambda _doc: (True, True, True))
+    assert fast == prepare(copy.deepcopy(doc), segments=segments, now=now)
+
+
+def test_prepare_refuses_deep_nesting_reached_through_dotted_keys() -> None:
+    deep = {"@timestamp": "2026-11-23T01:00:00Z", ".".join(["k"] * 40): 1}
+    with pytest.raises(DocumentError, match="nested deeper than 32 levels"):
+        prepare(deep, segments=SegmentMap([]))
+
+
+def test_bulk_requests_are_cut_by_bytes_as_well_as_by_count() -> None:
+    from soc.es.client import _chunks
+
+    actions = [{"_id": str(i), "_source": b"x" * size} for i, size in enumerate([400, 400, 300, 900, 10, 10, 10])]
+    sizes = [[a["_id"] for a in chunk] for chunk in _chunks(actions, 3, 1000)]
+    assert sizes == [["0", "1", "2"], ["3", "4", "5"], ["6"]]  # cut at 3 actions (and at 1,100 bytes)
+    assert [len(c) for c in _chunks(actions, 2000, 500)] == [2, 2, 3]  # cut where 500 bytes are reached

@@ -26,7 +26,7 @@ DETECTORS = {
         "failed-login-burst", "failed-login-burst-source", "password-spray", "password-spray-workstation",
         "kerberos-preauth-spray", "ntlm-failures-dc", "account-lockout-storm", "brute-force-success",
         "privileged-logon-off-hours", "new-country-logon", "new-host-logon", "impossible-travel", "vpn-logon-abroad",
-        "m365-signin-spray", "password-spray-success", "failed-login-burst-workstation",
+        "m365-signin-spray", "password-spray-success", "failed-login-burst-workstation", "vpn-logon-failures",
     ],
     "lateral-movement": [
         "port-scan", "slow-port-scan", "host-sweep", "host-sweep-unanswered", "lateral-fan-out",

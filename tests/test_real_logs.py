@@ -95,7 +95,7 @@ def test_corpus_covers_every_family_with_attacks_and_benign_days() -> None:
         in_family = [ex for ex in EXCERPTS if ex.family == family]
         assert any(ex.truth.benign for ex in in_family), f"no benign {family} file"
         assert len({ex.truth.repository for ex in in_family}) >= 2, f"{family} rests on one source"
-    for family in ("authentication", "network"):
+    for family in FAMILIES:
         assert any(ex.truth.attacks for ex in EXCERPTS if ex.family == family), f"no labelled {family} attack"
     sources = (CORPUS / "SOURCES.md").read_text(encoding="utf-8")
     for ex in EXCERPTS:
@@ -132,3 +132,19 @@ def test_yearless_times_take_the_year_soc_ingest_gives_them() -> None:
     now = datetime(2026, 11, 29, tzinfo=UTC)
     assert truth.when(truth.start, now) == datetime(2026, 2, 12, 14, 10, 21, tzinfo=UTC)
     assert truth.when(truth.end, now).year == 2025  # a December line read in November is last year's
+
+
+def test_family_follows_the_zeek_log_name_also_for_logs_converted_from_a_pcap() -> None:
+    """``dns.log`` and ``<capture>-http.log`` are DNS/proxy; ``<capture>-conn.log`` is network."""
+    truth = Truth(
+        repository="owner/name",
+        format="zeek",
+        start="2024-01-01T00:00:00Z",
+        end="2024-01-01T01:00:00Z",
+        shows="x",
+        benign=True,
+    )
+    assert truth.family_of(Path("x/dns.log")) == "dns-proxy"
+    assert truth.family_of(Path("x/sandcat-http.log")) == "dns-proxy"
+    assert truth.family_of(Path("x/quasarrat-conn.log")) == "network"
+    assert truth.family_of(Path("x/conn.log")) == "network"

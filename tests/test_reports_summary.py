@@ -340,7 +340,8 @@ def ops(case: AppContext) -> AppContext:
         else:
             due = incident.opened_at + timedelta(minutes=30)
             update = {
-                "title": Bilingual(en=f"Scan {HOSTILE}", ja=f"スキャン {HOSTILE}"),
+                # named in the title the summary shows (「…：アカウント <script>…」)
+                "entities": {**incident.entities, "user.name": [HOSTILE]},
                 "ack_due_at": due,
                 "acknowledged_at": due + timedelta(minutes=40),
                 "escalations": [
@@ -387,6 +388,15 @@ def test_summary_lists_exactly_the_sla_breaches_with_their_lateness(ops: AppCont
     assert (sla.ack_on_time, sla.ack_basis) == (1, 2) and sla.ack_share == "1 of 2 (50.0%)"
     ja = build_summary_report(ops, start=PERIOD[0], end=PERIOD[1], lang="ja").sla
     assert [b.late_by for b in ja.breaches] == ["約2時間", "40分"]
+    # each incident named in the report's language: its playbook's name, or (no playbook) its
+    # detector's title — never the English alert title the incident stored in both languages
+    assert step_row.incident.startswith("Unauthorised login")
+    assert ack_row.incident == f"Port scan of one host from one source: account {HOSTILE} (source address 198.51.100.9)"
+    assert ja.breaches[0].incident.startswith("不正ログイン試行")
+    assert (
+        ja.breaches[1].incident
+        == f"単一送信元から単一ホストへのポートスキャン：アカウント {HOSTILE}（送信元アドレス 198.51.100.9）"
+    )
     assert ja.ack_share == "2件中1件（50.0%）"
 
 

@@ -2,22 +2,36 @@
 duplicate them (the rules are in ``soc.alerts.episodes``; also in the README, "Alerts never
 duplicate").
 
-* A match joins the alert whose widened span it overlaps (a versioned write: a concurrent
-  change is re-read and re-applied).
-* Otherwise the episode's canonical start is looked up and, under a lock on
-  ``(detector, entity)`` held in Elasticsearch (``soc.es.locks``), the store looks again
-  and then creates the alert with ``op_type=create`` and the id derived from that start.
-  Two writers evaluating different windows of one episode — the live scheduler and a
-  ``soc detect`` backtest — therefore end with one alert, whichever came first.
+* A match joins the alert whose widened span it overlaps.
+* Otherwise the episode's canonical start is looked up and the alert is created with the id
+  derived from that start. Two writers evaluating different windows of one episode — the
+  live scheduler and a ``soc detect`` backtest — therefore end with one alert, whichever
+  came first.
 * A match already inside an alert's span changes nothing: re-running any window is a no-op.
 
-Writes do not wait for a refresh. The store reads its own writes by id (a realtime ``get``
-sees a document the moment it is written): it remembers what it wrote since its last
-``flush()``, and, for other writers, every create or extend is noted in the entity's
-*recent writes* document (``<prefix>-locks/recent-…``, read by id under the lock), so the
-decision "join or create" always sees an alert written a moment ago by anyone. Searches see
-alerts only after a refresh: ``flush()`` (one refresh, called once per detection run) makes
-a run's alerts visible to what reads them next (escalation, ``soc detect`` output).
+**One lock and one ``_bulk`` per detection run.** The first ``record()`` of a run takes the
+detector's write lock (``soc.alerts.writelock``: one document per detector, two writes per
+run); every decision of the run is made under it, against what is searchable, what the
+lock's *recent writes* name (alerts written under it in the last two minutes, read by id,
+realtime: they may not be searchable yet) and what the run itself decided so far (kept in
+memory). ``flush()`` — called once at the end of a run — writes the run's new and grown
+alerts in one ``_bulk`` (``op_type=create`` with the episode's id for a new alert,
+``if_seq_no``/``if_primary_term`` of the version read for a grown one), then releases the
+lock with those alerts added to its recent writes: the next holder, in any thread or
+process, sees every alert written before it. A holder killed between its ``_bulk`` and its
+release leaves alerts the index's one-second refresh makes searchable long before its lock
+expires (30 s). A ``_bulk`` item refused with 409 (an alert changed by triage since it was
+read, or an id written by a writer whose lock had expired) is read again, the run's matches
+for it are re-applied over the stored one, and it is written again.
+
+Writes do not wait for a refresh: a search of this store refreshes the alerts index first
+when this process wrote alerts since its last refresh, so escalation and ``soc detect``
+output list what the run wrote; other processes see them within the index's one-second
+refresh.
+
+A long run commits (``flush()``) every ``HOLD_S`` seconds or ``MAX_PENDING`` alerts and
+takes the lock again on its next match, so no run holds it for long. The store's per-run
+state is per thread: the scheduler's worker threads share one store.
 
 What the store knows of Elasticsearch figures comes through ``Evidence``, which the
 detection side implements (``soc.detection.figures``): this package does not import
@@ -26,29 +40,31 @@ detection side implements (``soc.detection.figures``): this package does not imp
 
 from __future__ import annotations
 
-import hashlib
-import time
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from soc.alerts.episodes import LOOKBACK_STEP, MAX_LOOKBACK, Run, choose, extended, new_alert, run_start, span_after
 from soc.alerts.models import Alert, AlertRule, AlertStatus, CloseReason, EpisodeFigures, Match, entity_key
 from soc.alerts.triage import TriageError, triaged, with_incident
-from soc.errors import NotFound, VersionConflict
+from soc.alerts.writelock import RECENT_MAX, HeldLock, release, renew, take
+from soc.errors import NotFound, SocError, VersionConflict
 from soc.es.client import EsGateway
 from soc.es.indices import alerts_index, ensure_ready
-from soc.es.locks import hold, locks_index
-from soc.es.versioned import read_modify_write, retry_conflicts
+from soc.es.locks import TTL_S
+from soc.es.versioned import ATTEMPTS, read_modify_write
 
 __all__ = ["AlertStore", "Evidence", "Recorded", "TriageError"]
 
 _MISSING = "list alerts with 'soc alerts list'"
-# a write older than this is searchable (the alerts index refreshes every second); kept
-# with a wide margin for a loaded node whose refreshes lag
-RECENT_S = 120.0
-RECENT_MAX = 50
+HOLD_S = 10.0  # a run commits and lets the lock go after holding it this long (expiry: TTL_S)
+MAX_PENDING = 500  # ... or after deciding this many alerts
+
+_PAGE = 50  # an entity's alerts read at once (more: each match's range is searched)
+_unrefreshed: set[str] = set()  # alert indices this process wrote to since it last refreshed them
 
 
 class Evidence(Protocol):
@@ -71,13 +87,35 @@ class Recorded:
     took_ms: int = 0
 
 
+Version = tuple[int, int]
+
+
+@dataclass
+class _Pending:
+    """An alert as this run will write it: created (*version* None) or grown from the
+    stored *version*, with the matches folded in (re-applied if the write conflicts)."""
+
+    rule: AlertRule
+    evidence: Evidence
+    alert: Alert
+    version: Version | None
+    matches: list[tuple[Match, datetime]] = field(default_factory=list)
+
+
+@dataclass
+class _RunState:
+    held: HeldLock | None = None
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    versions: dict[str, Version] = field(default_factory=dict)  # of the alerts read: writes are conditional on them
+    # (detector, entity key) -> (from, its stored alerts ending then or later), while the lock is held
+    known: dict[tuple[str, str], tuple[datetime, dict[str, Alert]]] = field(default_factory=dict)
+
+
 class AlertStore:
     def __init__(self, gw: EsGateway, *, kibana_url: str | None = None) -> None:
         self._gw = gw
         self._kibana_url = kibana_url  # alert documents then link to their events in Discover
-        self._unrefreshed: dict[tuple[str, str], set[str]] = {}  # (detector, entity) -> ids written since flush()
-        # (detector, entity) -> the recent-writes document's version and entries as last read or written
-        self._recent_seen: dict[tuple[str, str], tuple[tuple[int, int] | None, list[dict[str, Any]]]] = {}
+        self._local = threading.local()  # one _RunState per thread
 
     @property
     def index(self) -> str:
@@ -87,26 +125,37 @@ class AlertStore:
         """The stored document of *alert* (every write goes through here)."""
         return alert.to_doc(kibana_url=self._kibana_url, prefix=self._gw.prefix)
 
+    @property
+    def _run(self) -> _RunState:
+        state: _RunState | None = getattr(self._local, "run", None)
+        if state is None:
+            state = self._local.run = _RunState()
+        return state
+
     # -- recording matches ---------------------------------------------------
     def record(self, rule: AlertRule, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:
-        """Join *match* to its episode's alert or create that alert (see the module doc)."""
+        """Join *match* to its episode's alert or create that alert (see the module doc).
+        Written by the next ``flush()``."""
         ensure_ready(self._gw)
-
-        def attempt(n: int) -> Recorded:
-            # after a conflict, another writer was at it a moment ago: take its writes in
-            found = self._overlapping(rule, match.entity, match.first_seen, match.last_seen, others=n > 0)
-            target = choose(rule, (a for a, _s, _t in found), match.first_seen, match.last_seen)
-            if target is not None:
-                return self._extend(rule, target, match, found, evidence=evidence, now=now)
+        run = self._run
+        if run.held is not None and (
+            run.held.detector != rule.detector or run.held.age() > HOLD_S or len(run.pending) >= MAX_PENDING
+        ):
+            self.flush()
+        if run.held is None:
+            run.held = take(self._gw, rule.detector)
+        found = self._overlapping(rule, match.entity, match.first_seen, match.last_seen)
+        target = choose(rule, found, match.first_seen, match.last_seen)
+        if target is None:
             start = self.episode_start(rule, match, evidence)
-            with hold(self._gw, [f"alert:{rule.detector}:{entity_key(match.entity)}"]):
-                found = self._overlapping(rule, match.entity, start, match.last_seen, others=True)
-                target = choose(rule, (a for a, _s, _t in found), start, match.last_seen)
-                if target is not None:
-                    return self._extend(rule, target, match, found, evidence=evidence, now=now)
-                return self._create(rule, match, start, evidence=evidence, now=now)
-
-        return retry_conflicts(attempt, what=f"record alert {rule.detector} {entity_key(match.entity)}")
+            found = self._overlapping(rule, match.entity, start, match.last_seen)
+            target = choose(rule, found, start, match.last_seen)
+            if target is None:
+                fig = evidence.figures(match.entity, start, match.last_seen)
+                alert = new_alert(rule, match, start, fig, now)
+                run.pending[alert.id] = _Pending(rule, evidence, alert, None, [(match, now)])
+                return Recorded(alert, "created", fig.took_ms)
+        return self._extend(rule, target, match, evidence=evidence, now=now)
 
     def episode_start(self, rule: AlertRule, match: Match, evidence: Evidence) -> datetime:
         """The first event of the unbroken run of matching events holding the match's first."""
@@ -122,120 +171,144 @@ class AlertStore:
         return start
 
     def flush(self) -> None:
-        """Make the alerts written since the last flush searchable (one refresh)."""
-        if self._unrefreshed:
-            self._gw.refresh(self.index)
-            self._unrefreshed.clear()
-            self._recent_seen.clear()  # bounded: one run's entities
+        """Write what this thread's run decided (one ``_bulk``), make it searchable (one
+        refresh), then release the run's lock."""
+        run = self._run
+        pending, run.pending = run.pending, {}
+        run.versions.clear()
+        run.known.clear()
+        wrote: list[tuple[str, str]] = []
+        searchable = False
+        try:
+            if pending:
+                self._write(pending, run.held)
+                _unrefreshed.add(self.index)
+                wrote = [(p.alert.id, entity_key(p.alert.entity)) for p in pending.values()]
+                if run.held is not None and len(run.held.recent) + len(wrote) > RECENT_MAX:
+                    self.refresh()  # too many to note: make them all searchable instead
+                    searchable = True
+        finally:
+            held, run.held = run.held, None
+            if held is not None:
+                with suppress(SocError):  # Elasticsearch away: the lock expires by itself
+                    release(self._gw, held, wrote, searchable=searchable)
 
-    def _overlapping(
-        self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime, *, others: bool = False
-    ) -> list[tuple[Alert, int, int]]:
-        """The entity's alerts whose widened span reaches ``[first, last]``, with versions.
+    def refresh(self) -> None:
+        """Make every alert written so far searchable (one refresh of the alerts index)."""
+        _unrefreshed.discard(self.index)
+        self._gw.refresh(self.index)
 
-        A search finds what is refreshed; what this store wrote since (and, with *others*,
-        what any writer wrote recently) is read by id, realtime, and filtered here."""
-        key = (rule.detector, entity_key(entity))
+    def discard(self) -> None:
+        """Forget what this thread's run decided and release its lock (the run failed: it
+        is evaluated again, which is idempotent)."""
+        self._run.pending.clear()
+        self.flush()
+
+    def _overlapping(self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime) -> list[Alert]:
+        """The entity's alerts whose widened span reaches ``[first, last]``: the stored ones
+        (``_stored``) as this run has changed them, and the ones this run created.
+
+        The first look at an entity in a run reads its alerts from well before the match
+        on, and the run keeps them while it holds the lock (nobody else changes a span of
+        this detector's alerts meanwhile): its later matches of that entity, and the
+        episode start of this one, need no search."""
+        key = entity_key(entity)
+        lo, hi = first - rule.allowance, last + rule.allowance
+        run = self._run
+        known = run.known.get((rule.detector, key))
+        if known is not None and lo >= known[0]:
+            stored = known[1]
+        else:
+            since = lo - MAX_LOOKBACK - LOOKBACK_STEP  # the furthest an episode start walks back
+            wide = self._stored(rule.detector, key, since, None)
+            if wide is not None:
+                run.known[(rule.detector, key)] = (since, wide)
+                stored = wide
+            else:  # more than a page from there on: this match's range only
+                stored = self._stored(rule.detector, key, lo, hi) or {}
+        found = dict(stored)
+        for p in run.pending.values():
+            if p.alert.detector == rule.detector and entity_key(p.alert.entity) == key:
+                found[p.alert.id] = p.alert
+        fitting = [a for a in found.values() if a.start <= hi and a.end >= lo]
+        return sorted(fitting, key=lambda a: (a.start, a.id))[:20]
+
+    def _stored(self, detector: str, key: str, lo: datetime, hi: datetime | None) -> dict[str, Alert] | None:
+        """The entity's stored alerts ending at or after *lo* (and starting by *hi*): the
+        searchable ones and those the lock's recent writes name (read by id, realtime),
+        with their versions noted. Without *hi*, None when they fill more than a page."""
+        filters: list[dict[str, Any]] = [
+            {"term": {"soc.alert.detector": detector}},
+            {"term": {"soc.alert.entity_key": key}},
+            {"range": {"soc.alert.end": {"gte": lo.isoformat()}}},
+        ]
+        if hi is not None:
+            filters.append({"range": {"soc.alert.start": {"lte": hi.isoformat()}}})
         body = {
-            "size": 20,
-            "_source": False,
-            "query": {
-                "bool": {
-                    "filter": [
-                        {"term": {"soc.alert.detector": rule.detector}},
-                        {"term": {"soc.alert.entity_key": entity_key(entity)}},
-                        {"range": {"soc.alert.start": {"lte": (last + rule.allowance).isoformat()}}},
-                        {"range": {"soc.alert.end": {"gte": (first - rule.allowance).isoformat()}}},
-                    ]
-                }
-            },
+            "size": 20 if hi is not None else _PAGE,
+            "query": {"bool": {"filter": filters}},
             "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
+            "seq_no_primary_term": True,
         }
         hits = self._gw.search(self.index, body, action="find alert episode")["hits"]["hits"]
-        ids = [h["_id"] for h in hits]
-        ids += sorted(self._unrefreshed.get(key, set()) - set(ids))
-        if others:
-            ids += [i for i in self._recent(key)[0] if i not in ids]
-        lo, hi = first - rule.allowance, last + rule.allowance
-        found = [v for v in self._read_versions(ids) if v[0].start <= hi and v[0].end >= lo]
-        return sorted(found, key=lambda v: (v[0].start, v[0].id))[:20]
+        if hi is None and len(hits) >= _PAGE:
+            return None
+        held = self._run.held
+        noted = [str(e["id"]) for e in (held.recent if held else []) if e.get("key") == key]
+        hits += self._gw.mget_docs(self.index, [i for i in noted if i not in {h["_id"] for h in hits}])
+        self._run.versions.update({h["_id"]: (int(h["_seq_no"]), int(h["_primary_term"])) for h in hits})
+        return {h["_id"]: Alert.from_doc(h["_source"]) for h in hits}
 
-    def _read_versions(self, ids: list[str]) -> list[tuple[Alert, int, int]]:
-        """The alerts of *ids* as stored now (realtime, one request), with ``_seq_no``/``_primary_term``."""
-        docs = self._gw.mget_docs(self.index, ids)
-        return [(Alert.from_doc(d["_source"]), int(d["_seq_no"]), int(d["_primary_term"])) for d in docs]
-
-    # -- what was written a moment ago, by anyone -----------------------------
-    @staticmethod
-    def _recent_id(key: tuple[str, str]) -> str:
-        return "recent-" + hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:40]
-
-    def _recent(self, key: tuple[str, str]) -> tuple[list[str], tuple[int, int] | None, list[dict[str, Any]]]:
-        """Ids of the entity's alerts written in the last ``RECENT_S`` seconds, the
-        document's version and its entries."""
-        found = self._gw.get(locks_index(self._gw), self._recent_id(key))
-        if found is None:
-            self._recent_seen[key] = (None, [])
-            return [], None, []
-        since = time.time() - RECENT_S
-        entries = [e for e in found["_source"].get("alerts", []) if float(e.get("at", 0)) >= since]
-        version = (int(found["_seq_no"]), int(found["_primary_term"]))
-        self._recent_seen[key] = (version, entries)
-        return [str(e["id"]) for e in entries], version, entries
-
-    def _wrote(self, rule: AlertRule, alert: Alert) -> None:
-        """Note a write: in this store until the next flush, and for other writers in the
-        entity's recent-writes document (versioned; a concurrent note is re-read)."""
-        key = (rule.detector, entity_key(alert.entity))
-        self._unrefreshed.setdefault(key, set()).add(alert.id)
-
-        def note(n: int) -> None:
-            # the version this store last read or wrote, if any (a stale one conflicts: read again)
-            known = self._recent_seen.get(key) if n == 0 else None
-            version, entries = known if known is not None else self._recent(key)[1:]
-            since = time.time() - RECENT_S
-            kept = [e for e in entries if e.get("id") != alert.id and float(e.get("at", 0)) >= since]
-            noted: list[dict[str, Any]] = [*kept[-(RECENT_MAX - 1) :], {"id": alert.id, "at": time.time()}]
-            doc = {"key": "\x1f".join(key)[:256], "alerts": noted}
-            written = self._gw.put_versioned(locks_index(self._gw), self._recent_id(key), doc, version)
-            self._recent_seen[key] = (written, noted)
-
-        retry_conflicts(note, what=f"note alert {alert.id}")
-
-    def _create(self, rule: AlertRule, match: Match, start: datetime, *, evidence: Evidence, now: datetime) -> Recorded:
-        fig = evidence.figures(match.entity, start, match.last_seen)
-        alert = new_alert(rule, match, start, fig, now)
-        if self._gw.create(self.index, alert.id, self._doc(alert)):
-            self._wrote(rule, alert)
-            return Recorded(alert, "created", fig.took_ms)
-        # the id exists: written by a writer without the lock, or the episode was
-        # re-opened: take the stored one in (a realtime get, no refresh needed)
-        found = self._gw.get(self.index, alert.id)
-        if found is None:
-            raise VersionConflict(f"alert {alert.id} vanished while being created")
-        stored = (Alert.from_doc(found["_source"]), int(found["_seq_no"]), int(found["_primary_term"]))
-        return self._extend(rule, stored[0], match, [stored], evidence=evidence, now=now)
-
-    def _extend(
-        self,
-        rule: AlertRule,
-        alert: Alert,
-        match: Match,
-        versions: list[tuple[Alert, int, int]],
-        *,
-        evidence: Evidence,
-        now: datetime,
-    ) -> Recorded:
+    def _extend(self, rule: AlertRule, alert: Alert, match: Match, *, evidence: Evidence, now: datetime) -> Recorded:
         span = span_after(alert, match)
         if span is None:
             return Recorded(alert, "unchanged")
-        _a, seq_no, term = next(v for v in versions if v[0].id == alert.id)
         fig = evidence.figures(alert.entity, *span)
         updated = extended(rule, alert, match, fig, now)
-        # a concurrent writer changed it first: VersionConflict, and record() tries again
-        self._gw.put(self.index, alert.id, self._doc(updated), if_seq_no=seq_no, if_primary_term=term)
-        self._wrote(rule, updated)
+        pending = self._run.pending.get(alert.id)
+        if pending is None:
+            pending = self._run.pending[alert.id] = _Pending(rule, evidence, updated, self._run.versions[alert.id])
+        pending.alert = updated
+        pending.matches.append((match, now))
         return Recorded(updated, "extended", fig.took_ms)
+
+    # -- writing a run's alerts ----------------------------------------------
+    def _write(self, pending: dict[str, _Pending], held: HeldLock | None) -> None:
+        """One ``_bulk`` for *pending*; items refused with 409 are re-applied over the
+        stored alert and written again."""
+        for _attempt in range(ATTEMPTS):
+            if held is not None and held.age() > TTL_S / 2:
+                renew(self._gw, held)  # VersionConflict: it expired and was taken over; the run fails
+            actions = [self._action(p) for p in pending.values()]
+            result = self._gw.bulk(actions, chunk_size=max(len(actions), 1))
+            refused = [e for e in result.errors if e.get("status") != 409]
+            if refused:
+                first = refused[0]
+                raise SocError(f"alert {first.get('id')} not written: {first.get('reason')}", hint="see the node's log")
+            again = [self._replayed(pending[str(e["id"])]) for e in result.errors]
+            pending = {p.alert.id: p for p in again if p is not None}
+            if not pending:
+                return
+        raise VersionConflict("alerts changed by another writer while being written, again and again", hint="try again")
+
+    def _action(self, p: _Pending) -> dict[str, Any]:
+        action: dict[str, Any] = {"_index": self.index, "_id": p.alert.id, "_source": self._doc(p.alert)}
+        if p.version is None:
+            return action | {"_op_type": "create"}
+        return action | {"_op_type": "index", "if_seq_no": p.version[0], "if_primary_term": p.version[1]}
+
+    def _replayed(self, p: _Pending) -> _Pending | None:
+        """*p*'s matches applied over the alert as stored now (None: nothing left to write)."""
+        found = self._gw.get(self.index, p.alert.id)
+        if found is None:  # an alert we grew was deleted meanwhile: write ours whole
+            return _Pending(p.rule, p.evidence, p.alert, None, p.matches)
+        alert, changed = Alert.from_doc(found["_source"]), False
+        for match, now in p.matches:
+            span = span_after(alert, match)
+            if span is not None:
+                alert, changed = extended(p.rule, alert, match, p.evidence.figures(alert.entity, *span), now), True
+        version = (int(found["_seq_no"]), int(found["_primary_term"]))
+        return _Pending(p.rule, p.evidence, alert, version, p.matches) if changed else None
 
     # -- reading and triage --------------------------------------------------
     def get(self, alert_id_: str) -> Alert:
@@ -280,6 +353,8 @@ class AlertStore:
             "query": {"bool": {"filter": filters, "must_not": must_not}},
             "sort": [{"soc.alert.start": "asc"}, {"soc.alert.id": "asc"}],
         }
+        if self.index in _unrefreshed:
+            self.refresh()
         res = self._gw.search(self.index, body, action="list alerts")
         return [Alert.from_doc(h["_source"]) for h in res["hits"]["hits"]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import shlex
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
@@ -16,7 +16,7 @@ from soc.alerts.queue import PAGE_SIZE, QueueFilter, queue_page, resolve_alert_i
 from soc.alerts.store import AlertStore
 from soc.cli.common import cells, command, console, context, print_json, safe
 from soc.errors import SocError
-from soc.vocab import Severity, parse_time
+from soc.vocab import Severity, parse_duration, parse_time
 
 __all__ = ["app"]
 
@@ -48,17 +48,19 @@ def _who(a: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(a.entity.items())) or "(organisation)"
 
 
-_SINCE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _WIDE = 160  # from this many columns a table; below, each alert on two lines (ids in full either way)
 
 
 def _when(value: str | None, option: str) -> datetime | None:
-    """``24h``, ``30m``, ``7d``, ``2w`` before now, or an ISO 8601 time with a zone."""
+    """A duration before now (``24h``, ``30m``, ``7d``, ``2w``, as ``soc.vocab.parse_duration``
+    reads it) or an ISO 8601 time with a zone."""
     if not value:
         return None
     text = value.strip()
-    if text[:-1].isdigit() and text[-1:].lower() in _SINCE_UNITS:
-        return context().clock.now() - timedelta(**{_SINCE_UNITS[text[-1].lower()]: int(text[:-1])})
+    try:
+        return context().clock.now() - parse_duration(text.lower())
+    except ValueError:
+        pass
     try:
         return parse_time(text)
     except ValueError as exc:

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import typer
@@ -18,6 +19,7 @@ from soc.config import load_settings
 from soc.context import AppContext
 from soc.errors import SocError
 from soc.textsafe import visible
+from soc.vocab import parse_time
 
 __all__ = [
     "cells",
@@ -26,6 +28,7 @@ __all__ = [
     "err_console",
     "fail_on_soc_error",
     "json_line",
+    "option_time",
     "print_json",
     "safe",
     "state",
@@ -116,3 +119,11 @@ def command(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def option_time(value: str, option: str) -> datetime:
+    """The ISO 8601 time given to *option*, or a clear error naming the option."""
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise SocError(str(exc), field=option, hint="e.g. 2026-11-24T00:00:00+09:00 or 2026-11-23T15:00:00Z") from exc

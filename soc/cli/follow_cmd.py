@@ -14,6 +14,7 @@ from rich.markup import escape
 from soc.cli.common import console, context, err_console
 from soc.collect.follower import Follower, FollowOptions
 from soc.collect.models import FollowStats
+from soc.es.outage import OUTAGE_FILE
 from soc.parsers import Rejected
 from soc.textsafe import truncate, visible
 
@@ -87,6 +88,7 @@ def follow(paths: list[Path], fmt: str) -> FollowStats:
         now=ctx.clock.now,
         on_status=printer,
         on_rejected=_on_rejected,
+        outage_file=ctx.settings.data_dir / OUTAGE_FILE,
     )
     err_console.print(f"following {len(paths)} path(s); stop with Ctrl-C or SIGTERM", markup=False)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional
 from urllib.parse import urlparse
@@ -13,35 +12,71 @@ from urllib.parse import urlparse
 import typer
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from soc import __version__
 from soc.cli import common
-from soc.cli.alerts_cmd import app as alerts_app
-from soc.cli.common import command, console, context, err_console, print_json, safe
-from soc.cli.demo_cmd import demo
-from soc.cli.incidents_cmd import app as incidents_app
-from soc.cli.kibana_cmd import app as kibana_app
-from soc.cli.playbooks_cmd import app as playbooks_app
-from soc.cli.report_cmd import app as report_app
-from soc.cli.run_cmd import run
-from soc.cli.status_cmd import status
-from soc.cli.users_cmd import app as users_app
-from soc.cli.web_cmd import web
+from soc.cli.common import command, console, context, err_console, option_time, print_json, safe
 from soc.config import load_settings
-from soc.detection.engine import DetectionEngine
-from soc.detection.kinds.one_pass import STRATEGIES
-from soc.detection.loader import load_detectors
 from soc.errors import DefinitionError, DefinitionErrors, SocError
-from soc.es.indices import install_templates
 from soc.es.outage import quiet_transport_logs
-from soc.playbooks.loader import check_routes, load_playbooks
-from soc.simulate.catalog import SCENARIOS
-from soc.vocab import iso, parse_time
+from soc.vocab import iso
 
 if TYPE_CHECKING:
+    from typer import _click as click  # typer's own copy of click, which its groups are typed with
+
     from soc.es.ingest import IngestReport
 
+# commands whose module is imported only when that command runs (or for its help): `soc
+# detect` does not pay for the web console, the reports or the simulator at start-up
+_LAZY: dict[str, tuple[str, str, str | None]] = {  # name -> (module, attribute, help)
+    "alerts": ("soc.cli.alerts_cmd", "app", "List, show and triage alerts."),
+    "incidents": ("soc.cli.incidents_cmd", "app", "List, show and work incidents."),
+    "report": ("soc.cli.report_cmd", "app", "Render reports for the CISO."),
+    "playbooks": ("soc.cli.playbooks_cmd", "app", "List, show and export playbooks (CACAO v2.0)."),
+    "kibana": ("soc.cli.kibana_cmd", "app", "Kibana data views and the SOC dashboard (import, export)."),
+    "users": ("soc.cli.users_cmd", "app", "Accounts of the web console."),
+    "web": ("soc.cli.web_cmd", "web", None),
+    "demo": ("soc.cli.demo_cmd", "demo", None),
+    "status": ("soc.cli.status_cmd", "status", None),
+    "run": ("soc.cli.run_cmd", "run", None),
+    "simulate": ("soc.cli.simulate_cmd", "simulate", None),
+}
+
+
+def _lazy_command(name: str) -> click.Command:
+    """The click command of *name* in ``_LAZY``, its module imported now."""
+    import importlib
+
+    module, attribute, help_text = _LAZY[name]
+    target = getattr(importlib.import_module(module), attribute)
+    cmd: click.Command
+    if isinstance(target, typer.Typer):
+        cmd = typer.main.get_group(target)
+    else:
+        one = typer.Typer()
+        one.command(name)(target)
+        cmd = typer.main.get_command(one)
+    cmd.name = name
+    if help_text is not None:
+        cmd.help = help_text
+    return cmd
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: lists every command, builds a ``_LAZY`` one when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _LAZY:
+            self.commands[cmd_name] = _lazy_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="soc",
     help="Detection, incident response and CISO reports on Elasticsearch.",
     no_args_is_help=True,
@@ -52,14 +87,6 @@ es_app = typer.Typer(help="Manage the local single-node Elasticsearch (for demos
 config_app = typer.Typer(help="Show the effective configuration.")
 app.add_typer(es_app, name="es")
 app.add_typer(config_app, name="config")
-app.add_typer(alerts_app, name="alerts", help="List, show and triage alerts.")
-app.add_typer(incidents_app, name="incidents", help="List, show and work incidents.")
-app.add_typer(report_app, name="report", help="Render reports for the CISO.")
-app.add_typer(playbooks_app, name="playbooks", help="List, show and export playbooks (CACAO v2.0).")
-app.add_typer(kibana_app, name="kibana", help="Kibana data views and the SOC dashboard (import, export).")
-app.add_typer(users_app, name="users", help="Accounts of the web console.")
-app.command("web")(web)
-app.command("demo")(demo)
 
 
 @app.callback()
@@ -82,13 +109,6 @@ def _root(
 def version() -> None:
     """Print the soc version."""
     console.print(__version__)
-
-
-def _time(value: str, option: str) -> datetime:
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise SocError(str(exc), field=option, hint="e.g. 2026-11-24T00:00:00+09:00 or 2026-11-23T15:00:00Z") from exc
 
 
 # -- es --------------------------------------------------------------------------
@@ -157,6 +177,8 @@ def config_show() -> None:
 @command
 def setup() -> None:
     """Install the index templates (idempotent)."""
+    from soc.es.indices import install_templates
+
     ctx = context()
     changed = install_templates(ctx.es)
     if changed:
@@ -169,6 +191,9 @@ def setup() -> None:
 @command
 def validate() -> None:
     """Check every detector and playbook, and what refers to what; report every error at once."""
+    from soc.detection.loader import load_detectors
+    from soc.playbooks.loader import check_routes, load_playbooks
+
     settings = load_settings(common.state.config)
     errors: list[DefinitionError] = []
     detectors, playbooks = None, None
@@ -274,10 +299,15 @@ def ingest(
             keep=max(show, 0),
             sink=sink,
         )
+    from soc.cli.ingest_notices import geo_notices
+
+    notices = geo_notices(report, ctx.settings.detectors_dir)
     if as_json:
-        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None})
+        print_json(report.summary() | {"rejects_file": str(rejects) if rejects else None, "notices": notices})
     else:
         _print_ingest_report(report, show=show, rejects=rejects)
+        for notice in notices:
+            console.print(f"notice: {safe(notice)}", soft_wrap=True)
     if report.problems["rejected"] or report.problems["conflict"]:
         raise typer.Exit(2)
 
@@ -306,56 +336,6 @@ def _print_ingest_report(report: IngestReport, *, show: int, rejects: Path | Non
             err_console.print(f"… and {more} more {label}{where}", soft_wrap=True)
 
 
-@app.command()
-@command
-def simulate(
-    hours: Annotated[float, typer.Option(help="hours of traffic to generate")] = 24.0,
-    end: Annotated[Optional[str], typer.Option(help="end of the range, ISO 8601 (default: now, to the hour)")] = None,  # noqa: UP045
-    seed: Annotated[int, typer.Option(help="same seed, same documents")] = 7,
-    scenario: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--scenario",
-            help=f"inject only these: {', '.join(SCENARIOS)}",
-        ),
-    ] = None,
-    baseline_only: Annotated[bool, typer.Option("--baseline-only", help="inject no attack")] = False,
-    near_miss: Annotated[
-        bool, typer.Option("--near-miss", help="inject each scenario's near miss instead (nothing may fire)")
-    ] = False,
-    history_days: Annotated[int, typer.Option(help="days of light office history before the range")] = 7,
-    truth: Annotated[Optional[Path], typer.Option(help="write the ground truth here (JSON)")] = None,  # noqa: UP045
-) -> None:
-    """Generate simulated municipal traffic with attack scenarios and index it."""
-    from soc.cli.progress import progress
-    from soc.simulate.run import simulate as run_simulation
-
-    ctx = context()
-    end_at = _time(end, "--end") if end else ctx.clock.now().replace(minute=0, second=0, microsecond=0)
-    scenarios = [] if baseline_only else scenario
-    with progress("simulating", unit="events") as advance:
-        report = run_simulation(
-            ctx.es,
-            end=end_at,
-            hours=hours,
-            seed=seed,
-            scenarios=scenarios,
-            near_miss=near_miss,
-            history_days=history_days,
-            segments=ctx.segments,
-            truth_path=truth,
-            on_progress=advance,
-        )
-    console.print(
-        f"{report.docs_written} events from {iso(end_at - timedelta(hours=hours))} to {iso(end_at)} "
-        f"at {report.docs_per_second:,.0f} docs/s; {len(report.truth)} scenario(s) injected"
-    )
-    for rec in report.truth:
-        console.print(f"  {rec.scenario}: {escape(json.dumps(rec.entities, ensure_ascii=False))}")
-    if truth:
-        console.print(f"ground truth written to {truth}")
-
-
 # -- detect ------------------------------------------------------------------------
 @app.command()
 @command
@@ -377,10 +357,14 @@ def detect(
     ] = "auto",
 ) -> None:
     """Backtest: evaluate detectors over a past range as sliding windows, record alerts, escalate."""
+    from soc.detection.engine import DetectionEngine
+    from soc.detection.kinds.one_pass import STRATEGIES
+    from soc.detection.loader import load_detectors
+    from soc.playbooks.loader import load_playbooks
     from soc.runtime.pipeline import Pipeline, PipelineResult
 
     ctx = context()
-    frm, to = _time(start, "--from"), _time(end, "--to")
+    frm, to = option_time(start, "--from"), option_time(end, "--to")
     detectors = _select(load_detectors(ctx.settings.detectors_dir), detector)
     if strategy not in STRATEGIES:
         raise SocError(f"unknown strategy {strategy!r}", field="--strategy", hint=f"one of: {', '.join(STRATEGIES)}")
@@ -455,10 +439,6 @@ def _select(detectors: list, ids: list[str] | None) -> list:  # type: ignore[typ
             hint=f"known: {', '.join(sorted(known))}",
         )
     return [known[i] for i in ids]
-
-
-app.command()(status)
-app.command()(run)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -65,9 +65,7 @@ def _label(lang: str, key: str) -> str:
 
 
 def _definition(playbook: Playbook | None, step_id: str) -> AnyStep | None:
-    if playbook is None:
-        return None
-    return next((s for s in playbook.steps if s.id == step_id), None)
+    return playbook.find_step(step_id) if playbook is not None else None
 
 
 def choice_views(incident: Incident, playbook: Playbook | None) -> list[StepView]:

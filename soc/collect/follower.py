@@ -8,7 +8,9 @@ one batch, and re-indexing it overwrites the same documents instead of doubling 
 
 When Elasticsearch is unreachable the batch is kept and retried with a growing pause
 (1 s doubling up to ``max_backoff``); no later line is read meanwhile, so nothing is
-lost and memory stays at one batch.
+lost and memory stays at one batch. The outage is logged through ``OutageLog`` (once, a
+summary every 5 minutes, the recovery; once between the host's processes when given one
+that shares the data directory's file), not once per retry.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from soc.collect.tailer import Batch, Tail
 from soc.errors import ElasticsearchRequestError, ElasticsearchUnavailable, IngestError, SocError
 from soc.es.client import EsGateway
 from soc.es.ingest import index_events
+from soc.es.outage import OutageLog
 from soc.network.segments import SegmentMap
 from soc.parsers import FORMATS, PARSERS, Parsed, Rejected, Skipped, guess_format, read_head
 from soc.textsafe import visible
@@ -84,6 +87,7 @@ class Follower:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_status: Callable[[FollowStats], None] | None = None,
         on_rejected: Callable[[Rejected], None] | None = None,
+        outage_file: Path | None = None,  # shared with the host's other soc processes (OutageLog)
     ) -> None:
         self.options = options or FollowOptions()
         if self.options.fmt not in FORMATS:
@@ -98,6 +102,7 @@ class Follower:
         self.stop = stop or threading.Event()
         self._on_status = on_status
         self._on_rejected = on_rejected
+        self._outage = OutageLog(now=now, logger=log, shared=outage_file)
         self._offsets = OffsetStore(gw)
         self._tails: dict[Path, Tail] = {}
         self._formats: dict[Path, str | None] = {}
@@ -232,14 +237,14 @@ class Follower:
                     raise
                 self.stats.es_down = True
                 self.stats.retries += 1
-                log.warning("Elasticsearch unavailable, retrying in %.0fs: %s", delay, exc.message)
+                self._outage.failed("collector", exc.message)
+                log.debug("Elasticsearch unavailable, retrying in %.0fs: %s", delay, exc.message)
                 self._status()
                 if self.stop.wait(delay):
                     raise _Stopped("stopped while Elasticsearch was unavailable") from exc
                 delay = min(delay * 2, self.options.max_backoff)
                 continue
-            if self.stats.es_down:
-                log.warning("Elasticsearch is back; resuming")
+            self._outage.succeeded()
             self.stats.es_down = False
             return result
 

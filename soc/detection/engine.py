@@ -109,33 +109,37 @@ class DetectionEngine:
         evaluations = kind_for(detector).evaluate(env, detector, windows)
         report.plans = env.plans
         rule, evidence = rule_for(detector), DetectorEvidence(self.ctx.es, detector, indices, tz=self.tz)
-        for window, ev in zip(windows, evaluations, strict=True):
-            report.windows += 1
-            report.matches += len(ev.matches)
-            report.took_ms += ev.took_ms
-            report.truncated += ev.truncated
-            if explain:
-                report.per_window.append(
-                    WindowFigures(window, ev.groups, len(ev.matches), ev.took_ms, ev.pages, ev.truncated)
-                )
-                if not report.queries:
-                    report.queries = ev.queries
-            if not write:
-                continue
-            for match in ev.matches:
-                if seen is not None:
-                    key = _fingerprint(match)
-                    known = key in seen[0] or key in seen[1]
-                    seen[1].add(key)
-                    if known:
-                        continue  # recorded already: the same match again is a no-op for the store
-                rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
-                report.took_ms += rec.took_ms
-                if rec.outcome == "created":
-                    report.created.append(rec.alert)
-                elif rec.outcome == "extended":
-                    report.extended.append(rec.alert)
-        self.alerts.flush()  # one refresh per run: escalation and listings search what it wrote
+        try:
+            for window, ev in zip(windows, evaluations, strict=True):
+                report.windows += 1
+                report.matches += len(ev.matches)
+                report.took_ms += ev.took_ms
+                report.truncated += ev.truncated
+                if explain:
+                    report.per_window.append(
+                        WindowFigures(window, ev.groups, len(ev.matches), ev.took_ms, ev.pages, ev.truncated)
+                    )
+                    if not report.queries:
+                        report.queries = ev.queries
+                if not write:
+                    continue
+                for match in ev.matches:
+                    if seen is not None:
+                        key = _fingerprint(match)
+                        known = key in seen[0] or key in seen[1]
+                        seen[1].add(key)
+                        if known:
+                            continue  # recorded already: the same match again is a no-op for the store
+                    rec = self.alerts.record(rule, match, evidence=evidence, now=self.ctx.clock.now())
+                    report.took_ms += rec.took_ms
+                    if rec.outcome == "created":
+                        report.created.append(rec.alert)
+                    elif rec.outcome == "extended":
+                        report.extended.append(rec.alert)
+        except BaseException:
+            self.alerts.discard()  # nothing half-written, the lock let go: the run is evaluated again
+            raise
+        self.alerts.flush()  # one _bulk and one refresh per run: escalation and listings search what it wrote
         report.duration_s = time.perf_counter() - began
         return report
 

@@ -137,6 +137,28 @@ _ALERT_FIELDS = {
     "soc.alert.closed_at": "date",
     "soc.alert.figures": "stored",
     "soc.alert.entity": "stored",
+    # every other field of an alert document: a field left to dynamic mapping costs the
+    # first write into each new alerts index a cluster-state update
+    "event.category": "keyword",
+    "event.type": "keyword",
+    "event.duration": "long",
+    "rule.category": "keyword",
+    "rule.ruleset": "keyword",
+    "threat.framework": "keyword",
+    "threat.technique.subtechnique.id": "keyword",
+    "soc.alert.title": "keyword",
+    "soc.alert.reason": "keyword",
+    "soc.alert.risk_score": "float",
+    "soc.alert.suppressed": "long",
+    "soc.alert.windows": "long",
+    "soc.alert.mitre": "keyword",
+    "soc.alert.distinct_field": "keyword",
+    "soc.alert.sample_event_ids": "keyword",
+    "soc.alert.acknowledged_by": "keyword",
+    "soc.alert.closed_by": "keyword",
+    "soc.alert.triage_note": "keyword",
+    "threat.technique.name": "keyword",
+    "threat.technique.reference": "keyword",
 }
 
 _INCIDENT_FIELDS = {

@@ -8,14 +8,19 @@ hosts in words before the addresses, and ``incident_title`` the stored title:
 「不正ログイン試行への対応：アカウント k.mori（送信元アドレス 203.0.113.66）」 — never a
 title that ends in an empty placeholder (「…対応：」), whatever the values are (empty,
 blank, CR/LF, 10,000 characters; control characters stay data, shown escaped by every
-renderer). Pure functions, shared by the incident service (the stored title) and the
-reports (their title): one rule.
+renderer). ``shown_title`` is the title a report shows in one language: a detected incident
+names what happened in that language (its playbook's name, else its detectors' titles —
+the stored title of an incident without a playbook carries the alert's English title in
+both languages) and whom; a reported one keeps the title a person gave it. Pure
+functions, shared by the incident service (the stored title) and the reports (their
+titles): one rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from soc.incidents.models import Incident
 from soc.vocab import Bilingual
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "entity_text",
     "field_name",
     "incident_title",
+    "shown_title",
     "target_text",
     "title_text",
     "value_text",
@@ -172,3 +178,14 @@ def title_text(what: str, entities: Mapping[str, list[str]], lang: str) -> str:
 def incident_title(what: Bilingual, entities: Mapping[str, list[str]]) -> Bilingual:
     """The stored title of an incident in both languages (see ``title_text``)."""
     return Bilingual(en=title_text(what.en, entities, "en"), ja=title_text(what.ja, entities, "ja"))
+
+
+def shown_title(
+    incident: Incident, lang: str, *, playbook_name: str | None, detector_title: Callable[[str], str], sep: str
+) -> str:
+    """The incident's title in *lang* as reports show it (*playbook_name* in *lang*, None
+    without a playbook; *detector_title* a detector id in *lang*; *sep* the list separator)."""
+    if incident.source != "detection":  # a person's words
+        return incident.title(lang)
+    what = playbook_name or sep.join(detector_title(d) for d in incident.detectors)
+    return title_text(what or incident.title(lang), incident.entities, lang)

@@ -143,9 +143,15 @@ class SmtpChannel:
         return tls_context(verify=d.verify_tls, ca_file=d.ca_file, what=f"{d.name} ({d.host})")
 
     def _error(self, message: str, *, retryable: bool, ambiguous: bool = False) -> DeliveryError:
-        d = self.destination
-        text = scrub(f"{d.display}: {message}", d.secrets())
-        return DeliveryError(text, destination=d.name, retryable=retryable, ambiguous=ambiguous)
+        return _delivery_error(self.destination, message, retryable=retryable, ambiguous=ambiguous)
+
+
+def _delivery_error(
+    d: SmtpDestination | WebhookDestination, message: str, *, retryable: bool, ambiguous: bool
+) -> DeliveryError:
+    """A failed try of *d*, named by its display form, with every secret of it scrubbed."""
+    text = scrub(f"{d.display}: {message}", d.secrets())
+    return DeliveryError(text, destination=d.name, retryable=retryable, ambiguous=ambiguous)
 
 
 def _flatten(msg: email.message.EmailMessage, smtp: smtplib.SMTP) -> tuple[bytes, list[str]]:
@@ -232,9 +238,7 @@ class WebhookChannel:
         return conn, target, request_headers
 
     def _error(self, message: str, *, retryable: bool, ambiguous: bool = False) -> DeliveryError:
-        d = self.destination
-        text = scrub(f"{d.display}: {message}", d.secrets())
-        return DeliveryError(text, destination=d.name, retryable=retryable, ambiguous=ambiguous)
+        return _delivery_error(self.destination, message, retryable=retryable, ambiguous=ambiguous)
 
 
 def _read_bounded(response: http.client.HTTPResponse, *, deadline: float) -> None:

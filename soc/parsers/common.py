@@ -65,7 +65,7 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
 
 
 _UNREAD = object()
-_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS = re.compile(r"(?a)\d{19}")  # ASCII digits: a JSON number has no others (twice as fast)
 
 
 def load_json_object(text: str) -> dict[str, Any]:

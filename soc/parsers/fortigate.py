@@ -17,6 +17,10 @@ What becomes an event:
 - ``type=event subtype=system`` administrator logins (``action=login``) as authentication.
 
 Other event logs (configuration changes, HA, DHCP ...) are skipped and counted.
+Countries: FortiGate writes the country it resolved for each address (``srccountry``,
+``dstcountry``: "Japan", "Korea, Republic of"; "Reserved" for private ranges); they become
+``source.geo``/``destination.geo`` ``country_iso_code`` and ``country_name`` (ISO 3166), what
+vpn-logon-abroad and new-country-logon read, with no GeoIP database.
 Time: ``eventtime`` (epoch, UTC) when present, else ``date``/``time`` in the device's
 ``tz`` field, else in the configured zone.
 """
@@ -30,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.parsers.common import BadLine, event_id, ip_or_none, numbered_lines, port_or_none, put, split_user
+from soc.parsers.geo import country
 from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
 from soc.vocab import iso
 
@@ -103,6 +108,14 @@ def _time(kv: dict[str, str], *, tz: ZoneInfo) -> datetime:
     return at.replace(tzinfo=zone)
 
 
+def _geo(doc: dict[str, Any], kv: dict[str, str], side: str, key: str) -> None:
+    """``srccountry="Japan"`` → ``source.geo.country_iso_code: JP``, ``country_name: Japan``."""
+    found = country(_value(kv, key) or "")
+    if found is not None:
+        put(doc, f"{side}.geo.country_iso_code", found[0])
+        put(doc, f"{side}.geo.country_name", found[1])
+
+
 def _flow(doc: dict[str, Any], kv: dict[str, str]) -> None:
     src, dst = ip_or_none(_value(kv, "srcip", "src")), ip_or_none(_value(kv, "dstip", "dst"))
     put(doc, "source.ip", src)
@@ -113,6 +126,8 @@ def _flow(doc: dict[str, Any], kv: dict[str, str]) -> None:
     put(doc, "destination.bytes", _int(kv, "rcvdbyte", "rcvd"))
     put(doc, "source.packets", _int(kv, "sentpkt", "sent_pkt"))
     put(doc, "destination.packets", _int(kv, "rcvdpkt", "rcvd_pkt"))
+    _geo(doc, kv, "source", "srccountry")
+    _geo(doc, kv, "destination", "dstcountry")
     put(doc, "source.nat.ip", ip_or_none(_value(kv, "transip", "tran_ip")))
     put(doc, "source.nat.port", port_or_none(_value(kv, "transport", "tran_port"), "transport"))
     proto = _value(kv, "proto")
@@ -147,6 +162,7 @@ def _authentication(doc: dict[str, Any], kv: dict[str, str], subtype: str, actio
             dataset="vpn.gateway",
         )
         put(doc, "source.ip", ip_or_none(_value(kv, "remip")))
+        _geo(doc, kv, "source", "srccountry")
         put(doc, "source.nat.ip", ip_or_none(_value(kv, "tunnelip")))  # the address handed to the client
         put(doc, "network.type", _value(kv, "tunneltype"))
         name, domain = split_user(_value(kv, "user", "xauthuser"))

@@ -18,6 +18,8 @@ in the same file (``winlog.logon.id`` on both), so a detector can tell an admini
 at the console from one logging on over the network. Memory is bounded: the last
 ``_Logons.limit`` logons are remembered, and a 4672 read before its 4624 (a log exported
 newest first) waits at most ``_Logons.wait`` lines for it, then goes out as it is.
+ECS input (``--format ecs``: Winlogbeat's own output, nested or with dotted keys) gets the
+same join through ``join_ecs_logons``: Winlogbeat writes ``winlog.logon.id`` on both events.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "from_nxlog",
     "from_winlogbeat",
     "from_xml",
+    "join_ecs_logons",
     "parse_lines",
 ]
 
@@ -387,17 +390,19 @@ class _Logons:
 
     @staticmethod
     def _key(doc: dict[str, Any]) -> _Key | None:
-        winlog = doc["winlog"]
-        computer = winlog.get("computer_name") or doc.get("host", {}).get("name")
-        logon_id = winlog.get("logon", {}).get("id")
-        return (str(computer).lower(), logon_id) if computer and logon_id else None
+        computer = _field(doc, "winlog.computer_name") or _field(doc, "host.name")
+        logon_id = _field(doc, "winlog.logon.id")
+        if _at(doc) is None or not isinstance(logon_id, str):
+            return None
+        return (str(computer).lower(), logon_id.lower()) if computer and logon_id else None
 
     def read(self, result: ParseResult) -> Iterator[ParseResult]:
         self.lines += 1
-        if isinstance(result, Parsed) and result.doc["event"].get("code") in ("4624", "4672"):
+        code = str(_field(result.doc, "event.code")) if isinstance(result, Parsed) else None
+        if isinstance(result, Parsed) and code in ("4624", "4672"):
             key = self._key(result.doc)
             if key is not None:
-                yield from (self._logon if result.doc["event"]["code"] == "4624" else self._special)(key, result)
+                yield from (self._logon if code == "4624" else self._special)(key, result)
                 yield from self._overdue()
                 return
         yield result
@@ -405,9 +410,9 @@ class _Logons:
 
     def _logon(self, key: _Key, result: Parsed) -> Iterator[Parsed]:
         doc = result.doc
-        facts: dict[str, Any] = {"type": doc["winlog"].get("logon", {}).get("type"), "at": _at(doc)}
+        facts: dict[str, Any] = {"type": _field(doc, "winlog.logon.type"), "at": _at(doc)}
         for field in ("ip", "domain"):
-            facts[field] = doc.get("source", {}).get(field)
+            facts[field] = _field(doc, f"source.{field}")
         self.seen[key] = facts
         self.seen.move_to_end(key)
         while len(self.seen) > self.limit:
@@ -431,8 +436,9 @@ class _Logons:
     @staticmethod
     def _enriched(result: Parsed, facts: dict[str, Any]) -> Parsed:
         doc = result.doc
-        put(doc, "winlog.logon.type", facts["type"])
-        if "source" not in doc:  # a 4672 has no source of its own: the logon's
+        if _field(doc, "winlog.logon.type") is None:
+            put(doc, "winlog.logon.type", facts["type"])
+        if "source" not in doc and not any(k.startswith("source.") for k in doc):  # a 4672 has none: the logon's
             put(doc, "source.ip", facts["ip"])
             put(doc, "source.domain", facts["domain"])
             put(doc, "related.ip", [facts["ip"]] if facts["ip"] else None)
@@ -457,13 +463,67 @@ class _Logons:
 _TOGETHER = timedelta(seconds=5)
 
 
-def _at(doc: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00"))
+def _at(doc: dict[str, Any]) -> datetime | None:
+    """The event's time, or None when ``@timestamp`` is not an ISO 8601 string with a zone
+    (ECS input is checked at ingest, not here: such an event is simply not joined)."""
+    value = doc.get("@timestamp")
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None else None
 
 
 def _together(special: dict[str, Any], facts: dict[str, Any]) -> bool:
-    at: datetime = facts["at"]
-    return abs(_at(special) - at) <= _TOGETHER
+    at, other = facts["at"], _at(special)
+    return at is not None and other is not None and abs(other - at) <= _TOGETHER
+
+
+def _field(doc: Any, dotted: str) -> Any:
+    """``doc["a"]["b"]`` for ``"a.b"``, also when a producer wrote the key dotted
+    (``{"a.b": …}`` or ``{"a": {"b.c": …}}``, or both shapes in one event); None when absent."""
+    if not isinstance(doc, dict):
+        return None
+    if dotted in doc:
+        return doc[dotted]
+    head, _, rest = dotted.partition(".")
+    return _field(doc.get(head), rest) if rest else None
+
+
+def _ecs_logon(doc: dict[str, Any]) -> None:
+    """Gives a Winlogbeat-shaped 4624 or 4672 what the join keys on, as ``to_ecs`` writes it:
+    ``event.code`` a string and ``winlog.logon.id`` (from ``TargetLogonId`` or
+    ``SubjectLogonId`` when the shipper left it out); a 4624's ``winlog.logon.type`` from
+    ``LogonType`` (``"3"`` → ``Network``) when only the number is there."""
+    code = _field(doc, "event.code") or _field(doc, "winlog.event_id")
+    if str(code) not in ("4624", "4672") or not all(isinstance(doc.get(k, {}), dict) for k in ("event", "winlog")):
+        return
+    put(doc, "event.code", str(code))
+    if _field(doc, "winlog.logon.id") is None:
+        logon_id = _field(doc, "winlog.event_data." + ("TargetLogonId" if str(code) == "4624" else "SubjectLogonId"))
+        if isinstance(logon_id, str) and logon_id not in ("-", "0x0"):
+            put(doc, "winlog.logon.id", logon_id.lower())
+    logon_type = _field(doc, "winlog.event_data.LogonType")
+    if str(code) == "4624" and _field(doc, "winlog.logon.type") is None and logon_type is not None:
+        put(doc, "winlog.logon.type", LOGON_TYPES.get(str(logon_type), str(logon_type)))
+
+
+# a Winlogbeat event has "winlog" (or, flattened, one of these dotted keys)
+_WINLOG_KEYS = ("winlog", "winlog.event_id", "winlog.computer_name", "winlog.logon.id", "winlog.event_data.LogonType")
+
+
+def join_ecs_logons(results: Iterable[ParseResult]) -> Iterator[ParseResult]:
+    """ECS events as read, each 4672 given the logon type and source of its 4624 (the join
+    ``parse_lines`` does for raw Windows events); every other event passes unchanged."""
+    logons = _Logons()
+    for result in results:
+        doc = result.doc if isinstance(result, Parsed) else None
+        if doc is None or not any(key in doc for key in _WINLOG_KEYS):
+            yield result  # not a Windows event: nothing held (the common case, kept cheap for ingest)
+            continue
+        _ecs_logon(doc)
+        yield from logons.read(result)
+    yield from logons.flush()
 
 
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:

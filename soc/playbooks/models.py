@@ -311,6 +311,10 @@ class Playbook(_Strict):
     def step(self, step_id: str) -> AnyStep:
         return next(s for s in self.steps if s.id == step_id)
 
+    def find_step(self, step_id: str) -> AnyStep | None:
+        """The step *step_id*, or None (an incident's step from an older version of the playbook)."""
+        return next((s for s in self.steps if s.id == step_id), None)
+
     def approval(self) -> ApprovalStep | None:
         return next((s for s in self.steps if isinstance(s, ApprovalStep)), None)
 

@@ -42,7 +42,7 @@ def option_label(playbook: Playbook | None, step_id: str, option_id: str, lang: 
     """The label of an option of a decision or approval step; its id when unknown."""
     if playbook is None:
         return option_id
-    step = next((s for s in playbook.steps if s.id == step_id), None)
+    step = playbook.find_step(step_id)
     option = next((o for o in getattr(step, "options", []) if o.id == option_id), None)
     return option.label(lang) if option is not None else option_id
 
@@ -117,7 +117,7 @@ def conclusion(
     unknown: list[str] = []
     if phase in ("detected", "assessing"):
         for inst in incident.steps:
-            defn = _step(playbook, inst.step_id)
+            defn = playbook.find_step(inst.step_id) if playbook is not None else None
             if isinstance(defn, DecisionStep) and inst.status not in (StepStatus.done, StepStatus.skipped):
                 unknown.append(t("concl_open_question", step=inst.title(lang)))
         if incident.personal_data_possible and not incident.personal_data_confirmed:
@@ -156,12 +156,6 @@ def _doer(incident: Incident, step_id: str) -> str:
     return actors[-1] if actors else "—"
 
 
-def _step(playbook: Playbook | None, step_id: str) -> object:
-    if playbook is None:
-        return None
-    return next((s for s in playbook.steps if s.id == step_id), None)
-
-
 def holders(
     incident: Incident, playbook: Playbook | None, t: Translator, role: Callable[[str | None], str]
 ) -> HoldersView:
@@ -169,7 +163,7 @@ def holders(
     decider = "—"
     if playbook is not None:
         for inst in incident.steps:
-            defn = _step(playbook, inst.step_id)
+            defn = playbook.find_step(inst.step_id)
             if not isinstance(defn, ApprovalStep):
                 continue
             if inst.choice is not None:

@@ -69,4 +69,5 @@ def gather_summary(ctx: AppContext, *, start: datetime, end: datetime, definitio
         incidents=list(IncidentStore(ctx.es).list(size=10_000)),
         run_states=RunStateStore(ctx.es).all(),
         detectors=list(definitions.detectors),
+        playbooks=list(definitions.playbooks),
     )

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from soc.alerts.models import Alert
 from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
-from soc.incidents.naming import field_name, target_text, title_text
+from soc.incidents.naming import field_name, shown_title, target_text
 from soc.incidents.obligations import due_dates
 from soc.incidents.steps import chosen_options, sla_state
 from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
@@ -154,10 +154,7 @@ def _decisions(
     asked: list[DecisionView] = []
     taken: list[DecisionTakenRow] = []
     for inst in incident.steps:
-        try:
-            step = playbook.step(inst.step_id)
-        except StopIteration:
-            continue
+        step = playbook.find_step(inst.step_id)
         if not isinstance(step, ApprovalStep | DecisionStep):
             continue
         if inst.choice is not None:
@@ -243,13 +240,8 @@ def build_from(
     status = t(f"status_{incident.status.value}")
     named = target_text(incident.entities, lang)
     target = named or t("target_unknown")
-    what = playbook.name(lang) if playbook is not None else sep.join(title_of(d) for d in incident.detectors)
-    # an incident a person reported keeps the title they gave it; a detected one names what and whom
-    title = (
-        title_text(what or incident.title(lang), incident.entities, lang)
-        if incident.source == "detection"
-        else incident.title(lang)
-    )
+    book = playbook.name(lang) if playbook is not None else None
+    title = shown_title(incident, lang, playbook_name=book, detector_title=title_of, sep=sep)
     ready = [d for d in decisions if d.ready]
     if ready:
         ask = t("bottom_line_ask", n=len(ready), due=ready[0].decide_by)
@@ -279,7 +271,7 @@ def build_from(
         conclusion=conclusion(
             incident,
             playbook=playbook,
-            what=t("quote_sep").join(title_of(d) for d in incident.detectors) or what or "—",
+            what=t("quote_sep").join(title_of(d) for d in incident.detectors) or book or "—",
             target=target,
             alerts=len(alerts),
             events=events,

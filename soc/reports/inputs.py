@@ -67,3 +67,4 @@ class SummaryInputs:
     incidents: list[Incident]
     run_states: Sequence[DetectorRun]
     detectors: Sequence[Any]  # every detector definition, disabled ones too
+    playbooks: Sequence[Any] = ()  # every playbook definition (incident titles in each language)

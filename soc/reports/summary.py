@@ -18,13 +18,14 @@ Definitions (also printed in the report):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from soc.incidents.models import Incident
+from soc.incidents.naming import shown_title
 from soc.reports.i18n import Translator, catalog
 from soc.reports.inputs import DetectorRun, SummaryInputs
 from soc.reports.models import (
@@ -68,6 +69,7 @@ def build_summary(inputs: SummaryInputs, *, lang: str, tz: ZoneInfo, now: dateti
         tz=tz,
         now=now,
         detector_titles={d.id: d.title(lang) for d in inputs.detectors},
+        playbook_names={p.id: p.name(lang) for p in inputs.playbooks},
         run_states=inputs.run_states,
         enabled_detectors=[d.id for d in inputs.detectors if d.enabled],
         previous_alerts=inputs.previous_alerts,
@@ -107,6 +109,7 @@ def build_summary_from(
     tz: ZoneInfo,
     now: datetime,
     detector_titles: dict[str, str],
+    playbook_names: Mapping[str, str] | None = None,
     run_states: Sequence[DetectorRun] = (),
     enabled_detectors: Sequence[str] | None = None,
     previous_alerts: int | None = None,
@@ -177,7 +180,17 @@ def build_summary_from(
             incidents_per_day[day] += 1
 
     health = _health(event_answer, days, t, tz)
-    sla = sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz)
+    names = playbook_names or {}
+
+    def incident_title(i: Incident) -> str:
+        book = names.get(i.playbook_id) if i.playbook_id else None
+        if i.playbook_id and book is None:  # its playbook is not loaded: the title stored from it
+            return i.title(lang)
+        return shown_title(
+            i, lang, playbook_name=book, detector_title=lambda d: detector_titles.get(d, d), sep=t("list_sep")
+        )
+
+    sla = sla_view(incidents, start=start, end=end, now=now, t=t, tz=tz, title=incident_title)
     detector_health = detector_health_view(
         run_states,
         start=start,

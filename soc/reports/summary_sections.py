@@ -81,9 +81,17 @@ def _closed_time(incident: Incident) -> datetime:
 
 
 def sla_view(
-    incidents: Sequence[Incident], *, start: datetime, end: datetime, now: datetime, t: Translator, tz: ZoneInfo
+    incidents: Sequence[Incident],
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    t: Translator,
+    tz: ZoneInfo,
+    title: Callable[[Incident], str],
 ) -> SlaView:
-    """The escalations raised in [start, end) and the on-time acknowledgement share."""
+    """The escalations raised in [start, end) and the on-time acknowledgement share
+    (*title*: an incident's title in the report's language)."""
     found = sorted(
         ((e, i) for i in incidents for e in i.escalations if start <= e.at < end),
         key=lambda pair: (pair[0].deadline, pair[0].incident_id, pair[0].kind, pair[0].subject),
@@ -113,7 +121,7 @@ def sla_view(
                 worst,
                 BreachRow(
                     incident_id=incident.id,
-                    incident=incident.title(t.lang),
+                    incident=title(incident),
                     kind=_kind(kind, t),
                     what=t("list_sep").join(whats[:3]) + (t("and_more", n=len(whats) - 3) if len(whats) > 3 else ""),
                     count=len(pairs),

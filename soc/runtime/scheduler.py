@@ -55,7 +55,7 @@ from soc.detection.models import Detector
 from soc.detection.state import RunState, RunStateStore
 from soc.detection.windows import align_down, live_windows
 from soc.errors import ElasticsearchBusy, ElasticsearchUnavailable, SocError
-from soc.es.outage import OutageLog
+from soc.es.outage import OUTAGE_FILE, OutageLog
 from soc.notify.service import Notifier
 from soc.playbooks.models import Playbook
 from soc.runtime.csirt import CsirtDesk, TickResult
@@ -171,7 +171,8 @@ class DetectorScheduler:
         self._renewing = threading.Event()  # set: stop renewing
         self._busy: set[str] = set()
         self._lease_error: str | None = None
-        self.outage = OutageLog(now=ctx.clock.now, logger=log)  # one line per outage, not per job and try
+        # one line per outage, not per job and try, nor per process of this host (they share the file)
+        self.outage = OutageLog(now=ctx.clock.now, logger=log, shared=ctx.settings.data_dir / OUTAGE_FILE)
         self._stop = threading.Event()
         sched = ctx.settings.scheduler
         self.leases = leases or LeaseManager(ctx.es, ttl=sched.lease_ttl, renew=sched.lease_renew)

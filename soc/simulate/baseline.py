@@ -3,7 +3,7 @@
 Weekdays follow the municipal office day in JST (08:30-17:15, a lunch dip, some
 overtime); nights and weekends carry only servers, backups and mail. Benign failures
 (typing mistakes) exist but stay far below every shipped detector's threshold:
-at most two per logon, and at most two distinct failing accounts per 15 minutes
+at most two per logon (three at the VPN portal), and at most two distinct failing accounts per 15 minutes
 behind the shared internet egress address.
 """
 
@@ -85,6 +85,21 @@ def _staff_hour(
     if first:
         t = hour + timedelta(seconds=rng.uniform(0, 1800))
         if src == s.vpn_ip:
+            # some mornings the VPN password is mistyped once to three times first; an rng
+            # of its own, so the rest of the day draws what it drew before these existed
+            typo = random.Random(f"vpn-typo-{s.login}-{t.isoformat()}")
+            if typo.random() < 0.08:
+                tries = typo.choice([1, 1, 2, 3])
+                for k in range(tries):
+                    yield ev.vpn_logon(
+                        t - timedelta(minutes=2, seconds=15 * (tries - k)),
+                        user=s.login,
+                        source_ip=s.home_ip,
+                        country="JP",
+                        success=False,
+                        assigned_ip=None,
+                        location=s.home_location,
+                    )
             yield ev.vpn_logon(
                 t - timedelta(minutes=2),
                 user=s.login,

@@ -17,20 +17,26 @@ __all__ = ["SCENARIOS"]
 
 SCENARIOS: dict[str, Scenario] = {
     "failed-login-burst": Scenario(auth.failed_login_burst, ("failed-login-burst",)),
-    "failed-login-burst-source": Scenario(auth.failed_login_burst_source, ("failed-login-burst-source",)),
+    "failed-login-burst-source": Scenario(
+        auth.failed_login_burst_source,
+        ("failed-login-burst-source", "vpn-logon-failures"),
+        near_miss_fires=("vpn-logon-failures",),  # 80 VPN failures in 6 minutes are still a burst
+    ),
     "password-spray": Scenario(auth.password_spray, ("password-spray",)),
     "password-spray-workstation": Scenario(auth.password_spray_workstation, ("password-spray-workstation",)),
     "failed-login-burst-workstation": Scenario(
         auth.failed_login_burst_workstation, ("failed-login-burst-workstation",)
     ),
-    "password-spray-success": Scenario(auth.password_spray_success, ("password-spray", "password-spray-success")),
+    "password-spray-success": Scenario(
+        auth.password_spray_success, ("password-spray", "password-spray-success", "vpn-logon-failures")
+    ),
     "kerberos-preauth-spray": Scenario(auth.kerberos_preauth_spray, ("kerberos-preauth-spray",)),
     "kerberos-brute-force": Scenario(auth.kerberos_brute_force, ("kerberos-brute-force",)),
     "ntlm-failures-dc": Scenario(auth.ntlm_failures_dc, ("ntlm-failures-dc", "failed-login-burst-workstation")),
     "account-lockout-storm": Scenario(auth.account_lockout_storm, ("account-lockout-storm",)),
     "brute-force-success": Scenario(
         auth.brute_force_success,
-        ("failed-login-burst", "brute-force-success", "vpn-logon-abroad", "new-country-logon"),
+        ("failed-login-burst", "brute-force-success", "vpn-logon-abroad", "new-country-logon", "vpn-logon-failures"),
         exclusive=False,
     ),
     "privileged-logon-off-hours": Scenario(
@@ -40,6 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
     "new-host-logon": Scenario(auth.new_host_logon, ("new-host-logon",), exclusive=False),
     "impossible-travel": Scenario(auth.impossible_travel, ("impossible-travel", "new-country-logon"), exclusive=False),
     "vpn-logon-abroad": Scenario(auth.vpn_logon_abroad, ("vpn-logon-abroad", "new-country-logon"), exclusive=False),
+    "vpn-password-spray": Scenario(auth.vpn_password_spray, ("vpn-logon-failures",)),
     "m365-signin-spray": Scenario(auth.m365_signin_spray, ("m365-signin-spray",)),
     "auth-failure-surge": Scenario(auth.auth_failure_surge, ("auth-failure-surge",)),
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),

@@ -154,13 +154,15 @@ class EventFactory:
         self,
         at: datetime,
         *,
-        user: str,
+        user: str | None,
         source_ip: str,
         country: str,
         success: bool,
         assigned_ip: str | None,
         location: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
+        """A VPN gateway logon as the FortiGate parser indexes it; ``user=None`` is a failure
+        for a name the gateway does not know (FortiGate writes ``user="N/A"``)."""
         doc = self._base(
             at,
             category="authentication",
@@ -169,7 +171,10 @@ class EventFactory:
             outcome="success" if success else "failure",
             dataset="vpn.gateway",
         )
-        doc["user"] = {"name": user, "domain": DOMAIN}
+        if user is not None:
+            doc["user"] = {"name": user, "domain": DOMAIN}
+        else:
+            doc["event"]["reason"] = "sslvpn_login_unknown_user"
         doc["source"] = {"ip": source_ip, "geo": _geo(country, location)}
         doc["observer"] = {"name": "VPN-GW01", "type": "vpn", "vendor": "FortiGate"}
         doc["destination"] = {"ip": "172.16.10.5", "port": 443}

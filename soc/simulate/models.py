@@ -19,7 +19,7 @@ class TruthRecord(BaseModel):
     entities: dict[str, str]  # ECS field -> value, exactly as written in the events
     start: datetime  # first attack event
     end: datetime  # last attack event
-    expected_detectors: list[str]  # empty for a near miss
+    expected_detectors: list[str]  # for a near miss, only its scenario's ``near_miss_fires``
     event_count: int
     near_miss: bool = False
     near_miss_of: list[str] = Field(default_factory=list)  # detectors that must NOT fire on a near miss

@@ -91,10 +91,10 @@ def _inject(
         entities=attack.entities,
         start=times[0],
         end=times[-1],
-        expected_detectors=[] if near_miss else list(scenario.detectors),
+        expected_detectors=list(scenario.near_miss_fires if near_miss else scenario.detectors),
         event_count=len(attack.events),
         near_miss=near_miss,
-        near_miss_of=list(scenario.detectors) if near_miss else [],
+        near_miss_of=[d for d in scenario.detectors if d not in scenario.near_miss_fires] if near_miss else [],
         event_id_prefix=factory.prefix,
     )
     return attack.events, truth

@@ -4,7 +4,9 @@ One explicit table maps a scenario name to its generator, the detectors that mus
 on it, and how it is placed. Every generator receives its own random stream and slot,
 so adding a scenario never shifts the others. With ``near_miss=True`` a generator
 produces the same activity just below what its detectors look for (fewer attempts,
-a known value, a shorter gap): nothing may fire on it.
+a known value, a shorter gap): nothing may fire on it, except the detectors a scenario
+names in ``near_miss_fires`` (its near miss is below its own detectors but still what
+those catch: 80 failed VPN logons in six minutes are not 100, yet a burst all the same).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Scenario:
     detectors: tuple[str, ...]  # must fire on the attack (and on nothing of the near miss)
     span: timedelta = DURATION
     exclusive: bool = True  # needs a slot of its own: its counts could add to a neighbour's
+    near_miss_fires: tuple[str, ...] = ()  # of ``detectors``, those that must fire on the near miss too
 
 
 def _local_time(slot: Slot, rng: random.Random, hours: tuple[float, float], *, working_day: bool = True) -> datetime:

@@ -35,6 +35,7 @@ __all__ = [
     "ssh_protocol_probing",
     "ssh_slow_user_enumeration",
     "vpn_logon_abroad",
+    "vpn_password_spray",
 ]
 
 DC = ("DC01", SERVERS["DC01"])
@@ -167,13 +168,14 @@ def failed_login_burst_workstation(city: City, slot: Slot, rng: random.Random, e
 
 def password_spray_success(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
     """A Japanese residential proxy sprays one password at the VPN gateway over many
-    accounts, then one account gets in. Near miss: the same over 8 accounts."""
+    accounts, an account every 15 s (a burst at the gateway), then one account gets in.
+    Near miss: 8 accounts, one try a minute (under the spray and burst thresholds)."""
     ip = f"126.{rng.randrange(10, 250)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
     victims = rng.sample([s for s in city.staff if s.teleworker], 8 if near else 24)
     events: list[dict[str, Any]] = []
-    times = spread(slot.at, len(victims), 30, rng, 5)
+    times = spread(slot.at, len(victims), 60 if near else 15, rng, 5)
     for v, t in zip(victims, times, strict=True):
-        for k in range(rng.choice([1, 2])):
+        for k in range(1 if near else rng.choice([1, 2])):
             events.append(
                 ev.vpn_logon(
                     t + timedelta(seconds=4 * k),
@@ -200,6 +202,42 @@ def password_spray_success(city: City, slot: Slot, rng: random.Random, ev: Event
         {"source.ip": ip},
         f"VPN password spray from {ip} over {len(victims)} accounts, then {winner.login} logs on",
     )
+
+
+def vpn_password_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """A rented server abroad sprays the SSL-VPN portal the way FortiGate logs show it: nine
+    failures in half a minute, over five names and three the gateway does not know (logged
+    without a user): too few names for the spray rule, too few tries for the volume rules.
+
+    Near miss: two teleworkers sharing a home router both mistype their passwords (five
+    failures in two minutes from one Japanese address), then both get in."""
+    if near:
+        pair = rng.sample([s for s in city.staff if s.teleworker], 2)
+        ip, country = pair[0].home_ip, "JP"
+        events = [
+            ev.vpn_logon(t, user=pair[i % 2].login, source_ip=ip, country=country, success=False, assigned_ip=None)
+            for i, t in enumerate(spread(slot.at, 5, 20, rng, 4))
+        ]
+        events += [
+            ev.vpn_logon(
+                slot.at + timedelta(seconds=130 + 10 * i),
+                user=s.login,
+                source_ip=ip,
+                country=country,
+                success=True,
+                assigned_ip=s.vpn_ip,
+            )
+            for i, s in enumerate(pair)
+        ]
+        return Attack(events, {"source.ip": ip}, f"two teleworkers behind {ip} mistype five times, then log on")
+    ip = _foreign_ip(rng, 193)
+    known = [s.login for s in rng.sample(city.staff, 3)]
+    names: list[str | None] = [None, *known, None, "admin", "vpnuser", None, known[0]]
+    events = [
+        ev.vpn_logon(t, user=name, source_ip=ip, country="NL", success=False, assigned_ip=None)
+        for name, t in zip(names, spread(slot.at, len(names), 3, rng, 1.5), strict=True)
+    ]
+    return Attack(events, {"source.ip": ip}, f"SSL-VPN spray from {ip}: {len(names)} failures, 5 names and unknown")
 
 
 def kerberos_preauth_spray(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
@@ -283,12 +321,12 @@ def account_lockout_storm(city: City, slot: Slot, rng: random.Random, ev: EventF
 def brute_force_success(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
     """At night, VPN failures for one teleworker from abroad, then a success: a likely compromise.
 
-    Near miss: a teleworker mistypes a few times at home, then gets in.
+    Near miss: a teleworker mistypes four times at home, then gets in.
     """
     victim = rng.choice([s for s in city.staff if s.teleworker])
     start = night_time(slot, rng)
     if near:
-        ip, country, loc, n = victim.home_ip, "JP", victim.home_location, 6
+        ip, country, loc, n = victim.home_ip, "JP", victim.home_location, 4
     else:
         ip, country, loc, n = _foreign_ip(rng, 103), "CN", BEIJING, 30
     events: list[dict[str, Any]] = [

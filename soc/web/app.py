@@ -370,7 +370,7 @@ def create_app(console: Console) -> FastAPI:
         playbook = next((p for p in c.playbooks if p.id == incident.playbook_id), None)
         now = c.ctx.clock.now()
         steps = [
-            (s, playbook.step(s.step_id) if playbook else None, sla_state(s, now).value if s.ready_at else "")
+            (s, playbook.find_step(s.step_id) if playbook else None, sla_state(s, now).value if s.ready_at else "")
             for s in incident.steps
         ]
         editions = EditionStore(c.ctx.es).all_for(incident.id) if viewer.can(Permission.reports) else []

@@ -92,7 +92,7 @@ def awaiting_decisions(incidents: list[Incident], playbooks: list[Playbook]) -> 
                 continue
             if inst.status in (StepStatus.done, StepStatus.skipped):
                 continue
-            step = book.step(inst.step_id)
+            step = book.find_step(inst.step_id)
             if isinstance(step, ApprovalStep):
                 out.append(Decision(incident=incident, step=step, due_at=inst.due_at))
     return sorted(out, key=lambda d: (d.due_at is None, d.due_at.timestamp() if d.due_at else 0.0, d.incident.id))

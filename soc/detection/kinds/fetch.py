@@ -22,7 +22,7 @@ from soc.detection.kinds.base import KindEnv
 from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
 from soc.detection.queries import FETCH_PAGE_SIZE, GROUP_PREFIX, fetch_page
 
-__all__ = ["FETCH_MAX_EVENTS", "Event", "fetched"]
+__all__ = ["FETCH_MAX_EVENTS", "Event", "epoch_ms", "fetched"]
 
 # a plan fetches the events instead of aggregating them when its estimate counts at most
 # this many in the range (bench/vs_elastalert.py, "fetch or aggregate": the fetch stays
@@ -70,7 +70,7 @@ def fetched(
             hits = res["hits"]["hits"]
             events = [e for e in (_event(detector, h, allowed) for h in hits) if e is not None]
             if len(hits) < page_size:
-                yield events, _ms(end)
+                yield events, epoch_ms(end)
                 return
             last = events[-1].ms if events else float(hits[-1]["fields"]["@timestamp"][0])
             if pit is None:  # more than the estimate: the rest from a point in time, from `last` on
@@ -103,5 +103,6 @@ def _event(
     return Event(float(fields["@timestamp"][0]), keys, list(fields.get(distinct, [])) if distinct else [])
 
 
-def _ms(t: datetime) -> float:
-    return (t - _EPOCH) / timedelta(milliseconds=1)
+def epoch_ms(t: datetime) -> int:
+    """*t* in whole milliseconds since the epoch (floored), as Elasticsearch stores a date."""
+    return (t - _EPOCH) // timedelta(milliseconds=1)

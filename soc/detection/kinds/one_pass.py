@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from soc.detection.kinds.base import Evaluation, KindEnv, walk_pages
-from soc.detection.kinds.fetch import FETCH_MAX_EVENTS, Event, fetched
+from soc.detection.kinds.fetch import FETCH_MAX_EVENTS, Event, epoch_ms, fetched
 from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
 from soc.detection.queries import GROUP_PREFIX, SLOT_KEY, group_key, plan_estimate, slots_page, threshold_page
 from soc.detection.windows import Window
@@ -120,10 +120,6 @@ def plan_for(detector: Any, windows: list[Window], strategy: str = "auto") -> Pl
     return Plan(detector.id, "one-pass", f"{n} windows", n, slot=slot)
 
 
-def _ms(t: datetime) -> int:
-    return (t - _EPOCH) // timedelta(milliseconds=1)
-
-
 def _at(ms: float) -> datetime:
     return _EPOCH + timedelta(milliseconds=round(ms))
 
@@ -203,7 +199,7 @@ def evaluate_planned(
     survivors: dict[int, Window] = {}  # by end (ms)
     if not nothing:
         for w in windows:
-            lo, hi = _ms(w.start), _ms(w.end)
+            lo, hi = epoch_ms(w.start), epoch_ms(w.end)
             total = dsum = 0
             for s in range(lo - lo % slot_ms, hi, slot_ms):
                 c, d = per_slot.get(s, (0, 0))
