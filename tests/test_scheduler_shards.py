@@ -46,7 +46,8 @@ def _detectors() -> list[Detector]:
 
 
 def _scheduler(ctx: AppContext, name: str, ticks: Ticks, detectors: list[Detector]) -> DetectorScheduler:
-    leases = LeaseManager(ctx.es, ttl=TTL, renew=RENEW, owner=f"host-{name}:1:start", monotonic=ticks)
+    # heartbeats dated by the test's clock: a dead scheduler stops counting once it moved on
+    leases = LeaseManager(ctx.es, ttl=TTL, renew=RENEW, owner=f"host-{name}:1:start", monotonic=ticks, wall=ctx.clock)
     return DetectorScheduler(
         ctx, detectors=detectors, playbooks=load_playbooks(REPO / "playbooks"), leases=leases, shards=SHARDS
     )
