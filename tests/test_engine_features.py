@@ -95,6 +95,41 @@ def test_late_logs_are_found_by_the_allowance_without_duplicates(settings, ctx: 
     assert [a.id for a in engine.alerts.search()] == [alert.id]
 
 
+def test_a_covered_window_is_re_run_only_when_its_events_changed(settings, ctx: AppContext) -> None:
+    """A live run re-evaluates the windows it already covered (the late-log allowance) only
+    when the detector's events in them changed since the last run — and then finds what
+    arrived late; otherwise only the new window costs a search."""
+    d = burst()
+    clock = ManualClock(T0 + timedelta(minutes=50, seconds=30))
+    engine = DetectionEngine(AppContext(settings=settings, es=ctx.es, clock=clock))
+    quiet = spread(T0 + timedelta(minutes=36), 3, timedelta(seconds=20))
+    index(ctx, [auth_failure(t, "k.sato", "10.20.1.9") for t in quiet])  # three mistypes: no alert
+    state = engine.state.get(d.id)
+    state.watermark = T0 + timedelta(minutes=30)
+    engine.state.save(state)
+    assert engine.run_live(d).windows == 5  # 00:25 and 00:30 again (no earlier run to compare), 00:35-00:45
+
+    clock.set(T0 + timedelta(minutes=51, seconds=30))
+    assert engine.run_live(d).windows == 1  # nothing arrived for 00:40 and 00:45: only 00:50
+
+    # 25 failures of 00:33-00:37 arrive now: only windows already covered hold them all
+    late = spread(T0 + timedelta(minutes=33), 25, timedelta(seconds=10))
+    index(ctx, [auth_failure(t, "d.mori", "10.20.1.7") for t in late])
+    clock.set(T0 + timedelta(minutes=56, seconds=30))
+    assert engine.run_live(d).windows == 3  # 00:45 and 00:50 re-run, 00:55 new
+    (alert,) = engine.alerts.search()
+    assert (alert.entity["user.name"], alert.count) == ("d.mori", 25)
+
+    clock.set(T0 + timedelta(minutes=61, seconds=30))
+    assert engine.run_live(d).windows == 1  # settled again
+    assert [(a.id, a.count) for a in engine.alerts.search()] == [(alert.id, 25)]
+
+    # a changed definition (a lower threshold) re-runs the covered windows whatever the counts
+    lower = burst(condition={"count": {"gte": 3}})
+    clock.set(T0 + timedelta(minutes=66, seconds=30))
+    assert engine.run_live(lower).windows == 3
+
+
 def test_restart_in_the_middle_of_a_backtest_leaves_neither_gap_nor_duplicate(ctx: AppContext) -> None:
     d = burst()
     episodes = [T0 + timedelta(minutes=m) for m in (20, 95, 170)]

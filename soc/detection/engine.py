@@ -14,13 +14,26 @@ from soc.alerts.models import Alert, Match
 from soc.alerts.store import AlertStore
 from soc.calendar import CalendarSettings
 from soc.context import AppContext
+from soc.detection import queries
 from soc.detection.figures import DetectorEvidence, rule_for
 from soc.detection.kinds import BATCH, KindEnv, kind_for
-from soc.detection.models import Detector
-from soc.detection.state import RunState, RunStateStore
-from soc.detection.windows import Window, backtest_windows, live_windows
+from soc.detection.kinds.fetch import epoch_ms
+from soc.detection.models import (
+    BeaconDetector,
+    Detector,
+    SegmentPolicyDetector,
+    SequenceDetector,
+    ThresholdDetector,
+)
+from soc.detection.state import RunState, RunStateStore, Settled
+from soc.detection.windows import Window, align_down, backtest_windows, live_windows
 
 __all__ = ["DetectionEngine", "RunReport", "WindowFigures", "with_calendar"]
+
+# Kinds whose result over a window depends on that window's events only: a window already
+# evaluated gives the same result again unless its events changed. (Kinds that also read
+# history before the window — new terms, baselines, travel, silence — are always re-run.)
+WINDOW_LOCAL = (ThresholdDetector, SequenceDetector, BeaconDetector, SegmentPolicyDetector)
 
 
 @dataclass
@@ -161,7 +174,9 @@ class DetectionEngine:
         windows = live_windows(detector.schedule, watermark=state.watermark, now=now, max_windows=max_windows)
         report = RunReport(detector=detector.id)
         began = time.perf_counter()
+        settled: Settled | None = None
         try:
+            windows, settled = self._unless_settled(detector, windows, state)
             # in chunks: one _msearch per chunk; the watermark moves after each chunk's alerts
             # are recorded (a crash inside a chunk re-evaluates it, which is idempotent)
             for i in range(0, len(windows), BATCH):
@@ -194,9 +209,57 @@ class DetectionEngine:
         state.runs += 1
         state.alerts_created += len(report.created)
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
+        state.settled = settled
         store.save(state)
         self._recorded[detector.id] = seen[1]  # bounded: the matches of the windows of this run
         return report
+
+    def _unless_settled(
+        self, detector: Detector, windows: list[Window], state: RunState
+    ) -> tuple[list[Window], Settled | None]:
+        """*windows* without those a previous run already evaluated (the late-log allowance)
+        when none of their events changed since: one histogram of the detector's events per
+        interval over the windows' span, compared slot by slot with the one the previous
+        successful run took before evaluating. A window whose slots all hold the same counts
+        holds the same events (alerts' ids are deterministic, so re-running it would only
+        repeat what is recorded); anything that arrived late, or was deleted, changes a count
+        and the windows are re-run as before. Counting, not ``event.ingested``, decides: it
+        needs no arrival stamp and no clock agreement between hosts. With a long window at a
+        short interval (a beacon's 8 hours every minute) one histogram replaces dozens of
+        re-evaluations per run. Also returns this run's histogram, saved once the run succeeds."""
+        if not windows or not isinstance(detector, WINDOW_LOCAL):
+            return windows, None
+        slot = detector.schedule.interval
+        start, end = align_down(windows[0].start, slot), windows[-1].end
+        indices = self.ctx.settings.dataset_indices(detector.dataset)
+        body = queries.arrivals_histogram(detector, start, end, slot=slot, tz=self.tz)
+        res = self.ctx.es.search(indices, body, action="late-arrival check")
+        buckets = res.get("aggregations", {}).get("slots", {}).get("buckets", [])
+        counts = {int(b["key"]): int(b["doc_count"]) for b in buckets}
+        seen = Settled(
+            start=start,
+            end=end,
+            slot_s=int(slot.total_seconds()),
+            definition=state.definition_hash,
+            counts=Settled.encode(counts),
+        )
+        before, watermark = state.settled, state.watermark
+        again = [w for w in windows if watermark is not None and w.end <= watermark]
+        if not again or before is None or watermark is None:
+            return windows, seen
+        lo = align_down(again[0].start, slot)
+        comparable = (
+            before.slot_s == seen.slot_s
+            and before.definition == state.definition_hash
+            and before.start <= lo
+            and before.end >= watermark
+        )
+        if not comparable:
+            return windows, seen
+        old = before.as_dict()
+        lo_ms, hi_ms = epoch_ms(lo), epoch_ms(watermark)
+        changed = any(counts.get(k, 0) != old.get(k, 0) for k in {*counts, *old} if lo_ms <= k < hi_ms)
+        return (windows if changed else [w for w in windows if w.end > watermark]), seen
 
     @staticmethod
     def _note_definition(state: RunState, detector: Detector, now: datetime) -> None:

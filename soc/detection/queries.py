@@ -315,6 +315,22 @@ def sequence_page(
     return _page(detector_query(detector, window.start, window.end, tz=tz), detector.group_by, sub, after, page_size)
 
 
+def arrivals_histogram(
+    detector: Detector, start: datetime, end: datetime, *, slot: timedelta, tz: ZoneInfo = UTC_ZONE
+) -> dict[str, Any]:
+    """The detector's events in ``[start, end)`` counted per *slot* (epoch-aligned, as windows
+    are): a live run compares it with the previous run's to tell whether anything arrived for a
+    window that run already evaluated."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": detector_query(detector, start, end, tz=tz),
+        "aggs": {
+            "slots": {"date_histogram": {"field": "@timestamp", "fixed_interval": _seconds(slot), "min_doc_count": 1}}
+        },
+    }
+
+
 def count_query(
     detector: Detector,
     match: FieldMatch,

@@ -10,7 +10,30 @@ from pydantic import BaseModel, ConfigDict
 from soc.es.client import EsGateway
 from soc.es.indices import ensure_ready, state_index
 
-__all__ = ["RunState", "RunStateStore"]
+__all__ = ["RunState", "RunStateStore", "Settled"]
+
+
+class Settled(BaseModel):
+    """What a live run saw before it evaluated its windows: the detector's events per slot of
+    ``[start, end)`` (counts keyed by the slot's start in epoch milliseconds, as a compact
+    ``"ms:count,..."`` string) under the definition it ran. The next run re-evaluates the
+    windows it already covered (the late-log allowance) only if a slot's count changed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    start: datetime
+    end: datetime
+    slot_s: int
+    definition: str | None = None
+    counts: str = ""
+
+    def as_dict(self) -> dict[int, int]:
+        pairs = (item.split(":", 1) for item in self.counts.split(",") if item)
+        return {int(k): int(v) for k, v in pairs}
+
+    @staticmethod
+    def encode(counts: dict[int, int]) -> str:
+        return ",".join(f"{k}:{v}" for k, v in sorted(counts.items()))
 
 
 class RunState(BaseModel):
@@ -36,6 +59,7 @@ class RunState(BaseModel):
     definition_hash: str | None = None
     definition_changed_at: datetime | None = None
     previous_version: int | None = None
+    settled: Settled | None = None  # what the last successful live run saw (see Settled)
 
 
 class RunStateStore:
