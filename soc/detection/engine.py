@@ -236,7 +236,7 @@ class DetectionEngine:
         res = self.ctx.es.search(indices, body, action="late-arrival check")
         buckets = res.get("aggregations", {}).get("slots", {}).get("buckets", [])
         counts = {int(b["key"]): int(b["doc_count"]) for b in buckets}
-        seen = Settled(
+        snapshot = Settled(
             start=start,
             end=end,
             slot_s=int(slot.total_seconds()),
@@ -246,20 +246,20 @@ class DetectionEngine:
         before, watermark = state.settled, state.watermark
         again = [w for w in windows if watermark is not None and w.end <= watermark]
         if not again or before is None or watermark is None:
-            return windows, seen
+            return windows, snapshot
         lo = align_down(again[0].start, slot)
         comparable = (
-            before.slot_s == seen.slot_s
+            before.slot_s == snapshot.slot_s
             and before.definition == state.definition_hash
             and before.start <= lo
             and before.end >= watermark
         )
         if not comparable:
-            return windows, seen
+            return windows, snapshot
         old = before.as_dict()
         lo_ms, hi_ms = epoch_ms(lo), epoch_ms(watermark)
         changed = any(counts.get(k, 0) != old.get(k, 0) for k in {*counts, *old} if lo_ms <= k < hi_ms)
-        return (windows if changed else [w for w in windows if w.end > watermark]), seen
+        return (windows if changed else [w for w in windows if w.end > watermark]), snapshot
 
     @staticmethod
     def _note_definition(state: RunState, detector: Detector, now: datetime) -> None:
