@@ -12,6 +12,7 @@ and chained with ``from``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from pathlib import Path
 
 __all__ = [
@@ -68,7 +69,7 @@ class DefinitionError(SocError):
 class DefinitionErrors(SocError):
     """Several definition files are invalid: every error, collected in one pass."""
 
-    def __init__(self, errors: Iterable[DefinitionError], *, loaded: Iterable[object] = ()) -> None:
+    def __init__(self, errors: Iterable[DefinitionError], *, loaded: Iterable[Any] = ()) -> None:
         self.errors = list(errors)
         # what did load (a directory with one broken file still has the others), so checks
         # across definitions (playbook triggers → detectors) can go on and list every error

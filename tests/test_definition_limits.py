@@ -114,7 +114,9 @@ def test_one_broken_file_hides_no_other_error(monkeypatch: pytest.MonkeyPatch, t
     ransomware = playbooks / "ransomware.yml"
     ransomware.write_text(ransomware.read_text().replace("[silent-log-source]", "[silent-log-sorce]"))
     config = tmp_path / "soc.toml"
-    config.write_text(f'[[notify.destinations]]\nkind = "outbox"\nname = "ob"\ndirectory = "{tmp_path}"\nroles = ["mayer"]\n')
+    config.write_text(
+        f'[[notify.destinations]]\nkind = "outbox"\nname = "ob"\ndirectory = "{tmp_path}"\nroles = ["mayer"]\n'
+    )
     monkeypatch.setenv("SOC_DETECTORS_DIR", str(detectors))
     monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(playbooks))
     res = CliRunner().invoke(app, ["--config", str(config), "validate"])

@@ -18,7 +18,7 @@ from soc import __version__
 from soc.cli import common
 from soc.cli.common import command, console, context, err_console, option_time, print_json, safe
 from soc.config import load_settings
-from soc.errors import DefinitionError, DefinitionErrors, SocError
+from soc.errors import SocError
 from soc.es.outage import quiet_transport_logs
 from soc.vocab import iso
 
