@@ -20,7 +20,9 @@ alerts in one ``_bulk`` (``op_type=create`` with the episode's id for a new aler
 lock with those alerts added to its recent writes: the next holder, in any thread or
 process, sees every alert written before it. A holder killed between its ``_bulk`` and its
 release leaves alerts the index's one-second refresh makes searchable long before its lock
-expires (30 s). A ``_bulk`` item refused with 409 (an alert changed by triage since it was
+expires (30 s), and a run reads the episode's id directly (realtime) before it creates an
+alert, so even one no search shows yet is extended — and reported so — not created. A
+``_bulk`` item refused with 409 (an alert changed by triage since it was
 read, or an id written by a writer whose lock had expired) is read again, the run's matches
 for it are re-applied over the stored one, and it is written again.
 
