@@ -216,6 +216,14 @@ def _line_bad(rng: random.Random, valid: str) -> Line | None:
     return None
 
 
+def _kv_pick(rng: random.Random, good: bool, valid: str, shapes: list[Callable[[], Line]]) -> Line:
+    """*valid* when good, else one broken shape: a shared one now and then, else the format's own."""
+    if good:
+        return valid
+    common = _line_bad(rng, valid)
+    return common if common is not None else rng.choice(shapes)()
+
+
 def fortigate_line(rng: random.Random, i: int, good: bool) -> Line:
     day, clock = rng.randrange(1, 29), f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
     valid = (
@@ -226,21 +234,19 @@ def fortigate_line(rng: random.Random, i: int, good: bool) -> Line:
         f"sentbyte={rng.randrange(10**6)} rcvdbyte={rng.randrange(10**6)} duration={rng.randrange(600)} "
         f'user="{rng.choice(KV_NAMES)}"'
     )
-    if good:
-        return valid
-    common = _line_bad(rng, valid)
-    if common is not None:
-        return common
-    bad = rng.randrange(5)
-    if bad == 0:
-        return valid.replace(" srcport=", f" srcport={70000 + i} x=", 1)
-    if bad == 1:
-        return valid.replace(f"date=2026-11-{day:02d}", "date=2026-02-30", 1)
-    if bad == 2:
-        return valid.replace(" sentbyte=", " sentbyte=1e300 x=", 1)
-    if bad == 3:
-        return f"{valid} eventtime={'9' * rng.randrange(25, 60)}"  # past any clock: OverflowError inside
-    return "~" + "".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 200))).replace("=", "")
+    noise = "".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 200))).replace("=", "")
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(" srcport=", f" srcport={70000 + i} x=", 1),
+            lambda: valid.replace(f"date=2026-11-{day:02d}", "date=2026-02-30", 1),
+            lambda: valid.replace(" sentbyte=", " sentbyte=1e300 x=", 1),
+            lambda: f"{valid} eventtime={'9' * rng.randrange(25, 60)}",  # past any clock: OverflowError inside
+            lambda: "~" + noise,
+        ],
+    )
 
 
 def cef_line(rng: random.Random, i: int, good: bool) -> Line:
@@ -250,21 +256,18 @@ def cef_line(rng: random.Random, i: int, good: bool) -> Line:
         f"spt={rng.randrange(1024, 65535)} dst={_ip(rng)} dpt={rng.choice([22, 443])} suser={rng.choice(KV_NAMES)} "
         f"act={rng.choice(['blocked', 'allowed'])}"
     )
-    if good:
-        return valid
-    common = _line_bad(rng, valid)
-    if common is not None:
-        return common
-    bad = rng.randrange(5)
-    if bad == 0:
-        return valid.replace(" src=", f" src=999.{i % 256}.1.1 x=", 1)
-    if bad == 1:
-        return valid.replace(" spt=", f" spt={70000 + i} x=", 1)
-    if bad == 2:
-        return valid.replace(f"rt={rt}", f"rt={'9' * rng.randrange(25, 60)}", 1)  # OverflowError inside
-    if bad == 3:
-        return valid.replace(f"rt={rt}", "rt=yesterday", 1)
-    return f"Nov 20 10:19:23 fw1 CEF:0|Vendor|UTM|{i}"  # a header of 4 fields, not 7
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(" src=", f" src=999.{i % 256}.1.1 x=", 1),
+            lambda: valid.replace(" spt=", f" spt={70000 + i} x=", 1),
+            lambda: valid.replace(f"rt={rt}", f"rt={'9' * rng.randrange(25, 60)}", 1),  # OverflowError inside
+            lambda: valid.replace(f"rt={rt}", "rt=yesterday", 1),
+            lambda: f"Nov 20 10:19:23 fw1 CEF:0|Vendor|UTM|{i}",  # a header of 4 fields, not 7
+        ],
+    )
 
 
 def iptables_line(rng: random.Random, i: int, good: bool) -> Line:
@@ -277,19 +280,17 @@ def iptables_line(rng: random.Random, i: int, good: bool) -> Line:
         f"LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID={i} PROTO=TCP SPT={rng.randrange(1024, 65535)} "
         f"DPT={rng.choice([22, 80, 445])} WINDOW=1024 RES=0x00 SYN URGP=0"
     )
-    if good:
-        return valid
-    common = _line_bad(rng, valid)
-    if common is not None:
-        return common
-    bad = rng.randrange(4)
-    if bad == 0:
-        return valid.replace(f"SRC={src}", f"SRC=999.{i % 256}.1.1", 1)
-    if bad == 1:
-        return valid.replace(" SPT=", f" SPT={70000 + i} X=", 1)
-    if bad == 2:
-        return valid.replace(" DPT=", f" DPT={'9' * 30} X=", 1)
-    return valid.replace(head[:6], "Feb 30", 1)
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(f"SRC={src}", f"SRC=999.{i % 256}.1.1", 1),
+            lambda: valid.replace(" SPT=", f" SPT={70000 + i} X=", 1),
+            lambda: valid.replace(" DPT=", f" DPT={'9' * 30} X=", 1),
+            lambda: valid.replace(head[:6], "Feb 30", 1),
+        ],
+    )
 
 
 GENERATORS: dict[str, Callable[[random.Random, int, bool], Line]] = {
