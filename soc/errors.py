@@ -12,8 +12,8 @@ and chained with ``from``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ConfigError",

@@ -122,9 +122,7 @@ _MESSAGES: list[tuple[re.Pattern[str], str, str, str, str]] = [
         "unknown",
     ),
     (
-        re.compile(
-            rf"^Disconnected from (?:(?:invalid|authenticating) user (?P<user>.*) ){_ADDR} {_PORT} \[preauth\]"
-        ),
+        re.compile(rf"^Disconnected from (?:(?:invalid|authenticating) user (?P<user>.*) ){_ADDR} {_PORT} \[preauth\]"),
         "authentication",
         "end",
         "ssh-disconnected-preauth",
