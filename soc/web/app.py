@@ -309,10 +309,11 @@ def create_app(console: Console) -> FastAPI:
             epage = max(1, int(request.query_params.get("events", "1")))
         except ValueError:
             epage = 1
-        events: list[dict[str, Any]] = []
+        events: list[dict[str, str]] = []
         n_events = 0
         if detector is not None:
-            events, n_events = reads.events_behind(c.ctx, alert, detector.dataset, epage)
+            docs, n_events = reads.events_behind(c.ctx, alert, detector.dataset, epage)
+            events = [reads.flat_fields(d) for d in docs]
         incident = None
         if alert.incident_id:
             try:
@@ -323,7 +324,7 @@ def create_app(console: Console) -> FastAPI:
             "alert.html", viewer, alert=alert, detector=detector, events=events, n_events=n_events, epage=epage,
             related=reads.related_alerts(c.ctx, alert), incident=incident, verdicts=[r.value for r in CloseReason],
             attack=[(m, technique_name(m, viewer.lang)) for m in alert.mitre],
-            event_json=lambda e: json.dumps(e, ensure_ascii=False, indent=1, default=str),
+            columns=reads.EVENT_COLUMNS,
         )  # fmt: skip
 
     @app.post("/alerts/triage")

@@ -64,6 +64,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "rationale": ("検知の根拠", "Rationale"),
     "tuning": ("チューニング", "Tuning notes"),
     "events": ("元のイベント", "Events behind it"),
+    "all_fields": ("全フィールド", "All fields"),
     "related": ("関連アラート", "Related alerts"),
     "triage": ("トリアージ", "Triage"),
     "note": ("メモ", "Note"),

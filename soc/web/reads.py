@@ -7,6 +7,7 @@ alerts, decisions awaiting the CISO (the alert queue is ``soc.alerts.queue``, sh
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,10 @@ from soc.es.indices import alerts_index
 from soc.incidents.models import Incident, StepStatus
 from soc.playbooks.models import ApprovalStep, Playbook
 
-__all__ = ["Decision", "awaiting_decisions", "events_behind", "related_alerts"]
+__all__ = ["EVENT_COLUMNS", "Decision", "awaiting_decisions", "events_behind", "flat_fields", "related_alerts"]
+
+# the fields an event row shows at a glance (the rest are one click away)
+EVENT_COLUMNS = ("event.action", "event.outcome", "source.ip", "user.name", "host.name", "destination.ip", "url.domain")
 
 
 def events_behind(
@@ -35,6 +39,23 @@ def events_behind(
     }
     res = ctx.es.search(ctx.settings.dataset_indices(dataset), body, action="events behind an alert")
     return [dict(h["_source"]) for h in res["hits"]["hits"]], int(res["hits"]["total"]["value"])
+
+
+def flat_fields(doc: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """An event's fields as ``dotted.name -> text`` (lists joined with ", "), sorted by name:
+    how the alert page shows a raw event, one field a line."""
+    out: dict[str, str] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_fields(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = ", ".join(
+                json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v) for v in value
+            )
+        else:
+            out[name] = "" if value is None else str(value)
+    return dict(sorted(out.items()))
 
 
 def related_alerts(ctx: AppContext, alert: Alert, size: int = 20) -> list[Alert]:
