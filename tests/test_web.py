@@ -20,7 +20,8 @@ from soc.alerts.store import AlertStore
 from soc.cli.main import app as cli_app
 from soc.clock import ManualClock
 from soc.context import AppContext
-from soc.es.indices import event_index
+from soc.detection.state import RunState, RunStateStore
+from soc.es.indices import event_index, state_index
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
@@ -415,3 +416,46 @@ def test_alert_pages_accept_a_unique_id_prefix(ctx: AppContext, seeded: Seeded, 
     assert seeded.plain_alert in app_client.get(f"/alerts/{prefix}").text
     assert seeded.plain_alert in app_client.get(f"/alerts/{prefix[2:].upper()}").text  # without A-, any case
     assert app_client.get("/alerts/A-").status_code == 400  # both seeded alerts start so: ambiguous
+
+
+def test_overview_shows_segments_sla_detector_lag_and_data_health(
+    ctx: AppContext, seeded: Seeded, app_client: TestClient
+) -> None:
+    now = ctx.clock.now()
+    lagging = RunState(detector="password-spray", last_run=now - timedelta(hours=3), watermark=now - timedelta(hours=3))
+    failing = RunState(detector="port-scan", last_run=now - timedelta(minutes=2), watermark=now - timedelta(minutes=3),
+                       consecutive_failures=4, last_error="search_phase_execution_exception")  # fmt: skip
+    for state in (lagging, failing):
+        RunStateStore(ctx.es).save(state)
+    ctx.es.refresh(state_index(ctx.es))
+    index = event_index(ctx.es, "auth")
+    doc = {"@timestamp": (now - timedelta(hours=1)).isoformat(), "event": {"dataset": "windows.security"}}
+    ctx.es.create(index, "one", doc)
+    ctx.es.refresh(index)
+    sign_in(app_client, "ciso")
+    page = app_client.get("/overview", params={"days": 7}).text
+    segments = page[page.index('id="by-segment"') :]
+    assert re.search(r'segment=external">external</a></td><td>2</td>', segments)  # both seeded alerts
+    assert "<svg" in page  # the alerts-by-detector chart
+    lag = page[page.index('id="detector-lag"') :]
+    assert lag.index("port-scan") < lag.index("password-spray")  # failing first, then lagging
+    assert "4× search_phase_execution_exception" in lag and "<td>3 h</td>" in lag
+    assert (
+        'id="sla"' in page
+        and 'id="data-sources"' in page
+        and "Windows security log" in page[page.index('id="data-sources"') :]
+    )
+    # a chosen period: nothing in a week long before the seeded alerts
+    empty = app_client.get("/overview", params={"since": "2026-01-01", "until": "2026-01-08"}).text
+    assert '<td colspan="2">None</td>' in empty[empty.index('id="by-segment"') :]
+    assert app_client.get("/overview", params={"since": "2026-02-01", "until": "2026-01-08"}).status_code == 400
+
+
+def test_times_typed_without_a_zone_are_the_citys(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    sign_in(app_client, "operator")
+    # the seeded alerts are seen from 10:00 to 10:35 Tokyo time (01:00 UTC)
+    assert seeded.plain_alert in app_client.get("/alerts", params={"since": "2026-11-27T10:30"}).text
+    page = app_client.get("/alerts", params={"since": "2026-11-27T10:36"}).text
+    assert seeded.plain_alert not in page and 'value="2026-11-27T10:36+09:00"' in page
+    r = app_client.get("/alerts", params={"since": "yesterday"})
+    assert r.status_code == 400 and "e.g. 2026-11-29" in r.text

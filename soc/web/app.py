@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from soc.incidents.steps import sla_state
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.reports.inputs import Definitions
+from soc.reports.render import svg
 from soc.reports.service import build_summary_report, edition_text
 from soc.reports.store import EditionStore
 from soc.vocab import Severity, parse_time
@@ -81,13 +82,21 @@ _HEADERS = {
 _REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def _time(value: str | None, name: str, tz: tzinfo = UTC) -> datetime | None:
+    """A time typed in a form: ISO 8601, with a zone or in the configured timezone *tz*
+    (``2026-11-29`` and ``2026-11-29T09:00`` are the city's midnight and nine o'clock)."""
     if not value:
         return None
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise SocError(str(exc), field=name) from exc
+        try:
+            local = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise SocError(str(exc), field=name, hint="e.g. 2026-11-29 or 2026-11-29T09:00") from exc
+        if local.tzinfo is not None:
+            raise SocError(str(exc), field=name) from exc
+        return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -242,11 +251,11 @@ def create_app(console: Console) -> FastAPI:
 
     # -- alerts --------------------------------------------------------------------
     def queue_filter(request: Request) -> QueueFilter:
-        q = request.query_params
+        q, tz = request.query_params, c.ctx.settings.tz
         return QueueFilter(
             status=q.get("status", ""), severity=q.get("severity", ""), detector=q.get("detector", ""),
             segment=q.get("segment", ""), user=q.get("user", ""), address=q.get("address", ""),
-            host=q.get("host", ""), since=_time(q.get("since"), "since"), until=_time(q.get("until"), "until"),
+            host=q.get("host", ""), since=_time(q.get("since"), "since", tz), until=_time(q.get("until"), "until", tz),
         )  # fmt: skip
 
     @app.get("/alerts")
@@ -432,16 +441,27 @@ def create_app(console: Console) -> FastAPI:
 
     @app.get("/overview")
     def overview(request: Request) -> HTMLResponse:
+        """The SOC summary's figures for the last ``days`` days, or for ``since``..``until``."""
         viewer = c.require(request, Permission.overview)
-        tz = c.ctx.settings.tz
+        q, tz = request.query_params, c.ctx.settings.tz
         try:
-            days = max(1, min(90, int(request.query_params.get("days", "7"))))
+            days = max(1, min(90, int(q.get("days", "7"))))
         except ValueError:
             days = 7
-        end = c.ctx.clock.now()
-        start = end - timedelta(days=days)
+        now = c.ctx.clock.now()
+        since, until = _time(q.get("since"), "since", tz), _time(q.get("until"), "until", tz)
+        end = until or now
+        start = since or end - timedelta(days=days)
+        if start >= end:
+            raise SocError("the period's start must be before its end", field="since")
+        if end - start > timedelta(days=366):
+            raise SocError("a period of at most a year", field="since", hint="a later 'since' or an earlier 'until'")
         report = build_summary_report(c.ctx, start=start, end=end, lang=viewer.lang)
-        return c.page("overview.html", viewer, report=report, days=days, tz=tz)
+        return c.page(
+            "overview.html", viewer, report=report, days=days, since=since, until=until, svg=svg,
+            segments=reads.alerts_by_segment(c.ctx, start, end),
+            lags=reads.detector_lags(c.ctx, list(c.detectors.values()), now),
+        )  # fmt: skip
 
     return app
 

@@ -166,6 +166,8 @@ class Console:
             t=lambda key: i18n.text(key, lang),
             when=lambda dt: i18n.natural(dt, now, tz, lang),
             stamp=lambda dt: i18n.stamp(dt, tz),
+            duration=lambda seconds: i18n.duration(seconds, lang),
+            local_iso=lambda dt: dt.astimezone(tz).isoformat(timespec="minutes") if dt else "",
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
             lab=lambda v: i18n.label(str(v), lang),
             dtitle=lambda a: self._detector_title(a.detector, a.title, lang),
