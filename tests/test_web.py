@@ -317,12 +317,15 @@ def test_only_the_ciso_decides_an_approval(ctx: AppContext, seeded: Seeded) -> N
         r = ciso.post(f"{base}/note", data={"csrf": csrf, "text": "x"})
         assert r.status_code == 403  # the CISO decides; working the incident is the CSIRT's
         r = ciso.post(f"{base}/decide", data={"csrf": csrf, "step": "ciso-decision", "option": "declare-and-report",
+                                              "reason": " ", "back": "/ciso"})  # fmt: skip
+        assert r.status_code == 400 and "needs a reason" in r.text  # the reason is required, not only in the form
+        r = ciso.post(f"{base}/decide", data={"csrf": csrf, "step": "ciso-decision", "option": "declare-and-report",
                                               "reason": "residents must know", "back": "/ciso"})  # fmt: skip
         assert r.status_code == 200
         assert "No decisions are waiting" in r.text and "residents must know" in r.text
         report = ciso.get(f"{base}/report?lang=ja")
         assert report.status_code == 200 and "sandbox" in report.headers["content-security-policy"]
-        assert "判断" in report.text or "報" in report.text
+        assert "residents must know" in report.text  # the decision and its reason in the next edition
     step = IncidentStore(ctx.es).get(seeded.incident).step("ciso-decision")
     assert step and step.choice and (step.choice.by, step.choice.option) == ("ciso", "declare-and-report")
 
@@ -459,3 +462,46 @@ def test_times_typed_without_a_zone_are_the_citys(ctx: AppContext, seeded: Seede
     assert seeded.plain_alert not in page and 'value="2026-11-27T10:36+09:00"' in page
     r = app_client.get("/alerts", params={"since": "yesterday"})
     assert r.status_code == 400 and "e.g. 2026-11-29" in r.text
+
+
+def test_all_false_positive_alerts_are_offered_as_the_incidents_closure(
+    ctx: AppContext, seeded: Seeded, app_client: TestClient
+) -> None:
+    csrf = sign_in(app_client, "csirt")
+    base = f"/incidents/{seeded.incident}"
+    page = app_client.get(base).text
+    assert 'id="fp-offer"' not in page
+    # steps not yet reached say so instead of showing a due time; owners by their role's name
+    check = page[page.index('id="step-check-compromise"') :]
+    assert 'Due: <span class="waiting">not started (earlier steps first)</span>' in check[: check.index("</li>")]
+    assert re.search(r"Owner: [^<(]+ \(csirt-handler\)", check)
+    ids = [seeded.hostile_alert, seeded.plain_alert]
+    r = app_client.post("/alerts/triage", data={"csrf": csrf, "id": ids[:1], "action": "close",
+                                                "verdict": "false_positive", "note": "pen test"})  # fmt: skip
+    assert r.status_code == 200
+    assert 'id="fp-offer"' not in app_client.get(base).text  # one alert is still open
+    r = app_client.post("/alerts/triage", data={"csrf": csrf, "id": ids[1:], "action": "close",
+                                                "verdict": "false_positive", "note": "pen test"})  # fmt: skip
+    page = app_client.get(base).text
+    offer = page[page.index('id="fp-offer"') : page.index("</form>", page.index('id="fp-offer"'))]
+    assert 'name="verdict" value="false_positive"' in offer
+    r = app_client.post(f"{base}/close", data={"csrf": csrf, "verdict": "false_positive", "reason": "pen test"})
+    assert r.status_code == 200 and 'id="fp-offer"' not in r.text
+    assert IncidentStore(ctx.es).get(seeded.incident).status.value == "false-positive"
+
+
+def test_every_report_edition_as_html_and_pdf(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    sign_in(app_client, "ciso")
+    base = f"/incidents/{seeded.incident}"
+    assert app_client.get(f"{base}/report", params={"lang": "en"}).status_code == 200
+    page = app_client.get(base).text
+    links = re.findall(r'class="edition-pdf" href="([^"]+)"', page)
+    assert links, page[page.index("Reports") :][:800]
+    pdf = app_client.get(links[0].replace("&amp;", "&"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert re.search(r'filename="INC-[^"]+-e\d+\.ja\.pdf"', pdf.headers["content-disposition"])
+    # the CISO page lists every incident's report even when no decision waits
+    ciso = app_client.get("/ciso").text
+    reports = ciso[ciso.index('id="reports"') :]
+    assert "No decisions are waiting" in ciso
+    assert f'href="/incidents/{seeded.incident}/report?lang=ja&amp;format=pdf"' in reports

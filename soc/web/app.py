@@ -384,9 +384,14 @@ def create_app(console: Console) -> FastAPI:
             for s in incident.steps
         ]
         editions = EditionStore(c.ctx.es).all_for(incident.id) if viewer.can(Permission.reports) else []
+        alerts = AlertStore(c.ctx.es).search(ids=incident.alert_ids, size=max(1, len(incident.alert_ids)))
+        # every alert closed as a false positive: the page offers that as the incident's closure
+        all_fp = bool(alerts) and all(a.close_reason is CloseReason.false_positive for a in alerts)
         return c.page(
             "incident.html", viewer, incident=incident, playbook=playbook, steps=steps, editions=editions,
-            statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason],
+            statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason], alerts=alerts,
+            all_fp=all_fp and incident.status.value in OPEN_STATUSES,
+            role=lambda r: f"{playbook.role_name(r, viewer.lang)} ({r})" if playbook and r else r or "",
         )  # fmt: skip
 
     @app.post("/incidents/{incident_id}/{action}")
@@ -437,7 +442,11 @@ def create_app(console: Console) -> FastAPI:
         waiting = reads.awaiting_decisions(incidents, c.playbooks)
         decided = [(i, s) for i in incidents for s in i.steps if s.kind == "approval" and s.choice is not None]
         decided.sort(key=lambda p: p[1].choice.at if p[1].choice else c.ctx.clock.now(), reverse=True)
-        return c.page("ciso.html", viewer, waiting=waiting, decided=decided[:50])
+        # every incident's report, open ones first (by priority), then those closed in the last 30 days
+        recent = c.ctx.clock.now() - timedelta(days=30)
+        reported = [i for i in incidents if i.status.value in OPEN_STATUSES or (i.closed_at or i.opened_at) >= recent]
+        reported.sort(key=lambda i: (i.status.value not in OPEN_STATUSES, -i.priority.rank, i.id))
+        return c.page("ciso.html", viewer, waiting=waiting, decided=decided[:50], reported=reported[:200])
 
     @app.get("/overview")
     def overview(request: Request) -> HTMLResponse:
