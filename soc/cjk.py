@@ -15,8 +15,8 @@ Base layer: imports nothing from soc.
 from __future__ import annotations
 
 import itertools
-import unicodedata
 import re
+import unicodedata
 
 __all__ = ["CJK_SPACE", "MAX_FOLDED_CHARS", "cells", "fold", "is_cjk", "join_folded_lines"]
 
@@ -84,10 +84,10 @@ def _units(text: str) -> list[str]:
     units: list[str] = []
     for m in re.finditer(f" +|[{_CJK}]|[^ {_CJK}]+", text):
         piece = m.group()
-        if units and not piece.isspace() and not units[-1].isspace():
-            if piece[0] in _NO_START or units[-1][-1] in _NO_END:
-                units[-1] += piece
-                continue
+        glued = piece[0] in _NO_START or (units and units[-1][-1] in _NO_END)
+        if units and glued and not piece.isspace() and not units[-1].isspace():
+            units[-1] += piece
+            continue
         units.append(piece)
     return units
 
