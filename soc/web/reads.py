@@ -7,12 +7,13 @@ alerts, decisions awaiting the CISO (the alert queue is ``soc.alerts.queue``, sh
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from soc.alerts.models import Alert
+from soc.alerts.queue import events_behind as _events_behind
+from soc.alerts.queue import flat_fields
 from soc.context import AppContext
 from soc.detection.health import HEALTH_ORDER, health
 from soc.detection.models import Detector
@@ -41,34 +42,7 @@ def events_behind(
     ctx: AppContext, alert: Alert, dataset: str, page: int = 1, size: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """The stored events of the alert's entity over its span, oldest first, paged."""
-    filters: list[dict[str, Any]] = [{"term": {k: v}} for k, v in sorted(alert.entity.items())]
-    filters.append({"range": {"@timestamp": {"gte": alert.start.isoformat(), "lte": alert.end.isoformat()}}})
-    body = {
-        "size": size,
-        "from": (max(page, 1) - 1) * size,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": filters}},
-        "sort": [{"@timestamp": "asc"}],
-    }
-    res = ctx.es.search(ctx.settings.dataset_indices(dataset), body, action="events behind an alert")
-    return [dict(h["_source"]) for h in res["hits"]["hits"]], int(res["hits"]["total"]["value"])
-
-
-def flat_fields(doc: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """An event's fields as ``dotted.name -> text`` (lists joined with ", "), sorted by name:
-    how the alert page shows a raw event, one field a line."""
-    out: dict[str, str] = {}
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_fields(value, f"{name}."))
-        elif isinstance(value, list):
-            out[name] = ", ".join(
-                json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v) for v in value
-            )
-        else:
-            out[name] = "" if value is None else str(value)
-    return dict(sorted(out.items()))
+    return _events_behind(ctx.es, ctx.settings.dataset_indices(dataset), alert, page, size)
 
 
 def related_alerts(ctx: AppContext, alert: Alert, size: int = 20) -> list[Alert]:
