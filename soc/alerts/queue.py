@@ -124,11 +124,13 @@ def queue_query(f: QueueFilter) -> dict[str, Any]:
         (f.severity, "soc.alert.severity"),
         (f.detector, "soc.alert.detector"),
         (f.segment, "soc.alert.segments"),
-        (f.user, "related.user"),
-        (f.host, "related.hosts"),
     ):
         if value:
             filters.append({"term": {fld: value}})
+    # account and host names are matched in any case: Windows says FS01, a person types fs01
+    for value, fld in ((f.user, "related.user"), (f.host, "related.hosts")):
+        if value:
+            filters.append({"term": {fld: {"value": value, "case_insensitive": True}}})
     if f.address:
         try:
             net = ipaddress.ip_network(f.address.strip(), strict=False)
