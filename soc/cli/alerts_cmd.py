@@ -102,8 +102,8 @@ def list_alerts(
     """List alerts, newest recorded first, a page at a time (the console's queue).
 
     Each page ends with how many alerts match and the command for the next (older) page.
-    Ids are printed in full at any width; any command taking an alert id accepts a unique
-    prefix of it."""
+
+    Ids are printed in full at any width; any command taking an alert id accepts a unique prefix of it."""
     ctx = context()
     f = QueueFilter(
         status=status.value if status else "", severity=severity.value if severity else "", detector=detector or "",
