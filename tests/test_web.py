@@ -26,7 +26,8 @@ from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
 from soc.web.app import ROUTES, create_app, route_table
-from soc.web.roles import PERMISSIONS, Role
+from soc.web.actions import INCIDENT_ACTIONS
+from soc.web.roles import PERMISSIONS, Permission, Role
 from tests.webseed import PASSWORD, REPO, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
 
 pytestmark = pytest.mark.es
@@ -505,3 +506,24 @@ def test_every_report_edition_as_html_and_pdf(ctx: AppContext, seeded: Seeded, a
     reports = ciso[ciso.index('id="reports"') :]
     assert "No decisions are waiting" in ciso
     assert f'href="/incidents/{seeded.incident}/report?lang=ja&amp;format=pdf"' in reports
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_incident_action_for_every_role(ctx: AppContext, seeded: Seeded, role: str) -> None:
+    """Each action of ``POST /incidents/{id}/{action}`` is refused (403) to a role that may not work
+    incidents and reaches the service (a redirect, or 400 for this form's missing fields) otherwise;
+    deciding an approval step is the CISO's and the admin's."""
+    base = f"/incidents/{seeded.incident}"
+    with TestClient(create_app(console_for(ctx))) as client:
+        csrf = sign_in(client, role)
+        for action in INCIDENT_ACTIONS:
+            r = client.post(f"{base}/{action}", data={"csrf": csrf}, follow_redirects=False)
+            if Role(role) in PERMISSIONS[Permission.incidents_work]:
+                assert r.status_code in (303, 400), (role, action, r.status_code)
+            else:
+                assert r.status_code == 403, (role, action, r.status_code)
+        r = client.post(f"{base}/decide", data={"csrf": csrf, "step": "ciso-decision", "option": "contain-and-monitor",
+                                                "reason": "walk"}, follow_redirects=False)  # fmt: skip
+        allowed = Role(role) in PERMISSIONS[Permission.decisions]
+        assert (r.status_code != 403) == allowed, (role, r.status_code)
+    assert {e.actor for e in IncidentStore(ctx.es).get(seeded.incident).audit} <= {role, "soc", "soc-deadlines"}
