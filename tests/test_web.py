@@ -25,8 +25,8 @@ from soc.es.indices import event_index, state_index
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
-from soc.web.app import ROUTES, create_app, route_table
 from soc.web.actions import INCIDENT_ACTIONS
+from soc.web.app import ROUTES, create_app, route_table
 from soc.web.roles import PERMISSIONS, Permission, Role
 from tests.webseed import PASSWORD, REPO, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
 
