@@ -19,11 +19,14 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from typer.testing import CliRunner
 
+from soc.cli.main import app as cli_app
 from soc.config import Settings
 from soc.context import AppContext
 from soc.web.roles import Role
@@ -151,3 +154,20 @@ def test_forwarded_headers_are_believed_from_a_trusted_proxy_only(
         with httpx.Client() as client:
             r = _sign_in(client, url, "someone", "wrong", {"x-forwarded-for": "203.0.113.99"})
             assert r.status_code == 429
+
+
+def test_compose_console_service_runs_soc_web_with_options_it_has() -> None:
+    """docker-compose.yml's console: the command's options exist in ``soc web``, its named volumes
+    are declared, its port is published on loopback only and matches ``--port``."""
+    raw = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    console = raw["services"]["console"]
+    command = console["command"]
+    assert command[:2] == ["soc", "web"]
+    options = [c for c in command if c.startswith("--")]
+    helptext = CliRunner().invoke(cli_app, ["web", "--help"], terminal_width=200).output
+    assert options and all(o in helptext for o in options), (options, helptext)
+    port = command[command.index("--port") + 1]
+    assert console["ports"] == [f"127.0.0.1:{port}:{port}"]
+    named = {v.split(":")[0] for v in console["volumes"] if not v.startswith((".", "$", "/"))}
+    assert named and named <= set(raw["volumes"]), named
+    assert raw["services"]["console"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
