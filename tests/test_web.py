@@ -504,7 +504,7 @@ def test_every_report_edition_as_html_and_pdf(ctx: AppContext, seeded: Seeded, a
     # the CISO page lists every incident's report even when no decision waits
     ciso = app_client.get("/ciso").text
     reports = ciso[ciso.index('id="reports"') :]
-    assert "No decisions are waiting" in ciso
+    assert "No decisions are waiting" in ciso and "<title>CISO decisions · SOC console</title>" in ciso
     assert f'href="/incidents/{seeded.incident}/report?lang=ja&amp;format=pdf"' in reports
 
 
