@@ -527,3 +527,15 @@ def test_every_incident_action_for_every_role(ctx: AppContext, seeded: Seeded, r
         allowed = Role(role) in PERMISSIONS[Permission.decisions]
         assert (r.status_code != 403) == allowed, (role, r.status_code)
     assert {e.actor for e in IncidentStore(ctx.es).get(seeded.incident).audit} <= {role, "soc", "soc-deadlines"}
+
+
+def test_segment_filter_offers_the_segments_alerts_carry(
+    ctx: AppContext, seeded: Seeded, app_client: TestClient
+) -> None:
+    csrf = sign_in(app_client, "operator")
+    page = app_client.get("/alerts").text
+    assert '<option value="mynumber" >mynumber</option>' in page and '<option value="lgwan" >' in page
+    assert seeded.plain_alert in app_client.get("/alerts", params={"segment": "external"}).text
+    assert seeded.plain_alert not in app_client.get("/alerts", params={"segment": "lgwan"}).text
+    app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})
+    assert '<option value="mynumber" >マイナンバー利用事務系</option>' in app_client.get("/alerts").text

@@ -30,7 +30,7 @@ from soc.reports.inputs import Definitions
 from soc.reports.render import svg
 from soc.reports.service import build_summary_report, edition_text
 from soc.reports.store import EditionStore
-from soc.vocab import Severity, parse_time
+from soc.vocab import Segment, Severity, parse_time
 from soc.web import reads
 from soc.web.actions import incident_action, triage_alerts
 from soc.web.console import COOKIE, Console, Forbidden, NotSignedIn
@@ -274,7 +274,7 @@ def create_app(console: Console) -> FastAPI:
             number=number, pages=-(-result.total // PAGE_SIZE) if result.total_exact else None,
             severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
             detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
-            segments=sorted({s.name for s in c.ctx.settings.segments}),
+            segments=[s.value for s in Segment],
         )  # fmt: skip
 
     @app.get("/alerts/live")

@@ -147,6 +147,8 @@ _LABELS_JA = {
     "wait": "待機", "parallel": "並行", "end": "終了",
     "ok": "正常", "lagging": "遅延", "failing": "失敗", "never run": "未実行", "truncated": "打ち切り",
     "disabled": "無効",
+    "mynumber": "マイナンバー利用事務系", "lgwan": "LGWAN接続系", "internet": "インターネット接続系",
+    "dmz": "DMZ", "telework": "テレワーク", "cloud": "クラウド", "external": "外部",
 }  # fmt: skip
 
 
