@@ -260,6 +260,8 @@ def test_alert_page_pages_the_events_behind_it(ctx: AppContext, seeded: Seeded, 
     # each event readable: one field a line (dotted names), not JSON with its line breaks escaped
     assert "\nsource.ip: 203.0.113.66\n" in first and "\nuser.name: probe00\n" in first
     assert "\\x0a" not in first and "<td>failure</td>" in first
+    first_at = (plain.start).astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M:%S")  # in the city's time
+    assert f">{first_at}</td>" in first
     second = app_client.get(f"/alerts/{seeded.plain_alert}", params={"events": 2}).text
     assert "probe20" in second and "probe24" in second and "probe19" not in second
 

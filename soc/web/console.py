@@ -167,6 +167,7 @@ class Console:
             when=lambda dt: i18n.natural(dt, now, tz, lang),
             stamp=lambda dt: i18n.stamp(dt, tz),
             duration=lambda seconds: i18n.duration(seconds, lang),
+            event_time=lambda value: i18n.event_time(value, tz),
             local_iso=lambda dt: dt.astimezone(tz).isoformat(timespec="minutes") if dt else "",
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
             lab=lambda v: i18n.label(str(v), lang),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LANGS", "duration", "label", "natural", "stamp", "text"]
+__all__ = ["LANGS", "duration", "event_time", "label", "natural", "stamp", "text"]
 
 LANGS = ("ja", "en")
 
@@ -174,6 +174,16 @@ def duration(seconds: float, lang: str) -> str:
     if s < 86400:
         return (f"{h}時間{m}分" if ja else f"{h} h {m} min") if m else (f"{h}時間" if ja else f"{h} h")
     return (f"{d}日{h}時間" if ja else f"{d} d {h} h") if h else (f"{d}日" if ja else f"{d} d")
+
+
+def event_time(value: str, tz: ZoneInfo) -> str:
+    """An event's ``@timestamp`` (ISO 8601 text) in the configured timezone to the second;
+    text that is not a time is shown as it is."""
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if t.tzinfo else value
 
 
 def stamp(t: datetime | None, tz: ZoneInfo) -> str:
