@@ -87,6 +87,10 @@ def test_every_route_is_in_the_role_table(app_client: TestClient) -> None:
     public = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/login/oidc"),
               ("GET", "/login/oidc/callback")}  # fmt: skip
     assert served == listed | public
+    # nothing else is served: a route added any other way (a plain Starlette route, a mount,
+    # a websocket) would escape the table, so only the static files' mount may be there
+    others = [(type(r).__name__, getattr(r, "path", "")) for r in app_client.app.routes if not isinstance(r, APIRoute)]
+    assert others == [("Mount", "/static")]
 
 
 @pytest.mark.parametrize("role", [None, *ROLES])
