@@ -175,6 +175,19 @@ def test_a_disabled_account_is_signed_out_at_once(ctx: AppContext, seeded: Seede
     assert app_client.get("/alerts", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(ctx: AppContext, seeded: Seeded) -> None:
+    app = create_app(console_for(ctx))
+    with TestClient(app) as browser, TestClient(app) as thief:
+        csrf = sign_in(browser, "operator")
+        thief.cookies.set("soc_session", browser.cookies["soc_session"])  # the cookie, copied
+        assert thief.get("/alerts", follow_redirects=False).status_code == 200
+        assert browser.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+        assert thief.get("/alerts", follow_redirects=False).status_code == 303  # signed out everywhere
+        assert browser.get("/alerts", follow_redirects=False).status_code == 303
+        sign_in(browser, "operator")  # a new sign-in works at once
+        assert browser.get("/alerts", follow_redirects=False).status_code == 200
+
+
 def test_users_cli_stores_a_hash_and_lists_roles(ctx: AppContext, seeded: Seeded) -> None:
     runner = CliRunner()
     env = {"SOC_ES_URL": ctx.settings.es_url, "SOC_INDEX_PREFIX": ctx.settings.index_prefix}

@@ -233,6 +233,10 @@ def create_app(console: Console) -> FastAPI:
     async def logout(request: Request) -> Response:
         viewer = c.require(request)
         await c.form(request, viewer)
+        # the cookie is signed, not stored: signing out records the time, and every session of
+        # the account issued before it stops working (a copied cookie too), on every device
+        await run_in_threadpool(c.users.sign_out, viewer.name, datetime.now(UTC))
+        c.forget(viewer.name)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response

@@ -130,6 +130,8 @@ class Console:
         user = self.account(session.name)
         if user is None or not user.enabled:
             return None
+        if user.signed_out_at is not None and session.iat <= user.signed_out_at.timestamp():
+            return None  # the account signed out after this session began
         return Viewer(user=user, session=session, csrf=self.signer.csrf(session))
 
     def require(self, request: Request, permission: Permission | None = None) -> Viewer:
