@@ -558,3 +558,21 @@ def test_segment_filter_offers_the_segments_alerts_carry(
     assert seeded.plain_alert not in app_client.get("/alerts", params={"segment": "lgwan"}).text
     app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})
     assert '<option value="mynumber" >マイナンバー利用事務系</option>' in app_client.get("/alerts").text
+
+
+def test_incident_list_marks_a_passed_deadline(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
+    sign_in(app_client, "csirt")
+    row = re.search(rf'<tr class="prio-\w+">\s*<td><a href="/incidents/{seeded.incident}">.*?</tr>',
+                    app_client.get("/incidents").text, re.S)  # fmt: skip
+    assert row and "overdue" not in row.group(0)
+    ctx.clock = ManualClock(T0 + timedelta(days=3))  # the acknowledgement's deadline has long passed
+    with TestClient(create_app(console_for(ctx))) as later:
+        sign_in(later, "csirt")
+        row = re.search(rf'<tr class="prio-\w+">\s*<td><a href="/incidents/{seeded.incident}">.*?</tr>',
+                        later.get("/incidents").text, re.S)  # fmt: skip
+        assert (
+            row
+            and '<td title="' in row.group(0)
+            and 'class="overdue"' in row.group(0)
+            and ">overdue</span>" in row.group(0)
+        )

@@ -373,7 +373,7 @@ def create_app(console: Console) -> FastAPI:
         far = c.ctx.clock.now() + timedelta(days=36500)
         incidents.sort(key=lambda i: (-i.priority.rank, _next_due(i) or far, i.id))
         return c.page(
-            "incidents.html", viewer, incidents=incidents, current=status, next_due=_next_due,
+            "incidents.html", viewer, incidents=incidents, current=status, next_due=_next_due, now=c.ctx.clock.now(),
             statuses=["open", *[s.value for s in IncidentStatus]],
         )  # fmt: skip
 

@@ -118,6 +118,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "waiting": ("未開始（前の手順の完了後）", "not started (earlier steps first)"),
     "final": ("確定版", "final"),
     "all_editions": ("全版", "All editions"),
+    "overdue": ("期限超過", "overdue"),
     "all_fp": (
         "このインシデントのアラートはすべて誤検知としてクローズされています。インシデントを誤検知としてクローズできます。",
         "Every alert of this incident was closed as a false positive: close the incident as a false positive.",
