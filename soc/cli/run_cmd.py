@@ -112,8 +112,9 @@ def run(
 ) -> None:
     """Run the detection scheduler in the foreground until SIGTERM/SIGINT.
 
-    Prints each new alert and incident as it is recorded and one status line per cycle
-    (every minute: detectors run, lag, alerts, incidents, deliveries); -q for none."""
+    Prints each new alert and incident as it is recorded, and one status line per cycle.
+
+    The status line, every minute: detectors run, lag, alerts, incidents, deliveries; -q prints none."""
     from soc.runtime.service import serve
 
     serve(common.state.config, observer=None if quiet else RunMonitor(common.console))
