@@ -25,6 +25,7 @@ from soc.vocab import Bilingual
 
 __all__ = [
     "TITLE_VALUE_CHARS",
+    "UNKNOWN_DETECTION_JA",
     "entity_text",
     "field_name",
     "incident_title",
@@ -36,6 +37,7 @@ __all__ = [
 
 TITLE_VALUE_CHARS = 80  # a value in a title is cut to this many characters (as reports cut long values)
 TITLE_WHAT_CHARS = 120  # what happened (a playbook name, a detector title), bounded the same way
+UNKNOWN_DETECTION_JA = "検知ルールによる検知"  # what happened, when the detector's own title is unknown
 TITLE_VALUES = 3  # values of one field named in a title; more are "…"
 _PEOPLE = ("user.name", "user.target.name", "host.name", "source.domain")  # named in words first
 _ADDRESSES = ("source.ip", "destination.ip")
