@@ -68,6 +68,11 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "dns.question.name": ("問い合わせ名", "query name"),
     "dns.question.type": ("問い合わせの種類", "query type"),
     "winlog.event_data.LogonType": ("ログオンの種類", "logon type"),
+    "winlog.logon.type": ("ログオンの種類", "logon type"),
+    "observer.name": ("ログの送信元機器", "log source device"),
+    "network.protocol": ("アプリケーションプロトコル", "application protocol"),
+    "soc.dns.name_length": ("問い合わせ名の長さ", "query name length"),
+    "soc.dns.subdomain_entropy": ("サブドメインのランダムさ", "subdomain randomness"),
     "user.domain": ("ドメイン", "domain"),
 }
 

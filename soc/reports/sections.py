@@ -453,6 +453,8 @@ def change_rows(
 
 # -- appendix ----------------------------------------------------------------------------
 def _figure(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):
@@ -460,37 +462,73 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
-_FIGURES_JA = {
-    "window_count": "期間内の件数",
-    "baseline_average": "平常時の平均件数",
-    "bytes": "通信量（バイト）",
-    "baseline_average_bytes": "平常時の平均通信量（バイト）",
-    "checkins": "定期通信の回数",
-    "mean_interval_s": "平均間隔（秒）",
-    "cv": "間隔のばらつき（変動係数）",
-    "new_term": "初めて見た組み合わせ",
-    "before": "先行する失敗の件数",
-    "then_at": "成功の日時",
-    "speed_kmh": "移動速度（時速km）",
-    "distance_km": "距離（km）",
-    "last_seen": "最後にログを受信した日時",
-    "silent_for": "ログが途絶えている時間",
+# What each detector kind records on an alert (``Match.figures``), in words in both
+# languages; a key not named here is shown by its words in English and as 「その他の数値」
+# in Japanese (a figure name never reaches a Japanese reader).
+_FIGURES: dict[str, tuple[str, str]] = {
+    "window_count": ("期間内の件数", "events in the window"),
+    "baseline_average": ("平常時の平均件数", "usual average"),
+    "top_contributors": ("件数の多い送信元", "largest contributors"),
+    "bytes": ("通信量（バイト）", "bytes"),
+    "baseline_average_bytes": ("平常時の平均通信量（バイト）", "usual average bytes"),
+    "checkins": ("定期通信の回数", "check-ins"),
+    "mean_interval_s": ("平均間隔（秒）", "mean interval (s)"),
+    "median_interval_s": ("間隔の中央値（秒）", "median interval (s)"),
+    "cv": ("間隔のばらつき（変動係数）", "interval spread (coefficient of variation)"),
+    "mad_ratio": ("間隔のばらつき（中央絶対偏差÷中央値）", "interval spread (MAD / median)"),
+    "new_term": ("初めて見た組み合わせ", "first seen"),
+    "before": ("先行する失敗の件数", "failures before"),
+    "distinct_before": ("先行する失敗の異なる値の数", "distinct values before"),
+    "then_at": ("成功の日時", "success at"),
+    "speed_kmh": ("移動速度（時速km）", "speed (km/h)"),
+    "distance_km": ("距離（km）", "distance (km)"),
+    "from": ("移動元", "from"),
+    "to": ("移動先", "to"),
+    "last_event": ("最後にログを受信した日時", "last event"),
+    "last_seen": ("最後にログを受信した日時", "last event"),
+    "silent_minutes_at_detection": ("検知時点でログが途絶えていた時間（分）", "silent for (min) at detection"),
+    "silent_for": ("ログが途絶えている時間", "silent for"),
+    "events_before": ("途絶える前の件数", "events before"),
 }
+_PLACE_KEYS = {"lat": ("緯度", "latitude"), "lon": ("経度", "longitude"), "at": ("日時", "at")}
+
+
+def _figure_value(value: Any, t: Translator, tz: ZoneInfo) -> str:
+    """A figure's value in words: a time as people write it, a place as latitude,
+    longitude and time, contributors as 「値（件数）」, an entity in words."""
+    lang = t.lang
+    sep = "、" if lang == "ja" else ", "
+    if isinstance(value, str) and re.match(r"^\d{4}-\d\d-\d\dT", value):
+        try:
+            return fmt(datetime.fromisoformat(value), tz, lang)
+        except ValueError:
+            return value
+    if isinstance(value, dict) and value and set(value) <= set(_PLACE_KEYS):
+        return sep.join(f"{_PLACE_KEYS[k][lang != 'ja']} {_figure_value(v, t, tz)}" for k, v in value.items())
+    if isinstance(value, dict):
+        return entity_text({str(k): str(v) for k, v in value.items()}, lang)
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and "count" in item:
+                rest = {str(k): str(v) for k, v in item.items() if k != "count"}
+                n, who = _figure(item["count"]), entity_text(rest, lang)
+                parts.append(f"{who}（{n}件）" if lang == "ja" else f"{who} ({n})")
+            else:
+                parts.append(_figure_value(item, t, tz))
+        return sep.join(parts)
+    if value is None:
+        return "—"
+    return _figure(value)
 
 
 def _figure_text(key: str, value: Any, t: Translator, tz: ZoneInfo) -> str:
-    if isinstance(value, dict):
-        shown = entity_text({str(k): str(v) for k, v in value.items()}, t.lang)
-    elif isinstance(value, str) and re.match(r"^\d{4}-\d\d-\d\dT", value):
-        try:
-            shown = fmt(datetime.fromisoformat(value), tz, t.lang)
-        except ValueError:
-            shown = value
-    else:
-        shown = _figure(value)
+    known = _FIGURES.get(key)
     if t.lang == "ja":
-        return f"{_FIGURES_JA.get(key, 'その他の数値')}：{shown}"
-    return f"{key} = {shown}"
+        label = known[0] if known else "その他の数値"
+        return f"{label}：{_figure_value(value, t, tz)}"
+    label = known[1] if known else key.replace("_", " ")
+    return f"{label}: {_figure_value(value, t, tz)}"
 
 
 def _reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]) -> str:
