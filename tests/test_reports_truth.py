@@ -280,3 +280,26 @@ def test_summary_fits_in_about_four_pages(ops: AppContext, tmp_path: Path) -> No
     pages = _pdf_pages(pdf)
     assert len(pages) <= 4, len(pages)
     assert pages[0].startswith("SOC定期報告書") and "概況" in pages[0] and "対応が必要な事項" in pages[0]
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_page_one_still_holds_the_status_when_personal_data_adds_four_report_deadlines(
+    ctx: AppContext, workflow: Workflow, incident_id: str, tmp_path: Path, lang: str
+) -> None:
+    """Declared with personal data confirmed, the 結論 lists four report deadlines: page 1
+    is laid out tighter rather than pushing the status table onto an otherwise empty page 2."""
+    pytest.importorskip("weasyprint")
+    _take_and_scope(workflow, incident_id)
+    workflow.decide(incident_id, "check-compromise", "compromised", actor="m.tanaka", comment="4624の成功を確認")
+    workflow.transition(incident_id, "declared", actor="m.tanaka", reason="乗っ取りを確認")
+    workflow.set_impact(incident_id, actor="m.tanaka", reason="住民の氏名と住所", personal_data_confirmed=True)
+    report = Edition(ctx, incident_id)
+    assert len(getattr(report, lang).conclusion.due) >= 4
+    pdf = write_incident_report(ctx, incident_id, lang=lang, fmt="pdf", out_dir=tmp_path)
+    first, second, *_ = _pdf_pages(pdf)
+    ja = lang == "ja"
+    last_row, detail = ("事後対応", "優先度と判定理由") if ja else ("Post-incident", "Priorityanditsrationale")
+    assert last_row in first, "the status table left page 1"
+    assert re.sub(r"\W", "", second).lower().startswith(re.sub(r"\W", "", detail).lower())
+    assert len(second) > 400, "page 2 is nearly empty"
