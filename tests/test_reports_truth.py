@@ -135,6 +135,28 @@ def test_step_outcomes_evidence_and_containment_are_stated(
     assert contained.ja.conclusion.done[-1] == "証跡を2件記録しています（付録参照）。"
 
 
+def test_a_skipped_step_is_stated_as_skipped_never_as_done(
+    ctx: AppContext, workflow: Workflow, incident_id: str
+) -> None:
+    _take_and_scope(workflow, incident_id)
+    workflow.decide(incident_id, "check-compromise", "compromised", actor="m.tanaka")
+    _later(ctx, 10)
+    workflow.skip_step(incident_id, "contain-accounts", actor="m.tanaka", reason="既に無効化済み")
+    skipped = Edition(ctx, incident_id)
+    said = "11月23日（月）11時10分、「侵害されたアカウントの封じ込め」を省略しました"
+    said += "（m.tanaka、理由：既に無効化済み）。"
+    assert said in skipped.ja.conclusion.done
+    assert skipped.says("en", "“Contain the compromised accounts” was skipped (m.tanaka; why: 既に無効化済み).")
+    assert not skipped.says("ja", "「侵害されたアカウントの封じ込め」を完了しました")
+    workflow.complete_step(incident_id, "block-source", actor="m.tanaka")
+    phase = next(p for p in Edition(ctx, incident_id).ja.phases if p.phase == "封じ込め")
+    assert "省略1" in phase.state, phase
+    assert all(
+        "封じ込め」は省略" in p.detail or "侵害されたアカウントの封じ込め（" not in p.detail
+        for p in Edition(ctx, incident_id).ja.phases
+    )
+
+
 def test_obligations_due_and_sent_are_stated(ctx: AppContext, workflow: Workflow, incident_id: str) -> None:
     _take_and_scope(workflow, incident_id)
     workflow.transition(incident_id, "declared", actor="m.tanaka", reason="乗っ取りを確認")
@@ -144,7 +166,8 @@ def test_obligations_due_and_sent_are_stated(ctx: AppContext, workflow: Workflow
 
     workflow.set_impact(incident_id, actor="m.tanaka", reason="氏名を含むメールを確認", personal_data_confirmed=True)
     personal = Edition(ctx, incident_id)
-    assert personal.says("ja", "個人情報が関係していることを確認しました。", "個人情報保護委員会：速報への報告期限は")
+    assert personal.says("ja", "個人情報が関係していることを確認しました。", "個人情報保護委員会への速報の期限は")
+    assert not personal.says("ja", "：速報への報告期限")  # a label inside a sentence that does not fit it
     assert personal.says("en", "Personal data is confirmed to be involved.")
     # the legal basis is named in Japanese, never "APPI Art. 68"
     assert personal.says("ja", "個人情報の保護に関する法律 第68条") and not personal.says("ja", "APPI")
@@ -158,6 +181,16 @@ def test_obligations_due_and_sent_are_stated(ctx: AppContext, workflow: Workflow
         "en", "On Mon 23 Nov 12:00, reported to Prefecture (information security department) (reference PREF-1)."
     )
     assert not any("県（情報セキュリティ担当部署）への報告期限" in d for d in sent.ja.conclusion.due)
+
+    workflow.update_obligation(incident_id, "ppc-preliminary", actor="m.tanaka", status="sent", reference="PPC-1")
+    workflow.update_obligation(incident_id, "residents", actor="m.tanaka", status="sent")
+    ppc = Edition(ctx, incident_id)
+    assert ppc.says("ja", "12時00分、個人情報保護委員会へ速報を提出しました（受付番号 PPC-1）。")
+    assert ppc.says("ja", "12時00分、本人（住民）へ通知しました。") and not ppc.says("ja", "通知へ報告しました")
+    assert ppc.says(
+        "en", "the preliminary report went to the Personal Information Protection Commission (reference PPC-1)"
+    )
+    assert ppc.says("en", "the residents concerned were notified.")
 
 
 def test_the_conclusion_follows_the_phase_to_closed(ctx: AppContext, workflow: Workflow, incident_id: str) -> None:
@@ -174,6 +207,7 @@ def test_the_conclusion_follows_the_phase_to_closed(ctx: AppContext, workflow: W
     phases.append(final.ja.conclusion.phase_key)
     assert phases == ["detected", "assessing", "assessing", "contained", "recovered", "recovered", "closed"]
     assert final.ja.edition.final and final.says("ja", "に対応を終えました。", "への報告は不要と判断しました。")
+    assert final.says("ja", "終結時の記録：「解決」。") and final.says("en", "Recorded at closing: “解決”.")
     assert final.says("en", "The response ended on") and final.ja.conclusion.unknown == []
     assert final.ja.decisions == [] and final.ja.ask == "現時点でご判断いただく事項はありません。"
 

@@ -186,15 +186,21 @@ def phase_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -
             key = "not-started"
         if key == "done":
             last = max(done, key=lambda s: s.done_at or now)
-            detail = t("phase_detail_done", step=last.title(t.lang), at=fmt(last.done_at, tz, t.lang))
+            at = fmt(last.done_at, tz, t.lang)
+            if last.status is StepStatus.skipped:  # a step a person skipped is never shown as done
+                why = last.notes[-1].text if last.notes else "—"
+                detail = t("phase_detail_skipped", step=last.title(t.lang), at=at, by=last.skipped_by or "—", why=why)
+            else:
+                detail = t("phase_detail_done", step=last.title(t.lang), at=at)
         else:
             open_steps = [s for s in live if s not in done]
             first = min(open_steps, key=lambda s: s.due_at or datetime.max.replace(tzinfo=tz))
             detail = t("phase_detail_open", step=first.title(t.lang), due=fmt(first.due_at, tz, t.lang))
+        skipped = sum(s.status is StepStatus.skipped for s in live)
         rows.append(
             PhaseRow(
                 phase=t(f"phase_{phase.value}"),
-                state=t(f"phase_state_{key}"),
+                state=t(f"phase_state_{key}") + (t("phase_state_skipped", n=skipped) if skipped else ""),
                 state_key=key,
                 done=len(done),
                 total=len(live),
