@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -159,15 +160,22 @@ def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now"]
-)
+    "value",
+    [
+        "- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now",
+        "---", "===", " - - -", "k.nakajima@city.example.lg.jp", "mailto:x@evil.example", "HTTPS://evil.example",
+    ],
+)  # fmt: skip
 def test_markdown_escaping_keeps_list_markers_and_bare_urls_from_logs_inert(value: str) -> None:
     markdown_it = pytest.importorskip("markdown_it")
     escaped = md_escape(value)
+    for doc in (f"{escaped}\n", f"前の行\n{escaped}\n", f"| a |\n|---|\n| {escaped} |\n"):
+        html = markdown_it.MarkdownIt("commonmark").enable("table").render(doc)
+        assert "<li>" not in html and "<a " not in html and "<h" not in html and "<hr" not in html, (doc, html)
     html = markdown_it.MarkdownIt("commonmark").render(f"{escaped}\n")
-    assert "<li>" not in html and "<a " not in html
-    assert "http://" not in escaped and "www." not in escaped  # no autolink (GitHub, GitLab linkify bare URLs)
     assert html.startswith("<p>")
+    # no autolink either (GitHub and GitLab link bare URLs, www. and e-mail addresses)
+    assert not re.search(r"(?i)https?://|www\.|\w@[\w-]+\.", escaped), escaped
 
 
 def test_markdown_escaping_leaves_ordinary_numbers_alone() -> None:
