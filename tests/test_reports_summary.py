@@ -536,3 +536,41 @@ def test_escalations_are_one_row_per_incident_and_kind_and_never_contradict(ops:
     breached = next(b for b in r.sla.breaches if b.count == 2)
     assert breached.deadline == "11月23日（月）11時00分"  # the earliest deadline
     assert r.sla.ack_on_time == 0 and r.sla.ack_basis == 1  # no 100 % next to an acknowledgement-delay row
+
+
+def test_a_week_of_forty_detectors_and_silent_log_sources_stays_short() -> None:
+    """A week: the volume table names the busiest detectors and folds the rest into one
+    line (figures still adding up); each silent log source is one item with its silent
+    days as spans; the day columns of the log table are short enough for a week."""
+    week = (datetime(2026, 11, 22, 15, tzinfo=UTC), datetime(2026, 11, 29, 15, tzinfo=UTC))
+    buckets = [
+        {"key": f"det-{i:02d}", "doc_count": 40 - i, "events": {"value": 10 * (40 - i)},
+         "severity": {"buckets": [{"key": "medium", "doc_count": 40 - i}]}}
+        for i in range(40)
+    ]  # fmt: skip
+    severity = {"buckets": [{"key": "medium", "doc_count": 820}]}
+    alerts = {
+        "hits": {"total": {"value": 820}},
+        "aggregations": {"by_detector": {"buckets": buckets}, "severity": severity},
+    }
+    days = [f"2026-11-{d}" for d in range(23, 30)]
+    counts = {"auth": [0, 5, 5, 0, 0, 0, 9], "dns": [0, 0, 0, 0, 0, 0, 3]}  # silent spans
+    events = {"hits": {"total": {"value": 27}}, "aggregations": {"dataset": {"buckets": [
+        {"key": name, "per_day": {"buckets": [{"key_as_string": d, "doc_count": n}
+                                              for d, n in zip(days, ns, strict=True)]}}
+        for name, ns in counts.items()]}}}  # fmt: skip
+    for lang in LANGS:
+        r = build_summary_from(
+            alerts, events, [], start=week[0], end=week[1], lang=lang, tz=JST, now=week[1], detector_titles={}
+        )  # fmt: skip
+        assert len(r.detectors) == 12 and r.detectors[0].detector == "det-00"
+        assert r.detectors[-1].detector == catalog(lang)["volume_others"].format(n=29)
+        assert sum(d.alerts for d in r.detectors) == r.alerts_total == 820
+        assert sum(d.events for d in r.detectors) == sum(10 * (40 - i) for i in range(40))
+        assert len(r.health.gaps) == 2, r.health.gaps  # one item per log source, not one per day
+        if lang == "ja":
+            assert "11月23日（月）、11月26日（木）〜11月28日（土）" in r.health.gaps[0], r.health.gaps
+            assert "11月23日（月）〜11月28日（土）" in r.health.gaps[1]
+            assert [row.head for row in r.health.rows][:2] == ["11/23（月）", "11/24（火）"]
+        text = render("summary", r, "html")
+        assert text.count("<tr><td>det-") == 11

@@ -338,6 +338,7 @@ class EntityCountRow(_View):
 
 class HealthRow(_View):
     day: str
+    head: str = ""  # the day as a column header: short (「11/23（月）」), so a week fits the page width
     counts: list[int]  # aligned with DataHealthView.datasets
     gaps: list[bool]
 
