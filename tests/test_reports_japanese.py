@@ -126,6 +126,7 @@ def test_japanese_incident_reports_have_no_stray_english(ctx: AppContext, worked
         stray = latin_words(html, names | {incident_id})
         assert not stray, f"{incident_id}: English in the Japanese report: {stray}"
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html), "an ISO time in the Japanese report"
+        assert not re.search(r"<th>\s*</th>", html), "a blank label (an empty cell pair in the impact table)"
     first = write_incident_report(ctx, worked[0], lang="ja", fmt="html", out_dir=tmp_path).read_text()
     assert "個人情報の保護に関する法律 第68条" in first and "APPI" not in first
     abroad = write_incident_report(ctx, worked[1], lang="ja", fmt="html", out_dir=tmp_path).read_text()
