@@ -56,6 +56,7 @@ class Edition:
         self.text = {
             lang: f"{edition.rendering(lang, 'html')}\n{edition.rendering(lang, 'md')}" for lang in ("ja", "en")
         }
+        self.html_ja = edition.rendering("ja", "html") or ""
         assert all(edition.rendering(lang, fmt) for lang in ("ja", "en") for fmt in ("html", "md"))
 
     def says(self, lang: str, *phrases: str) -> bool:
@@ -337,3 +338,108 @@ def test_page_one_still_holds_the_status_when_personal_data_adds_four_report_dea
     assert last_row in first, "the status table left page 1"
     assert re.sub(r"\W", "", second).lower().startswith(re.sub(r"\W", "", detail).lower())
     assert len(second) > 400, "page 2 is nearly empty"
+
+
+def test_one_incident_worked_to_closed_reads_true_at_every_edition(
+    ctx: AppContext, workflow: Workflow, incident_id: str
+) -> None:
+    """The whole path a CISO sees: acknowledged and assigned, scoped with evidence, decided
+    (a real option), declared with personal data, contained, the CISO's decision, reports
+    sent, a step skipped, closed. Each edition, in ja and en, says what the record says —
+    and never what it no longer says — with no stray English in the Japanese one."""
+    from tests.test_reports_japanese import latin_words
+
+    names = {"k.mori", "k.sato", "m.tanaka", "y.honda", "PREF-9", "MIC-9", "PPC-9", "PPC-10", "ticket://SOC-1",
+             "utm://rule/7", "ad://disable/k.mori", incident_id, editions.ATTACKER}  # fmt: skip
+    names |= {"script", "alert", "x", "j", "avascript:alert"}  # the hostile string the fixture's alert carries
+    seen: list[Edition] = []
+
+    def edition() -> Edition:
+        e = Edition(ctx, incident_id)
+        assert e.ja.edition.number == len(seen) + 1, "every step is news: a new edition"
+        stray = latin_words(e.html_ja, names | {row.alert_id for row in e.ja.evidence})
+        assert not stray, f"edition {len(seen) + 1}: English in the Japanese report: {stray}"
+        seen.append(e)
+        return e
+
+    first = edition()
+    assert first.ja.conclusion.phase_key == "detected" and first.ja.holders.handler == "未割当"
+
+    workflow.acknowledge(incident_id, actor="k.sato")
+    workflow.assign(incident_id, "k.sato", actor="k.sato")
+    taken = edition()
+    assert taken.says("ja", "k.satoが受付し、CSIRTが事実関係を確認しています。", "対応担当者：<strong>k.sato</strong>")
+    assert taken.says("en", "k.sato acknowledged it; the CSIRT is establishing the facts.")
+
+    workflow.acknowledge(incident_id, actor="k.sato", step_id="confirm-scope")
+    workflow.complete_step(incident_id, "confirm-scope", actor="k.sato", note="標的は1件", evidence=["ticket://SOC-1"])
+    scoped = edition()
+    assert scoped.says("ja", "証跡を1件記録しています（付録参照）。", "ticket://SOC-1")
+    assert scoped.ja.conclusion.unknown == ["「標的アカウントへのログイン成功の有無の確認」の結論はまだ出ていません。"]
+
+    _later(ctx, 20)
+    workflow.decide(incident_id, "check-compromise", "compromised", actor="m.tanaka", comment="4624を確認")
+    decided = edition()
+    assert decided.says(
+        "ja", f"m.tanakaが「標的アカウントへのログイン成功の有無の確認」について「{COMPROMISED_JA}」と判断"
+    )
+    assert decided.says("en", f"m.tanaka decided “{COMPROMISED_EN}”")
+    assert decided.ja.conclusion.unknown == [] and decided.ja.decisions[0].recommendation == DECLARE_JA
+
+    workflow.transition(incident_id, "declared", actor="m.tanaka", reason="乗っ取り")
+    workflow.set_impact(incident_id, actor="m.tanaka", reason="住民の氏名", personal_data_confirmed=True)
+    declared = edition()
+    assert declared.says("ja", "インシデントとして宣言し", "個人情報が関係していることを確認しました。")
+    assert declared.says("ja", "個人情報保護委員会への速報の期限は") and declared.says(
+        "en", "Personal data is confirmed"
+    )
+
+    _later(ctx, 30)
+    workflow.complete_step(incident_id, "contain-accounts", actor="k.sato", evidence=["ad://disable/k.mori"])
+    workflow.complete_step(incident_id, "block-source", actor="k.sato", evidence=["utm://rule/7"])
+    workflow.transition(incident_id, "contained", actor="m.tanaka", reason="遮断済み")
+    contained = edition()
+    assert contained.ja.conclusion.phase == "封じ込め済み"
+    assert contained.says(
+        "ja", "「侵害されたアカウントの封じ込め」を完了しました（k.sato）。", "「攻撃元の遮断」を完了しました"
+    )
+    assert contained.says("en", "“Block the source” was completed (k.sato).", "It was contained on")
+
+    workflow.decide(incident_id, "ciso-decision", "declare-and-report", actor="y.honda", comment="報告する")
+    for kind, ref in (("prefecture", "PREF-9"), ("ministry", "MIC-9"), ("ppc-preliminary", "PPC-9")):
+        workflow.update_obligation(incident_id, kind, actor="m.tanaka", status="sent", reference=ref)
+    ciso = edition()
+    assert ciso.says(
+        "ja", f"y.hondaが「対応方針と外部報告の判断」について「{DECLARE_JA}」と判断しました（理由：報告する）。"
+    )
+    assert ciso.ja.holders.decider.startswith("y.honda") and ciso.ja.decisions == []
+    assert ciso.says("ja", "県（情報セキュリティ担当部署）へ報告しました（受付番号 PREF-9）。")
+    assert ciso.says("ja", "個人情報保護委員会へ速報を提出しました（受付番号 PPC-9）。")
+    assert ciso.says("en", "the preliminary report went to the Personal Information Protection Commission")
+
+    workflow.complete_step(incident_id, "notify", actor="m.tanaka")
+    workflow.skip_step(incident_id, "monitor", actor="m.tanaka", reason="無効化済み")
+    workflow.transition(incident_id, "recovered", actor="m.tanaka", reason="再発行済み")
+    recovered = edition()
+    assert recovered.ja.conclusion.phase_key == "recovered"
+    assert recovered.says(
+        "ja", "「対象アカウントと攻撃元の72時間の重点監視」を省略しました（m.tanaka、理由：無効化済み）。"
+    )
+    assert any("省略" in p.state for p in recovered.ja.phases if p.phase == "復旧")
+
+    for kind in ("ppc-final", "residents"):
+        workflow.update_obligation(incident_id, kind, actor="m.tanaka", status="sent", reference="PPC-10")
+    workflow.complete_step(incident_id, "ciso-report", actor="m.tanaka")
+    workflow.complete_step(incident_id, "review", actor="m.tanaka")
+    workflow.transition(incident_id, "post-incident", actor="m.tanaka", reason="振り返り")
+    workflow.close(incident_id, actor="m.tanaka", reason="対応と報告を完了")
+    final = edition()
+    assert final.ja.edition.final and final.ja.edition.label.startswith("最終報")
+    c = final.ja.conclusion
+    assert final.says("ja", "に対応を終えました。", "終結時の記録：「対応と報告を完了」。")
+    assert any(COMPROMISED_JA in k for k in c.known) and any(DECLARE_JA in k for k in c.known)
+    assert "個人情報が関係していることを確認しました。" in c.known
+    assert any("「侵害されたアカウントの封じ込め」を完了しました" in d for d in c.done)
+    assert any("個人情報保護委員会へ確報を提出しました" in d for d in c.done) and c.due == [] and c.unknown == []
+    assert final.says("en", "The response ended on", "Recorded at closing: “対応と報告を完了”.")
+    assert [p.state_key for p in final.ja.phases] == ["done"] * len(final.ja.phases)
