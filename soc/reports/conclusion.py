@@ -14,7 +14,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from soc.incidents.models import Incident, IncidentStatus, ObligationStatus, StepStatus
-from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
+from soc.incidents.obligations import RULES
+from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports.i18n import Translator
 from soc.reports.models import ConclusionView, HoldersView
 from soc.reports.words import until, when
@@ -155,11 +156,21 @@ def conclusion(
             continue
         if o.due_at is not None:
             due.append(said("concl_due", o.kind, label=o.label(lang), due=at(o.due_at)))
-        elif incident.aware_at is None and o.rule:
+        elif not _fixed_deadline(o.kind):  # residents, police, vendors: the rule, never a clock
+            due.append(t("concl_due_rule", label=o.label(lang), rule=o.rule(lang)))
+        elif incident.aware_at is None:
             due.append(said("concl_due_on_awareness", o.kind, label=o.label(lang)))
     lead_text = ("" if lang == "ja" else " ").join(lead)
     return ConclusionView(phase=t(f"concl_phase_name_{phase}"), phase_key=phase, lead=lead, lead_text=lead_text,
                           known=known, unknown=unknown, done=done, due=due)  # fmt: skip
+
+
+def _fixed_deadline(kind: str) -> bool:
+    """Whether the obligation tracker's rule counts a deadline from awareness."""
+    try:
+        return RULES[ObligationKind(kind)].within is not None
+    except ValueError:
+        return False
 
 
 def _doer(incident: Incident, step_id: str) -> str:
