@@ -393,6 +393,10 @@ def test_one_incident_worked_to_closed_reads_true_at_every_edition(
     assert declared.says("ja", "個人情報保護委員会への速報の期限は") and declared.says(
         "en", "Personal data is confirmed"
     )
+    # the CISO's question still proposes declaring: the report says it is already done
+    (asked,) = declared.ja.decisions
+    assert asked.already and asked.already[0].endswith("にインシデントとして宣言済み")
+    assert declared.says("ja", "記録済みの事実：") and declared.says("en", "Already on record: declared an incident on")
     # a report with no fixed deadline is stated with its rule, never as a clock from awareness
     assert "本人（住民）への通知：状況に応じて速やかに。" in declared.ja.conclusion.due
     assert "Residents concerned (notice to the person): as soon as practicable." in declared.en.conclusion.due

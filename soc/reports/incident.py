@@ -108,6 +108,17 @@ def _edition_view(
     )
 
 
+def _already(incident: Incident, t: Translator, tz: ZoneInfo) -> list[str]:
+    """Facts of the record a decision must not be read against: the CSIRT declared the
+    incident or contained it before the question is put (an option may propose either)."""
+    out = []
+    if incident.declared_at is not None:
+        out.append(t("decision_already_declared", at=sec.fmt(incident.declared_at, tz, t.lang)))
+    if incident.contained_at is not None:
+        out.append(t("decision_already_contained", at=sec.fmt(incident.contained_at, tz, t.lang)))
+    return out
+
+
 def _decision(
     step: ApprovalStep,
     inst: StepInstance,
@@ -175,7 +186,8 @@ def _decisions(
             and inst.status not in (StepStatus.done, StepStatus.skipped)
             and incident.is_open
         ):
-            asked.append(_decision(step, inst, playbook, t, tz, now, step.recommendation_for(chosen_options(incident))))
+            view = _decision(step, inst, playbook, t, tz, now, step.recommendation_for(chosen_options(incident)))
+            asked.append(view.model_copy(update={"already": _already(incident, t, tz)}))
     return asked, taken
 
 

@@ -74,6 +74,7 @@ class DecisionView(_View):
     ready: bool  # its predecessors are done: the question is open now
     if_no_decision: str
     owner: str
+    already: list[str] = []  # what the record already says that bears on the question (declared, contained)
 
 
 class ConclusionView(_View):
