@@ -217,3 +217,15 @@ def test_times_and_their_label_follow_the_configured_timezone() -> None:
         r = build_from(incident, [alert], lang="ja", tz=tz, now=incident.opened_at, detector_titles={}, playbook=None)
         assert r.zone == label and r.conclusion.lead[0].startswith(first)
         assert label in render_incident(r, "html")
+
+
+def test_every_country_code_is_named_in_both_languages() -> None:
+    """A country outside the usual list is named from ISO 3166 (with its Japanese name),
+    never hidden behind 「その他の国」; a code that is no country says so."""
+    from soc.incidents.naming import value_text
+
+    field = "source.geo.country_iso_code"
+    japanese = ["中国", "メキシコ", "エジプト", "ナイジェリア"]
+    assert [value_text(field, c, "ja") for c in ("CN", "MX", "EG", "ng")] == japanese
+    assert [value_text(field, c, "en") for c in ("CN", "MX", "EG", "ng")] == ["China", "Mexico", "Egypt", "Nigeria"]
+    assert value_text(field, "ZZ", "ja") == "不明な国" and value_text(field, "ZZ", "en") == "ZZ"

@@ -18,7 +18,11 @@ titles): one rule.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable, Mapping
+from functools import cache
+
+import pycountry
 
 from soc.incidents.models import Incident
 from soc.vocab import Bilingual
@@ -123,13 +127,34 @@ _COUNTRIES: dict[str, tuple[str, str]] = {
 
 
 def value_text(field: str, value: str, lang: str) -> str:
-    """A value as a reader knows it: a country code becomes the country's name."""
+    """A value as a reader knows it: a country code becomes the country's name (the names
+    the city's documents use for the usual ones, ISO 3166 with its Japanese translation
+    from ``pycountry`` for every other, so no country is hidden behind 「その他の国」)."""
     if field.endswith("country_iso_code"):
         known = _COUNTRIES.get(value.upper())
         if known:
             return known[0] if lang == "ja" else known[1]
-        return "その他の国" if lang == "ja" else value
+        iso = _iso_country(value.upper(), lang)
+        if iso:
+            return iso
+        return "不明な国" if lang == "ja" else value
     return value
+
+
+@cache
+def _iso_country(code: str, lang: str) -> str | None:
+    country = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
+    if country is None:
+        return None
+    name = str(getattr(country, "common_name", None) or country.name)
+    if lang != "ja":
+        return name
+    try:
+        japanese = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ja"])
+    except OSError:
+        return None
+    translated = japanese.gettext(str(country.name))
+    return translated if translated != country.name else None
 
 
 def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None) -> str:
