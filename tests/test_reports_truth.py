@@ -192,6 +192,10 @@ def test_obligations_due_and_sent_are_stated(ctx: AppContext, workflow: Workflow
         "en", "the preliminary report went to the Personal Information Protection Commission (reference PPC-1)"
     )
     assert ppc.says("en", "the residents concerned were notified.")
+    # the timeline and the changes since the previous edition name them the same way
+    assert "個人情報保護委員会への速報：報告済み" in [c.text for c in ppc.ja.edition.changes]
+    assert ppc.says("ja", "本人（住民）への通知：報告済み（m.tanaka）") and not ppc.says("ja", "：速報への報告")
+    assert ppc.says("en", "Preliminary report to the Personal Information Protection Commission: sent (m.tanaka)")
 
 
 def test_the_conclusion_follows_the_phase_to_closed(ctx: AppContext, workflow: Workflow, incident_id: str) -> None:

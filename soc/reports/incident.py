@@ -35,7 +35,7 @@ from soc.reports.models import (
     OptionView,
     StepRow,
 )
-from soc.reports.words import when, zone_label
+from soc.reports.words import obligation_subject, when, zone_label
 
 __all__ = ["build_from", "build_report", "edition_label"]
 
@@ -202,7 +202,8 @@ def _needs(
             )
     for o in incident.obligations:
         if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at - now < timedelta(days=2):
-            out.append(t("need_obligation", label=o.label(t.lang), due=sec.fmt(o.due_at, tz, t.lang)))
+            subject = obligation_subject(o.kind, o.label(t.lang), t)
+            out.append(t("need_obligation", label=o.label(t.lang), subject=subject, due=sec.fmt(o.due_at, tz, t.lang)))
     if incident.is_open and incident.acknowledged_at is None:
         out.append(t("need_acknowledge", tier=role(incident.tier), due=sec.fmt(incident.ack_due_at, tz, t.lang)))
     return out

@@ -32,7 +32,7 @@ from soc.reports.models import (
     TechniqueRow,
     TimelineRow,
 )
-from soc.reports.words import about, entity_text, field_name, until, value_text, when
+from soc.reports.words import about, entity_text, field_name, obligation_subject, until, value_text, when
 from soc.vocab import format_duration
 
 __all__ = [
@@ -325,7 +325,9 @@ def _audit_text(
     if action == "obligation" and " -> " in detail:
         kind, status = detail.split(" -> ", 1)
         label = next((o.label(t.lang) for o in obligations if o.kind == kind), kind)
-        return t("timeline_obligation", kind=label, status=_translated(t, f"obligation_{status}", status), actor=actor)
+        subject = obligation_subject(kind, label, t)
+        status_text = _translated(t, f"obligation_{status}", status)
+        return t("timeline_obligation", kind=label, subject=subject, status=status_text, actor=actor)
     if action == "impact":
         return t("timeline_impact", detail=_impact_text(detail, t), actor=actor) + why
     return None  # open, join, notes, assignments: not for the CISO's timeline
@@ -441,6 +443,7 @@ def change_rows(
             text = t(
                 "change_obligation",
                 kind=obligation_label(c.subject),
+                subject=obligation_subject(c.subject, obligation_label(c.subject), t),
                 status=_translated(t, f"obligation_{c.after}", c.after),
             )
         elif c.kind == "overdue":
@@ -448,7 +451,8 @@ def change_rows(
             if what == "step":
                 text = t("change_overdue_step", step=step_title(name))
             elif what == "obligation":
-                text = t("change_overdue_obligation", kind=obligation_label(name))
+                label = obligation_label(name)
+                text = t("change_overdue_obligation", kind=label, subject=obligation_subject(name, label, t))
             else:
                 text = t("change_overdue_ack")
         else:
