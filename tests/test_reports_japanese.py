@@ -193,3 +193,19 @@ def test_detector_figures_in_the_appendix_are_in_words(kind: str) -> None:
     if kind == "spike":
         top = "件数の多い送信元：送信元アドレス 45.183.238.148（40件）、送信元アドレス 45.54.169.204（4件）"
         assert top in shown_ja
+
+
+def test_english_report_text_has_no_japanese_brackets() -> None:
+    """The brackets around a close reason are the report language's (「（真陽性）」 / " (True positive)")."""
+    from zoneinfo import ZoneInfo
+
+    from soc.alerts.models import AlertStatus, CloseReason
+    from soc.reports.i18n import Translator
+    from soc.reports.sections import evidence_rows
+
+    alert = make_alert("failed-login-burst", {"user.name": "k.mori"})
+    alert = alert.model_copy(update={"status": AlertStatus.closed, "close_reason": CloseReason.true_positive})
+    tz = ZoneInfo("Asia/Tokyo")
+    (en,) = evidence_rows([alert], Translator("en"), tz, lambda d: d)
+    (ja,) = evidence_rows([alert], Translator("ja"), tz, lambda d: d)
+    assert en.status == "closed (True positive)" and ja.status.endswith("（真陽性）"), (en.status, ja.status)

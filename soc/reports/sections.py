@@ -229,7 +229,7 @@ def next_step_rows(
     rows = []
     for s in open_steps[:8]:
         state = sla_state(s, now) if s.ready_at is not None else None
-        owner = role(s.owner) + (f"（{', '.join(s.assignees)}）" if s.assignees else "")
+        owner = role(s.owner) + (t("lp") + t("list_sep").join(s.assignees) + t("rp") if s.assignees else "")
         rows.append(
             NextStepRow(
                 title=s.title(t.lang),
@@ -566,7 +566,7 @@ def evidence_rows(
     for a in alerts:
         status = t(f"alert_{a.status.value}")
         if a.close_reason is not None:
-            status += f"（{t(f'reason_{a.close_reason.value}')}）"
+            status += t("lp") + t(f"reason_{a.close_reason.value}") + t("rp")
         distinct = "—"
         if a.distinct_count is not None:
             distinct = f"{a.distinct_count}（{field_name(a.distinct_field or '', t.lang)}）"
