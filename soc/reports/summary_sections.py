@@ -42,7 +42,7 @@ ESCALATION_KINDS = (
     "step-breached",
     "obligation-overdue",
 )
-BREACH_ROWS = 8  # rows of the escalation table; the rest is counted
+BREACH_ROWS = 6  # rows of the escalation table; the rest is counted
 ERROR_CHARS = 160  # a failing detector's last error is cut to this many characters
 
 
