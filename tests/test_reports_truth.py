@@ -29,6 +29,7 @@ from soc.reports.gather import gather_incident
 from soc.reports.incident import build_report
 from soc.reports.models import IncidentReport
 from soc.reports.service import issue_edition, load_definitions
+from soc.vocab import Bilingual
 from tests import test_reports_editions as editions
 from tests.test_reports_summary import PERIOD, case, ops  # noqa: F401  (fixtures)
 
@@ -251,14 +252,19 @@ def test_ppc_deadlines_have_one_source(
     # the fallback table (no tracker rows yet) follows a changed rule too
     rule = obligations.RULES[ObligationKind.ppc_final]
     monkeypatch.setitem(
-        obligations.RULES, ObligationKind.ppc_final, dataclasses.replace(rule, within=timedelta(days=31))
+        obligations.RULES,
+        ObligationKind.ppc_final,
+        dataclasses.replace(
+            rule, within=timedelta(days=31), rule=Bilingual(en="within 31 days of awareness", ja="認知から31日以内")
+        ),
     )
     bare = incident.model_copy(update={"obligations": [], "personal_data_possible": True})
     from soc.reports.incident import build_from
 
     report = build_from(bare, [], lang="ja", tz=ctx.settings.tz, now=ctx.clock.now(), detector_titles={}, playbook=None)
-    final = next(d.due for d in report.deadlines if "確報" in d.label)
-    assert final.startswith("2026年12月24日（木）")  # 23 Nov + 31 days
+    final = next(d for d in report.deadlines if "確報" in d.label)
+    assert final.due.startswith("2026年12月24日（木）")  # 23 Nov + 31 days
+    assert final.label == "確報（認知から31日以内）"  # the rule's words too, not a second copy of "30日"
 
 
 def test_a_branch_recommendation_must_name_real_options() -> None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from soc.alerts.models import Alert
 from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
 from soc.incidents.naming import field_name, shown_title, target_text
-from soc.incidents.obligations import due_dates
+from soc.incidents.obligations import RULES, due_dates
 from soc.incidents.steps import chosen_options, sla_state
 from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports import sections as sec
@@ -340,11 +340,14 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
     """PPC preliminary and final reports, counted from awareness by the obligation tracker's
     own rules (``soc.incidents.obligations.RULES``); until aware_at is set, say when the clock starts."""
     aware = incident.aware_at
+    # the rule each deadline follows, in words, from the tracker's rules (never a second copy)
+    preliminary = t("deadline_preliminary", rule=RULES[ObligationKind.ppc_preliminary].rule(t.lang))
+    final = t("deadline_final", rule=RULES[ObligationKind.ppc_final].rule(t.lang))
     if aware is None:
         pending = t("deadline_starts_on_awareness")
         return [
-            DeadlineRow(label=t("deadline_preliminary"), due=pending),
-            DeadlineRow(label=t("deadline_final"), due=pending),
+            DeadlineRow(label=preliminary, due=pending),
+            DeadlineRow(label=final, due=pending),
         ]
     lang = t.lang
     first, hard = due_dates(ObligationKind.ppc_preliminary, aware, malicious=incident.malicious_act)
@@ -357,11 +360,11 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
 
     return [
         DeadlineRow(
-            label=t("deadline_preliminary"),
+            label=preliminary,
             due=t("deadline_window", start=day(first, (first, hard)), end=day(hard, (first, hard))),
         ),
         DeadlineRow(
-            label=t("deadline_final"),
+            label=final,
             due=t(
                 "deadline_final_due",
                 normal=day(normal, (normal, malicious)),
