@@ -229,3 +229,17 @@ def test_every_country_code_is_named_in_both_languages() -> None:
     assert [value_text(field, c, "ja") for c in ("CN", "MX", "EG", "ng")] == japanese
     assert [value_text(field, c, "en") for c in ("CN", "MX", "EG", "ng")] == ["China", "Mexico", "Egypt", "Nigeria"]
     assert value_text(field, "ZZ", "ja") == "不明な国" and value_text(field, "ZZ", "en") == "ZZ"
+
+
+def test_english_counts_read_as_english() -> None:
+    """「1 alert(s)」 is system output: a count in an English sentence takes its noun's
+    number (and the verb after it), and a value from a log is never changed."""
+    from soc.reports.i18n import Translator
+
+    t = Translator("en")
+    one = t("concl_detected", first="a", last="b", what="3 file(s) are", target="x", alerts=1, events=40)
+    assert one.endswith("(1 alert, 40 events).") and "“3 file(s) are”" in one
+    assert t("narr_untriaged", n=1) == "1 alert is not yet triaged."
+    assert t("narr_untriaged", n=2) == "2 alerts are not yet triaged."
+    assert t("concl_evidence", n=1).startswith("1 piece of evidence")
+    assert "(s)" in Translator("en")._catalog["concl_evidence"]  # the catalogue keeps one form for both

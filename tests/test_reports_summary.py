@@ -202,9 +202,9 @@ def test_summary_figures_on_a_hand_checked_case(case: AppContext) -> None:
     assert (r.incidents.opened, r.incidents.closed, r.incidents.open_at_end) == (2, 1, 1)
     assert r.incidents.opened_by_severity == [0, 0, 1, 1]
     mttd, mtta, mttr = r.kpis
-    assert mttd.value == "30 min" and mttd.basis == "4 case(s)"
-    assert mtta.value == "about 1 hour" and mtta.basis == "1 case(s)"
-    assert mttr.value == "about 3 hours" and mttr.basis == "1 case(s)"
+    assert mttd.value == "30 min" and mttd.basis == "4 cases"
+    assert mtta.value == "about 1 hour" and mtta.basis == "1 case"
+    assert mttr.value == "about 3 hours" and mttr.basis == "1 case"
     assert len(r.top_entities) == 4 and all(e.alerts == 1 and e.events == 10 for e in r.top_entities)
     assert f"account {HOSTILE}, source address 203.0.113.66" in {e.entity for e in r.top_entities}
     assert r.health.datasets == ["VPN gateway log", "Windows security log"]
@@ -213,13 +213,12 @@ def test_summary_figures_on_a_hand_checked_case(case: AppContext) -> None:
     assert r.health.gaps == ["VPN gateway log (Tue 24 Nov)"]
     # the first page says it in words: what happened, the trend, what needs attention
     assert r.narrative[0] == (
-        "In this period soc raised 4 alert(s) (40 related event(s)); 2 incident(s) were opened and 1 closed."
+        "In this period soc raised 4 alerts (40 related events); 2 incidents were opened and 1 closed."
         " 1 remain open at the end."
     )
     assert r.narrative[1].startswith("Against the previous period of the same length, alerts went from 0 to 4 (up 4)")
     assert (
-        "1 alert(s) are not yet triaged." in r.attention
-        and "Some logs did not arrive: VPN gateway log" in r.attention[-2]
+        "1 alert is not yet triaged." in r.attention and "Some logs did not arrive: VPN gateway log" in r.attention[-2]
     )
     assert r.trend_as_table and [(x.alerts, x.incidents) for x in r.trend_rows] == [(2, 0), (2, 2)]
     assert r.period == "Mon 23 Nov – Tue 24 Nov 2026"

@@ -125,7 +125,7 @@ def test_step_outcomes_evidence_and_containment_are_stated(
     assert evidence.says("ja", "11月23日（月）11時40分、「侵害されたアカウントの封じ込め」を完了しました（m.tanaka）。")
     assert evidence.says("en", "On Mon 23 Nov 11:40, “Contain the compromised accounts” was completed (m.tanaka).")
     assert evidence.says("ja", "証跡を1件記録しています（付録参照）。", "ad://disable/k.mori")
-    assert evidence.says("en", "1 piece(s) of evidence recorded", "ad://disable/k.mori")
+    assert evidence.says("en", "1 piece of evidence recorded", "ad://disable/k.mori")
     assert "証跡を1件追加" in [c.text for c in evidence.ja.edition.changes]
 
     workflow.complete_step(incident_id, "block-source", actor="m.tanaka", evidence=["utm://rule/4411"])
