@@ -567,6 +567,7 @@ def test_a_week_of_forty_detectors_and_silent_log_sources_stays_short() -> None:
         assert sum(d.alerts for d in r.detectors) == r.alerts_total == 820
         assert sum(d.events for d in r.detectors) == sum(10 * (40 - i) for i in range(40))
         assert len(r.health.gaps) == 2, r.health.gaps  # one item per log source, not one per day
+        assert any(r.health.gaps[0] in a and r.health.gaps[1] in a for a in r.attention)  # page 1 names both
         if lang == "ja":
             assert "11月23日（月）、11月26日（木）〜11月28日（土）" in r.health.gaps[0], r.health.gaps
             assert "11月23日（月）〜11月28日（土）" in r.health.gaps[1]

@@ -248,7 +248,8 @@ def build_summary_from(
     if detector_health.failing:
         attention.append(t("narr_failing", n=len(detector_health.failing)))
     if health.gaps:
-        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4])))
+        more = t("and_more", n=len(health.gaps) - 4) if len(health.gaps) > 4 else ""
+        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4]) + more))
     if detector_health.never_run:
         attention.append(t("narr_never_run", n=len(detector_health.never_run)))
     return SummaryReport(
