@@ -153,3 +153,11 @@ def test_family_follows_the_zeek_log_name_also_for_logs_converted_from_a_pcap() 
     assert truth.family_of(Path("x/sandcat-http.log")) == "dns-proxy"
     assert truth.family_of(Path("x/quasarrat-conn.log")) == "network"
     assert truth.family_of(Path("x/conn.log")) == "network"
+
+
+def test_a_plain_http_beacon_in_a_proxy_log_is_one_alert(settings: Settings, ctx: AppContext, tmp_path: Path) -> None:
+    """CALDERA Sandcat's HTTP check-ins (Zeek http.log): beaconing-proxy alerts on them;
+    beaconing-tls, which reads flows and ssl.log server names, does not alert a second time."""
+    (sandcat,) = [ex for ex in EXCERPTS if ex.name == "caldera-pcap/sandcat-http.log"]
+    run = run_excerpt(sandcat, cli_env(settings.es_url, settings.index_prefix, tmp_path))
+    assert sorted(a["detector"] for a in run.alerts) == ["beaconing-proxy"], run.alerts
