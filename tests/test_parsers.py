@@ -579,6 +579,24 @@ def test_pam_failures_count_once_when_sshd_logs_its_own_line() -> None:
     assert len(ids) == len(set(ids))  # the 4 events of one line have distinct, stable ids
 
 
+def test_a_pam_failure_for_an_unknown_account_takes_the_name_sshd_logs(cli: CliRunner, tmp_path: Path) -> None:
+    """Debian's OpenSSH + PAM (captured here, Hydra spraying 22 names): for an account that
+    does not exist PAM writes no ``user=``; sshd's "Failed password for invalid user X" of the
+    same connection names it. The PAM event gets the name (one attempt still counts once),
+    so `soc ingest` reports no authentication event without a user."""
+    real = REPO / "tests/fixtures/real/captured-lab/hydra-spray-auth.log"
+    lines = [line for line in real.read_text(encoding="utf-8").splitlines() if "sshd[24352]" in line]
+    results = [r for r in PARSERS["sshd"](lines, source="s", tz=UTC, reference=NEW_YEAR) if isinstance(r, Parsed)]
+    pam = [r.doc for r in results if r.doc["event"]["action"] == "ssh-pam-auth-failure"]
+    assert len(pam) == 1 and " user=" not in lines[2]
+    assert pam[0]["user"]["name"] == "administrator" and pam[0]["event"]["outcome"] == "unknown"
+    assert pam[0]["source"]["domain"] == "localhost"
+    failed = [r.doc for r in results if r.doc["event"]["action"] == "ssh-login-failed"]
+    assert [d["event"]["outcome"] for d in failed] == ["failure"]
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(real)])
+    assert res.exit_code == 0 and "incomplete: 0\n" in res.output, res.output
+
+
 def test_pam_only_logging_counts_every_failure_and_reads_host_names() -> None:
     lines = [
         "Nov 23 09:00:00 web01 sshd[100]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
