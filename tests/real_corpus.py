@@ -60,8 +60,16 @@ class Truth(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    repository: str = Field(
-        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="owner/name of the public repository the excerpt is from"
+    repository: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$",
+        description="owner/name of the public repository the excerpt is from",
+    )
+    captured: str | None = Field(
+        default=None,
+        min_length=1,
+        description="instead of a repository: the real tools (and versions) that produced this log here, "
+        "where no permissively licensed public log of the attack exists (commands in SOURCES.md)",
     )
     format: Literal["ecs", "sshd", "windows-json", "zeek", "fortigate", "cef", "iptables"]
     family: Family | None = Field(
@@ -82,6 +90,8 @@ class Truth(BaseModel):
 
     @model_validator(mode="after")
     def _benign_xor_attacks(self) -> Truth:
+        if (self.repository is None) == (self.captured is None):
+            raise ValueError("a truth file names either its public repository or the tools it was captured with")
         if self.benign == bool(self.attacks):
             raise ValueError("a truth file is either benign: true or lists attacks (not both, not neither)")
         if self.benign_gap and not self.benign:
@@ -90,6 +100,11 @@ class Truth(BaseModel):
             if not self.start <= first <= last <= self.end:
                 raise ValueError(f"span {first}..{last} is not within {self.start}..{self.end}")
         return self
+
+    @property
+    def source(self) -> str:
+        """Where the excerpt comes from: ``owner/name``, or ``captured here (tools)``."""
+        return self.repository or f"captured here ({self.captured})"
 
     def family_of(self, path: Path) -> Family:
         """The log family this excerpt stands for in the per-family table."""

@@ -299,7 +299,9 @@ def test_zeek_conn_tsv_exact_fields() -> None:
     assert by_line[9] == {
         "@timestamp": "2026-11-23T00:00:01.123Z",
         "event": {
-            "id": "zeek-" + hashlib.sha256(b"conn|CkQ3aB1xYz2").hexdigest()[:32],  # the flow's uid, not the line
+            # the flow (start second, protocol, addresses, ports), not the line nor the sensor's uid
+            "id": "zeek-"
+            + hashlib.sha256(b"conn|2026-11-23T00:00:01|tcp|10.20.1.5|52344|93.184.216.34|443").hexdigest()[:32],
             "kind": "event",
             "category": ["network"],
             "type": ["connection"],
@@ -577,6 +579,24 @@ def test_pam_failures_count_once_when_sshd_logs_its_own_line() -> None:
     assert len(ids) == len(set(ids))  # the 4 events of one line have distinct, stable ids
 
 
+def test_a_pam_failure_for_an_unknown_account_takes_the_name_sshd_logs(cli: CliRunner, tmp_path: Path) -> None:
+    """Debian's OpenSSH + PAM (captured here, Hydra spraying 22 names): for an account that
+    does not exist PAM writes no ``user=``; sshd's "Failed password for invalid user X" of the
+    same connection names it. The PAM event gets the name (one attempt still counts once),
+    so `soc ingest` reports no authentication event without a user."""
+    real = REPO / "tests/fixtures/real/captured-lab/hydra-spray-auth.log"
+    lines = [line for line in real.read_text(encoding="utf-8").splitlines() if "sshd[24352]" in line]
+    results = [r for r in PARSERS["sshd"](lines, source="s", tz=UTC, reference=NEW_YEAR) if isinstance(r, Parsed)]
+    pam = [r.doc for r in results if r.doc["event"]["action"] == "ssh-pam-auth-failure"]
+    assert len(pam) == 1 and " user=" not in lines[2]
+    assert pam[0]["user"]["name"] == "administrator" and pam[0]["event"]["outcome"] == "unknown"
+    assert pam[0]["source"]["domain"] == "localhost"
+    failed = [r.doc for r in results if r.doc["event"]["action"] == "ssh-login-failed"]
+    assert [d["event"]["outcome"] for d in failed] == ["failure"]
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(real)])
+    assert res.exit_code == 0 and "incomplete: 0\n" in res.output, res.output
+
+
 def test_pam_only_logging_counts_every_failure_and_reads_host_names() -> None:
     lines = [
         "Nov 23 09:00:00 web01 sshd[100]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
@@ -702,16 +722,49 @@ def test_zeek_underscore_names_read_like_dots() -> None:
 
 
 def test_the_same_flow_from_two_sensors_is_one_event() -> None:
+    """Two Zeek sensors name one connection with two random uids, a few milliseconds and a
+    few bytes apart: one event. The same 5-tuple a minute later (NTP, a port reused) is another."""
     first = raw_line(f"{FB}/connection-json.log", 1)
-    second = first.replace('"orig_bytes":75', '"orig_bytes":74').replace(
-        '"ts":1547188415.857497', '"ts":1547188415.8575'
+    uid = json.loads(first)["uid"]
+    second = (
+        first.replace('"orig_bytes":75', '"orig_bytes":74')
+        .replace('"ts":1547188415.857497', '"ts":1547188415.8605')
+        .replace(f'"uid":"{uid}"', '"uid":"CbLsBs1Q0xq0vKeqh9"')
     )
-    a, b = PARSERS["zeek"]([first, second], source="two", tz=TOKYO, reference=NEW_YEAR)
-    assert isinstance(a, Parsed) and isinstance(b, Parsed)
-    assert a.doc["event"]["id"] == b.doc["event"]["id"] and a.digest == b.digest  # same uid: one event
+    assert second.count("CbLsBs1Q0xq0vKeqh9") == 1
+    later = first.replace('"ts":1547188415.857497', '"ts":1547188475.857497')
+    a, b, c = PARSERS["zeek"]([first, second, later], source="two", tz=TOKYO, reference=NEW_YEAR)
+    assert isinstance(a, Parsed) and isinstance(b, Parsed) and isinstance(c, Parsed)
+    assert a.doc["event"]["id"] == b.doc["event"]["id"] and a.digest == b.digest  # one flow, two sensors
+    assert c.doc["event"]["id"] != a.doc["event"]["id"]  # the same addresses a minute later
     dns_a, dns_b = (raw_line(f"{FB}/dns-json.log", n) for n in (2, 3))  # one uid per query in this file
     x, y = PARSERS["zeek"]([dns_a, dns_b], source="d", tz=TOKYO, reference=NEW_YEAR)
     assert isinstance(x, Parsed) and isinstance(y, Parsed) and x.doc["event"]["id"] != y.doc["event"]["id"]
+
+
+def test_cli_two_sensors_logging_one_transfer_count_its_bytes_once(
+    cli: CliRunner, ctx: AppContext, tmp_path: Path
+) -> None:
+    """`soc ingest --format zeek` of two sensors' conn.log (each its own uids and clock skew):
+    the second file adds nothing, so volume and count detectors see each flow once."""
+    header = (
+        "#separator \\x09\n#path\tconn\n"
+        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_bytes\tresp_bytes\tconn_state\n"
+        "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount\tcount\tstring\n"
+    )
+    for sensor, (skew, prefix) in {"a": (0.0, "Ca"), "b": (0.004, "Cb")}.items():
+        rows = [
+            f"{1795950000.25 + i * 60 + skew:.6f}\t{prefix}{i}\t10.20.3.7\t{40000 + i}\t45.33.32.156\t443\ttcp"
+            f"\t{30_000_000 - int(skew * 1000)}\t2000\tSF"
+            for i in range(10)
+        ]
+        (tmp_path / f"{sensor}-conn.log").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    one = cli.invoke(app, ["ingest", "--format", "zeek", str(tmp_path / "a-conn.log")])
+    assert one.exit_code == 0 and "indexed: 10\n" in one.output, one.output
+    two = cli.invoke(app, ["ingest", "--format", "zeek", str(tmp_path / "b-conn.log")])
+    assert two.exit_code == 0, two.output
+    assert "indexed: 0\n" in two.output and "already_present: 10\n" in two.output, two.output
+    assert ctx.es.count(event_index(ctx.es, "network")) == 10
 
 
 @pytest.mark.parametrize(

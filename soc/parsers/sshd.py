@@ -342,7 +342,8 @@ class _PamTracker:
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
         self.now: datetime | None = None
-        self.sshd_logs: OrderedDict[tuple[str, str], datetime] = OrderedDict()  # connections sshd logged
+        # connections sshd logged a failure of: when, and for which user
+        self.sshd_logs: OrderedDict[tuple[str, str], tuple[datetime, str | None]] = OrderedDict()
         self.pending: OrderedDict[tuple[str, str], _Pending] = OrderedDict()
 
     def clock(self, at: datetime) -> None:
@@ -350,22 +351,22 @@ class _PamTracker:
 
     def hold(self, key: tuple[str, str], at: datetime, events: list[Parsed]) -> Iterator[Parsed]:
         seen = self.sshd_logs.get(key)
-        if seen is not None and abs(at - seen) <= PAM_GRACE * 10:
-            yield from _restating(events)
+        if seen is not None and abs(at - seen[0]) <= PAM_GRACE * 10:
+            yield from _restating(events, seen[1])
             return
         held = self.pending.setdefault(key, (at, []))
         held[1].extend(events)
         while len(self.pending) > self.limit:
             yield from self.pending.popitem(last=False)[1][1]
 
-    def sshd_failure(self, key: tuple[str, str], at: datetime) -> Iterator[Parsed]:
-        self.sshd_logs[key] = at
+    def sshd_failure(self, key: tuple[str, str], at: datetime, user: str | None) -> Iterator[Parsed]:
+        self.sshd_logs[key] = (at, user)
         self.sshd_logs.move_to_end(key)
         while len(self.sshd_logs) > self.limit:
             self.sshd_logs.popitem(last=False)
         held = self.pending.pop(key, None)
         if held is not None:
-            yield from _restating(held[1])
+            yield from _restating(held[1], user)
 
     def due(self) -> Iterator[Parsed]:
         """PAM failures whose connection logged no sshd line within the grace period."""
@@ -400,9 +401,15 @@ class _Copies:
         return start
 
 
-def _restating(events: list[Parsed]) -> Iterator[Parsed]:
+def _restating(events: list[Parsed], user: str | None) -> Iterator[Parsed]:
+    """PAM failures that sshd's own "Failed …" line of the connection counts. PAM leaves out
+    ``user=`` for an account that does not exist; sshd's line names it: the event gets it
+    (not an authentication event without a user, reported as incomplete)."""
     for ev in events:
         ev.doc["event"]["outcome"] = "unknown"  # sshd's own line counts this attempt
+        if user and not (ev.doc.get("user") or {}).get("name"):
+            put(ev.doc, "user.name", user)
+            put(ev.doc, "related.user", [user])
         yield ev
 
 
@@ -437,7 +444,7 @@ def _line(
         return
     doc = event
     if doc["event"]["action"] == "ssh-login-failed":
-        yield from pam.sshd_failure(key, at)
+        yield from pam.sshd_failure(key, at, (doc.get("user") or {}).get("name"))
     first = copies.first(raw, repeat)
     for n in range(repeat):
         yield Parsed(where, _with_id(doc, raw, first + n, last=n == repeat - 1), text=raw)

@@ -7,9 +7,11 @@ JSON lines are recognised by ``_path`` or by their fields, with Zeek's dotted na
 (``id.orig_h``) or the underscores some exporters write (``id_orig_h``). Other Zeek logs
 (files, x509…) are skipped.
 
-A record's ``event.id`` comes from its log, its ``uid`` and the fields that tell apart the
-records of one connection (a DNS transaction, an HTTP request's depth): the same flow seen
-by two sensors, or shipped twice, is one event, not two.
+A record's ``event.id`` comes from its log, the connection's addresses, ports and protocol,
+the second it started in, and the fields that tell apart the records of one connection (a
+DNS transaction, an HTTP request's depth): the same flow seen by two sensors (each gives it
+its own ``uid``, a timestamp a few milliseconds apart and its own byte counts) or shipped
+twice is one event, not two. Only a record without addresses falls back to its ``uid``.
 """
 
 from __future__ import annotations
@@ -342,13 +344,27 @@ class _Header:
         return row
 
 
-def _record_id(kind: str, row: Row, raw: str) -> tuple[str, str | None]:
-    """``(event.id, digest)``: from the connection's uid when the record has one (a second
-    copy of the record is the same event, whatever else differs), else from the raw line."""
-    uid = row.get("uid")
-    if not isinstance(uid, str) or not uid:
-        return event_id(FORMAT, raw), None
-    key = "|".join([kind, uid, *(str(row.get(f, "")) for f in _IDENTITY[kind])])
+# what two sensors agree on about one connection (the uid is each sensor's own random name)
+_FLOW = ("proto", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
+
+
+def _record_id(kind: str, row: Row, raw: str, timestamp: str) -> tuple[str, str | None]:
+    """``(event.id, digest)``: from the connection's addresses, ports and start second, and
+    what tells apart the records of one connection; a second copy of the record, from this
+    sensor or another, is the same event whatever else differs (uid, milliseconds, bytes).
+
+    Two records of one 5-tuple in the same second are one connection (Zeek itself keys
+    connections on the 5-tuple). A record without addresses is keyed on its uid, and one
+    without a uid either on its raw line.
+    """
+    if row.get("id.orig_h") and row.get("id.resp_h"):
+        flow = [timestamp[:19], *(str(row.get(f, "")) for f in _FLOW)]
+    else:
+        uid = row.get("uid")
+        if not isinstance(uid, str) or not uid:
+            return event_id(FORMAT, raw), None
+        flow = [uid]
+    key = "|".join([kind, *flow, *(str(row.get(f, "")) for f in _IDENTITY[kind])])
     return event_id(FORMAT, key), key
 
 
@@ -368,7 +384,7 @@ def _line(raw: str, where: str, header: _Header) -> Iterator[ParseResult]:
         yield Skipped(where, f"zeek {header.path or row.get('_path') or 'log'} is not one soc reads")
         return
     doc = _BUILDERS[kind](row)
-    doc["event"]["id"], digest = _record_id(kind, row, raw)
+    doc["event"]["id"], digest = _record_id(kind, row, raw, str(doc["@timestamp"]))
     yield Parsed(where, doc, digest, text=raw)
 
 

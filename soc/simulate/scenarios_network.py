@@ -361,17 +361,23 @@ def dns_long_names(city: City, slot: Slot, rng: random.Random, ev: EventFactory,
     )
 
 
-def _proxy(ev: EventFactory, at: datetime, *, src: str, proxy: str, domain: str) -> dict[str, Any]:
-    """A request through the forward proxy as a Zeek sensor in front of it logs it
-    (http.log with the requested host, ssl.log with the server name); the simulated
-    city has no such sensor all day, so no observer: it must not look like a log source
-    going silent when the scenario ends."""
-    doc = ev.flow(at, src=src, dst=proxy, port=8080, bytes_out=600, bytes_in=1200)
-    del doc["observer"]
-    doc["event"].update(category=["network", "web"], dataset="zeek.http")
-    doc["url"] = {"domain": domain, "full": f"https://{domain}/"}
-    doc["destination"]["domain"] = domain
-    return doc
+def _proxy(ev: EventFactory, at: datetime, *, src: str, proxy: str, domain: str) -> list[dict[str, Any]]:
+    """An HTTPS request through the forward proxy as a Zeek sensor in front of it logs it:
+    the CONNECT in http.log (category web, the requested host in url.domain) and the TLS
+    handshake inside the tunnel in ssl.log (the server name in destination.domain) —
+    beaconing-proxy reads the first, beaconing-tls the second. The simulated city has no
+    such sensor all day, so no observer: it must not look like a log source going silent
+    when the scenario ends."""
+    http = ev.flow(at, src=src, dst=proxy, port=8080, bytes_out=600, bytes_in=1200)
+    del http["observer"]
+    http["event"].update(category=["network", "web"], dataset="zeek.http")
+    http["url"] = {"domain": domain, "original": f"{domain}:443", "port": 443}
+    http["destination"]["domain"] = domain
+    tls = ev.flow(at + timedelta(milliseconds=40), src=src, dst=proxy, port=8080, bytes_out=0, bytes_in=0)
+    del tls["observer"]
+    tls["event"].update(dataset="zeek.ssl", action="tls-handshake", type=["protocol"])
+    tls["destination"]["domain"] = domain
+    return [http, tls]
 
 
 def beaconing_proxy(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
@@ -387,12 +393,12 @@ def beaconing_proxy(city: City, slot: Slot, rng: random.Random, ev: EventFactory
         for s in rng.sample(city.staff, 12):
             t = slot.at + timedelta(seconds=rng.uniform(0, 60))
             while t < slot.at + timedelta(hours=6):
-                events.append(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain=chat))
+                events.extend(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain=chat))
                 t += timedelta(seconds=60 * rng.uniform(0.97, 1.03))
         s = rng.choice(city.staff)
         t = slot.at
         while t < slot.at + timedelta(hours=6):
-            events.append(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain="wss-primary.slack.com"))
+            events.extend(_proxy(ev, t, src=s.ip, proxy=city.proxy, domain="wss-primary.slack.com"))
             t += timedelta(seconds=30 * rng.uniform(0.95, 1.05))
         return Attack(events, {"url.domain": chat}, "chat and Slack websocket keep-alives through the proxy")
     victim = rng.choice(city.staff)
@@ -401,7 +407,7 @@ def beaconing_proxy(city: City, slot: Slot, rng: random.Random, ev: EventFactory
     k = 0
     while t < slot.at + timedelta(hours=6):
         if k not in (9, 10, 11, 22, 23):  # asleep: five check-ins missed
-            events.append(_proxy(ev, t, src=victim.ip, proxy=city.proxy, domain=domain))
+            events.extend(_proxy(ev, t, src=victim.ip, proxy=city.proxy, domain=domain))
         t += timedelta(seconds=600 * rng.uniform(0.8, 1.2))
         k += 1
     return Attack(
