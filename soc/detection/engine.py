@@ -77,6 +77,7 @@ class RunReport:
     duration_s: float = 0.0
     truncated: int = 0  # candidates a cap kept from being examined (never silent)
     quiet: int = 0  # windows covered without a query: too few matching events to alert (live runs)
+    watermark: datetime | None = None  # live runs: the end of the last window covered, after the run
     error: str | None = None
     per_window: list[WindowFigures] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
@@ -244,6 +245,7 @@ class DetectionEngine:
         state.lag_s = (now - state.watermark).total_seconds() if state.watermark else None
         state.settled = settled
         store.save(state)
+        report.watermark = state.watermark
         self._recorded[detector.id] = seen[1]  # bounded: the matches of the windows of this run
         return report
 
