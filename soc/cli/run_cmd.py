@@ -57,14 +57,15 @@ class RunMonitor:
             with self._lock:
                 self._cycle.not_run += 1
             return
-        state = scheduler.pipeline.engine.state.get(detector_id)
+        # the watermark the run reached (no read of its run state per run)
+        watermark = max((r.watermark for r in result.reports if r.watermark is not None), default=None)
         now = scheduler.ctx.clock.now()
         lines: list[str] = []
         with self._lock:
             c = self._cycle
             c.ran += 1
-            if state.watermark is not None:
-                c.lags[detector_id] = (now - state.watermark).total_seconds()
+            if watermark is not None:
+                c.lags[detector_id] = (now - watermark).total_seconds()
             for report in result.reports:
                 c.alerts += len(report.created)
                 c.extended += len(report.extended)

@@ -72,7 +72,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 "failures": st.consecutive_failures,
                 "last_error": st.last_error,
             }
-            | _lease_fields(leases.get(lease_job_for(d.id)), now)
+            | _lease_fields(leases.get(lease_job_for(d.id, ctx.settings.scheduler.shards)), now)
         )
     if as_json:
         for row in rows:

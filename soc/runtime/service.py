@@ -61,5 +61,6 @@ def serve(config: Path | None = None, *, clock: Clock | None = None, observer: S
         playbooks=playbooks,
         notifier=notifier,
         max_windows_per_run=settings.scheduler.max_windows_per_run,
+        shards=settings.scheduler.shards,
         observer=observer,
     ).run_forever()
