@@ -145,3 +145,32 @@ def test_a_trigger_may_name_a_disabled_detector(monkeypatch: pytest.MonkeyPatch,
     assert res.exit_code == 0, res.output
     shipped = len(list((REPO / "detectors").rglob("*.yml")))
     assert f"✓ {shipped - 1} detector(s)" in res.output
+
+
+def test_the_scheduler_accepts_and_refuses_what_validate_does(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`soc run` loads definitions through the same checks as `soc validate`: a disabled
+    detector a playbook names does not stop it, a route to a role no playbook has does."""
+    from soc.config import load_settings
+    from soc.context import AppContext
+    from soc.runtime.service import load_definitions
+
+    detectors = tmp_path / "detectors"
+    shutil.copytree(REPO / "detectors", detectors)
+    [silent] = [p for p in detectors.rglob("*.yml") if "id: silent-log-source\n" in p.read_text()]
+    silent.write_text(
+        silent.read_text().replace("id: silent-log-source\n", "id: silent-log-source\nenabled: false\n", 1)
+    )
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(detectors))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
+    config = tmp_path / "soc.toml"
+    config.write_text("")
+    loaded, playbooks = load_definitions(AppContext.from_settings(load_settings(config)))
+    assert "silent-log-source" not in {d.id for d in loaded}
+    assert len(loaded) == len(list((REPO / "detectors").rglob("*.yml"))) - 1 and playbooks
+
+    config.write_text(
+        f'[[notify.destinations]]\nkind = "outbox"\nname = "ob"\ndirectory = "{tmp_path}"\nroles = ["mayer"]\n'
+    )
+    with pytest.raises(DefinitionErrors) as err:
+        load_definitions(AppContext.from_settings(load_settings(config)))
+    assert "destination 'ob': no playbook has the role 'mayer'" in str(err.value)

@@ -174,7 +174,11 @@ class DetectionEngine:
         except BaseException:
             self.alerts.discard()  # nothing half-written, the lock let go: the run is evaluated again
             raise
-        self.alerts.flush()  # one _bulk and one refresh per run: escalation and listings search what it wrote
+        # one _bulk and one refresh per run: escalation and listings search what it wrote
+        merged = self.alerts.flush()
+        if merged:  # another writer created these episodes first: this run extended them
+            report.extended += [a for a in report.created if a.id in merged]
+            report.created = [a for a in report.created if a.id not in merged]
         report.duration_s = time.perf_counter() - began
         return report
 
