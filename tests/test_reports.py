@@ -21,7 +21,7 @@ from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
 from soc.reports.i18n import LANGS, catalog
 from soc.reports.incident import build_from
-from soc.reports.render import md_escape, render_incident
+from soc.reports.render import environment, md_escape, render_incident
 from soc.vocab import Bilingual
 from tests.test_incidents import make_alert
 
@@ -243,3 +243,17 @@ def test_english_counts_read_as_english() -> None:
     assert t("narr_untriaged", n=2) == "2 alerts are not yet triaged."
     assert t("concl_evidence", n=1).startswith("1 piece of evidence")
     assert "(s)" in Translator("en")._catalog["concl_evidence"]  # the catalogue keeps one form for both
+
+
+def test_the_html_title_holds_no_markup(ctx: AppContext, incident_id: str, tmp_path: Path) -> None:
+    """The browser shows a ``<title>`` as text: break opportunities (``<wbr>``) or tags
+    there would appear literally in the tab."""
+    page = environment().from_string("<title>{{ v | plain }}</title><p>{{ v }}</p>")
+    out = page.render(v="a" * 70 + "\u202e<b>")
+    title, body = out.split("</title>")
+    assert "<wbr>" in body and "<wbr>" not in title
+    assert title == "<title>" + "a" * 70 + "\\u202e&lt;b&gt;"
+    for lang in LANGS:
+        html = write_incident_report(ctx, incident_id, lang=lang, fmt="html", out_dir=tmp_path).read_text()
+        shown = html.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert "<" not in shown and incident_id in shown

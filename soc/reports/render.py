@@ -164,6 +164,13 @@ def _full(ctx: Context, value: Any) -> Any:
     return Markup('<span class="full">%s</span>') % _breakable(text, every=FULL_LINE, joint=_NEWLINE)
 
 
+@pass_context
+def _plain(ctx: Context, value: Any) -> Markup:
+    """A value where HTML cannot hold markup (the ``<title>``: a ``<wbr>`` there shows as
+    text in the browser's tab): escaped, controls shown visibly, long runs shortened."""
+    return escape(shorten_runs(_shown(str(value)), _lang(ctx)))
+
+
 def _is_long(value: Any) -> bool:
     """Whether printing *value* shortens it (the appendix then prints it whole)."""
     return re.search(_LONG, str(value)) is not None
@@ -182,6 +189,7 @@ def environment() -> Environment:
     env.filters["md"] = md_escape
     env.filters["svg"] = svg
     env.filters["full"] = _full
+    env.filters["plain"] = _plain
     env.tests["long"] = _is_long
     return env
 
