@@ -13,11 +13,13 @@ __all__ = [
     "ATTACK_ID_RE",
     "AttackId",
     "Bilingual",
+    "Note",
     "Duration",
     "Segment",
     "Severity",
     "format_duration",
     "iso",
+    "localized",
     "parse_duration",
     "parse_time",
 ]
@@ -157,3 +159,13 @@ class Bilingual(BaseModel):
 
     def __call__(self, lang: str) -> str:
         return self.ja if lang == "ja" else self.en
+
+
+Note = Annotated[str, Field(min_length=1)] | Bilingual
+"""A detector's prose (rationale, a false positive, a tuning note): ``{en, ja}`` as shipped
+detectors write it, or one plain string (a site's own detector) shown as written in both."""
+
+
+def localized(note: Note, lang: str) -> str:
+    """*note* in *lang*: a plain string is the same in every language."""
+    return note if isinstance(note, str) else note(lang)

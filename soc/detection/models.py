@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from soc.calendar import CalendarSettings
 from soc.ecs import field_type, is_known_field
-from soc.vocab import AttackId, Bilingual, Duration, Segment, Severity
+from soc.vocab import AttackId, Bilingual, Duration, Note, Segment, Severity
 
 __all__ = [
     "DETECTOR_MODELS",
@@ -221,9 +221,11 @@ class _DetectorBase(_Strict):
     suppress_for: Duration | None = Field(
         default=None, description="fold new episodes of the same entity into its alert for this long"
     )
-    rationale: str = Field(min_length=1, description="why this detector and these thresholds; cite references")
-    false_positives: list[str] = Field(default_factory=list)
-    tuning: list[str] = Field(default_factory=list)
+    rationale: Note = Field(
+        description="why this detector and these thresholds; cite references. {en, ja}, or one string shown in both",
+    )
+    false_positives: list[Note] = Field(default_factory=list, description="each {en, ja}, or one string")
+    tuning: list[Note] = Field(default_factory=list, description="each {en, ja}, or one string")
     references: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 

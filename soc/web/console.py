@@ -17,6 +17,7 @@ from soc.detection.models import Detector
 from soc.errors import SocError
 from soc.playbooks.models import Playbook
 from soc.textsafe import visible
+from soc.vocab import localized
 from soc.web import i18n
 from soc.web.oidc import OidcProvider
 from soc.web.roles import Permission, Role, allowed
@@ -172,6 +173,7 @@ class Console:
             event_time=lambda value: i18n.event_time(value, tz),
             local_iso=lambda dt: dt.astimezone(tz).isoformat(timespec="minutes") if dt else "",
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
+            note=lambda n: localized(n, lang),
             lab=lambda v: i18n.label(str(v), lang),
             dtitle=lambda a: self._detector_title(a.detector, a.title, lang),
             Role=Role,

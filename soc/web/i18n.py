@@ -62,6 +62,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "none": ("該当なし", "None"),
     "attack": ("ATT&CK", "ATT&CK"),
     "rationale": ("検知の根拠", "Rationale"),
+    "false_positives": ("想定される誤検知", "Known false positives"),
     "tuning": ("チューニング", "Tuning notes"),
     "events": ("元のイベント", "Events behind it"),
     "all_fields": ("全フィールド", "All fields"),
