@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from soc.detection.loader import detector_files, load_detector_file, load_detectors
-from soc.detection.models import DETECTOR_MODELS, detector_json_schema
+from soc.cjk import CJK_SPACE
+from soc.detection.models import DETECTOR_MODELS, ThresholdDetector, detector_json_schema
 from soc.ecs import is_known_field
 from soc.errors import DefinitionErrors
+from soc.vocab import Bilingual, localized
 from tests.definition_checks import assert_fixture_error
+from tests.test_reports_japanese import _ID, _WORD, GLOSSARY
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = detector_files(REPO / "detectors")
+SHIPPED_IDS = {p.stem for p in SHIPPED}
+# Names, not words, that the Japanese notes write in Latin letters: products, tools, protocols
+# and standards (what is a value, a field, a rule or a file the operator types goes in backticks).
+NOTE_TERMS = {
+    "A/AAAA", "CDN", "CIS", "CISA", "CVE-2024-6387", "Cobalt", "Strike", "CrowdSec", "DKIM", "DMARC", "SPF",
+    "DNSExfiltrator", "ECS", "EQL", "ElastAlert", "Elastic", "Elasticsearch", "Filebeat", "Logstash", "FortiOS",
+    "GeoIP", "JPCERT/CC", "LDAP", "MAC", "MAD", "NAT", "NLA", "NTP", "NetBIOS", "Okta", "PDC", "Protection",
+    "QuasarRAT", "RAT", "RPC", "SCCM", "WSUS", "FTP", "SFTP", "SSL-VPN", "STUN/TURN", "SYN", "UDP", "Sigma",
+    "Splunk", "Teams", "Wazuh", "WebSocket", "WinRM", "base32", "base64", "dnscat2", "iodine", "kerbrute", "nmap",
+    "ping",
+}  # fmt: skip
 INVALID = sorted((REPO / "tests/fixtures/invalid/detectors").glob("*.yml"))
 
 
@@ -100,3 +116,47 @@ def test_exclusions_on_lower_cased_fields_are_lower_case(path: Path) -> None:
                 continue
             upper = [v for v in _values(value) if isinstance(v, str) and v != v.lower()]
             assert upper == [], f"{path.name}: {where}.{field} has {upper}: the parsers index it lower-case"
+
+
+def _stray_english(ja: str) -> list[str]:
+    """Latin words in Japanese text that are neither a name nor an identifier in backticks."""
+    text = re.sub(r"0x[0-9A-Fa-f]+", "", re.sub(r"`[^`]*`", "", ja))  # identifiers, Windows status codes
+    names = GLOSSARY | NOTE_TERMS | SHIPPED_IDS
+    return sorted({w for w in _WORD.findall(text) if w not in names and not _ID.match(w.rstrip("."))})
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_detector_notes_are_in_japanese_too(path: Path) -> None:
+    """A Japanese operator reads why a detector fires, its false positives and its tuning
+    in Japanese: every note is bilingual, with no stray English and no folding holes, and a
+    YAML key the Japanese note tells the operator to change is one the detector has."""
+    d = load_detector_file(path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for note in [d.rationale, *d.false_positives, *d.tuning]:
+        assert isinstance(note, Bilingual), f"{d.id}: {note!r} has no Japanese"
+        assert re.search(r"[\u3040-\u30ff]", note.ja), note.ja
+        assert _stray_english(note.ja) == [], note.ja
+        assert not CJK_SPACE.search(note.ja), note.ja
+        for key in re.findall(r"`(condition(?:\.[a-z_]+)+)`", note.ja):
+            node = raw
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{d.id}: {key} is not a key of the detector"
+                node = node[part]
+
+
+def test_the_stray_english_check_finds_english() -> None:
+    assert _stray_english("`exclude.source.ip` に追加してください。") == []
+    assert _stray_english("Raise the threshold、しきい値を上げる") == ["Raise", "the", "threshold"]
+
+
+def test_a_sites_own_detector_may_write_its_notes_in_one_language() -> None:
+    """A plain string is shown as written in both languages; {en, ja} picks the viewer's."""
+    base = yaml.safe_load((REPO / "detectors/auth/password-spray.yml").read_text(encoding="utf-8"))
+    own = ThresholdDetector.model_validate(
+        {**base, "rationale": "市独自の基準", "false_positives": ["Backup server"], "tuning": [{"en": "Raise it", "ja": "上げる"}]}
+    )
+    assert [localized(own.rationale, lang) for lang in ("ja", "en")] == ["市独自の基準", "市独自の基準"]
+    assert localized(own.false_positives[0], "ja") == "Backup server"
+    assert [localized(own.tuning[0], lang) for lang in ("ja", "en")] == ["上げる", "Raise it"]
+    with pytest.raises(ValueError, match="rationale"):
+        ThresholdDetector.model_validate({**base, "rationale": {"en": "only English"}})

@@ -4,6 +4,7 @@ hostile strings."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ from soc.alerts.store import AlertStore
 from soc.cli.main import app as cli_app
 from soc.clock import ManualClock
 from soc.context import AppContext
+from soc.detection.loader import load_detectors
 from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import event_index, state_index
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.playbooks.loader import load_playbooks
+from soc.vocab import Bilingual
 from soc.web.actions import INCIDENT_ACTIONS
 from soc.web.app import ROUTES, create_app, route_table
 from soc.web.roles import PERMISSIONS, Permission, Role
@@ -257,6 +260,25 @@ def test_alert_page_shows_the_evidence(ctx: AppContext, seeded: Seeded, app_clie
     assert "T1110.001 Brute Force: Password Guessing" in page  # ATT&CK with its name
     assert "Rationale" in page and seeded.incident in page and seeded.hostile_alert in page  # related
     assert app_client.get("/alerts/A-nope").status_code == 404
+
+
+def test_alert_page_explains_the_detector_in_the_viewers_language(
+    ctx: AppContext, seeded: Seeded, app_client: TestClient
+) -> None:
+    """A Japanese operator reads the rationale, false positives and tuning notes in
+    Japanese, an English one in English; neither sees the other language."""
+    spray = next(d for d in load_detectors(REPO / "detectors") if d.id == "password-spray")
+    assert isinstance(spray.rationale, Bilingual) and isinstance(spray.tuning[0], Bilingual)
+    csrf = sign_in(app_client, "operator")
+    english = html.unescape(app_client.get(f"/alerts/{seeded.plain_alert}").text)
+    assert spray.rationale.en in english and spray.rationale.ja not in english
+    assert "Known false positives" in english and spray.tuning[0].en in english
+    app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})
+    japanese = html.unescape(app_client.get(f"/alerts/{seeded.plain_alert}").text)
+    assert spray.rationale.ja in japanese and spray.rationale.en not in japanese
+    assert "想定される誤検知" in japanese and "Known false positives" not in japanese
+    for note in [*spray.false_positives, *spray.tuning]:
+        assert isinstance(note, Bilingual) and note.ja in japanese and note.en not in japanese
 
 
 def test_alert_page_pages_the_events_behind_it(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
