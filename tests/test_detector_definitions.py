@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from soc.detection.loader import detector_files, load_detector_file, load_detectors
 from soc.cjk import CJK_SPACE
+from soc.detection.loader import detector_files, load_detector_file, load_detectors
 from soc.detection.models import DETECTOR_MODELS, ThresholdDetector, detector_json_schema
 from soc.ecs import is_known_field
 from soc.errors import DefinitionErrors
@@ -153,7 +153,12 @@ def test_a_sites_own_detector_may_write_its_notes_in_one_language() -> None:
     """A plain string is shown as written in both languages; {en, ja} picks the viewer's."""
     base = yaml.safe_load((REPO / "detectors/auth/password-spray.yml").read_text(encoding="utf-8"))
     own = ThresholdDetector.model_validate(
-        {**base, "rationale": "市独自の基準", "false_positives": ["Backup server"], "tuning": [{"en": "Raise it", "ja": "上げる"}]}
+        {
+            **base,
+            "rationale": "市独自の基準",
+            "false_positives": ["Backup server"],
+            "tuning": [{"en": "Raise it", "ja": "上げる"}],
+        }
     )
     assert [localized(own.rationale, lang) for lang in ("ja", "en")] == ["市独自の基準", "市独自の基準"]
     assert localized(own.false_positives[0], "ja") == "Backup server"
