@@ -311,10 +311,15 @@ def test_three_schedulers_share_survive_sigkill_and_sigstop(
     assert {r["detector"] for r in rows} >= {"failed-login-burst"}
     assert all(r["owner"] and _pid(r["owner"]) in (paused.pid, survivor.pid) for r in rows), rows
     assert all(r["lease"] == "held" for r in rows)
+    table = subprocess.run([soc, "status"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert "no scheduler is running" not in table.stdout
     for p in (paused, survivor):
         p.send_signal(signal.SIGTERM)
     assert [p.wait(60) for p in (paused, survivor)] == [0, 0]
     assert set(_owners(ctx).values()) == {None}
+    # with every scheduler gone, soc status says so instead of a table that looks merely slow
+    table = subprocess.run([soc, "status"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert "no scheduler is running" in " ".join(table.stdout.split())
     stale_logs = (tmp_path / f"scheduler-{schedulers.index(paused)}.log").read_text(encoding="utf-8")
     assert "lost the lease of" in stale_logs or "stopped: " in stale_logs
 

@@ -101,5 +101,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
         for job in (CSIRT_JOB, SUMMARY_JOB):
             jobs.add_row(job, _owner_cell(_lease_fields(leases.get(job), now)))
         console.print(jobs)
+        if not any(r["lease"] == "held" for r in rows):
+            console.print(
+                "[yellow]no scheduler is running: no process holds a live lease, so no detector is being run "
+                "(start one with 'soc run' or 'python scheduler.py')[/]"
+            )
     if any(r["health"] == "failing" for r in rows):
         raise typer.Exit(1)
