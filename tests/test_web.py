@@ -30,6 +30,7 @@ from soc.playbooks.loader import load_playbooks
 from soc.vocab import Bilingual
 from soc.web.actions import INCIDENT_ACTIONS
 from soc.web.app import ROUTES, create_app, route_table
+from soc.web.console import note_html
 from soc.web.roles import PERMISSIONS, Permission, Role
 from tests.webseed import PASSWORD, REPO, ROLES, T0, Seeded, console_for, make_alert, put_alerts, seed
 
@@ -266,19 +267,26 @@ def test_alert_page_explains_the_detector_in_the_viewers_language(
     ctx: AppContext, seeded: Seeded, app_client: TestClient
 ) -> None:
     """A Japanese operator reads the rationale, false positives and tuning notes in
-    Japanese, an English one in English; neither sees the other language."""
+    Japanese, an English one in English; neither sees the other language. A YAML key
+    the note names (in backticks) is shown as code."""
     spray = next(d for d in load_detectors(REPO / "detectors") if d.id == "password-spray")
-    assert isinstance(spray.rationale, Bilingual) and isinstance(spray.tuning[0], Bilingual)
+    notes = [spray.rationale, *spray.false_positives, *spray.tuning]
+    assert all(isinstance(n, Bilingual) for n in notes)
+
+    def shown(text: str) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
     csrf = sign_in(app_client, "operator")
     english = html.unescape(app_client.get(f"/alerts/{seeded.plain_alert}").text)
-    assert spray.rationale.en in english and spray.rationale.ja not in english
-    assert "Known false positives" in english and spray.tuning[0].en in english
+    assert "Known false positives" in english
+    for note in notes:
+        assert isinstance(note, Bilingual) and shown(note.en) in english and shown(note.ja) not in english
     app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})
     japanese = html.unescape(app_client.get(f"/alerts/{seeded.plain_alert}").text)
-    assert spray.rationale.ja in japanese and spray.rationale.en not in japanese
     assert "想定される誤検知" in japanese and "Known false positives" not in japanese
-    for note in [*spray.false_positives, *spray.tuning]:
-        assert isinstance(note, Bilingual) and note.ja in japanese and note.en not in japanese
+    assert "<code>exclude.source.ip</code>" in japanese
+    for note in notes:
+        assert isinstance(note, Bilingual) and shown(note.ja) in japanese and shown(note.en) not in japanese
 
 
 def test_alert_page_pages_the_events_behind_it(ctx: AppContext, seeded: Seeded, app_client: TestClient) -> None:
@@ -598,3 +606,12 @@ def test_incident_list_marks_a_passed_deadline(ctx: AppContext, seeded: Seeded, 
             and 'class="overdue"' in row.group(0)
             and ">overdue</span>" in row.group(0)
         )
+
+
+def test_a_detector_note_is_escaped_and_only_backticks_become_code() -> None:
+    """A site's own detector note is text from a YAML file: markup in it stays inert, a
+    bidi override is shown as an escape, and only a `span` becomes <code>."""
+    shown = str(note_html("raise `condition.count.gte` <script>alert(1)</script> `a<b>` \u202egnp.exe"))
+    assert "<script>" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "<code>condition.count.gte</code>" in shown and "<code>a&lt;b&gt;</code>" in shown
+    assert "\u202e" not in shown and "\\u202e" in shown

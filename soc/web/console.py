@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from soc.context import AppContext
 from soc.detection.models import Detector
@@ -73,6 +74,15 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, str):
         return visible(value)
     return value
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def note_html(text: str) -> Markup:
+    """A detector note as HTML: escaped (controls shown as escapes), `key` spans as <code>."""
+    parts = _CODE_SPAN.split(visible(text))  # text, code, text, code, ..., text
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 def environment() -> Environment:
@@ -173,7 +183,7 @@ class Console:
             event_time=lambda value: i18n.event_time(value, tz),
             local_iso=lambda dt: dt.astimezone(tz).isoformat(timespec="minutes") if dt else "",
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
-            note=lambda n: localized(n, lang),
+            note=lambda n: note_html(localized(n, lang)),
             lab=lambda v: i18n.label(str(v), lang),
             dtitle=lambda a: self._detector_title(a.detector, a.title, lang),
             Role=Role,
