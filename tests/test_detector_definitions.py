@@ -137,7 +137,7 @@ def test_shipped_detector_notes_are_in_japanese_too(path: Path) -> None:
         assert re.search(r"[\u3040-\u30ff]", note.ja), note.ja
         assert _stray_english(note.ja) == [], note.ja
         assert not CJK_SPACE.search(note.ja), note.ja
-        for key in re.findall(r"`(condition(?:\.[a-z_]+)+)`", note.ja):
+        for key in re.findall(r"`((?:condition|first|then|prevalence|schedule)(?:\.[a-z_]+)+)`", note.ja):
             node = raw
             for part in key.split("."):
                 assert isinstance(node, dict) and part in node, f"{d.id}: {key} is not a key of the detector"
