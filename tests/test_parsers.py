@@ -1017,6 +1017,31 @@ def test_cli_ssh_protocol_probing_found_on_raw_sshd_lines_and_not_on_health_chec
     }
 
 
+def test_cli_ssh_brute_force_from_a_host_name_found_on_raw_pam_lines(cli: CliRunner, tmp_path: Path) -> None:
+    """A PAM-only sshd (RHEL 4's ``sshd(pam_unix)``, reverse DNS on): eight guesses for root
+    from a host name, no address anywhere, are an SSH brute force keyed on the name; three
+    typos from a staff workstation are not."""
+    lines = [
+        f"Nov 22 03:10:{i * 5:02d} sftp01 sshd(pam_unix)[{700 + i}]: authentication failure; logname= uid=0 "
+        "euid=0 tty=ssh ruser= rhost=host-77.dynamic.example-isp.net  user=root"
+        for i in range(8)
+    ] + [
+        f"Nov 22 03:12:{i * 9:02d} sftp01 sshd(pam_unix)[{800 + i}]: authentication failure; logname= uid=0 "
+        "euid=0 tty=ssh ruser= rhost=pc-ops01.city.local  user=sftpadmin"
+        for i in range(3)
+    ]
+    log = tmp_path / "secure"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(log)])
+    assert res.exit_code == 0 and "indexed: 11\n" in res.output and "incomplete: 0\n" in res.output, res.output
+    det = cli.invoke(app, ["detect", "--from", "2026-11-21T17:00:00Z", "--to", "2026-11-21T19:00:00Z", "--json"])
+    assert det.exit_code == 0, det.output
+    alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
+    assert [(a["detector"], a["entity"], a["count"]) for a in alerts] == [
+        ("ssh-brute-force-host-name", {"source.domain": "host-77.dynamic.example-isp.net"}, 8)
+    ]
+
+
 # -- issue 9 §3: a 4672 takes the logon type and source of its 4624 ---------------------------
 SUNDAY = REPO / "tests" / "fixtures" / "real" / "evtx-samples" / "security-2016-07-17.jsonl"
 
