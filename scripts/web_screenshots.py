@@ -89,7 +89,13 @@ def main() -> int:
             driver.find_element(By.ID, "password").send_keys(args.password)
             driver.find_element(By.ID, "sign-in").click()
             WebDriverWait(driver, 30).until(lambda d: not d.current_url.endswith("/login"))  # argon2 takes a moment
+            if driver.find_element(By.TAG_NAME, "html").get_attribute("lang") != "ja":  # the account reads English
+                driver.find_element(By.ID, "lang-switch").click()
+                WebDriverWait(driver, 30).until(
+                    lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja"
+                )
             shots = [("web-queue-ja.png", "/alerts"), ("web-ciso-ja.png", "/ciso")]
+            shots.append(("web-overview-ja.png", "/overview"))
             if incident:
                 shots.insert(1, ("web-incident-ja.png", f"/incidents/{incident}"))
             for name, path in shots:

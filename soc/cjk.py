@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 
-__all__ = ["CJK_SPACE", "MAX_FOLDED_CHARS", "is_cjk", "join_folded_lines"]
+__all__ = ["CJK_SPACE", "MAX_FOLDED_CHARS", "cells", "fold", "is_cjk", "join_folded_lines"]
 
 MAX_FOLDED_CHARS = 20_000  # the longest shipped text is under 1,000 characters
 
@@ -62,3 +63,64 @@ def join_folded_lines(folded: str, lines: list[str]) -> str:
             at = found + len(before)
             out = out[:at] + out[at + 1 :]
     return out
+
+
+# line-breaking rules (kinsoku): never at the start of a line, never at its end
+_NO_START = set(
+    "、。，．・：；？！ー）」』】〕〉》｝〙〗〟’”ゝゞヽヾぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々〻‐゠–〜～?!),.:;]}"
+)
+_NO_END = set("（「『【〔〈《｛〘〖〝‘“([{")
+
+
+def cells(text: str) -> int:
+    """How many terminal columns *text* takes (wide and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _units(text: str) -> list[str]:
+    """*text* cut where a line may break: spaces stay as their own units, each CJK character
+    is a unit, a run of other characters (an English word, a number) is one unit; kinsoku
+    characters are glued to their neighbour so that no line starts or ends with them."""
+    units: list[str] = []
+    for m in re.finditer(f" +|[{_CJK}]|[^ {_CJK}]+", text):
+        piece = m.group()
+        glued = piece[0] in _NO_START or (units and units[-1][-1] in _NO_END)
+        if units and glued and not piece.isspace() and not units[-1].isspace():
+            units[-1] += piece
+            continue
+        units.append(piece)
+    return units
+
+
+def fold(text: str, width: int) -> list[str]:
+    """*text* folded into lines of at most *width* terminal columns: English breaks at spaces,
+    Japanese between any two characters but not before 、。」 nor after 「（ (kinsoku), and a
+    mix (``Microsoft 365の全セッション``) fills each line instead of breaking early at its
+    space. A unit longer than a line is cut. Spaces at a break are dropped."""
+    width = max(width, 2)
+    lines: list[str] = []
+    line = ""
+    for unit in _units(text):
+        if unit.isspace():
+            if line and cells(line) + cells(unit) < width:
+                line += unit
+            elif line:
+                lines.append(line.rstrip())
+                line = ""
+            continue
+        if cells(line) + cells(unit) <= width:
+            line += unit
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        line = ""
+        while cells(unit) > width:  # a word longer than a line: cut it
+            cut = 0
+            while cut < len(unit) and cells(unit[: cut + 1]) <= width:
+                cut += 1
+            lines.append(unit[:cut])
+            unit = unit[cut:]
+        line = unit
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines

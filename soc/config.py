@@ -90,6 +90,10 @@ class SchedulerSettings(BaseModel):
     # windows one detector run covers at most; a run that reaches it runs again at once
     # (a long outage is caught up in bounded steps, each one saving the watermark)
     max_windows_per_run: int = Field(default=288, ge=1, le=10_000)
+    # detector shards, one lease and one job each (soc/runtime/leases.py); every scheduler
+    # sharing a cluster and index prefix must use the same number. More shards: smaller
+    # jobs, more leases to renew; 16 keeps 1,000 detectors at 1 minute at ~62 per shard.
+    shards: int = Field(default=16, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _renew_well_within_ttl(self) -> SchedulerSettings:

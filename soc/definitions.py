@@ -80,5 +80,5 @@ def load_all(directory: Path, load_one: Callable[[Path], Any], *, what: str) -> 
         seen[item.id] = path
         loaded.append(item)
     if errors:
-        raise DefinitionErrors(errors)
+        raise DefinitionErrors(errors, loaded=loaded)
     return loaded

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -68,8 +69,11 @@ class DefinitionError(SocError):
 class DefinitionErrors(SocError):
     """Several definition files are invalid: every error, collected in one pass."""
 
-    def __init__(self, errors: Iterable[DefinitionError]) -> None:
+    def __init__(self, errors: Iterable[DefinitionError], *, loaded: Iterable[Any] = ()) -> None:
         self.errors = list(errors)
+        # what did load (a directory with one broken file still has the others), so checks
+        # across definitions (playbook triggers → detectors) can go on and list every error
+        self.loaded = list(loaded)
         lines = "\n".join(f"  {e.render()}" for e in self.errors)
         super().__init__(f"{len(self.errors)} invalid definition(s):\n{lines}")
 

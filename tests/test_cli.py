@@ -119,3 +119,4 @@ def test_alert_triage_and_status_through_the_cli(
     status = [json.loads(x) for x in cli.invoke(app, ["status", "--json"]).stdout.splitlines()]
     assert len(status) == len(detector_files(REPO / "detectors"))
     assert {s["health"] for s in status} == {"never run"}
+    assert "no scheduler is running" in " ".join(cli.invoke(app, ["status"]).stdout.split())

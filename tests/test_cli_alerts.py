@@ -18,6 +18,7 @@ from soc.alerts.store import AlertStore
 from soc.cli.main import app
 from soc.config import Settings
 from soc.context import AppContext
+from soc.es.indices import event_index
 from soc.vocab import iso
 from tests.webseed import T0, make_alert, put_alerts
 
@@ -152,3 +153,27 @@ def test_every_alert_command_takes_a_unique_prefix(cli: CliRunner, ctx: AppConte
     assert "type more characters of the id" in ambiguous.output
     missing = cli.invoke(app, ["alerts", "ack", "A-ffffffffffffffffffffff0"])
     assert missing.exit_code == 1 and "no alert id starts with" in missing.output
+
+
+def test_show_events_prints_the_events_behind_the_alert_a_page_at_a_time(cli: CliRunner, ctx: AppContext) -> None:
+    alert = make_alert("failed-login-burst", {"user.name": "s.abe", "source.ip": "198.51.100.23"})
+    put_alerts(ctx, [alert])
+    idx = event_index(ctx.es, "auth")
+    for n in range(23):  # inside the alert's span; one more from another source
+        at = (alert.start + timedelta(seconds=10 * n)).isoformat()
+        doc = {"@timestamp": at, "event": {"outcome": "failure"}, "source": {"ip": "198.51.100.23"},
+               "user": {"name": "s.abe"}, "message": f"try {n:02d}\nsecond line"}  # fmt: skip
+        ctx.es.create(idx, f"e{n}", doc)
+    ctx.es.create(idx, "other", {"@timestamp": alert.start.isoformat(), "source": {"ip": "192.0.2.1"},
+                                 "user": {"name": "s.abe"}, "message": "not this one"})  # fmt: skip
+    ctx.es.refresh(idx)
+    first = cli.invoke(app, ["alerts", "show", alert.id[:10], "--events"])
+    assert first.exit_code == 0, first.output
+    assert "events behind it: 23 (showing 1-20)" in first.output
+    assert "--- event 1 of 23" in first.output and "  source.ip: 198.51.100.23" in first.output
+    assert "  message: try 00\\x0asecond line\n" in first.output  # a line break in a log stays on its line
+    assert "try 20" not in first.output and "not this one" not in first.output
+    assert f"more: soc alerts show {alert.id} --events --page 2" in first.output
+    second = cli.invoke(app, ["alerts", "show", alert.id, "--events", "--page", "2", "--json"])
+    data = json.loads(second.stdout)
+    assert data["events_total"] == 23 and [e["message"][:6] for e in data["events"]] == ["try 20", "try 21", "try 22"]

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
+from soc.cjk import cells, fold
+from soc.cli.common import console
 from soc.cli.main import app
 from soc.context import AppContext
 from tests.eventgen import auth_failure, index, spread
@@ -42,7 +44,9 @@ def _to_review(cli: CliRunner, incident_id: str) -> None:
         assert res.exit_code == 0, res.output
 
 
-def test_show_prints_the_playbook_steps_in_the_chosen_language(cli: CliRunner, ctx: AppContext) -> None:
+def test_show_prints_the_playbook_steps_in_the_chosen_language(
+    cli: CliRunner, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     [incident] = _incident(cli, ctx, ("s.abe", "198.51.100.23"))
     inc_id = str(incident["id"])
 
@@ -65,6 +69,15 @@ def test_show_prints_the_playbook_steps_in_the_chosen_language(cli: CliRunner, c
     assert "アラートの確認と影響範囲の特定" in ja.output and "標的アカウントと送信元アドレスの一覧" in ja.output
     assert "手順:" in ja.output and "選択肢:" in ja.output and "必要な証跡:" in ja.output
     assert "Confirm the alert and its scope" not in ja.output
+
+    # at 80 columns Japanese instructions fill each line: no early break at the space of
+    # "Microsoft 365", no line opening with 、 or 。, every line within the width
+    monkeypatch.setattr(console, "width", 80)  # what an 80-column terminal gives
+    narrow = cli.invoke(app, ["incidents", "show", inc_id, "--lang", "ja"], terminal_width=80)
+    lines = narrow.output.splitlines()
+    assert "ログイン成功（4624、Microsoft 365・" in narrow.output, narrow.output
+    assert not [ln for ln in lines if ln.strip()[:1] in ("、", "。", "）")]
+    assert max(cells(ln) for ln in lines if ln.startswith("        ")) <= 80, [ln for ln in lines if cells(ln) > 80]
 
     # a unique prefix of the id, in any case, names the incident
     by_prefix = cli.invoke(app, ["incidents", "show", inc_id[:14].lower(), "--json"])
@@ -171,3 +184,18 @@ def test_the_console_closes_through_the_same_service(ctx: AppContext, cli: CliRu
     assert closed.status.value == "closed"
     alerts = [json.loads(x) for x in cli.invoke(app, ["alerts", "list", "--json"]).stdout.splitlines()]
     assert {(a["status"], a["close_reason"]) for a in alerts} == {("closed", verdict)}
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "expected"),
+    [
+        ("確認し、報告してください。", 8, ["確認し、", "報告して", "くださ", "い。"]),  # 、。 never open a line
+        ("遮断（UTMとEntra ID）", 10, ["遮断（UTM", "とEntra", "ID）"]),  # （ never ends a line
+        ("Review the alert evidence and list", 16, ["Review the alert", "evidence and", "list"]),
+        ("ab" * 12, 10, ["ababababab", "ababababab", "abab"]),  # a word longer than a line is cut
+    ],
+)
+def test_fold_breaks_japanese_between_characters_and_english_at_spaces(
+    text: str, width: int, expected: list[str]
+) -> None:
+    assert fold(text, width) == expected

@@ -95,9 +95,82 @@ def test_validate_lists_cross_reference_errors(monkeypatch: pytest.MonkeyPatch, 
     res = CliRunner().invoke(app, ["--config", str(config), "validate"])
     assert res.exit_code == 1
     assert "unknown-detector.yml: triggers.detectors.1: no detector 'failed-login-brust'" in res.output
-    assert "1 error(s)" in res.output  # routes are checked once the playbooks load
+    # the route is checked too: a playbook whose only fault is a trigger still declares its roles
+    assert "destination 'ob': no playbook has the role 'mayer'" in res.output
+    assert "2 error(s)" in res.output
     monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
     res = CliRunner().invoke(app, ["--config", str(config), "validate"])
     assert res.exit_code == 1
     assert f"{config}: notify.destinations.roles.0: destination 'ob': no playbook has the role 'mayer'" in res.output
     assert "did you mean 'mayor'?" in res.output and "1 error(s)" in res.output
+
+
+def test_one_broken_file_hides_no_other_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A detector that does not parse, a trigger typo and a route typo: all three at once."""
+    detectors, playbooks = tmp_path / "detectors", tmp_path / "playbooks"
+    shutil.copytree(REPO / "detectors", detectors)
+    shutil.copy(INVALID / "detectors" / "nested-600-deep.yml", detectors / "nested-600-deep.yml")
+    shutil.copytree(REPO / "playbooks", playbooks)
+    ransomware = playbooks / "ransomware.yml"
+    ransomware.write_text(ransomware.read_text().replace("[silent-log-source]", "[silent-log-sorce]"))
+    config = tmp_path / "soc.toml"
+    config.write_text(
+        f'[[notify.destinations]]\nkind = "outbox"\nname = "ob"\ndirectory = "{tmp_path}"\nroles = ["mayer"]\n'
+    )
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(detectors))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(playbooks))
+    res = CliRunner().invoke(app, ["--config", str(config), "validate"])
+    assert res.exit_code == 1
+    assert "nested-600-deep.yml: nested deeper than 32 levels" in res.output
+    assert "ransomware.yml: triggers.detectors.0: no detector 'silent-log-sorce'" in res.output
+    assert "destination 'ob': no playbook has the role 'mayer'" in res.output
+    assert "3 error(s)" in res.output
+
+
+def test_a_trigger_may_name_a_disabled_detector(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Disabling a detector a playbook names is a site's choice, not a broken definition."""
+    detectors = tmp_path / "detectors"
+    shutil.copytree(REPO / "detectors", detectors)
+    [silent] = [p for p in detectors.rglob("*.yml") if p.read_text().startswith("id: silent-log-source\n")] or [
+        p for p in detectors.rglob("*.yml") if "\nid: silent-log-source\n" in p.read_text()
+    ]
+    text = silent.read_text()
+    assert "enabled:" not in text
+    silent.write_text(text.replace("id: silent-log-source\n", "id: silent-log-source\nenabled: false\n", 1))
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(detectors))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
+    config = tmp_path / "soc.toml"
+    config.write_text("")
+    res = CliRunner().invoke(app, ["--config", str(config), "validate"])
+    assert res.exit_code == 0, res.output
+    shipped = len(list((REPO / "detectors").rglob("*.yml")))
+    assert f"✓ {shipped - 1} detector(s)" in res.output
+
+
+def test_the_scheduler_accepts_and_refuses_what_validate_does(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`soc run` loads definitions through the same checks as `soc validate`: a disabled
+    detector a playbook names does not stop it, a route to a role no playbook has does."""
+    from soc.config import load_settings
+    from soc.context import AppContext
+    from soc.runtime.service import load_definitions
+
+    detectors = tmp_path / "detectors"
+    shutil.copytree(REPO / "detectors", detectors)
+    [silent] = [p for p in detectors.rglob("*.yml") if "id: silent-log-source\n" in p.read_text()]
+    silent.write_text(
+        silent.read_text().replace("id: silent-log-source\n", "id: silent-log-source\nenabled: false\n", 1)
+    )
+    monkeypatch.setenv("SOC_DETECTORS_DIR", str(detectors))
+    monkeypatch.setenv("SOC_PLAYBOOKS_DIR", str(REPO / "playbooks"))
+    config = tmp_path / "soc.toml"
+    config.write_text("")
+    loaded, playbooks = load_definitions(AppContext.from_settings(load_settings(config)))
+    assert "silent-log-source" not in {d.id for d in loaded}
+    assert len(loaded) == len(list((REPO / "detectors").rglob("*.yml"))) - 1 and playbooks
+
+    config.write_text(
+        f'[[notify.destinations]]\nkind = "outbox"\nname = "ob"\ndirectory = "{tmp_path}"\nroles = ["mayer"]\n'
+    )
+    with pytest.raises(DefinitionErrors) as err:
+        load_definitions(AppContext.from_settings(load_settings(config)))
+    assert "destination 'ob': no playbook has the role 'mayer'" in str(err.value)

@@ -268,3 +268,35 @@ def test_a_brute_force_by_a_10k_character_user_name_is_alerted(cli: CliRunner, c
     [hit] = hits["hits"]["hits"]
     assert hit["_source"]["soc"]["long_values"]["user.name"] == long_a
     assert re.fullmatch(r"a{256}…#[0-9a-f]{16}\(10000 chars\)", bounded(long_a))
+
+
+# -- log injection through a user name ------------------------------------------------------------
+def test_a_user_name_holding_from_and_port_cannot_move_the_attack_to_another_address(
+    cli: CliRunner, ctx: AppContext, tmp_path: Path
+) -> None:
+    """sshd logs the name the client sent, spaces and all: a guesser on 203.0.113.7 trying
+    "x from 10.0.0.5 port 22 ssh2" must be seen on 203.0.113.7 (sshd's own, last "from … port"),
+    never on the internal 10.0.0.5 it names; PAM's "user=" (last, the client's) cannot bring a
+    second "rhost=" either."""
+    fake = "10.0.0.5"
+    lines = [
+        f"Nov 23 09:{m:02d}:{s:02d} web1 sshd[{100 + m}]: Failed password for invalid user "
+        f"x from {fake} port 22 ssh2 from 203.0.113.7 port {40000 + s} ssh2"
+        for m in range(10, 12)
+        for s in range(0, 60, 5)
+    ] + [
+        f"Nov 23 09:20:{s:02d} web1 sshd[{300 + s}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+        f"euid=0 tty=ssh ruser= rhost=203.0.113.7  user=x rhost={fake}"
+        for s in range(0, 60, 10)
+    ]
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(lines) + "\n")
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(log)])
+    assert res.exit_code == 0, res.output
+    ctx.es.refresh(f"{ctx.settings.index_prefix}-events-*")
+    found = ctx.es.search(
+        f"{ctx.settings.index_prefix}-events-*",
+        {"size": 0, "aggs": {"ip": {"terms": {"field": "source.ip"}}, "user": {"terms": {"field": "user.name"}}}},
+    )
+    assert [b["key"] for b in found["aggregations"]["ip"]["buckets"]] == ["203.0.113.7"]
+    assert {b["key"] for b in found["aggregations"]["user"]["buckets"]} == {"x", f"x from {fake} port 22 ssh2"}

@@ -201,11 +201,106 @@ def zeek_line(rng: random.Random, i: int, good: bool) -> Line:
     return _common_bad(rng, valid)
 
 
+# -- key=value and syslog formats: FortiGate, CEF, netfilter ------------------------------------
+# names a key=value record can carry (a quote or "=" would end the value: another record)
+KV_NAMES = [n for n in HOSTILE_NAMES if not set(n) & set('"=\\\t\x00')]
+
+
+def _line_bad(rng: random.Random, valid: str) -> Line | None:
+    """Broken in a way every line format shares (None: pick a format's own)."""
+    shape = rng.randrange(101)
+    if shape < 15:
+        return valid.encode()[:25] + b"\xff\xfe\x80" + valid.encode()[25:]  # not UTF-8
+    if shape == 100:
+        return valid + " x=" + "y" * (MAX_LINE + 10)  # over the line limit
+    return None
+
+
+def _kv_pick(rng: random.Random, good: bool, valid: str, shapes: list[Callable[[], Line]]) -> Line:
+    """*valid* when good, else one broken shape: a shared one now and then, else the format's own."""
+    if good:
+        return valid
+    common = _line_bad(rng, valid)
+    return common if common is not None else rng.choice(shapes)()
+
+
+def fortigate_line(rng: random.Random, i: int, good: bool) -> Line:
+    day, clock = rng.randrange(1, 29), f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+    valid = (
+        f'date=2026-11-{day:02d} time={clock} devname="FGT-{i % 3}" logid="0000000013" type="traffic" '
+        f'subtype="forward" level="notice" vd="root" srcip={_ip(rng)} srcport={rng.randrange(1024, 65535)} '
+        f"dstip={_ip(rng)} dstport={rng.choice([22, 443, 3389])} sessionid={i} proto=6 "
+        f'action="{rng.choice(["deny", "close", "accept"])}" policyid=8 service="HTTPS" '
+        f"sentbyte={rng.randrange(10**6)} rcvdbyte={rng.randrange(10**6)} duration={rng.randrange(600)} "
+        f'user="{rng.choice(KV_NAMES)}"'
+    )
+    noise = "".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 200))).replace("=", "")
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(" srcport=", f" srcport={70000 + i} x=", 1),
+            lambda: valid.replace(f"date=2026-11-{day:02d}", "date=2026-02-30", 1),
+            lambda: valid.replace(" sentbyte=", " sentbyte=1e300 x=", 1),
+            lambda: f"{valid} eventtime={'9' * rng.randrange(25, 60)}",  # past any clock: OverflowError inside
+            lambda: "~" + noise,
+        ],
+    )
+
+
+def cef_line(rng: random.Random, i: int, good: bool) -> Line:
+    rt = 1795000000000 + i * 1000
+    valid = (
+        f"Nov 20 10:19:23 fw{i % 3} CEF:0|Vendor|UTM|1.0|100|blocked|{rng.randrange(11)}|rt={rt} src={_ip(rng)} "
+        f"spt={rng.randrange(1024, 65535)} dst={_ip(rng)} dpt={rng.choice([22, 443])} suser={rng.choice(KV_NAMES)} "
+        f"act={rng.choice(['blocked', 'allowed'])}"
+    )
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(" src=", f" src=999.{i % 256}.1.1 x=", 1),
+            lambda: valid.replace(" spt=", f" spt={70000 + i} x=", 1),
+            lambda: valid.replace(f"rt={rt}", f"rt={'9' * rng.randrange(25, 60)}", 1),  # OverflowError inside
+            lambda: valid.replace(f"rt={rt}", "rt=yesterday", 1),
+            lambda: f"Nov 20 10:19:23 fw1 CEF:0|Vendor|UTM|{i}",  # a header of 4 fields, not 7
+        ],
+    )
+
+
+def iptables_line(rng: random.Random, i: int, good: bool) -> Line:
+    ip6 = rng.random() < 0.2
+    src = f"2001:db8::{rng.randrange(1, 65535):x}" if ip6 else f"198.51.100.{rng.randrange(1, 255)}"
+    dst = "2001:db8::1" if ip6 else "10.1.2.3"
+    head = f"Nov {rng.randrange(1, 29):2d} {rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+    valid = (
+        f"{head} fw1 kernel: [{i}.5] [UFW {rng.choice(['BLOCK', 'ALLOW'])}] IN=eth0 OUT= MAC=aa SRC={src} DST={dst} "
+        f"LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID={i} PROTO=TCP SPT={rng.randrange(1024, 65535)} "
+        f"DPT={rng.choice([22, 80, 445])} WINDOW=1024 RES=0x00 SYN URGP=0"
+    )
+    return _kv_pick(
+        rng,
+        good,
+        valid,
+        [
+            lambda: valid.replace(f"SRC={src}", f"SRC=999.{i % 256}.1.1", 1),
+            lambda: valid.replace(" SPT=", f" SPT={70000 + i} X=", 1),
+            lambda: valid.replace(" DPT=", f" DPT={'9' * 30} X=", 1),
+            lambda: valid.replace(head[:6], "Feb 30", 1),
+        ],
+    )
+
+
 GENERATORS: dict[str, Callable[[random.Random, int, bool], Line]] = {
     "ecs": ecs_line,
     "sshd": sshd_line,
     "windows-json": windows_line,
     "zeek": zeek_line,
+    "fortigate": fortigate_line,
+    "cef": cef_line,
+    "iptables": iptables_line,
 }
 
 

@@ -43,6 +43,7 @@ def _soc(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def _one_clean_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 1, proc
     assert "Traceback" not in proc.stderr and "elastic_transport" not in proc.stderr, proc.stderr
+    assert "WARNING" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     return lines[0]
@@ -63,13 +64,17 @@ def test_verbose_shows_the_transport_detail() -> None:
 
 
 # -- a TLS server whose certificate we do not trust --------------------------------------
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+@pytest.fixture(params=["san"])
+def tls_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int, Path]]:
+    """A TLS server on 127.0.0.1 with a self-signed certificate: with a subjectAltName for
+    its address ("san"), or naming it only in the CN ("cn-only", as old internal CAs do)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    san = ("-addext", "subjectAltName=IP:127.0.0.1") if request.param == "san" else ()
     subprocess.run(
         [
             *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+            *san,
+            *("-keyout", str(key), "-out", str(cert)),
         ],
         check=True,
         capture_output=True,
@@ -98,6 +103,19 @@ def test_an_untrusted_certificate_names_the_ca_setting(tls_server: tuple[int, Pa
     # with the CA given, TLS passes: the (non-Elasticsearch) server's answer is the one line
     trusted = _one_clean_line(_soc("alerts", "list", SOC_ES_URL=f"https://127.0.0.1:{port}", SOC_ES_CA_CERTS=str(cert)))
     assert "HTTP 501" in trusted and "certificate" not in trusted
+
+
+@pytest.mark.parametrize("tls_server", ["cn-only"], indirect=True)
+def test_a_certificate_without_the_host_is_one_line_naming_the_fix(tls_server: tuple[int, Path]) -> None:
+    """The CA is right but the certificate names 127.0.0.1 only in its CN: urllib3 logs a
+    warning with the whole certificate on each try unless soc keeps it for --verbose."""
+    port, cert = tls_server
+    line = _one_clean_line(_soc("alerts", "list", SOC_ES_URL=f"https://127.0.0.1:{port}", SOC_ES_CA_CERTS=str(cert)))
+    assert "no subjectAltName for the host" in line and "subjectAltName=DNS:<host> or IP:<address>" in line
+    missing = _one_clean_line(
+        _soc("alerts", "list", SOC_ES_URL=f"https://127.0.0.1:{port}", SOC_ES_CA_CERTS=str(cert) + ".missing")
+    )
+    assert "the CA certificate file (es_ca_certs, SOC_ES_CA_CERTS) does not exist" in missing
 
 
 def test_tls_to_a_plain_http_port_says_so(settings: Settings) -> None:

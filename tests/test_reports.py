@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ from soc.playbooks.loader import load_playbooks
 from soc.reports.batch import write_incident_report
 from soc.reports.i18n import LANGS, catalog
 from soc.reports.incident import build_from
-from soc.reports.render import md_escape, render_incident
+from soc.reports.render import environment, md_escape, render_incident
 from soc.vocab import Bilingual
 from tests.test_incidents import make_alert
 
@@ -159,15 +160,22 @@ def test_ja_title_uses_the_japanese_detector_title_when_no_playbook() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now"]
-)
+    "value",
+    [
+        "- rm -rf /", "+ 1", "1. first", "3) third", "see http://evil.example/x", "www.evil.example now",
+        "---", "===", " - - -", "k.nakajima@city.example.lg.jp", "mailto:x@evil.example", "HTTPS://evil.example",
+    ],
+)  # fmt: skip
 def test_markdown_escaping_keeps_list_markers_and_bare_urls_from_logs_inert(value: str) -> None:
     markdown_it = pytest.importorskip("markdown_it")
     escaped = md_escape(value)
+    for doc in (f"{escaped}\n", f"前の行\n{escaped}\n", f"| a |\n|---|\n| {escaped} |\n"):
+        html = markdown_it.MarkdownIt("commonmark").enable("table").render(doc)
+        assert "<li>" not in html and "<a " not in html and "<h" not in html and "<hr" not in html, (doc, html)
     html = markdown_it.MarkdownIt("commonmark").render(f"{escaped}\n")
-    assert "<li>" not in html and "<a " not in html
-    assert "http://" not in escaped and "www." not in escaped  # no autolink (GitHub, GitLab linkify bare URLs)
     assert html.startswith("<p>")
+    # no autolink either (GitHub and GitLab link bare URLs, www. and e-mail addresses)
+    assert not re.search(r"(?i)https?://|www\.|\w@[\w-]+\.", escaped), escaped
 
 
 def test_markdown_escaping_leaves_ordinary_numbers_alone() -> None:
@@ -209,3 +217,43 @@ def test_times_and_their_label_follow_the_configured_timezone() -> None:
         r = build_from(incident, [alert], lang="ja", tz=tz, now=incident.opened_at, detector_titles={}, playbook=None)
         assert r.zone == label and r.conclusion.lead[0].startswith(first)
         assert label in render_incident(r, "html")
+
+
+def test_every_country_code_is_named_in_both_languages() -> None:
+    """A country outside the usual list is named from ISO 3166 (with its Japanese name),
+    never hidden behind 「その他の国」; a code that is no country says so."""
+    from soc.incidents.naming import value_text
+
+    field = "source.geo.country_iso_code"
+    japanese = ["中国", "メキシコ", "エジプト", "ナイジェリア"]
+    assert [value_text(field, c, "ja") for c in ("CN", "MX", "EG", "ng")] == japanese
+    assert [value_text(field, c, "en") for c in ("CN", "MX", "EG", "ng")] == ["China", "Mexico", "Egypt", "Nigeria"]
+    assert value_text(field, "ZZ", "ja") == "不明な国" and value_text(field, "ZZ", "en") == "ZZ"
+
+
+def test_english_counts_read_as_english() -> None:
+    """「1 alert(s)」 is system output: a count in an English sentence takes its noun's
+    number (and the verb after it), and a value from a log is never changed."""
+    from soc.reports.i18n import Translator
+
+    t = Translator("en")
+    one = t("concl_detected", first="a", last="b", what="3 file(s) are", target="x", alerts=1, events=40)
+    assert one.endswith("(1 alert, 40 events).") and "“3 file(s) are”" in one
+    assert t("narr_untriaged", n=1) == "1 alert is not yet triaged."
+    assert t("narr_untriaged", n=2) == "2 alerts are not yet triaged."
+    assert t("concl_evidence", n=1).startswith("1 piece of evidence")
+    assert "(s)" in Translator("en")._catalog["concl_evidence"]  # the catalogue keeps one form for both
+
+
+def test_the_html_title_holds_no_markup(ctx: AppContext, incident_id: str, tmp_path: Path) -> None:
+    """The browser shows a ``<title>`` as text: break opportunities (``<wbr>``) or tags
+    there would appear literally in the tab."""
+    page = environment().from_string("<title>{{ v | plain }}</title><p>{{ v }}</p>")
+    out = page.render(v="a" * 70 + "\u202e<b>")
+    title, body = out.split("</title>")
+    assert "<wbr>" in body and "<wbr>" not in title
+    assert title == "<title>" + "a" * 70 + "\\u202e&lt;b&gt;"
+    for lang in LANGS:
+        html = write_incident_report(ctx, incident_id, lang=lang, fmt="html", out_dir=tmp_path).read_text()
+        shown = html.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert "<" not in shown and incident_id in shown

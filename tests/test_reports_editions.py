@@ -87,7 +87,7 @@ def test_page_one_sections_from_the_workflow(ctx: AppContext, incident_id: str, 
     assert len(report.evidence) == 2 and report.evidence[0].figures == [f"その他の数値：{HOSTILE}", "その他の数値：5"]
     assert report.detectors and "event.outcome" not in str(report.detectors)  # words, not query text, in Japanese
     en = _report(ctx, incident_id, "en")
-    assert en.evidence[0].figures == [f"note = {HOSTILE}", "rate = 5"]
+    assert en.evidence[0].figures == [f"note: {HOSTILE}", "rate: 5"]  # an unknown figure: its key in words
     assert any("event.outcome: failure" in c for c in en.detectors[0].criteria)
 
     # overdue: 2 hours on, the first step (due 30 min) is breached

@@ -191,3 +191,19 @@ def test_markdown_keeps_list_markers_and_bare_urls_from_logs_inert(ctx: AppConte
     html = MarkdownIt("commonmark").render(md)  # no autolink either: a bare URL's ":" and "." are escaped
     assert "rm -rf" in html and "evil.example" in html and "<a " not in html
     assert not re.search(r"<li>\s*rm -rf", html) and not re.search(r"<li>\s*see http", html)
+
+
+def test_an_incident_without_a_playbook_is_titled_in_japanese_from_its_detector(ctx: AppContext) -> None:
+    """No playbook routes the alert: the stored ja title is the detector's Japanese title,
+    not the alert's English title (it is what the CSIRT notification, the console and the
+    incident list show)."""
+    ensure_ready(ctx.es)
+    scan = make_alert("port-scan", {"source.ip": "198.51.100.9"})
+    scan = scan.model_copy(update={"title": "Port scan of one host from one source"})
+    gone = make_alert("no-such-detector", {"source.ip": "198.51.100.10"}, minutes=5)
+    result = escalate(ctx, [scan, gone], playbooks=[])
+    titles = {a: IncidentStore(ctx.es).get(i).title for a, i in result.assignments.items()}
+    assert titles[scan.id].ja == "単一送信元から単一ホストへのポートスキャン：送信元アドレス 198.51.100.9"
+    assert titles[scan.id].en == "Port scan of one host from one source: source address 198.51.100.9"
+    assert titles[gone.id].ja == "検知ルールによる検知：送信元アドレス 198.51.100.10"
+    assert titles[gone.id].en == "no-such-detector: source address 198.51.100.10"

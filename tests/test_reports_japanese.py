@@ -126,6 +126,7 @@ def test_japanese_incident_reports_have_no_stray_english(ctx: AppContext, worked
         stray = latin_words(html, names | {incident_id})
         assert not stray, f"{incident_id}: English in the Japanese report: {stray}"
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html), "an ISO time in the Japanese report"
+        assert not re.search(r"<th>\s*</th>", html), "a blank label (an empty cell pair in the impact table)"
     first = write_incident_report(ctx, worked[0], lang="ja", fmt="html", out_dir=tmp_path).read_text()
     assert "個人情報の保護に関する法律 第68条" in first and "APPI" not in first
     abroad = write_incident_report(ctx, worked[1], lang="ja", fmt="html", out_dir=tmp_path).read_text()
@@ -145,3 +146,66 @@ def test_japanese_summary_has_no_stray_english(ops: AppContext, tmp_path: Path) 
 def test_the_latin_word_check_finds_english() -> None:
     html = "<p>状態：acknowledged、source.geo.country_iso_code CN、INC-20261123-abcdef、203.0.113.66、T1110</p>"
     assert latin_words(html, set()) == ["CN", "acknowledged", "source.geo.country_iso_code"]
+
+
+# The figures each detector kind records on an alert (soc/detection/kinds/*), as stored.
+KIND_FIGURES: dict[str, dict[str, object]] = {
+    "spike": {
+        "window_count": 220, "baseline_average": 0.5,
+        "top_contributors": [{"source.ip": "45.183.238.148", "count": 40}, {"source.ip": "45.54.169.204", "count": 4}],
+    },
+    "volume": {"bytes": 2_400_250_378, "baseline_average_bytes": 1200},
+    "beacon-cv": {"checkins": 100, "mean_interval_s": 60.0, "cv": 0.05},
+    "beacon-mad": {"checkins": 31, "median_interval_s": 589.5, "mad_ratio": 0.1},
+    "new_term": {"new_term": {"source.geo.country_iso_code": "NL"}},
+    "sequence": {"before": 42, "then_at": "2026-11-28T21:58:29.000Z", "distinct_before": 24},
+    "travel": {
+        "distance_km": 9269, "speed_kmh": 13904,
+        "from": {"lat": 35.861, "lon": 139.645, "at": "2026-11-28T21:58:29.000Z"},
+        "to": {"lat": 52.37, "lon": 4.9, "at": "2026-11-28T22:38:29.000Z"},
+    },
+    "silence": {"last_event": "2026-11-29T08:27:00.000Z", "silent_minutes_at_detection": 62, "events_before": 446},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_FIGURES))
+def test_detector_figures_in_the_appendix_are_in_words(kind: str) -> None:
+    """The appendix names every figure a detector kind records, in words, with times as
+    people write them: never 「その他の数値」, a figure's key, a Python list or an ISO time."""
+    from zoneinfo import ZoneInfo
+
+    from soc.reports.i18n import Translator
+    from soc.reports.sections import evidence_rows
+
+    alert = make_alert("impossible-travel", {"user.name": "k.nakajima"})
+    alert = alert.model_copy(update={"figures": KIND_FIGURES[kind]})
+    tz = ZoneInfo("Asia/Tokyo")
+    (ja,) = evidence_rows([alert], Translator("ja"), tz, lambda d: "移動不可能な2地点からのサインイン")
+    (en,) = evidence_rows([alert], Translator("en"), tz, lambda d: "Impossible travel")
+    shown_ja, shown_en = "\n".join(ja.figures), "\n".join(en.figures)
+    assert len(ja.figures) == len(KIND_FIGURES[kind])
+    assert "その他" not in shown_ja and "[{" not in shown_ja + shown_en and "'" not in shown_ja + shown_en
+    assert not re.search(r"\d{4}-\d\d-\d\dT", shown_ja + shown_en)
+    assert not latin_words(f"<p>{shown_ja}</p>", {"k.nakajima", "45.183.238.148", "45.54.169.204"})
+    assert not any(k in shown_en for k in KIND_FIGURES[kind] if "_" in k), shown_en
+    if kind == "travel":
+        assert "移動元：緯度 35.86、経度 139.65、日時 11月29日（日）6時58分" in shown_ja
+    if kind == "spike":
+        top = "件数の多い送信元：送信元アドレス 45.183.238.148（40件）、送信元アドレス 45.54.169.204（4件）"
+        assert top in shown_ja
+
+
+def test_english_report_text_has_no_japanese_brackets() -> None:
+    """The brackets around a close reason are the report language's (「（真陽性）」 / " (True positive)")."""
+    from zoneinfo import ZoneInfo
+
+    from soc.alerts.models import AlertStatus, CloseReason
+    from soc.reports.i18n import Translator
+    from soc.reports.sections import evidence_rows
+
+    alert = make_alert("failed-login-burst", {"user.name": "k.mori"})
+    alert = alert.model_copy(update={"status": AlertStatus.closed, "close_reason": CloseReason.true_positive})
+    tz = ZoneInfo("Asia/Tokyo")
+    (en,) = evidence_rows([alert], Translator("en"), tz, lambda d: d)
+    (ja,) = evidence_rows([alert], Translator("ja"), tz, lambda d: d)
+    assert en.status == "closed (True positive)" and ja.status.endswith("（真陽性）"), (en.status, ja.status)

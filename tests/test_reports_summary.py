@@ -28,7 +28,7 @@ from soc.reports.models import SummaryReport
 from soc.reports.queries import days_between
 from soc.reports.render import environment, render, svg
 from soc.reports.service import build_incident_report, build_summary_report
-from soc.reports.summary import build_summary_from
+from soc.reports.summary import VOLUME_TABLE_ROWS, build_summary_from
 from soc.vocab import Bilingual, iso
 from tests.test_incidents import make_alert
 
@@ -202,9 +202,9 @@ def test_summary_figures_on_a_hand_checked_case(case: AppContext) -> None:
     assert (r.incidents.opened, r.incidents.closed, r.incidents.open_at_end) == (2, 1, 1)
     assert r.incidents.opened_by_severity == [0, 0, 1, 1]
     mttd, mtta, mttr = r.kpis
-    assert mttd.value == "30 min" and mttd.basis == "4 case(s)"
-    assert mtta.value == "about 1 hour" and mtta.basis == "1 case(s)"
-    assert mttr.value == "about 3 hours" and mttr.basis == "1 case(s)"
+    assert mttd.value == "30 min" and mttd.basis == "4 cases"
+    assert mtta.value == "about 1 hour" and mtta.basis == "1 case"
+    assert mttr.value == "about 3 hours" and mttr.basis == "1 case"
     assert len(r.top_entities) == 4 and all(e.alerts == 1 and e.events == 10 for e in r.top_entities)
     assert f"account {HOSTILE}, source address 203.0.113.66" in {e.entity for e in r.top_entities}
     assert r.health.datasets == ["VPN gateway log", "Windows security log"]
@@ -213,13 +213,12 @@ def test_summary_figures_on_a_hand_checked_case(case: AppContext) -> None:
     assert r.health.gaps == ["VPN gateway log (Tue 24 Nov)"]
     # the first page says it in words: what happened, the trend, what needs attention
     assert r.narrative[0] == (
-        "In this period soc raised 4 alert(s) (40 related event(s)); 2 incident(s) were opened and 1 closed."
+        "In this period soc raised 4 alerts (40 related events); 2 incidents were opened and 1 closed."
         " 1 remain open at the end."
     )
     assert r.narrative[1].startswith("Against the previous period of the same length, alerts went from 0 to 4 (up 4)")
     assert (
-        "1 alert(s) are not yet triaged." in r.attention
-        and "Some logs did not arrive: VPN gateway log" in r.attention[-2]
+        "1 alert is not yet triaged." in r.attention and "Some logs did not arrive: VPN gateway log" in r.attention[-2]
     )
     assert r.trend_as_table and [(x.alerts, x.incidents) for x in r.trend_rows] == [(2, 0), (2, 2)]
     assert r.period == "Mon 23 Nov – Tue 24 Nov 2026"
@@ -536,3 +535,42 @@ def test_escalations_are_one_row_per_incident_and_kind_and_never_contradict(ops:
     breached = next(b for b in r.sla.breaches if b.count == 2)
     assert breached.deadline == "11月23日（月）11時00分"  # the earliest deadline
     assert r.sla.ack_on_time == 0 and r.sla.ack_basis == 1  # no 100 % next to an acknowledgement-delay row
+
+
+def test_a_week_of_forty_detectors_and_silent_log_sources_stays_short() -> None:
+    """A week: the volume table names the busiest detectors and folds the rest into one
+    line (figures still adding up); each silent log source is one item with its silent
+    days as spans; the day columns of the log table are short enough for a week."""
+    week = (datetime(2026, 11, 22, 15, tzinfo=UTC), datetime(2026, 11, 29, 15, tzinfo=UTC))
+    buckets = [
+        {"key": f"det-{i:02d}", "doc_count": 40 - i, "events": {"value": 10 * (40 - i)},
+         "severity": {"buckets": [{"key": "medium", "doc_count": 40 - i}]}}
+        for i in range(40)
+    ]  # fmt: skip
+    severity = {"buckets": [{"key": "medium", "doc_count": 820}]}
+    alerts = {
+        "hits": {"total": {"value": 820}},
+        "aggregations": {"by_detector": {"buckets": buckets}, "severity": severity},
+    }
+    days = [f"2026-11-{d}" for d in range(23, 30)]
+    counts = {"auth": [0, 5, 5, 0, 0, 0, 9], "dns": [0, 0, 0, 0, 0, 0, 3]}  # silent spans
+    events = {"hits": {"total": {"value": 27}}, "aggregations": {"dataset": {"buckets": [
+        {"key": name, "per_day": {"buckets": [{"key_as_string": d, "doc_count": n}
+                                              for d, n in zip(days, ns, strict=True)]}}
+        for name, ns in counts.items()]}}}  # fmt: skip
+    for lang in LANGS:
+        r = build_summary_from(
+            alerts, events, [], start=week[0], end=week[1], lang=lang, tz=JST, now=week[1], detector_titles={}
+        )  # fmt: skip
+        assert len(r.detectors) == VOLUME_TABLE_ROWS and r.detectors[0].detector == "det-00"
+        assert r.detectors[-1].detector == catalog(lang)["volume_others"].format(n=40 - VOLUME_TABLE_ROWS + 1)
+        assert sum(d.alerts for d in r.detectors) == r.alerts_total == 820
+        assert sum(d.events for d in r.detectors) == sum(10 * (40 - i) for i in range(40))
+        assert len(r.health.gaps) == 2, r.health.gaps  # one item per log source, not one per day
+        assert any(r.health.gaps[0] in a and r.health.gaps[1] in a for a in r.attention)  # page 1 names both
+        if lang == "ja":
+            assert "11月23日（月）、11月26日（木）〜11月28日（土）" in r.health.gaps[0], r.health.gaps
+            assert "11月23日（月）〜11月28日（土）" in r.health.gaps[1]
+            assert [row.head for row in r.health.rows][:2] == ["11/23（月）", "11/24（火）"]
+        text = render("summary", r, "html")
+        assert text.count("<tr><td>det-") == VOLUME_TABLE_ROWS - 1

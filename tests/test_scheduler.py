@@ -139,3 +139,73 @@ def test_detectors_and_the_csirt_job_do_not_block_each_other(ctx: AppContext) ->
         release.set()
         hung_csirt.shutdown(wait=True)
     assert hung_csirt._csirt_health.failures == 1  # the hang ended in an error: isolated, backing off
+
+
+class _Results:
+    """A SchedulerObserver that keeps each detector's last result."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, PipelineResult | None] = {}
+
+    def detector_ran(self, scheduler: DetectorScheduler, detector_id: str, result: PipelineResult | None) -> None:
+        self.results[detector_id] = result
+
+    def csirt_ran(self, scheduler: DetectorScheduler, result: TickResult | None) -> None:
+        pass
+
+
+def test_a_shard_tick_queries_only_the_windows_that_can_alert(ctx: AppContext, monkeypatch: Any) -> None:
+    """Four count detectors of one shard: the arrivals histograms of all four come in one
+    ``_msearch`` (the same query: asked once); the two whose window holds fewer matching
+    events than one group needs are covered without a query and alert nothing; the two
+    that can alert do, exactly as before (40 failures in the window)."""
+    attack = spread(T0 + timedelta(minutes=2), 40, timedelta(seconds=15))
+    index(ctx, [auth_failure(t, "a.yamada", "203.0.113.50") for t in attack])
+    base = next(d for d in load_detectors(REPO / "detectors") if d.id == "failed-login-burst")
+    assert base.kind == "threshold" and base.condition.count is not None
+
+    def variant(gte: int) -> Detector:
+        count = base.condition.count.model_copy(update={"gte": gte})  # type: ignore[union-attr]
+        return base.model_copy(
+            update={"id": f"burst-{gte}", "condition": base.condition.model_copy(update={"count": count})}
+        )
+
+    detectors = [base, variant(40), variant(41), variant(500)]
+    calls: list[tuple[str, str]] = []
+    for name in ("search", "msearch"):
+        real = getattr(ctx.es, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls.append((_name, str(kwargs.get("action"))))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(ctx.es, name, spy)
+    runs = _Results()
+    clock = ManualClock(T0 + timedelta(minutes=16))  # the latest window: [00:00, 00:15), the whole attack
+    sched = DetectorScheduler(
+        AppContext(settings=ctx.settings, es=ctx.es, clock=clock),
+        detectors=detectors,
+        playbooks=load_playbooks(REPO / "playbooks"),
+        shards=1,
+        observer=runs,
+    )
+    assert sched.shard_tick(0) == 4
+
+    def report(detector_id: str) -> Any:
+        result = runs.results[detector_id]
+        assert result is not None
+        return result.reports[0]
+
+    for alerting in ("failed-login-burst", "burst-40"):
+        assert [(a.entity, a.count) for a in report(alerting).created] == [
+            ({"user.name": "a.yamada", "source.ip": "203.0.113.50"}, 40)
+        ]
+        assert report(alerting).quiet == 0 and report(alerting).windows == 1
+    for quiet in ("burst-41", "burst-500"):
+        assert report(quiet).created == [] and report(quiet).quiet == 1 and report(quiet).windows == 1
+        assert not [c for c in calls if quiet in c[1]], calls  # never queried
+    assert calls.count(("msearch", "late-arrival check")) == 1
+    assert ("search", "late-arrival check") not in calls
+    state = sched.pipeline.engine.state.get("burst-500")
+    assert state.watermark == T0 + timedelta(minutes=15)  # covered all the same
+    sched.shutdown()

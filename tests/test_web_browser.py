@@ -12,6 +12,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -180,3 +181,19 @@ def test_csirt_works_an_incident_to_closed_and_the_ciso_decides(
     assert {e.actor for e in incident.audit if e.action not in ("open", "join")} == {"csirt", "ciso"}
     for aid in incident.alert_ids:
         assert AlertStore(ctx.es).get(aid).close_reason == "true_positive"
+
+
+def test_copy_button_puts_the_full_alert_id_on_the_clipboard(
+    site: tuple[str, Seeded], browser: webdriver.Chrome
+) -> None:
+    url, s = site
+    sign_in(browser, url, "operator")
+    browser.get(url + "/alerts")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{s.plain_alert}"]')
+    button = row.find_element(By.CSS_SELECTOR, "button.copy")
+    button.click()
+    wait(browser).until(lambda _d: "copied" in (button.get_attribute("class") or ""))
+    box = browser.find_element(By.NAME, "user")  # paste it where an operator would
+    box.click()
+    box.send_keys(Keys.CONTROL, "v")
+    wait(browser).until(lambda _d: box.get_attribute("value") == s.plain_alert)

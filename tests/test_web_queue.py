@@ -33,8 +33,8 @@ def test_query_of_every_filter() -> None:
                 {"term": {"soc.alert.severity": "high"}},
                 {"term": {"soc.alert.detector": "port-scan"}},
                 {"term": {"soc.alert.segments": "lgwan"}},
-                {"term": {"related.user": "alice"}},
-                {"term": {"related.hosts": "ws-1"}},
+                {"term": {"related.user": {"value": "alice", "case_insensitive": True}}},
+                {"term": {"related.hosts": {"value": "ws-1", "case_insensitive": True}}},
                 {"term": {"related.ip": "10.3.0.0/16"}},
                 {"range": {"soc.alert.end": {"gte": "2026-11-27T01:00:00+00:00"}}},
                 {"range": {"soc.alert.start": {"lte": "2026-11-27T02:00:00+00:00"}}},
@@ -106,7 +106,8 @@ def test_filters_and_time_range_on_the_node(ctx: AppContext) -> None:
 
     assert ids() == [b.id, a.id]
     assert ids(user="alice") == ids(address="10.3.0.0/16") == ids(severity="high") == [a.id]
-    assert ids(host="ws-7") == ids(detector="port-scan") == [b.id]
+    assert ids(host="ws-7") == ids(host="WS-7") == ids(detector="port-scan") == [b.id]
+    assert ids(user="Alice") == [a.id]  # names in any case
     assert ids(since=T0 + timedelta(minutes=60)) == [b.id]  # a's activity ended before
     assert ids(until=T0 + timedelta(minutes=60)) == [a.id]  # b's began after
     n, fresh = arrived_since(ctx.es, QueueFilter(), T0 + timedelta(minutes=60))

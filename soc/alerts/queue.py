@@ -26,6 +26,7 @@ page and ``soc alerts list``::
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ __all__ = [
     "QueueFilter",
     "QueuePage",
     "arrived_since",
+    "events_behind",
+    "flat_fields",
     "queue_body",
     "queue_page",
     "queue_query",
@@ -121,11 +124,13 @@ def queue_query(f: QueueFilter) -> dict[str, Any]:
         (f.severity, "soc.alert.severity"),
         (f.detector, "soc.alert.detector"),
         (f.segment, "soc.alert.segments"),
-        (f.user, "related.user"),
-        (f.host, "related.hosts"),
     ):
         if value:
             filters.append({"term": {fld: value}})
+    # account and host names are matched in any case: Windows says FS01, a person types fs01
+    for value, fld in ((f.user, "related.user"), (f.host, "related.hosts")):
+        if value:
+            filters.append({"term": {fld: {"value": value, "case_insensitive": True}}})
     if f.address:
         try:
             net = ipaddress.ip_network(f.address.strip(), strict=False)
@@ -256,3 +261,39 @@ def resolve_alert_id(gw: EsGateway, prefix: str) -> str:
     if total > 1:
         raise AmbiguousAlertId(given, ids, total)
     return ids[0]
+
+
+def events_behind(
+    gw: EsGateway, indices: list[str], alert: Alert, page: int = 1, size: int = 20
+) -> tuple[list[dict[str, Any]], int]:
+    """The stored events of the alert's entity over its span (in the detector's dataset
+    *indices*), oldest first, a page of *size*; and how many there are. What the console's
+    alert page and ``soc alerts show --events`` show."""
+    filters: list[dict[str, Any]] = [{"term": {k: v}} for k, v in sorted(alert.entity.items())]
+    filters.append({"range": {"@timestamp": {"gte": alert.start.isoformat(), "lte": alert.end.isoformat()}}})
+    body = {
+        "size": size,
+        "from": (max(page, 1) - 1) * size,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"@timestamp": "asc"}],
+    }
+    res = gw.search(indices, body, action="events behind an alert")
+    return [dict(h["_source"]) for h in res["hits"]["hits"]], int(res["hits"]["total"]["value"])
+
+
+def flat_fields(doc: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """An event's fields as ``dotted.name -> text`` (lists joined with ", "), sorted by name:
+    how the alert page shows a raw event, one field a line."""
+    out: dict[str, str] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_fields(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = ", ".join(
+                json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v) for v in value
+            )
+        else:
+            out[name] = "" if value is None else str(value)
+    return dict(sorted(out.items()))

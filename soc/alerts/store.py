@@ -20,7 +20,9 @@ alerts in one ``_bulk`` (``op_type=create`` with the episode's id for a new aler
 lock with those alerts added to its recent writes: the next holder, in any thread or
 process, sees every alert written before it. A holder killed between its ``_bulk`` and its
 release leaves alerts the index's one-second refresh makes searchable long before its lock
-expires (30 s). A ``_bulk`` item refused with 409 (an alert changed by triage since it was
+expires (30 s), and a run reads the episode's id directly (realtime) before it creates an
+alert, so even one no search shows yet is extended — and reported so — not created. A
+``_bulk`` item refused with 409 (an alert changed by triage since it was
 read, or an id written by a writer whose lock had expired) is read again, the run's matches
 for it are re-applied over the stored one, and it is written again.
 
@@ -48,7 +50,16 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from soc.alerts.episodes import LOOKBACK_STEP, MAX_LOOKBACK, Run, choose, extended, new_alert, run_start, span_after
-from soc.alerts.models import Alert, AlertRule, AlertStatus, CloseReason, EpisodeFigures, Match, entity_key
+from soc.alerts.models import (
+    Alert,
+    AlertRule,
+    AlertStatus,
+    CloseReason,
+    EpisodeFigures,
+    Match,
+    alert_id,
+    entity_key,
+)
 from soc.alerts.triage import TriageError, triaged, with_incident
 from soc.alerts.writelock import RECENT_MAX, HeldLock, release, renew, take
 from soc.errors import NotFound, SocError, VersionConflict
@@ -151,11 +162,24 @@ class AlertStore:
             found = self._overlapping(rule, match.entity, start, match.last_seen)
             target = choose(rule, found, start, match.last_seen)
             if target is None:
+                target = self._written_meanwhile(rule, match, start)
+            if target is None:
                 fig = evidence.figures(match.entity, start, match.last_seen)
                 alert = new_alert(rule, match, start, fig, now)
                 run.pending[alert.id] = _Pending(rule, evidence, alert, None, [(match, now)])
                 return Recorded(alert, "created", fig.took_ms)
         return self._extend(rule, target, match, evidence=evidence, now=now)
+
+    def _written_meanwhile(self, rule: AlertRule, match: Match, start: datetime) -> Alert | None:
+        """The episode's alert if another writer already wrote it where no search shows it
+        yet (not refreshed, and not named by the lock's recent writes: a holder that died
+        between its ``_bulk`` and its release, or one whose lock expired): one realtime get
+        by the id the episode start gives, so this run reports it extended, not created."""
+        found = self._gw.get(self.index, alert_id(rule.detector, match.entity, start))
+        if found is None:
+            return None
+        self._run.versions[found["_id"]] = (int(found["_seq_no"]), int(found["_primary_term"]))
+        return Alert.from_doc(found["_source"])
 
     def episode_start(self, rule: AlertRule, match: Match, evidence: Evidence) -> datetime:
         """The first event of the unbroken run of matching events holding the match's first."""
@@ -170,18 +194,23 @@ class AlertStore:
                 break
         return start
 
-    def flush(self) -> None:
+    def flush(self) -> set[str]:
         """Write what this thread's run decided (one ``_bulk``), make it searchable (one
-        refresh), then release the run's lock."""
+        refresh), then release the run's lock.
+
+        Returns the ids of the alerts this run recorded as ``created`` that another writer
+        had created meanwhile (its lock expired under it): they were merged into that
+        writer's alert, so a run report should count them extended, not new."""
         run = self._run
         pending, run.pending = run.pending, {}
         run.versions.clear()
         run.known.clear()
         wrote: list[tuple[str, str]] = []
+        merged: set[str] = set()
         searchable = False
         try:
             if pending:
-                self._write(pending, run.held)
+                merged = self._write(pending, run.held)
                 _unrefreshed.add(self.index)
                 wrote = [(p.alert.id, entity_key(p.alert.entity)) for p in pending.values()]
                 if run.held is not None and len(run.held.recent) + len(wrote) > RECENT_MAX:
@@ -192,6 +221,7 @@ class AlertStore:
             if held is not None:
                 with suppress(SocError):  # Elasticsearch away: the lock expires by itself
                     release(self._gw, held, wrote, searchable=searchable)
+        return merged
 
     def refresh(self) -> None:
         """Make every alert written so far searchable (one refresh of the alerts index)."""
@@ -202,7 +232,7 @@ class AlertStore:
         """Forget what this thread's run decided and release its lock (the run failed: it
         is evaluated again, which is idempotent)."""
         self._run.pending.clear()
-        self.flush()
+        self.flush()  # nothing pending: nothing merged
 
     def _overlapping(self, rule: AlertRule, entity: dict[str, str], first: datetime, last: datetime) -> list[Alert]:
         """The entity's alerts whose widened span reaches ``[first, last]``: the stored ones
@@ -273,9 +303,10 @@ class AlertStore:
         return Recorded(updated, "extended", fig.took_ms)
 
     # -- writing a run's alerts ----------------------------------------------
-    def _write(self, pending: dict[str, _Pending], held: HeldLock | None) -> None:
+    def _write(self, pending: dict[str, _Pending], held: HeldLock | None) -> set[str]:
         """One ``_bulk`` for *pending*; items refused with 409 are re-applied over the
-        stored alert and written again."""
+        stored alert and written again. Returns the ids whose create found the alert there."""
+        merged: set[str] = set()
         for _attempt in range(ATTEMPTS):
             if held is not None and held.age() > TTL_S / 2:
                 renew(self._gw, held)  # VersionConflict: it expired and was taken over; the run fails
@@ -285,10 +316,11 @@ class AlertStore:
             if refused:
                 first = refused[0]
                 raise SocError(f"alert {first.get('id')} not written: {first.get('reason')}", hint="see the node's log")
+            merged |= {str(e["id"]) for e in result.errors if pending[str(e["id"])].version is None}
             again = [self._replayed(pending[str(e["id"])]) for e in result.errors]
             pending = {p.alert.id: p for p in again if p is not None}
             if not pending:
-                return
+                return merged
         raise VersionConflict("alerts changed by another writer while being written, again and again", hint="try again")
 
     def _action(self, p: _Pending) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import typer
 from rich.table import Column, Table
 
 from soc.alerts.models import Alert, AlertStatus, CloseReason
-from soc.alerts.queue import PAGE_SIZE, QueueFilter, queue_page, resolve_alert_id
+from soc.alerts.queue import PAGE_SIZE, QueueFilter, events_behind, flat_fields, queue_page, resolve_alert_id
 from soc.alerts.store import AlertStore
 from soc.cli.common import cells, command, console, context, print_json, safe
+from soc.detection.loader import load_detectors
 from soc.errors import SocError
 from soc.vocab import Severity, parse_duration, parse_time
 
@@ -48,6 +49,7 @@ def _who(a: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(a.entity.items())) or "(organisation)"
 
 
+EVENTS_PAGE = 20  # events a page of ``soc alerts show --events``
 _WIDE = 160  # from this many columns a table; below, each alert on two lines (ids in full either way)
 
 
@@ -100,8 +102,8 @@ def list_alerts(
     """List alerts, newest recorded first, a page at a time (the console's queue).
 
     Each page ends with how many alerts match and the command for the next (older) page.
-    Ids are printed in full at any width; any command taking an alert id accepts a unique
-    prefix of it."""
+
+    Ids are printed in full at any width; any command taking an alert id accepts a unique prefix of it."""
     ctx = context()
     f = QueueFilter(
         status=status.value if status else "", severity=severity.value if severity else "", detector=detector or "",
@@ -161,16 +163,45 @@ def _local(t: datetime) -> str:
 
 @app.command("show")
 @command
-def show(alert_id: AlertId, as_json: Json = False) -> None:
-    """Show one alert with its evidence."""
+def show(
+    alert_id: AlertId,
+    as_json: Json = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="also the stored events behind it, oldest first (20 a page)")
+    ] = False,
+    page: Annotated[int, typer.Option("--page", min=1, help="which page of --events")] = 1,
+) -> None:
+    """Show one alert with its evidence (and with --events the log events behind it)."""
     alert = _store().get(_id(alert_id))
     data = alert.model_dump(mode="json")
+    docs: list[dict[str, object]] = []
+    total = 0
+    if events:
+        ctx = context()
+        detector = next((d for d in load_detectors(ctx.settings.detectors_dir) if d.id == alert.detector), None)
+        if detector is None:
+            raise SocError(
+                f"detector {alert.detector!r} is not loaded: its dataset (where the events are) is unknown",
+                field="detector", hint="check detectors_dir in soc.toml",
+            )  # fmt: skip
+        indices = ctx.settings.dataset_indices(detector.dataset)
+        docs, total = events_behind(ctx.es, indices, alert, page, EVENTS_PAGE)
     if as_json:
-        print_json(data)
+        print_json(data | ({"events": docs, "events_total": total, "events_page": page} if events else {}))
         return
     for key, value in data.items():
         if value not in (None, [], {}):
             console.print(f"[bold]{key}[/]: {safe(value)}")
+    if not events:
+        return
+    first = (page - 1) * EVENTS_PAGE
+    console.print(f"[bold]events behind it[/]: {total} (showing {first + 1 if docs else 0}-{first + len(docs)})")
+    for n, doc in enumerate(docs, first + 1):
+        console.print(f"--- event {n} of {total}")
+        for key, value in flat_fields(doc).items():
+            console.print(f"  {safe(key)}: {safe(value)}")
+    if first + len(docs) < total:
+        console.print(f"more: soc alerts show {alert.id} --events --page {page + 1}")
 
 
 @app.command("ack")

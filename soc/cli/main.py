@@ -18,7 +18,7 @@ from soc import __version__
 from soc.cli import common
 from soc.cli.common import command, console, context, err_console, option_time, print_json, safe
 from soc.config import load_settings
-from soc.errors import DefinitionError, DefinitionErrors, SocError
+from soc.errors import SocError
 from soc.es.outage import quiet_transport_logs
 from soc.vocab import iso
 
@@ -191,25 +191,16 @@ def setup() -> None:
 @command
 def validate() -> None:
     """Check every detector and playbook, and what refers to what; report every error at once."""
-    from soc.detection.loader import load_detectors
-    from soc.playbooks.loader import check_routes, load_playbooks
+    from soc.playbooks.checks import check_definitions
 
     settings = load_settings(common.state.config)
-    errors: list[DefinitionError] = []
-    detectors, playbooks = None, None
-    try:
-        detectors = load_detectors(settings.detectors_dir)
-    except DefinitionErrors as exc:
-        errors.extend(exc.errors)
-    try:  # triggers are checked against the detectors only when those all loaded
-        detector_ids = {d.id for d in detectors} if detectors is not None else None
-        playbooks = load_playbooks(settings.playbooks_dir, detector_ids=detector_ids)
-    except DefinitionErrors as exc:
-        errors.extend(exc.errors)
-    if playbooks is not None:
-        routes = [(d.name, d.roles) for d in settings.notify.destinations]
-        config_file = str(common.state.config or os.environ.get("SOC_CONFIG") or "soc.toml")
-        errors.extend(check_routes(routes, playbooks, file=config_file))
+    checked = check_definitions(
+        settings.detectors_dir,
+        settings.playbooks_dir,
+        routes=[(d.name, d.roles) for d in settings.notify.destinations],
+        config_file=str(common.state.config or os.environ.get("SOC_CONFIG") or "soc.toml"),
+    )
+    errors, detectors, playbooks = checked.errors, checked.detectors, checked.playbooks
     if errors:
         for e in errors:
             err_console.print(f"[red]✗[/] {safe(e.render())}", soft_wrap=True)

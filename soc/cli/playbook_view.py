@@ -14,6 +14,7 @@ from datetime import datetime, tzinfo
 from rich.console import Console
 from rich.text import Text
 
+from soc.cjk import fold
 from soc.cli.common import safe
 from soc.incidents.models import Incident, StepInstance, StepStatus
 from soc.incidents.steps import chosen_options, sla_state
@@ -54,10 +55,10 @@ class StepView:
 
 
 def _wrapped(console: Console, text: str, indent: int) -> None:
-    """*text* (shown escaped) wrapped to the console's width, every line indented."""
-    for line in Text(visible(text)).wrap(console, max(20, console.width - indent)):
-        line.rstrip()
-        console.print(Text(" " * indent) + line)
+    """*text* (shown escaped) folded to the console's width, every line indented: Japanese lines
+    break between characters (kinsoku rules kept), not early at a space (``soc.cjk.fold``)."""
+    for line in fold(visible(text), max(20, console.width - indent)):
+        console.print(Text(" " * indent + line), soft_wrap=True)
 
 
 def _label(lang: str, key: str) -> str:
@@ -130,20 +131,36 @@ def render_options(console: Console, view: StepView, incident: Incident, *, lang
     _options(console, view, incident, lang=lang, indent="  ")
 
 
+def _hanging(console: Console, indent: str, head: str, text: str, *, bold: bool = False) -> None:
+    """``head: text`` folded to the console's width (``soc.cjk.fold``), the lines after the
+    first indented two more; *head* in bold when asked. Both are shown escaped."""
+    first, *rest = fold(f"{visible(head)}: {visible(text)}", max(20, console.width - len(indent) - 2))
+    line = Text(indent)
+    if bold:
+        name, _, after = first.partition(": ")
+        line.append(name, style="bold")
+        line.append(": " + after)
+    else:
+        line.append(first)
+    console.print(line, soft_wrap=True)
+    for more in rest:
+        console.print(Text(f"{indent}  {more}"), soft_wrap=True)
+
+
 def _options(console: Console, view: StepView, incident: Incident, *, lang: str, indent: str) -> None:
     d = view.definition
     if not isinstance(d, DecisionStep | ApprovalStep):
         return
     recommended = d.recommendation_for(chosen_options(incident)) if isinstance(d, ApprovalStep) else None
     if isinstance(d, ApprovalStep):
-        console.print(f"{indent}{_label(lang, 'question')}: {safe(d.question(lang))}")
+        _hanging(console, indent, _label(lang, "question"), d.question(lang))
     console.print(f"{indent}{_label(lang, 'options')}:")
     for o in d.options:
         mark = f" ({_label(lang, 'recommended')})" if o.id == recommended else ""
-        console.print(f"{indent}  [bold]{safe(o.id)}[/]: {safe(o.label(lang))}{mark}")
+        _hanging(console, f"{indent}  ", o.id, o.label(lang) + mark, bold=True)
         for key in ("effect", "risk", "cost", "resident_impact"):
             text = getattr(o, key)
             if text is not None:
-                console.print(f"{indent}      {_label(lang, key)}: {safe(text(lang))}")
+                _hanging(console, f"{indent}      ", _label(lang, key), text(lang))
     if isinstance(d, ApprovalStep):
-        console.print(f"{indent}{_label(lang, 'if_no_decision')}: {safe(d.if_no_decision(lang))}")
+        _hanging(console, indent, _label(lang, "if_no_decision"), d.if_no_decision(lang))

@@ -57,14 +57,15 @@ class RunMonitor:
             with self._lock:
                 self._cycle.not_run += 1
             return
-        state = scheduler.pipeline.engine.state.get(detector_id)
+        # the watermark the run reached (no read of its run state per run)
+        watermark = max((r.watermark for r in result.reports if r.watermark is not None), default=None)
         now = scheduler.ctx.clock.now()
         lines: list[str] = []
         with self._lock:
             c = self._cycle
             c.ran += 1
-            if state.watermark is not None:
-                c.lags[detector_id] = (now - state.watermark).total_seconds()
+            if watermark is not None:
+                c.lags[detector_id] = (now - watermark).total_seconds()
             for report in result.reports:
                 c.alerts += len(report.created)
                 c.extended += len(report.extended)
@@ -112,8 +113,9 @@ def run(
 ) -> None:
     """Run the detection scheduler in the foreground until SIGTERM/SIGINT.
 
-    Prints each new alert and incident as it is recorded and one status line per cycle
-    (every minute: detectors run, lag, alerts, incidents, deliveries); -q for none."""
+    Prints each new alert and incident as it is recorded, and one status line per cycle.
+
+    The status line, every minute: detectors run, lag, alerts, incidents, deliveries; -q prints none."""
     from soc.runtime.service import serve
 
     serve(common.state.config, observer=None if quiet else RunMonitor(common.console))

@@ -3,7 +3,7 @@ which scheduler process owns each job (its lease: owner ``host:pid:start``, expi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,31 +12,14 @@ from rich.table import Table
 from soc.alerts.models import AlertStatus
 from soc.alerts.store import AlertStore
 from soc.cli.common import command, console, context, print_json, safe
+from soc.detection.health import health
 from soc.detection.loader import load_detectors
-from soc.detection.models import Detector
-from soc.detection.state import RunState, RunStateStore
+from soc.detection.state import RunStateStore
 from soc.runtime.leases import LeaseInfo, lease_job_for, list_leases
 from soc.runtime.scheduler import CSIRT_JOB, SUMMARY_JOB
 from soc.vocab import iso
 
 __all__ = ["health", "status"]
-
-
-def health(detector: Detector, state: RunState, now: datetime) -> str:
-    """``ok``, ``lagging`` (behind by more than two intervals plus the delay), ``failing``,
-    ``truncated`` (a cap kept candidates from being examined), ``disabled`` or ``never run``."""
-    if not detector.enabled:
-        return "disabled"
-    if state.last_run is None:
-        return "never run"
-    if state.consecutive_failures:
-        return "failing"
-    sched = detector.schedule
-    if state.watermark is None or now - state.watermark > 2 * sched.interval + sched.delay + timedelta(minutes=1):
-        return "lagging"
-    if state.last_truncated:
-        return "truncated"
-    return "ok"
 
 
 def _lease_fields(lease: LeaseInfo | None, now: datetime) -> dict[str, Any]:
@@ -89,7 +72,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
                 "failures": st.consecutive_failures,
                 "last_error": st.last_error,
             }
-            | _lease_fields(leases.get(lease_job_for(d.id)), now)
+            | _lease_fields(leases.get(lease_job_for(d.id, ctx.settings.scheduler.shards)), now)
         )
     if as_json:
         for row in rows:
@@ -118,5 +101,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="one JSON object
         for job in (CSIRT_JOB, SUMMARY_JOB):
             jobs.add_row(job, _owner_cell(_lease_fields(leases.get(job), now)))
         console.print(jobs)
+        if not any(r["lease"] == "held" for r in rows):
+            console.print(
+                "[yellow]no scheduler is running: no process holds a live lease, so no detector is being run "
+                "(start one with 'soc run' or 'python scheduler.py')[/]"
+            )
     if any(r["health"] == "failing" for r in rows):
         raise typer.Exit(1)

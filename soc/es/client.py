@@ -90,10 +90,17 @@ TLS_HINT = (
 )
 
 
+_HOST_HINT = "issue it with subjectAltName=DNS:<host> or IP:<address>, the host SOC_ES_URL names"
+
+
 def _tls_reason(exc: Exception) -> str:
     """The innermost reason of a TLS failure, on one line, e.g. 'certificate verify failed:
     self-signed certificate'."""
     text = " ".join(str(exc).split())
+    if "no appropriate subjectAltName" in text:  # urllib3 refuses a certificate that names its host only in the CN
+        return f"the certificate has no subjectAltName for the host (a CN alone is not checked): {_HOST_HINT}"
+    if "No such file or directory" in text:
+        return "the CA certificate file (es_ca_certs, SOC_ES_CA_CERTS) does not exist"
     found = re.search(r"certificate verify failed: [^(\]]*", text) or re.search(r"\[SSL[^]]*\] [^(\]]*", text)
     return truncate((found.group(0) if found else text or type(exc).__name__).strip(" ,;:."), 200)
 

@@ -44,6 +44,7 @@ from soc.network.segments import SegmentMap, enrich_segments, normalise_ip
 from soc.parsers import FORMATS, Parsed, ParseResult, Rejected, Skipped, guess_format, parse_file, read_head
 from soc.parsers.common import MAX_DEPTH, BadLine, check_depth, normalise_user_names
 from soc.parsers.geo import lacks_geo
+from soc.textsafe import truncate
 from soc.vocab import iso, parse_time
 
 __all__ = [
@@ -515,7 +516,7 @@ def _index(
                 _sort_existing(gw, existing, report)
                 existing.clear()
         else:
-            reject(sent.file, sent.source, f"rejected by Elasticsearch: {info['reason']}", sent.text)
+            reject(sent.file, sent.source, f"rejected by Elasticsearch: {_bounded_reason(info['reason'])}", sent.text)
 
     # two chunks in flight: the next chunk is read and prepared while Elasticsearch indexes one
     result = gw.bulk(actions(), on_progress=on_progress, on_result=on_result, concurrency=BULK_CONCURRENCY)
@@ -667,3 +668,13 @@ class RejectsFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_LONG_TOKEN = re.compile(r"(\S{48})\S{16,}")
+
+
+def _bounded_reason(reason: object) -> str:
+    """Elasticsearch's reason for refusing a document, bounded: it quotes the offending
+    value (a 400-digit number, a 10,000-character name) once or twice, and a reason is read
+    on a console line and kept in ``--rejects``. Long tokens are cut, then the whole."""
+    return truncate(_LONG_TOKEN.sub(r"\1…", " ".join(str(reason).split())), 400)

@@ -46,6 +46,9 @@ TRANSPORT_LOGGERS = (
     "elastic_transport.node",
     "elasticsearch",
     "urllib3.connectionpool",
+    "urllib3.connection",  # "Certificate did not match expected hostname", with the whole certificate
+    "urllib3.util.retry",
+    "urllib3.poolmanager",
 )
 
 

@@ -18,13 +18,18 @@ titles): one rule.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable, Mapping
+from functools import cache
+
+import pycountry
 
 from soc.incidents.models import Incident
 from soc.vocab import Bilingual
 
 __all__ = [
     "TITLE_VALUE_CHARS",
+    "UNKNOWN_DETECTION_JA",
     "entity_text",
     "field_name",
     "incident_title",
@@ -36,6 +41,7 @@ __all__ = [
 
 TITLE_VALUE_CHARS = 80  # a value in a title is cut to this many characters (as reports cut long values)
 TITLE_WHAT_CHARS = 120  # what happened (a playbook name, a detector title), bounded the same way
+UNKNOWN_DETECTION_JA = "検知ルールによる検知"  # what happened, when the detector's own title is unknown
 TITLE_VALUES = 3  # values of one field named in a title; more are "…"
 _PEOPLE = ("user.name", "user.target.name", "host.name", "source.domain")  # named in words first
 _ADDRESSES = ("source.ip", "destination.ip")
@@ -66,6 +72,11 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "dns.question.name": ("問い合わせ名", "query name"),
     "dns.question.type": ("問い合わせの種類", "query type"),
     "winlog.event_data.LogonType": ("ログオンの種類", "logon type"),
+    "winlog.logon.type": ("ログオンの種類", "logon type"),
+    "observer.name": ("ログの送信元機器", "log source device"),
+    "network.protocol": ("アプリケーションプロトコル", "application protocol"),
+    "soc.dns.name_length": ("問い合わせ名の長さ", "query name length"),
+    "soc.dns.subdomain_entropy": ("サブドメインのランダムさ", "subdomain randomness"),
     "user.domain": ("ドメイン", "domain"),
 }
 
@@ -116,13 +127,34 @@ _COUNTRIES: dict[str, tuple[str, str]] = {
 
 
 def value_text(field: str, value: str, lang: str) -> str:
-    """A value as a reader knows it: a country code becomes the country's name."""
+    """A value as a reader knows it: a country code becomes the country's name (the names
+    the city's documents use for the usual ones, ISO 3166 with its Japanese translation
+    from ``pycountry`` for every other, so no country is hidden behind 「その他の国」)."""
     if field.endswith("country_iso_code"):
         known = _COUNTRIES.get(value.upper())
         if known:
             return known[0] if lang == "ja" else known[1]
-        return "その他の国" if lang == "ja" else value
+        iso = _iso_country(value.upper(), lang)
+        if iso:
+            return iso
+        return "不明な国" if lang == "ja" else value
     return value
+
+
+@cache
+def _iso_country(code: str, lang: str) -> str | None:
+    country = pycountry.countries.get(alpha_2=code) if len(code) == 2 else None
+    if country is None:
+        return None
+    name = str(getattr(country, "common_name", None) or country.name)
+    if lang != "ja":
+        return name
+    try:
+        japanese = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ja"])
+    except OSError:
+        return None
+    translated = japanese.gettext(str(country.name))
+    return translated if translated != country.name else None
 
 
 def entity_text(entity: Mapping[str, str], lang: str, *, sep: str | None = None) -> str:

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from soc.alerts.models import Alert, AlertStatus, CloseReason
 from soc.alerts.store import AlertStore
 from soc.context import AppContext
-from soc.errors import SocError
+from soc.detection.loader import load_detectors
+from soc.errors import DefinitionErrors, SocError
 from soc.es.locks import hold
 from soc.es.versioned import retry_conflicts
 from soc.incidents import naming
@@ -91,10 +92,24 @@ def incident_id_for(key: str, opened_at: datetime, n: int = 1) -> str:
     return base if n == 1 else f"{base}-{n}"
 
 
-def _title(alert: Alert, playbook: Playbook | None) -> Bilingual:
-    """What happened and to whom, in words (``soc.incidents.naming.incident_title``)."""
-    what = playbook.name if playbook is not None else Bilingual(en=alert.title, ja=alert.title)
+def _title(ctx: AppContext, alert: Alert, playbook: Playbook | None) -> Bilingual:
+    """What happened and to whom, in words (``soc.incidents.naming.incident_title``): the
+    playbook's name, else the detector's own title in each language (never the alert's
+    English title stored as the Japanese one)."""
+    what = playbook.name if playbook is not None else _detector_title(ctx, alert)
     return naming.incident_title(what, {k: [v] for k, v in alert.entity.items() if not k.startswith("destination.")})
+
+
+def _detector_title(ctx: AppContext, alert: Alert) -> Bilingual:
+    """The alert's detector title in ja and en, read from the detector definitions; a
+    generic Japanese phrase when the detector is gone or its file does not load."""
+    try:
+        found = next((d.title for d in load_detectors(ctx.settings.detectors_dir, include_disabled=True)
+                      if d.id == alert.detector), None)  # fmt: skip
+    except (DefinitionErrors, OSError) as exc:
+        ctx.log.warning("incident title without the detector's Japanese title: %s", exc)
+        found = None
+    return found if found is not None else Bilingual(en=alert.title, ja=naming.UNKNOWN_DETECTION_JA)
 
 
 def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None, *, n: int = 1) -> Incident:
@@ -102,7 +117,7 @@ def _open(ctx: AppContext, alert: Alert, playbook: Playbook | None, *, n: int = 
     entities = {k: [v] for k, v in sorted(alert.entity.items())}
     incident = Incident(
         id=incident_id_for(correlation_key(alert), now, n),
-        title=_title(alert, playbook),
+        title=_title(ctx, alert, playbook),
         severity=alert.severity,
         risk_score=alert.risk_score,
         entities=entities,

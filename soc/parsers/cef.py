@@ -22,7 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, numbered_lines, port_or_none, put, split_user
+from soc.parsers.common import (
+    BadLine,
+    event_id,
+    guarded,
+    ip_or_none,
+    numbered_lines,
+    port_or_none,
+    put,
+    split_user,
+)
 from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
 from soc.parsers.sshd import parse_syslog_time
 from soc.vocab import iso, parse_time
@@ -227,18 +236,18 @@ def _event(prefix: str, header: list[str], ext: dict[str, str], *, tz: ZoneInfo,
 def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
     """Read CEF lines; yield one event per line that has a time and something soc reads."""
     for where, raw in numbered_lines(lines, source):
-        m = _CEF.search(raw)
-        if m is None:
-            yield Rejected(where, "not a CEF line (no 'CEF:0|')")
-            continue
-        try:
-            header, extension = parse_header(raw[m.start() :])
-            doc = _event(raw[: m.start()], header, parse_extension(extension), tz=tz, reference=reference)
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        if "category" not in doc["event"]:
-            yield Skipped(where, "a CEF event with no addresses, user or attack: nothing soc reads")
-            continue
-        doc["event"]["id"] = event_id(FORMAT, raw)
-        yield Parsed(where, doc)
+        yield from guarded(where, _line(raw, where, tz=tz, reference=reference), raw)  # the next line is read
+
+
+def _line(raw: str, where: str, *, tz: ZoneInfo, reference: datetime) -> Iterator[ParseResult]:
+    m = _CEF.search(raw)
+    if m is None:
+        yield Rejected(where, "not a CEF line (no 'CEF:0|')")
+        return
+    header, extension = parse_header(raw[m.start() :])  # BadLine: the line's rejection (guarded)
+    doc = _event(raw[: m.start()], header, parse_extension(extension), tz=tz, reference=reference)
+    if "category" not in doc["event"]:
+        yield Skipped(where, "a CEF event with no addresses, user or attack: nothing soc reads")
+        return
+    doc["event"]["id"] = event_id(FORMAT, raw)
+    yield Parsed(where, doc)

@@ -33,7 +33,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from soc.parsers.common import BadLine, event_id, ip_or_none, numbered_lines, port_or_none, put, split_user
+from soc.parsers.common import (
+    BadLine,
+    event_id,
+    guarded,
+    ip_or_none,
+    numbered_lines,
+    port_or_none,
+    put,
+    split_user,
+)
 from soc.parsers.geo import country
 from soc.parsers.models import Parsed, ParseResult, Rejected, Skipped
 from soc.vocab import iso
@@ -237,18 +246,18 @@ def parse_lines(lines: Iterable[str], *, source: str, tz: ZoneInfo, reference: d
     """Read FortiGate log lines; yield one event per traffic, UTM or logon line."""
     del reference  # FortiGate writes the year
     for where, raw in numbered_lines(lines, source):
-        m = _START.search(raw)
-        if m is None:
-            yield Rejected(where, "not a FortiGate key=value line (no date=, devname= or logid=)")
-            continue
-        kv = parse_kv(raw[m.end() :])
-        try:
-            doc = _event(kv, tz=tz)
-        except BadLine as exc:
-            yield Rejected(where, str(exc))
-            continue
-        if doc is None:
-            yield Skipped(where, f"fortigate {kv.get('type', '?')}/{kv.get('subtype', '?')} is not one soc reads")
-            continue
-        doc["event"]["id"] = event_id(FORMAT, raw)
-        yield Parsed(where, doc)
+        yield from guarded(where, _line(raw, where, tz=tz), raw)  # whatever a line holds, the next is read
+
+
+def _line(raw: str, where: str, *, tz: ZoneInfo) -> Iterator[ParseResult]:
+    m = _START.search(raw)
+    if m is None:
+        yield Rejected(where, "not a FortiGate key=value line (no date=, devname= or logid=)")
+        return
+    kv = parse_kv(raw[m.end() :])
+    doc = _event(kv, tz=tz)  # BadLine: the line's rejection (guarded)
+    if doc is None:
+        yield Skipped(where, f"fortigate {kv.get('type', '?')}/{kv.get('subtype', '?')} is not one soc reads")
+        return
+    doc["event"]["id"] = event_id(FORMAT, raw)
+    yield Parsed(where, doc)

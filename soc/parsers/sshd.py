@@ -79,24 +79,26 @@ _ADDR = r"(?P<addr>\S+)"
 _PORT = r"port (?P<port>\d+)"
 _REPEATED = re.compile(r"^message repeated (?P<n>\d+) times: \[ ?(?P<msg>.*?) ?\]$")
 
-# (pattern, category, type, action, outcome); the first match wins
+# (pattern, category, type, action, outcome); the first match wins. A user name is the
+# client's to choose and may hold " from 10.0.0.5 port 22" (sshd logs it as sent): the user
+# group is greedy, so the address is the last "from … port …", the one sshd wrote.
 _MESSAGES: list[tuple[re.Pattern[str], str, str, str, str]] = [
     (
-        re.compile(rf"^Failed (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>.*?) from {_ADDR} {_PORT}"),
+        re.compile(rf"^Failed (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>.*) from {_ADDR} {_PORT}"),
         "authentication",
         "start",
         "ssh-login-failed",
         "failure",
     ),
     (
-        re.compile(rf"^Accepted (?P<method>\S+) for (?P<user>.*?) from {_ADDR} {_PORT}"),
+        re.compile(rf"^Accepted (?P<method>\S+) for (?P<user>.*) from {_ADDR} {_PORT}"),
         "authentication",
         "start",
         "ssh-login",
         "success",
     ),
     (
-        re.compile(rf"^Invalid user (?P<user>.*?) from {_ADDR}(?: {_PORT})?\s*$"),
+        re.compile(rf"^Invalid user (?P<user>.*) from {_ADDR}(?: {_PORT})?\s*$"),
         "authentication",
         "info",
         "ssh-invalid-user",
@@ -105,7 +107,7 @@ _MESSAGES: list[tuple[re.Pattern[str], str, str, str, str]] = [
     (
         re.compile(
             rf"^(?:error: )?maximum authentication attempts exceeded for (?P<invalid>invalid user )?"
-            rf"(?P<user>.*?) from {_ADDR} {_PORT}"
+            rf"(?P<user>.*) from {_ADDR} {_PORT}"
         ),
         "authentication",
         "info",
@@ -113,30 +115,28 @@ _MESSAGES: list[tuple[re.Pattern[str], str, str, str, str]] = [
         "unknown",
     ),
     (
-        re.compile(rf"^Connection closed by (?:authenticating|invalid) user (?P<user>.*?) {_ADDR} {_PORT}"),
+        re.compile(rf"^Connection closed by (?:authenticating|invalid) user (?P<user>.*) {_ADDR} {_PORT}"),
         "authentication",
         "end",
         "ssh-connection-closed-preauth",
         "unknown",
     ),
     (
-        re.compile(
-            rf"^Disconnected from (?:(?:invalid|authenticating) user (?P<user>.*?) ){_ADDR} {_PORT} \[preauth\]"
-        ),
+        re.compile(rf"^Disconnected from (?:(?:invalid|authenticating) user (?P<user>.*) ){_ADDR} {_PORT} \[preauth\]"),
         "authentication",
         "end",
         "ssh-disconnected-preauth",
         "unknown",
     ),
     (
-        re.compile(rf"^Disconnected from user (?P<user>.*?) {_ADDR} {_PORT}"),
+        re.compile(rf"^Disconnected from user (?P<user>.*) {_ADDR} {_PORT}"),
         "session",
         "end",
         "ssh-disconnected",
         "success",
     ),
 ]
-_WHO = r"(?:(?:invalid|authenticating) user (?P<user>.*?) )?"
+_WHO = r"(?:(?:invalid|authenticating) user (?P<user>.*) )?"
 # (pattern, action); the first match wins; every one is a pre-authentication failure
 _PROTOCOL: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^banner exchange: Connection from {_ADDR} {_PORT}: (?P<reason>.+)$"), "ssh-banner-exchange-failed"),
@@ -319,7 +319,9 @@ def _pam_event(message: str, header: _Header) -> tuple[dict[str, Any], int] | No
         if m is None:
             return None
         count = int(m["n"])
-    fields = {kv["k"]: kv["v"] for kv in _KV.finditer(m["kv"])}
+    fields: dict[str, str] = {}
+    for kv in _KV.finditer(m["kv"]):  # the first of a key: "user=" comes last and its value is the client's
+        fields.setdefault(kv["k"], kv["v"])
     kind = ("authentication", "start", "ssh-pam-auth-failure", "failure")
     doc, name, ip = _skeleton(message, header, kind=kind, user=fields.get("user"), addr=fields.get("rhost", ""))
     put(doc, "related.user", [name] if name else None)

@@ -14,7 +14,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from soc.incidents.models import Incident, IncidentStatus, ObligationStatus, StepStatus
-from soc.playbooks.models import ApprovalStep, DecisionStep, Playbook
+from soc.incidents.obligations import RULES
+from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports.i18n import Translator
 from soc.reports.models import ConclusionView, HoldersView
 from soc.reports.words import until, when
@@ -93,6 +94,8 @@ def conclusion(
         lead.append(t("concl_phase_duplicate", at=at(incident.closed_at), of=incident.duplicate_of or "—"))
     else:
         lead.append(t("concl_phase_closed", at=at(incident.closed_at)))
+    if phase == "closed" and incident.resolution and incident.resolution.strip():
+        lead.append(t("concl_closed_resolution", why=incident.resolution.strip()))
 
     known: list[str] = []
     for inst in incident.steps:
@@ -127,27 +130,47 @@ def conclusion(
     contain = [s for s in incident.steps if s.phase == "contain" and s.status is StepStatus.done and s.kind == "task"]
     for s in contain:
         done.append(t("concl_step_done", step=s.title(lang), at=at(s.done_at), by=_doer(incident, s.step_id)))
+    for s in incident.steps:  # a step a person chose to skip is an outcome too (a branch not taken is not)
+        if s.status is StepStatus.skipped and s.skipped_by is not None:
+            why = s.notes[-1].text if s.notes else "—"
+            done.append(t("concl_step_skipped", step=s.title(lang), at=at(s.done_at), by=s.skipped_by, why=why))
     evidence = sum(len(s.evidence) for s in incident.steps)
     if evidence:
         done.append(t("concl_evidence", n=evidence))
+
+    def said(key: str, kind: str, **params: str) -> str:
+        """The sentence for one report; a kind whose label does not fit the general
+        sentence (「個人情報保護委員会：速報へ報告」) has its own."""
+        return t(f"{key}_{kind}", **params) if t.has(f"{key}_{kind}") else t(key, **params)
+
     for o in incident.obligations:
         if o.status is ObligationStatus.sent:
             ref = t("concl_reference", ref=o.reference) if o.reference else ""
-            done.append(t("concl_sent", label=o.label(lang), at=at(o.sent_at), ref=ref))
+            done.append(said("concl_sent", o.kind, label=o.label(lang), at=at(o.sent_at), ref=ref))
         elif o.status is ObligationStatus.not_required:
-            done.append(t("concl_not_required", label=o.label(lang)))
+            done.append(said("concl_not_required", o.kind, label=o.label(lang)))
 
     due: list[str] = []
     for o in incident.obligations:
         if o.status is not ObligationStatus.pending:
             continue
         if o.due_at is not None:
-            due.append(t("concl_due", label=o.label(lang), due=at(o.due_at)))
-        elif incident.aware_at is None and o.rule:
-            due.append(t("concl_due_on_awareness", label=o.label(lang)))
+            due.append(said("concl_due", o.kind, label=o.label(lang), due=at(o.due_at)))
+        elif not _fixed_deadline(o.kind):  # residents, police, vendors: the rule, never a clock
+            due.append(t("concl_due_rule", label=o.label(lang), rule=o.rule(lang)))
+        elif incident.aware_at is None:
+            due.append(said("concl_due_on_awareness", o.kind, label=o.label(lang)))
     lead_text = ("" if lang == "ja" else " ").join(lead)
     return ConclusionView(phase=t(f"concl_phase_name_{phase}"), phase_key=phase, lead=lead, lead_text=lead_text,
                           known=known, unknown=unknown, done=done, due=due)  # fmt: skip
+
+
+def _fixed_deadline(kind: str) -> bool:
+    """Whether the obligation tracker's rule counts a deadline from awareness."""
+    try:
+        return RULES[ObligationKind(kind)].within is not None
+    except ValueError:
+        return False
 
 
 def _doer(incident: Incident, step_id: str) -> str:

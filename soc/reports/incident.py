@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from soc.alerts.models import Alert
 from soc.incidents.models import Incident, ObligationStatus, SlaState, StepInstance, StepStatus
 from soc.incidents.naming import field_name, shown_title, target_text
-from soc.incidents.obligations import due_dates
+from soc.incidents.obligations import RULES, due_dates
 from soc.incidents.steps import chosen_options, sla_state
 from soc.playbooks.models import ApprovalStep, DecisionStep, ObligationKind, Playbook
 from soc.reports import sections as sec
@@ -35,7 +35,7 @@ from soc.reports.models import (
     OptionView,
     StepRow,
 )
-from soc.reports.words import when, zone_label
+from soc.reports.words import obligation_subject, when, zone_label
 
 __all__ = ["build_from", "build_report", "edition_label"]
 
@@ -108,6 +108,17 @@ def _edition_view(
     )
 
 
+def _already(incident: Incident, t: Translator, tz: ZoneInfo) -> list[str]:
+    """Facts of the record a decision must not be read against: the CSIRT declared the
+    incident or contained it before the question is put (an option may propose either)."""
+    out = []
+    if incident.declared_at is not None:
+        out.append(t("decision_already_declared", at=sec.fmt(incident.declared_at, tz, t.lang)))
+    if incident.contained_at is not None:
+        out.append(t("decision_already_contained", at=sec.fmt(incident.contained_at, tz, t.lang)))
+    return out
+
+
 def _decision(
     step: ApprovalStep,
     inst: StepInstance,
@@ -175,7 +186,8 @@ def _decisions(
             and inst.status not in (StepStatus.done, StepStatus.skipped)
             and incident.is_open
         ):
-            asked.append(_decision(step, inst, playbook, t, tz, now, step.recommendation_for(chosen_options(incident))))
+            view = _decision(step, inst, playbook, t, tz, now, step.recommendation_for(chosen_options(incident)))
+            asked.append(view.model_copy(update={"already": _already(incident, t, tz)}))
     return asked, taken
 
 
@@ -190,7 +202,8 @@ def _needs(
             )
     for o in incident.obligations:
         if o.status is ObligationStatus.pending and o.due_at is not None and o.due_at - now < timedelta(days=2):
-            out.append(t("need_obligation", label=o.label(t.lang), due=sec.fmt(o.due_at, tz, t.lang)))
+            subject = obligation_subject(o.kind, o.label(t.lang), t)
+            out.append(t("need_obligation", label=o.label(t.lang), subject=subject, due=sec.fmt(o.due_at, tz, t.lang)))
     if incident.is_open and incident.acknowledged_at is None:
         out.append(t("need_acknowledge", tier=role(incident.tier), due=sec.fmt(incident.ack_due_at, tz, t.lang)))
     return out
@@ -327,11 +340,14 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
     """PPC preliminary and final reports, counted from awareness by the obligation tracker's
     own rules (``soc.incidents.obligations.RULES``); until aware_at is set, say when the clock starts."""
     aware = incident.aware_at
+    # the rule each deadline follows, in words, from the tracker's rules (never a second copy)
+    preliminary = t("deadline_preliminary", rule=RULES[ObligationKind.ppc_preliminary].rule(t.lang))
+    final = t("deadline_final", rule=RULES[ObligationKind.ppc_final].rule(t.lang))
     if aware is None:
         pending = t("deadline_starts_on_awareness")
         return [
-            DeadlineRow(label=t("deadline_preliminary"), due=pending),
-            DeadlineRow(label=t("deadline_final"), due=pending),
+            DeadlineRow(label=preliminary, due=pending),
+            DeadlineRow(label=final, due=pending),
         ]
     lang = t.lang
     first, hard = due_dates(ObligationKind.ppc_preliminary, aware, malicious=incident.malicious_act)
@@ -344,11 +360,11 @@ def _ppc_deadlines(incident: Incident, t: Translator, tz: ZoneInfo) -> list[Dead
 
     return [
         DeadlineRow(
-            label=t("deadline_preliminary"),
+            label=preliminary,
             due=t("deadline_window", start=day(first, (first, hard)), end=day(hard, (first, hard))),
         ),
         DeadlineRow(
-            label=t("deadline_final"),
+            label=final,
             due=t(
                 "deadline_final_due",
                 normal=day(normal, (normal, malicious)),

@@ -74,6 +74,7 @@ class DecisionView(_View):
     ready: bool  # its predecessors are done: the question is open now
     if_no_decision: str
     owner: str
+    already: list[str] = []  # what the record already says that bears on the question (declared, contained)
 
 
 class ConclusionView(_View):
@@ -338,6 +339,7 @@ class EntityCountRow(_View):
 
 class HealthRow(_View):
     day: str
+    head: str = ""  # the day as a column header: short (「11/23（月）」), so a week fits the page width
     counts: list[int]  # aligned with DataHealthView.datasets
     gaps: list[bool]
 

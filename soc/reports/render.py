@@ -48,6 +48,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~>!])")
 _MD_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")  # a bare URL would become a link
 _MD_WWW = re.compile(r"(?i)\bwww\.")
 _MD_LIST = re.compile(r"^(\s*)(?:([-+])|(\d+)([.)]))(?=\s|$)")  # at a line's start: a list item
+_MD_RULE = re.compile(r"^(\s*)([-=])(?=[-=\s]*$)")  # a line of - or =: a rule or a heading's underline
+_MD_EMAIL = re.compile(r"(?<=[\w.+-])@(?=[\w-]+\.)")  # an e-mail address: GitHub and GitLab link it
 
 RUN_LIMIT = 200  # an unbroken run longer than this is shortened (except through ``full``)
 RUN_SHOWN = 80  # ... to this many characters, an ellipsis and its length
@@ -93,13 +95,16 @@ def _breakable(text: str, *, every: int = BREAK_EVERY, joint: Markup = _WBR) -> 
 def md_escape(value: object) -> str:
     """Make *value* inert in Markdown: escape control characters, neutralise raw HTML,
     fold newlines so a value cannot start a heading, list or table row, escape a list
-    marker at its start and the ``:`` of a bare URL (``http\\://``, ``www\\.``) so no
-    autolink is made from a log string."""
+    marker at its start, a value that is only ``-``/``=`` (a rule or a heading's underline),
+    the ``:`` of a bare URL (``http\\://``, ``www\\.``) and the ``@`` of an e-mail address
+    so no autolink is made from a log string."""
     text = str(value).replace("\r", " ").replace("\n", " ")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _MD_SCHEME.sub(r"\1\\:", text)
     text = _MD_WWW.sub(lambda m: m.group(0)[:-1] + "\\.", text)
+    text = _MD_EMAIL.sub(r"\\@", text)
+    text = _MD_RULE.sub(r"\1\\\2", text)
     return _MD_LIST.sub(_list_marker, text)
 
 
@@ -159,6 +164,13 @@ def _full(ctx: Context, value: Any) -> Any:
     return Markup('<span class="full">%s</span>') % _breakable(text, every=FULL_LINE, joint=_NEWLINE)
 
 
+@pass_context
+def _plain(ctx: Context, value: Any) -> Markup:
+    """A value where HTML cannot hold markup (the ``<title>``: a ``<wbr>`` there shows as
+    text in the browser's tab): escaped, controls shown visibly, long runs shortened."""
+    return escape(shorten_runs(_shown(str(value)), _lang(ctx)))
+
+
 def _is_long(value: Any) -> bool:
     """Whether printing *value* shortens it (the appendix then prints it whole)."""
     return re.search(_LONG, str(value)) is not None
@@ -177,6 +189,7 @@ def environment() -> Environment:
     env.filters["md"] = md_escape
     env.filters["svg"] = svg
     env.filters["full"] = _full
+    env.filters["plain"] = _plain
     env.tests["long"] = _is_long
     return env
 

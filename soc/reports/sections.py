@@ -32,7 +32,7 @@ from soc.reports.models import (
     TechniqueRow,
     TimelineRow,
 )
-from soc.reports.words import about, entity_text, field_name, until, value_text, when
+from soc.reports.words import about, entity_text, field_name, obligation_subject, until, value_text, when
 from soc.vocab import format_duration
 
 __all__ = [
@@ -186,15 +186,21 @@ def phase_rows(incident: Incident, now: datetime, t: Translator, tz: ZoneInfo) -
             key = "not-started"
         if key == "done":
             last = max(done, key=lambda s: s.done_at or now)
-            detail = t("phase_detail_done", step=last.title(t.lang), at=fmt(last.done_at, tz, t.lang))
+            at = fmt(last.done_at, tz, t.lang)
+            if last.status is StepStatus.skipped:  # a step a person skipped is never shown as done
+                why = last.notes[-1].text if last.notes else "—"
+                detail = t("phase_detail_skipped", step=last.title(t.lang), at=at, by=last.skipped_by or "—", why=why)
+            else:
+                detail = t("phase_detail_done", step=last.title(t.lang), at=at)
         else:
             open_steps = [s for s in live if s not in done]
             first = min(open_steps, key=lambda s: s.due_at or datetime.max.replace(tzinfo=tz))
             detail = t("phase_detail_open", step=first.title(t.lang), due=fmt(first.due_at, tz, t.lang))
+        skipped = sum(s.status is StepStatus.skipped for s in live)
         rows.append(
             PhaseRow(
                 phase=t(f"phase_{phase.value}"),
-                state=t(f"phase_state_{key}"),
+                state=t(f"phase_state_{key}") + (t("phase_state_skipped", n=skipped) if skipped else ""),
                 state_key=key,
                 done=len(done),
                 total=len(live),
@@ -223,7 +229,7 @@ def next_step_rows(
     rows = []
     for s in open_steps[:8]:
         state = sla_state(s, now) if s.ready_at is not None else None
-        owner = role(s.owner) + (f"（{', '.join(s.assignees)}）" if s.assignees else "")
+        owner = role(s.owner) + (t("lp") + t("list_sep").join(s.assignees) + t("rp") if s.assignees else "")
         rows.append(
             NextStepRow(
                 title=s.title(t.lang),
@@ -319,7 +325,9 @@ def _audit_text(
     if action == "obligation" and " -> " in detail:
         kind, status = detail.split(" -> ", 1)
         label = next((o.label(t.lang) for o in obligations if o.kind == kind), kind)
-        return t("timeline_obligation", kind=label, status=_translated(t, f"obligation_{status}", status), actor=actor)
+        subject = obligation_subject(kind, label, t)
+        status_text = _translated(t, f"obligation_{status}", status)
+        return t("timeline_obligation", kind=label, subject=subject, status=status_text, actor=actor)
     if action == "impact":
         return t("timeline_impact", detail=_impact_text(detail, t), actor=actor) + why
     return None  # open, join, notes, assignments: not for the CISO's timeline
@@ -435,6 +443,7 @@ def change_rows(
             text = t(
                 "change_obligation",
                 kind=obligation_label(c.subject),
+                subject=obligation_subject(c.subject, obligation_label(c.subject), t),
                 status=_translated(t, f"obligation_{c.after}", c.after),
             )
         elif c.kind == "overdue":
@@ -442,7 +451,8 @@ def change_rows(
             if what == "step":
                 text = t("change_overdue_step", step=step_title(name))
             elif what == "obligation":
-                text = t("change_overdue_obligation", kind=obligation_label(name))
+                label = obligation_label(name)
+                text = t("change_overdue_obligation", kind=label, subject=obligation_subject(name, label, t))
             else:
                 text = t("change_overdue_ack")
         else:
@@ -453,6 +463,8 @@ def change_rows(
 
 # -- appendix ----------------------------------------------------------------------------
 def _figure(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):
@@ -460,37 +472,73 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
-_FIGURES_JA = {
-    "window_count": "期間内の件数",
-    "baseline_average": "平常時の平均件数",
-    "bytes": "通信量（バイト）",
-    "baseline_average_bytes": "平常時の平均通信量（バイト）",
-    "checkins": "定期通信の回数",
-    "mean_interval_s": "平均間隔（秒）",
-    "cv": "間隔のばらつき（変動係数）",
-    "new_term": "初めて見た組み合わせ",
-    "before": "先行する失敗の件数",
-    "then_at": "成功の日時",
-    "speed_kmh": "移動速度（時速km）",
-    "distance_km": "距離（km）",
-    "last_seen": "最後にログを受信した日時",
-    "silent_for": "ログが途絶えている時間",
+# What each detector kind records on an alert (``Match.figures``), in words in both
+# languages; a key not named here is shown by its words in English and as 「その他の数値」
+# in Japanese (a figure name never reaches a Japanese reader).
+_FIGURES: dict[str, tuple[str, str]] = {
+    "window_count": ("期間内の件数", "events in the window"),
+    "baseline_average": ("平常時の平均件数", "usual average"),
+    "top_contributors": ("件数の多い送信元", "largest contributors"),
+    "bytes": ("通信量（バイト）", "bytes"),
+    "baseline_average_bytes": ("平常時の平均通信量（バイト）", "usual average bytes"),
+    "checkins": ("定期通信の回数", "check-ins"),
+    "mean_interval_s": ("平均間隔（秒）", "mean interval (s)"),
+    "median_interval_s": ("間隔の中央値（秒）", "median interval (s)"),
+    "cv": ("間隔のばらつき（変動係数）", "interval spread (coefficient of variation)"),
+    "mad_ratio": ("間隔のばらつき（中央絶対偏差÷中央値）", "interval spread (MAD / median)"),
+    "new_term": ("初めて見た組み合わせ", "first seen"),
+    "before": ("先行する失敗の件数", "failures before"),
+    "distinct_before": ("先行する失敗の異なる値の数", "distinct values before"),
+    "then_at": ("成功の日時", "success at"),
+    "speed_kmh": ("移動速度（時速km）", "speed (km/h)"),
+    "distance_km": ("距離（km）", "distance (km)"),
+    "from": ("移動元", "from"),
+    "to": ("移動先", "to"),
+    "last_event": ("最後にログを受信した日時", "last event"),
+    "last_seen": ("最後にログを受信した日時", "last event"),
+    "silent_minutes_at_detection": ("検知時点でログが途絶えていた時間（分）", "silent for (min) at detection"),
+    "silent_for": ("ログが途絶えている時間", "silent for"),
+    "events_before": ("途絶える前の件数", "events before"),
 }
+_PLACE_KEYS = {"lat": ("緯度", "latitude"), "lon": ("経度", "longitude"), "at": ("日時", "at")}
+
+
+def _figure_value(value: Any, t: Translator, tz: ZoneInfo) -> str:
+    """A figure's value in words: a time as people write it, a place as latitude,
+    longitude and time, contributors as 「値（件数）」, an entity in words."""
+    lang = t.lang
+    sep = "、" if lang == "ja" else ", "
+    if isinstance(value, str) and re.match(r"^\d{4}-\d\d-\d\dT", value):
+        try:
+            return fmt(datetime.fromisoformat(value), tz, lang)
+        except ValueError:
+            return value
+    if isinstance(value, dict) and value and set(value) <= set(_PLACE_KEYS):
+        return sep.join(f"{_PLACE_KEYS[k][lang != 'ja']} {_figure_value(v, t, tz)}" for k, v in value.items())
+    if isinstance(value, dict):
+        return entity_text({str(k): str(v) for k, v in value.items()}, lang)
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            if isinstance(item, dict) and "count" in item:
+                rest = {str(k): str(v) for k, v in item.items() if k != "count"}
+                n, who = _figure(item["count"]), entity_text(rest, lang)
+                parts.append(f"{who}（{n}件）" if lang == "ja" else f"{who} ({n})")
+            else:
+                parts.append(_figure_value(item, t, tz))
+        return sep.join(parts)
+    if value is None:
+        return "—"
+    return _figure(value)
 
 
 def _figure_text(key: str, value: Any, t: Translator, tz: ZoneInfo) -> str:
-    if isinstance(value, dict):
-        shown = entity_text({str(k): str(v) for k, v in value.items()}, t.lang)
-    elif isinstance(value, str) and re.match(r"^\d{4}-\d\d-\d\dT", value):
-        try:
-            shown = fmt(datetime.fromisoformat(value), tz, t.lang)
-        except ValueError:
-            shown = value
-    else:
-        shown = _figure(value)
+    known = _FIGURES.get(key)
     if t.lang == "ja":
-        return f"{_FIGURES_JA.get(key, 'その他の数値')}：{shown}"
-    return f"{key} = {shown}"
+        label = known[0] if known else "その他の数値"
+        return f"{label}：{_figure_value(value, t, tz)}"
+    label = known[1] if known else key.replace("_", " ")
+    return f"{label}: {_figure_value(value, t, tz)}"
 
 
 def _reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]) -> str:
@@ -518,7 +566,7 @@ def evidence_rows(
     for a in alerts:
         status = t(f"alert_{a.status.value}")
         if a.close_reason is not None:
-            status += f"（{t(f'reason_{a.close_reason.value}')}）"
+            status += t("lp") + t(f"reason_{a.close_reason.value}") + t("rp")
         distinct = "—"
         if a.distinct_count is not None:
             distinct = f"{a.distinct_count}（{field_name(a.distinct_field or '', t.lang)}）"

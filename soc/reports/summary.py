@@ -52,6 +52,7 @@ __all__ = ["CLOSE_REASONS", "build_summary", "build_summary_from"]
 CLOSE_REASONS = ("true_positive", "false_positive", "benign", "duplicate")
 SEVERITIES = [s.value for s in Severity]
 _MISSING = MISSING
+VOLUME_TABLE_ROWS = 10  # detectors named in the volume table (most alerts first); the rest on one line
 VOLUME_CHART_ROWS = 10  # more detectors than this: the volume table alone (the chart would repeat it)
 _RESOLVED = {"closed"}
 _TERMINAL = {"closed", "false-positive", "duplicate"}
@@ -132,6 +133,18 @@ def build_summary_from(
                 events=int((b.get("events") or {}).get("value") or 0),
             )
         )
+    detectors_alerting = len(detectors)
+    if len(detectors) > VOLUME_TABLE_ROWS:  # a week of 40 detectors: one line for the quiet ones
+        named, rest = detectors[: VOLUME_TABLE_ROWS - 1], detectors[VOLUME_TABLE_ROWS - 1 :]
+        detectors = [
+            *named,
+            DetectorVolumeRow(
+                detector=t("volume_others", n=len(rest)),
+                by_severity=[sum(col) for col in zip(*(d.by_severity for d in rest), strict=True)],
+                alerts=sum(d.alerts for d in rest),
+                events=sum(d.events for d in rest),
+            ),
+        ]
     sev_total = {str(b["key"]): int(b["doc_count"]) for b in _buckets(aggs, "severity")}
 
     triage = _triage(aggs, total_hits(alert_answer))
@@ -235,7 +248,8 @@ def build_summary_from(
     if detector_health.failing:
         attention.append(t("narr_failing", n=len(detector_health.failing)))
     if health.gaps:
-        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4])))
+        more = t("and_more", n=len(health.gaps) - 4) if len(health.gaps) > 4 else ""
+        attention.append(t("narr_gaps", gaps=t("list_sep").join(health.gaps[:4]) + more))
     if detector_health.never_run:
         attention.append(t("narr_never_run", n=len(detector_health.never_run)))
     return SummaryReport(
@@ -250,7 +264,7 @@ def build_summary_from(
             for d in days
         ],
         trend_as_table=len(days) < 4,
-        volume_chart_shown=len(detectors) <= VOLUME_CHART_ROWS,
+        volume_chart_shown=detectors_alerting <= VOLUME_CHART_ROWS,
         period=_period(start, end, tz, t),
         period_from=_fmt(start, tz, lang),
         period_to=_fmt(end, tz, lang),
@@ -329,13 +343,24 @@ def _health(answer: dict[str, Any], days: list[str], t: Translator, tz: ZoneInfo
         datasets.append(name)
         per[name] = {str(d["key_as_string"]): int(d["doc_count"]) for d in _buckets(b, "per_day")}
     rows = []
-    gaps = []
     for day in days:
         counts = [per[d].get(day, 0) for d in datasets]
-        silent = [c == 0 for c in counts]
         shown = _day(day, tz, t.lang)
-        gaps += [t("gap_item", dataset=d, day=shown) for d, s in zip(datasets, silent, strict=True) if s]
-        rows.append(HealthRow(day=shown, counts=counts, gaps=silent))
+        head = _day(day, tz, "ja", short=True) + shown[shown.index("（") :] if t.lang == "ja" else shown
+        rows.append(HealthRow(day=shown, head=head, counts=counts, gaps=[c == 0 for c in counts]))
+    gaps = []  # one item per log source: its silent days, consecutive days as one span
+    for i, dataset in enumerate(datasets):
+        spans: list[list[str]] = []
+        for k, row in enumerate(rows):
+            if not row.gaps[i]:
+                continue
+            if spans and k > 0 and rows[k - 1].gaps[i]:
+                spans[-1].append(row.day)
+            else:
+                spans.append([row.day])
+        if spans:
+            silent = [s[0] if len(s) == 1 else t("gap_span", first=s[0], last=s[-1]) for s in spans]
+            gaps.append(t("gap_item", dataset=dataset, day=t("list_sep").join(silent)))
     return DataHealthView(datasets=datasets, by_dataset=len(days) <= 8, rows=rows, total=total_hits(answer), gaps=gaps)
 
 

@@ -30,7 +30,7 @@ from soc.reports.models import (
     TruncationRow,
 )
 from soc.reports.sections import fmt
-from soc.reports.words import about
+from soc.reports.words import about, obligation_subject
 
 __all__ = ["ERROR_CHARS", "ESCALATION_KINDS", "detector_health_view", "shorten", "sla_view"]
 
@@ -42,7 +42,7 @@ ESCALATION_KINDS = (
     "step-breached",
     "obligation-overdue",
 )
-BREACH_ROWS = 12  # rows of the escalation table; the rest is counted
+BREACH_ROWS = 6  # rows of the escalation table; the rest is counted
 ERROR_CHARS = 160  # a failing detector's last error is cut to this many characters
 
 
@@ -64,7 +64,10 @@ def _what_and_done(event: EscalationEvent, incident: Incident, t: Translator) ->
         ob = next((o for o in incident.obligations if o.kind == event.subject), None)
         if ob is None:
             return event.subject, None, False
-        return t("sla_what_obligation", label=ob.label(t.lang)), ob.sent_at, ob.status is ObligationStatus.pending
+        what = t(
+            "sla_what_obligation", label=ob.label(t.lang), subject=obligation_subject(ob.kind, ob.label(t.lang), t)
+        )
+        return what, ob.sent_at, ob.status is ObligationStatus.pending
     step = incident.step(event.subject)
     title = step.title(t.lang) if step is not None else event.subject
     if step is None:

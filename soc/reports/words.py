@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from soc.incidents.naming import entity_text, field_name, value_text
+from soc.reports.i18n import Translator
 
 __all__ = [
     "about",
@@ -21,6 +22,7 @@ __all__ = [
     "entity_key_text",
     "entity_text",
     "field_name",
+    "obligation_subject",
     "until",
     "value_text",
     "when",
@@ -110,3 +112,11 @@ def entity_key_text(key: str, lang: str) -> str:
         field, _, value = part.partition("=")
         pairs[field if value else ""] = value or field
     return entity_text(pairs, lang)
+
+
+def obligation_subject(kind: str, label: str, t: Translator) -> str:
+    """What an external report is, as a sentence's subject: 「県（情報セキュリティ担当部署）への
+    報告」, but 「個人情報保護委員会への速報」 and 「本人（住民）への通知」 where the label does not fit
+    「…への報告」."""
+    key = f"subject_{kind}"
+    return t(key) if t.has(key) else t("subject_report", label=label)

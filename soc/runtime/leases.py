@@ -21,9 +21,10 @@ job's lease, and renews each lease it holds every ``lease_renew``:
   that last renewed it; an observer can take it over only after seeing that renewal
   and waiting ``ttl`` more, so the holder always stops first.
 * **Shards**: the scheduler does not hold one lease per detector. Its detectors are split
-  by a stable hash of their id into ``SHARDS`` shards, and each shard (``detectors:<n>``)
-  is one job with one lease: 1,000 detectors cost ~16 lease renewals per ``lease_renew``,
-  not 1,000, and still split between schedulers and move when one dies.
+  by a stable hash of their id into ``[scheduler] shards`` shards (default ``SHARDS``),
+  and each shard (``detectors:<n>``) is one job with one lease: 1,000 detectors cost ~16
+  lease renewals per ``lease_renew``, not 1,000, and still split between schedulers and
+  move when one dies.
 * **Sharing**: each process writes a heartbeat ``member:<owner>``; a process takes free
   leases up to its fair share (jobs / live members) and hands back (releases) what it
   holds beyond it, idle jobs first, so two or three schedulers split the detectors.
@@ -80,7 +81,7 @@ def detector_job(detector_id: str) -> str:
     return f"detector:{detector_id}"
 
 
-SHARDS = 16  # detector shards, one lease each; every scheduler sharing a cluster must agree
+SHARDS = 16  # the default of ``[scheduler] shards``: every scheduler sharing a cluster must agree
 
 
 def shard_of(detector_id: str, shards: int = SHARDS) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from soc.alerts.models import Alert
 from soc.context import AppContext
-from soc.detection.engine import DetectionEngine, RunReport
+from soc.detection.engine import Arrivals, DetectionEngine, RunReport
 from soc.detection.models import Detector
 from soc.detection.state import RunStateStore
 from soc.incidents.service import escalate
@@ -79,9 +79,10 @@ class Pipeline:
         max_windows: int = 288,
         states: RunStateStore | None = None,  # the scheduler's batch of run states
         escalate: bool = True,  # False: the caller escalates once for a batch of runs
+        arrivals: Arrivals | None = None,  # its histogram, fetched with the batch's (DetectionEngine.prefetch_arrivals)
     ) -> PipelineResult:
         result = PipelineResult()
-        report = self.engine.run_live(detector, max_windows=max_windows, states=states)
+        report = self.engine.run_live(detector, max_windows=max_windows, states=states, arrivals=arrivals)
         result.absorb(report)
         if escalate:
             self.escalate_pending(result)

@@ -9,10 +9,9 @@ from pathlib import Path
 from soc.clock import Clock
 from soc.config import load_settings
 from soc.context import AppContext
-from soc.detection.loader import load_detectors
-from soc.errors import DefinitionError, DefinitionErrors
+from soc.errors import DefinitionErrors
 from soc.notify.service import Notifier
-from soc.playbooks.loader import load_playbooks
+from soc.playbooks.checks import check_definitions
 from soc.runtime.scheduler import DetectorScheduler, SchedulerObserver
 
 __all__ = ["load_definitions", "serve"]
@@ -21,22 +20,18 @@ log = logging.getLogger("soc.service")
 
 
 def load_definitions(ctx: AppContext) -> tuple[list, list]:  # type: ignore[type-arg]
-    """Load every detector and playbook; raise one DefinitionErrors listing all problems."""
-    errors: list[DefinitionError] = []
-    detectors, playbooks = [], []
-    try:
-        detectors = load_detectors(ctx.settings.detectors_dir)
-    except DefinitionErrors as exc:
-        errors += exc.errors
-    try:
-        playbooks = load_playbooks(
-            ctx.settings.playbooks_dir, detector_ids={d.id for d in detectors} if not errors else None
-        )
-    except DefinitionErrors as exc:
-        errors += exc.errors
-    if errors:
-        raise DefinitionErrors(errors)
-    return detectors, playbooks
+    """Load every detector and playbook and check what refers to what (playbook triggers,
+    notification routes) exactly as ``soc validate`` does; raise one DefinitionErrors
+    listing all problems."""
+    settings = ctx.settings
+    checked = check_definitions(
+        settings.detectors_dir,
+        settings.playbooks_dir,
+        routes=[(d.name, d.roles) for d in settings.notify.destinations],
+    )
+    if checked.errors or checked.detectors is None or checked.playbooks is None:
+        raise DefinitionErrors(checked.errors)
+    return checked.detectors, checked.playbooks
 
 
 def serve(config: Path | None = None, *, clock: Clock | None = None, observer: SchedulerObserver | None = None) -> None:
@@ -61,5 +56,6 @@ def serve(config: Path | None = None, *, clock: Clock | None = None, observer: S
         playbooks=playbooks,
         notifier=notifier,
         max_windows_per_run=settings.scheduler.max_windows_per_run,
+        shards=settings.scheduler.shards,
         observer=observer,
     ).run_forever()

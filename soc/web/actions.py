@@ -16,6 +16,7 @@ from soc.context import AppContext
 from soc.errors import SocError
 from soc.incidents.models import Incident, ObligationStatus
 from soc.incidents.service import close_incident
+from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 
 __all__ = ["BulkOutcome", "incident_action", "triage_alerts"]
@@ -73,9 +74,14 @@ def incident_action(
     if action == "skip":
         return wf.skip_step(incident_id, _need(form, "step"), actor=by, reason=_need(form, "reason"))
     if action == "decide":
-        return wf.decide(
-            incident_id, _need(form, "step"), _need(form, "option"), actor=by, comment=form.get("reason", "")
-        )
+        step_id, reason = _need(form, "step"), form.get("reason", "").strip()
+        inst = IncidentStore(ctx.es).get(incident_id).step(step_id)
+        if inst is not None and inst.kind == "approval" and not reason:
+            raise SocError(
+                "a decision asked of the CISO needs a reason (the audit trail and the next report edition show it)",
+                field="reason",
+            )
+        return wf.decide(incident_id, step_id, _need(form, "option"), actor=by, comment=reason)
     if action == "note":
         return wf.note(incident_id, _need(form, "text"), actor=by, step_id=step)
     if action == "transition":

@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from soc.incidents.steps import sla_state
 from soc.incidents.store import IncidentStore
 from soc.incidents.workflow import Workflow
 from soc.reports.inputs import Definitions
+from soc.reports.render import svg
 from soc.reports.service import build_summary_report, edition_text
 from soc.reports.store import EditionStore
-from soc.vocab import Severity, parse_time
+from soc.vocab import Segment, Severity, parse_time
 from soc.web import reads
 from soc.web.actions import incident_action, triage_alerts
 from soc.web.console import COOKIE, Console, Forbidden, NotSignedIn
@@ -81,13 +82,21 @@ _HEADERS = {
 _REPORT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def _time(value: str | None, name: str, tz: tzinfo = UTC) -> datetime | None:
+    """A time typed in a form: ISO 8601, with a zone or in the configured timezone *tz*
+    (``2026-11-29`` and ``2026-11-29T09:00`` are the city's midnight and nine o'clock)."""
     if not value:
         return None
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise SocError(str(exc), field=name) from exc
+        try:
+            local = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise SocError(str(exc), field=name, hint="e.g. 2026-11-29 or 2026-11-29T09:00") from exc
+        if local.tzinfo is not None:
+            raise SocError(str(exc), field=name) from exc
+        return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -224,6 +233,10 @@ def create_app(console: Console) -> FastAPI:
     async def logout(request: Request) -> Response:
         viewer = c.require(request)
         await c.form(request, viewer)
+        # the cookie is signed, not stored: signing out records the time, and every session of
+        # the account issued before it stops working (a copied cookie too), on every device
+        await run_in_threadpool(c.users.sign_out, viewer.name, datetime.now(UTC))
+        c.forget(viewer.name)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -242,11 +255,11 @@ def create_app(console: Console) -> FastAPI:
 
     # -- alerts --------------------------------------------------------------------
     def queue_filter(request: Request) -> QueueFilter:
-        q = request.query_params
+        q, tz = request.query_params, c.ctx.settings.tz
         return QueueFilter(
             status=q.get("status", ""), severity=q.get("severity", ""), detector=q.get("detector", ""),
             segment=q.get("segment", ""), user=q.get("user", ""), address=q.get("address", ""),
-            host=q.get("host", ""), since=_time(q.get("since"), "since"), until=_time(q.get("until"), "until"),
+            host=q.get("host", ""), since=_time(q.get("since"), "since", tz), until=_time(q.get("until"), "until", tz),
         )  # fmt: skip
 
     @app.get("/alerts")
@@ -265,7 +278,7 @@ def create_app(console: Console) -> FastAPI:
             number=number, pages=-(-result.total // PAGE_SIZE) if result.total_exact else None,
             severities=[s.value for s in Severity], statuses=["open", "acknowledged", "closed"],
             detectors=sorted(c.detectors), verdicts=[r.value for r in CloseReason],
-            segments=sorted({s.name for s in c.ctx.settings.segments}),
+            segments=[s.value for s in Segment],
         )  # fmt: skip
 
     @app.get("/alerts/live")
@@ -309,10 +322,11 @@ def create_app(console: Console) -> FastAPI:
             epage = max(1, int(request.query_params.get("events", "1")))
         except ValueError:
             epage = 1
-        events: list[dict[str, Any]] = []
+        events: list[dict[str, str]] = []
         n_events = 0
         if detector is not None:
-            events, n_events = reads.events_behind(c.ctx, alert, detector.dataset, epage)
+            docs, n_events = reads.events_behind(c.ctx, alert, detector.dataset, epage)
+            events = [reads.flat_fields(d) for d in docs]
         incident = None
         if alert.incident_id:
             try:
@@ -323,7 +337,7 @@ def create_app(console: Console) -> FastAPI:
             "alert.html", viewer, alert=alert, detector=detector, events=events, n_events=n_events, epage=epage,
             related=reads.related_alerts(c.ctx, alert), incident=incident, verdicts=[r.value for r in CloseReason],
             attack=[(m, technique_name(m, viewer.lang)) for m in alert.mitre],
-            event_json=lambda e: json.dumps(e, ensure_ascii=False, indent=1, default=str),
+            columns=reads.EVENT_COLUMNS,
         )  # fmt: skip
 
     @app.post("/alerts/triage")
@@ -359,7 +373,7 @@ def create_app(console: Console) -> FastAPI:
         far = c.ctx.clock.now() + timedelta(days=36500)
         incidents.sort(key=lambda i: (-i.priority.rank, _next_due(i) or far, i.id))
         return c.page(
-            "incidents.html", viewer, incidents=incidents, current=status, next_due=_next_due,
+            "incidents.html", viewer, incidents=incidents, current=status, next_due=_next_due, now=c.ctx.clock.now(),
             statuses=["open", *[s.value for s in IncidentStatus]],
         )  # fmt: skip
 
@@ -374,9 +388,14 @@ def create_app(console: Console) -> FastAPI:
             for s in incident.steps
         ]
         editions = EditionStore(c.ctx.es).all_for(incident.id) if viewer.can(Permission.reports) else []
+        alerts = AlertStore(c.ctx.es).search(ids=incident.alert_ids, size=max(1, len(incident.alert_ids)))
+        # every alert closed as a false positive: the page offers that as the incident's closure
+        all_fp = bool(alerts) and all(a.close_reason is CloseReason.false_positive for a in alerts)
         return c.page(
             "incident.html", viewer, incident=incident, playbook=playbook, steps=steps, editions=editions,
-            statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason],
+            statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason], alerts=alerts,
+            all_fp=all_fp and incident.status.value in OPEN_STATUSES,
+            role=lambda r: f"{playbook.role_name(r, viewer.lang)} ({r})" if playbook and r else r or "",
         )  # fmt: skip
 
     @app.post("/incidents/{incident_id}/{action}")
@@ -427,20 +446,35 @@ def create_app(console: Console) -> FastAPI:
         waiting = reads.awaiting_decisions(incidents, c.playbooks)
         decided = [(i, s) for i in incidents for s in i.steps if s.kind == "approval" and s.choice is not None]
         decided.sort(key=lambda p: p[1].choice.at if p[1].choice else c.ctx.clock.now(), reverse=True)
-        return c.page("ciso.html", viewer, waiting=waiting, decided=decided[:50])
+        # every incident's report, open ones first (by priority), then those closed in the last 30 days
+        recent = c.ctx.clock.now() - timedelta(days=30)
+        reported = [i for i in incidents if i.status.value in OPEN_STATUSES or (i.closed_at or i.opened_at) >= recent]
+        reported.sort(key=lambda i: (i.status.value not in OPEN_STATUSES, -i.priority.rank, i.id))
+        return c.page("ciso.html", viewer, waiting=waiting, decided=decided[:50], reported=reported[:200])
 
     @app.get("/overview")
     def overview(request: Request) -> HTMLResponse:
+        """The SOC summary's figures for the last ``days`` days, or for ``since``..``until``."""
         viewer = c.require(request, Permission.overview)
-        tz = c.ctx.settings.tz
+        q, tz = request.query_params, c.ctx.settings.tz
         try:
-            days = max(1, min(90, int(request.query_params.get("days", "7"))))
+            days = max(1, min(90, int(q.get("days", "7"))))
         except ValueError:
             days = 7
-        end = c.ctx.clock.now()
-        start = end - timedelta(days=days)
+        now = c.ctx.clock.now()
+        since, until = _time(q.get("since"), "since", tz), _time(q.get("until"), "until", tz)
+        end = until or now
+        start = since or end - timedelta(days=days)
+        if start >= end:
+            raise SocError("the period's start must be before its end", field="since")
+        if end - start > timedelta(days=366):
+            raise SocError("a period of at most a year", field="since", hint="a later 'since' or an earlier 'until'")
         report = build_summary_report(c.ctx, start=start, end=end, lang=viewer.lang)
-        return c.page("overview.html", viewer, report=report, days=days, tz=tz)
+        return c.page(
+            "overview.html", viewer, report=report, days=days, since=since, until=until, svg=svg,
+            segments=reads.alerts_by_segment(c.ctx, start, end),
+            lags=reads.detector_lags(c.ctx, list(c.detectors.values()), now),
+        )  # fmt: skip
 
     return app
 

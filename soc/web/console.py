@@ -130,6 +130,8 @@ class Console:
         user = self.account(session.name)
         if user is None or not user.enabled:
             return None
+        if user.signed_out_at is not None and session.iat <= user.signed_out_at.timestamp():
+            return None  # the account signed out after this session began
         return Viewer(user=user, session=session, csrf=self.signer.csrf(session))
 
     def require(self, request: Request, permission: Permission | None = None) -> Viewer:
@@ -166,6 +168,9 @@ class Console:
             t=lambda key: i18n.text(key, lang),
             when=lambda dt: i18n.natural(dt, now, tz, lang),
             stamp=lambda dt: i18n.stamp(dt, tz),
+            duration=lambda seconds: i18n.duration(seconds, lang),
+            event_time=lambda value: i18n.event_time(value, tz),
+            local_iso=lambda dt: dt.astimezone(tz).isoformat(timespec="minutes") if dt else "",
             bi=lambda b: (b.ja if lang == "ja" else b.en) if b is not None else "",
             lab=lambda v: i18n.label(str(v), lang),
             dtitle=lambda a: self._detector_title(a.detector, a.title, lang),

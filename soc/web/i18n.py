@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LANGS", "label", "natural", "stamp", "text"]
+__all__ = ["LANGS", "duration", "event_time", "label", "natural", "stamp", "text"]
 
 LANGS = ("ja", "en")
 
@@ -64,6 +64,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "rationale": ("検知の根拠", "Rationale"),
     "tuning": ("チューニング", "Tuning notes"),
     "events": ("元のイベント", "Events behind it"),
+    "all_fields": ("全フィールド", "All fields"),
     "related": ("関連アラート", "Related alerts"),
     "triage": ("トリアージ", "Triage"),
     "note": ("メモ", "Note"),
@@ -113,6 +114,23 @@ _TEXT: dict[str, tuple[str, str]] = {
     "signed_in_as": ("サインイン中", "Signed in as"),
     "role": ("ロール", "Role"),
     "instructions": ("手順", "Instructions"),
+    "days": ("日間", " days"),
+    "waiting": ("未開始（前の手順の完了後）", "not started (earlier steps first)"),
+    "final": ("確定版", "final"),
+    "all_editions": ("全版", "All editions"),
+    "overdue": ("期限超過", "overdue"),
+    "all_fp": (
+        "このインシデントのアラートはすべて誤検知としてクローズされています。インシデントを誤検知としてクローズできます。",
+        "Every alert of this incident was closed as a false positive: close the incident as a false positive.",
+    ),
+    "close_as_fp": ("誤検知としてクローズ", "Close as false positive"),
+    "by_segment": ("セグメント別のアラート", "Alerts by segment"),
+    "by_detector": ("検知ルール別のアラート", "Alerts by detector"),
+    "detector_health": ("検知ルールの稼働状況と遅延", "Detector health and lag"),
+    "health": ("状態", "Health"),
+    "last_run": ("最終実行", "Last run"),
+    "lag": ("遅延", "Lag"),
+    "error": ("エラー", "Error"),
 }
 
 
@@ -128,6 +146,10 @@ _LABELS_JA = {
     "sent": "送付済み", "not-required": "不要",
     "task": "作業", "decision": "判断", "approval": "承認", "notification": "連絡", "report": "報告",
     "wait": "待機", "parallel": "並行", "end": "終了",
+    "ok": "正常", "lagging": "遅延", "failing": "失敗", "never run": "未実行", "truncated": "打ち切り",
+    "disabled": "無効",
+    "mynumber": "マイナンバー利用事務系", "lgwan": "LGWAN接続系", "internet": "インターネット接続系",
+    "dmz": "DMZ", "telework": "テレワーク", "cloud": "クラウド", "external": "外部",
 }  # fmt: skip
 
 
@@ -139,6 +161,30 @@ def label(value: str, lang: str) -> str:
 def text(key: str, lang: str) -> str:
     ja, en = _TEXT[key]
     return ja if lang == "ja" else en
+
+
+def duration(seconds: float, lang: str) -> str:
+    """``45秒`` / ``12 min`` / ``3時間5分`` / ``2 d 4 h``: a lag or a wait, to the unit that matters."""
+    s = max(0, int(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    ja = lang == "ja"
+    if s < 60:
+        return f"{s}秒" if ja else f"{s} s"
+    if s < 3600:
+        return f"{m}分" if ja else f"{m} min"
+    if s < 86400:
+        return (f"{h}時間{m}分" if ja else f"{h} h {m} min") if m else (f"{h}時間" if ja else f"{h} h")
+    return (f"{d}日{h}時間" if ja else f"{d} d {h} h") if h else (f"{d}日" if ja else f"{d} d")
+
+
+def event_time(value: str, tz: ZoneInfo) -> str:
+    """An event's ``@timestamp`` (ISO 8601 text) in the configured timezone to the second;
+    text that is not a time is shown as it is."""
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if t.tzinfo else value
 
 
 def stamp(t: datetime | None, tz: ZoneInfo) -> str:

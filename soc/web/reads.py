@@ -12,29 +12,37 @@ from datetime import datetime
 from typing import Any
 
 from soc.alerts.models import Alert
+from soc.alerts.queue import events_behind as _events_behind
+from soc.alerts.queue import flat_fields
 from soc.context import AppContext
+from soc.detection.health import HEALTH_ORDER, health
+from soc.detection.models import Detector
+from soc.detection.state import RunState, RunStateStore
 from soc.es.indices import alerts_index
 from soc.incidents.models import Incident, StepStatus
 from soc.playbooks.models import ApprovalStep, Playbook
 
-__all__ = ["Decision", "awaiting_decisions", "events_behind", "related_alerts"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "Decision",
+    "DetectorLag",
+    "alerts_by_segment",
+    "awaiting_decisions",
+    "detector_lags",
+    "events_behind",
+    "flat_fields",
+    "related_alerts",
+]
+
+# the fields an event row shows at a glance (the rest are one click away)
+EVENT_COLUMNS = ("event.action", "event.outcome", "source.ip", "user.name", "host.name", "destination.ip", "url.domain")
 
 
 def events_behind(
     ctx: AppContext, alert: Alert, dataset: str, page: int = 1, size: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
     """The stored events of the alert's entity over its span, oldest first, paged."""
-    filters: list[dict[str, Any]] = [{"term": {k: v}} for k, v in sorted(alert.entity.items())]
-    filters.append({"range": {"@timestamp": {"gte": alert.start.isoformat(), "lte": alert.end.isoformat()}}})
-    body = {
-        "size": size,
-        "from": (max(page, 1) - 1) * size,
-        "track_total_hits": True,
-        "query": {"bool": {"filter": filters}},
-        "sort": [{"@timestamp": "asc"}],
-    }
-    res = ctx.es.search(ctx.settings.dataset_indices(dataset), body, action="events behind an alert")
-    return [dict(h["_source"]) for h in res["hits"]["hits"]], int(res["hits"]["total"]["value"])
+    return _events_behind(ctx.es, ctx.settings.dataset_indices(dataset), alert, page, size)
 
 
 def related_alerts(ctx: AppContext, alert: Alert, size: int = 20) -> list[Alert]:
@@ -96,3 +104,37 @@ def awaiting_decisions(incidents: list[Incident], playbooks: list[Playbook]) -> 
             if isinstance(step, ApprovalStep):
                 out.append(Decision(incident=incident, step=step, due_at=inst.due_at))
     return sorted(out, key=lambda d: (d.due_at is None, d.due_at.timestamp() if d.due_at else 0.0, d.incident.id))
+
+
+def alerts_by_segment(ctx: AppContext, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """Alerts recorded in [start, end) per network segment, most first ("-": no segment).
+    An alert touching two segments counts in both."""
+    body: dict[str, Any] = {
+        "size": 0,
+        "query": {"range": {"soc.alert.created": {"gte": start.isoformat(), "lt": end.isoformat()}}},
+        "aggs": {"by": {"terms": {"field": "soc.alert.segments", "size": 100, "missing": "-"}}},
+    }
+    res = ctx.es.search(alerts_index(ctx.es), body, action="alerts by segment")
+    buckets = res.get("aggregations", {}).get("by", {}).get("buckets", [])
+    return [(str(b["key"]), int(b["doc_count"])) for b in buckets]
+
+
+@dataclass(frozen=True)
+class DetectorLag:
+    detector: Detector
+    health: str  # see soc.detection.health.health
+    last_run: datetime | None
+    lag_s: float | None  # now minus the end of the last fully covered window
+    failures: int
+    error: str
+
+
+def detector_lags(ctx: AppContext, detectors: list[Detector], now: datetime) -> list[DetectorLag]:
+    """Each detector's health and lag from its run state, the worst first (then the most behind)."""
+    states = {s.detector: s for s in RunStateStore(ctx.es).all()}
+    rows = []
+    for d in detectors:
+        st = states.get(d.id) or RunState(detector=d.id)
+        lag = (now - st.watermark).total_seconds() if st.watermark else None
+        rows.append(DetectorLag(d, health(d, st, now), st.last_run, lag, st.consecutive_failures, st.last_error or ""))
+    return sorted(rows, key=lambda r: (HEALTH_ORDER.index(r.health), -(r.lag_s or 0.0), r.detector.id))

@@ -42,6 +42,7 @@ class Session:
     name: str
     sid: str
     exp: float
+    iat: float  # when it was issued (a cookie from before ``iat`` was recorded: exp - SESSION_SECONDS)
 
 
 class SessionSigner:
@@ -52,9 +53,8 @@ class SessionSigner:
         return hmac.new(self._secret, data, hashlib.sha256).hexdigest()
 
     def issue(self, name: str, *, now: float | None = None) -> str:
-        body = json.dumps(
-            {"name": name, "sid": secrets.token_hex(16), "exp": (now or time.time()) + SESSION_SECONDS}
-        ).encode()
+        at = now or time.time()
+        body = json.dumps({"name": name, "sid": secrets.token_hex(16), "exp": at + SESSION_SECONDS, "iat": at}).encode()
         data = base64.urlsafe_b64encode(body)
         return f"{data.decode()}.{self._mac(data)}"
 
@@ -66,7 +66,8 @@ class SessionSigner:
             return None
         try:
             body = json.loads(base64.urlsafe_b64decode(data.encode()))
-            session = Session(name=str(body["name"]), sid=str(body["sid"]), exp=float(body["exp"]))
+            exp = float(body["exp"])
+            session = Session(str(body["name"]), str(body["sid"]), exp, float(body.get("iat", exp - SESSION_SECONDS)))
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.exp > (now or time.time()) else None

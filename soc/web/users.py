@@ -42,6 +42,7 @@ class User(BaseModel):
     enabled: bool = True
     lang: str = "ja"
     created: datetime
+    signed_out_at: datetime | None = None  # sessions issued before this no longer count (sign-out)
 
     @property
     def external(self) -> bool:
@@ -72,9 +73,12 @@ class UserStore:
                             "enabled": {"type": "boolean"},
                             "lang": {"type": "keyword"},
                             "created": {"type": "date"},
+                            "signed_out_at": {"type": "date"},
                         },
                     },
                 )
+            else:  # an index made before sign-out was recorded: add the field (a no-op when there)
+                self._gw.client.indices.put_mapping(index=self.index, properties={"signed_out_at": {"type": "date"}})
 
     def add(self, name: str, role: Role, password: str, *, now: datetime, lang: str = "ja") -> User:
         valid_name(name)
@@ -126,6 +130,11 @@ class UserStore:
 
     def set_lang(self, name: str, lang: str) -> User:
         return self._update(name, lang=lang)
+
+    def sign_out(self, name: str, at: datetime) -> User:
+        """End every session of the account issued up to *at* (the cookie alone no longer signs in)."""
+        self.ensure_index()
+        return self._update(name, signed_out_at=at)
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The enabled account if the password matches, else None (same work either way)."""

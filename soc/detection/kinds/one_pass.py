@@ -43,7 +43,7 @@ from soc.detection.models import SegmentPolicyDetector, ThresholdDetector
 from soc.detection.queries import GROUP_PREFIX, SLOT_KEY, group_key, plan_estimate, slots_page, threshold_page
 from soc.detection.windows import Window
 
-__all__ = ["STRATEGIES", "Plan", "evaluate_planned", "plan_for"]
+__all__ = ["STRATEGIES", "Plan", "evaluate_planned", "min_events", "plan_for"]
 
 STRATEGIES = ("auto", "windows", "one-pass", "fetch")
 # below this many windows one aggregation per window costs no more requests than a plan
@@ -92,8 +92,9 @@ class Plan:
         )
 
 
-def _min_count(detector: ThresholdDetector | SegmentPolicyDetector) -> int:
-    """Events a group needs in a window before it can meet the condition."""
+def min_events(detector: ThresholdDetector | SegmentPolicyDetector) -> int:
+    """Events a group needs in a window before it can meet the condition (so a window
+    holding fewer matching events in all cannot alert)."""
     if isinstance(detector, SegmentPolicyDetector):
         return detector.min_count
     cond = detector.condition
@@ -149,7 +150,7 @@ def evaluate_planned(
     assert plan.slot is not None
     slot_ms = plan.slot // timedelta(milliseconds=1)
     width_ms = detector.schedule.window // timedelta(milliseconds=1)
-    min_count = _min_count(detector)
+    min_count = min_events(detector)
     distinct = detector.distinct_field()
     evaluations = {w: Evaluation() for w in windows}
     head = evaluations[windows[0]]  # the plan's own requests are counted on the first window
@@ -412,7 +413,7 @@ def _judge(
         acc = groups[ident]
         ev.groups += 1
         if gte and acc.values is None:
-            if acc.dsum >= gte and acc.count >= _min_count(detector):
+            if acc.dsum >= gte and acc.count >= min_events(detector):
                 confirm.setdefault(window, []).append(group_key(detector.group_by, acc.key))
             continue
         bucket = {

@@ -2,6 +2,19 @@
 // recorded after the page was loaded are counted in the tab title and, on the queue's first
 // page, inserted as rows at the top (the server renders and escapes each row).
 "use strict";
+function copyBySelection(text) {
+  var area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  var ok = false;
+  try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+  area.remove();
+  return ok;
+}
 document.addEventListener("DOMContentLoaded", function () {
   var here = location.pathname + location.search;
   document.querySelectorAll("input.back-here").forEach(function (el) { el.value = here; });
@@ -9,8 +22,12 @@ document.addEventListener("DOMContentLoaded", function () {
     var b = ev.target instanceof Element ? ev.target.closest("button.copy") : null;
     if (!b) { return; }
     var text = b.getAttribute("data-copy");
-    if (navigator.clipboard) { navigator.clipboard.writeText(text); }
-    b.classList.add("copied");
+    var done = function () { b.classList.add("copied"); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { copyBySelection(text) && done(); });
+    } else if (copyBySelection(text)) {  // plain http on another host: no Clipboard API there
+      done();
+    }
   });
   document.querySelectorAll("input.select-all").forEach(function (box) {
     box.addEventListener("change", function () {
