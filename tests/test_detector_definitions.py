@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,25 @@ def test_exclusions_on_lower_cased_fields_are_lower_case(path: Path) -> None:
                 continue
             upper = [v for v in _values(value) if isinstance(v, str) and v != v.lower()]
             assert upper == [], f"{path.name}: {where}.{field} has {upper}: the parsers index it lower-case"
+
+
+# product, protocol and tool names a Japanese SOC writes in Latin letters, beyond the reports' glossary
+DETECTOR_TERMS = {
+    "WinRM", "PsExec", "CDN", "NLA", "PAM", "OpenSSH", "SSL-VPN", "Microsoft 365", "M365", "Teams", "STUN", "TURN",
+    "CrowdSec", "NAT", "LDAP", "NTP", "ICMP", "TCP", "UDP", "RPC", "SYN", "Nmap", "nmap", "AD", "DC", "Slack", "Google",
+    "Apple", "LINE", "Webex", "Okta", "Azure", "Exchange", "Outlook", "SMTP", "IMAP", "POP", "FTP", "Telnet", "VNC",
+    "WMI", "SSH/PAM", "sshd", "masscan", "dnscat2", "iodine", "Cobalt", "Strike", "T1/-T0",
+}  # fmt: skip
+_CODE = re.compile(r"^(x[0-9A-F]+|x[0-9]+|CVE-\d{4}-\d+)$")  # status codes (0xC0000064) and CVE ids
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_japanese_title_and_description_have_no_stray_english(path: Path) -> None:
+    """What an operator reads in Japanese (console, CLI, the report's 原因) names fields and
+    log files in words, not as `source.domain` or `ssl.log`."""
+    from tests.test_reports_japanese import latin_words
+
+    detector = load_detector_file(path)
+    names = DETECTOR_TERMS | {detector.id}
+    for text in (detector.title.ja, detector.description.ja):
+        assert [w for w in latin_words(text, names) if not _CODE.match(w)] == [], text
