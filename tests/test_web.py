@@ -458,7 +458,7 @@ def test_overview_shows_segments_sla_detector_lag_and_data_health(
     sign_in(app_client, "ciso")
     page = app_client.get("/overview", params={"days": 7}).text
     segments = page[page.index('id="by-segment"') :]
-    assert re.search(r'segment=external">external</a></td><td>2</td>', segments)  # both seeded alerts
+    assert re.search(r'segment=external">Internet \(outside the city\)</a></td><td>2</td>', segments)  # both seeded alerts
     assert "<svg" in page  # the alerts-by-detector chart
     lag = page[page.index('id="detector-lag"') :]
     assert lag.index("port-scan") < lag.index("password-spray")  # failing first, then lagging
