@@ -554,7 +554,7 @@ def test_segment_filter_offers_the_segments_alerts_carry(
 ) -> None:
     csrf = sign_in(app_client, "operator")
     page = app_client.get("/alerts").text
-    assert '<option value="mynumber" >mynumber</option>' in page and '<option value="lgwan" >' in page
+    assert '<option value="mynumber" >My Number systems</option>' in page and '<option value="lgwan" >' in page
     assert seeded.plain_alert in app_client.get("/alerts", params={"segment": "external"}).text
     assert seeded.plain_alert not in app_client.get("/alerts", params={"segment": "lgwan"}).text
     app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})
