@@ -28,7 +28,7 @@ NOTE_TERMS = {
     "GeoIP", "JPCERT/CC", "LDAP", "MAC", "MAD", "NAT", "NLA", "NTP", "NetBIOS", "Okta", "PDC", "Protection",
     "QuasarRAT", "RAT", "RPC", "SCCM", "WSUS", "FTP", "SFTP", "SSL-VPN", "STUN/TURN", "SYN", "UDP", "Sigma",
     "Splunk", "Teams", "Wazuh", "WebSocket", "WinRM", "base32", "base64", "dnscat2", "iodine", "kerbrute", "nmap",
-    "ping",
+    "ping", "PAM", "sshd", "RHEL",
 }  # fmt: skip
 INVALID = sorted((REPO / "tests/fixtures/invalid/detectors").glob("*.yml"))
 
@@ -165,3 +165,25 @@ def test_a_sites_own_detector_may_write_its_notes_in_one_language() -> None:
     assert [localized(own.tuning[0], lang) for lang in ("ja", "en")] == ["上げる", "Raise it"]
     with pytest.raises(ValueError, match="rationale"):
         ThresholdDetector.model_validate({**base, "rationale": {"en": "only English"}})
+
+
+# product, protocol and tool names a Japanese SOC writes in Latin letters, beyond the reports' glossary
+DETECTOR_TERMS = {
+    "WinRM", "PsExec", "CDN", "NLA", "PAM", "OpenSSH", "SSL-VPN", "Microsoft 365", "M365", "Teams", "STUN", "TURN",
+    "CrowdSec", "NAT", "LDAP", "NTP", "ICMP", "TCP", "UDP", "RPC", "SYN", "Nmap", "nmap", "AD", "DC", "Slack", "Google",
+    "Apple", "LINE", "Webex", "Okta", "Azure", "Exchange", "Outlook", "SMTP", "IMAP", "POP", "FTP", "Telnet", "VNC",
+    "WMI", "SSH/PAM", "sshd", "masscan", "dnscat2", "iodine", "Cobalt", "Strike", "T1/-T0",
+}  # fmt: skip
+_CODE = re.compile(r"^(x[0-9A-F]+|x[0-9]+|CVE-\d{4}-\d+)$")  # status codes (0xC0000064) and CVE ids
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_japanese_title_and_description_have_no_stray_english(path: Path) -> None:
+    """What an operator reads in Japanese (console, CLI, the report's 原因) names fields and
+    log files in words, not as `source.domain` or `ssl.log`."""
+    from tests.test_reports_japanese import latin_words
+
+    detector = load_detector_file(path)
+    names = DETECTOR_TERMS | {detector.id}
+    for text in (detector.title.ja, detector.description.ja):
+        assert [w for w in latin_words(text, names) if not _CODE.match(w)] == [], text

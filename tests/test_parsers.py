@@ -982,6 +982,18 @@ def test_identical_syslog_lines_are_as_many_events_as_message_repeated() -> None
     assert again == ids  # reading the file again gives the same ids: re-ingesting adds nothing
 
 
+def _sshd_lines_detected(cli: CliRunner, log: Path, lines: list[str], *, indexed: int) -> list[dict[str, Any]]:
+    """``soc ingest --format sshd`` of the lines (all indexed, none incomplete), then the
+    alerts of ``soc detect --json`` over the night of 2026-11-22 (Tokyo)."""
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = cli.invoke(app, ["ingest", "--format", "sshd", str(log)])
+    assert res.exit_code == 0, res.output
+    assert f"indexed: {indexed}\n" in res.output and "incomplete: 0\n" in res.output, res.output
+    det = cli.invoke(app, ["detect", "--from", "2026-11-21T17:00:00Z", "--to", "2026-11-21T19:00:00Z", "--json"])
+    assert det.exit_code == 0, det.output
+    return [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
+
+
 def test_cli_ssh_protocol_probing_found_on_raw_sshd_lines_and_not_on_health_checks(
     cli: CliRunner, tmp_path: Path
 ) -> None:
@@ -1004,17 +1016,29 @@ def test_cli_ssh_protocol_probing_found_on_raw_sshd_lines_and_not_on_health_chec
             for i in range(2)
         ),
     ]
-    log = tmp_path / "auth.log"
-    log.write_text("\n".join(probe) + "\n", encoding="utf-8")
-    res = cli.invoke(app, ["ingest", "--format", "sshd", str(log)])
-    assert res.exit_code == 0, res.output
-    assert "indexed: 26\n" in res.output and "incomplete: 0\n" in res.output, res.output
-    det = cli.invoke(app, ["detect", "--from", "2026-11-21T17:00:00Z", "--to", "2026-11-21T19:00:00Z", "--json"])
-    assert det.exit_code == 0, det.output
-    alerts = [json.loads(line) for line in det.stdout.splitlines() if line.startswith("{")]
+    alerts = _sshd_lines_detected(cli, tmp_path / "auth.log", probe, indexed=26)
     assert {(a["detector"], json.dumps(a["entity"], sort_keys=True)) for a in alerts} == {
         ("ssh-protocol-probing", json.dumps({"source.ip": "203.0.113.77"}))
     }
+
+
+def test_cli_ssh_brute_force_from_a_host_name_found_on_raw_pam_lines(cli: CliRunner, tmp_path: Path) -> None:
+    """A PAM-only sshd (RHEL 4's ``sshd(pam_unix)``, reverse DNS on): eight guesses for root
+    from a host name, no address anywhere, are an SSH brute force keyed on the name; three
+    typos from a staff workstation are not."""
+    lines = [
+        f"Nov 22 03:10:{i * 5:02d} sftp01 sshd(pam_unix)[{700 + i}]: authentication failure; logname= uid=0 "
+        "euid=0 tty=ssh ruser= rhost=host-77.dynamic.example-isp.net  user=root"
+        for i in range(8)
+    ] + [
+        f"Nov 22 03:12:{i * 9:02d} sftp01 sshd(pam_unix)[{800 + i}]: authentication failure; logname= uid=0 "
+        "euid=0 tty=ssh ruser= rhost=pc-ops01.city.local  user=sftpadmin"
+        for i in range(3)
+    ]
+    alerts = _sshd_lines_detected(cli, tmp_path / "secure", lines, indexed=11)
+    assert [(a["detector"], a["entity"], a["count"]) for a in alerts] == [
+        ("ssh-brute-force-host-name", {"source.domain": "host-77.dynamic.example-isp.net"}, 8)
+    ]
 
 
 # -- issue 9 §3: a 4672 takes the logon type and source of its 4624 ---------------------------

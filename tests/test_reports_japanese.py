@@ -37,7 +37,7 @@ GLOSSARY = {
     "CISO", "CSIRT", "SOC", "LGWAN", "DMZ", "VPN", "UTM", "MFA", "PC", "USB", "DNS", "HTTP", "HTTPS", "TLS",
     "Microsoft", "Entra", "ID", "Windows", "Active", "Directory", "Kerberos", "NTLM", "Zoom", "RDP", "SMB",
     "SSH", "ATT&CK", "P1", "P2", "P3", "P4", "IP", "UTC", "MTTD", "MTTA", "MTTR", "SLA", "OS", "C2", "ISP",
-    "FortiGate", "Zeek", "Sysmon", "PowerShell", "J-LIS", "km", "Web", "SNI", "TXT", "NULL", "TXT/NULL",
+    "FortiGate", "Zeek", "Sysmon", "PowerShell", "J-LIS", "km", "Web", "SNI", "TXT", "NULL", "TXT/NULL", "PAM",
 }  # fmt: skip
 _ID = re.compile(
     r"^(INC-\d{8}-[0-9a-z]+|A-[0-9a-f]+|T\d{4}(\.\d{3})?|\d{1,3}(\.\d{1,3}){3}|[a-z]+://\S+|e\d+|[0-9a-f-]{8,})$"

@@ -298,12 +298,12 @@ def test_alert_page_pages_the_events_behind_it(ctx: AppContext, seeded: Seeded, 
                "source": {"ip": "203.0.113.66"}, "user": {"name": f"probe{n:02d}"}}  # fmt: skip
         ctx.es.create(index, f"e{n}", doc)
     ctx.es.create(index, "late", {"@timestamp": (plain.end + timedelta(hours=1)).isoformat(),
-                                  "source": {"ip": "203.0.113.66"}, "user": {"name": "outside"}})  # fmt: skip
+                                  "source": {"ip": "203.0.113.66"}, "user": {"name": "late-probe"}})  # fmt: skip
     ctx.es.refresh(index)
     sign_in(app_client, "operator")
     first = app_client.get(f"/alerts/{seeded.plain_alert}").text
     assert "Events behind it <small>25</small>" in first
-    assert "probe00" in first and "probe19" in first and "probe20" not in first and "outside" not in first
+    assert "probe00" in first and "probe19" in first and "probe20" not in first and "late-probe" not in first
     # each event readable: one field a line (dotted names), not JSON with its line breaks escaped
     assert "\nsource.ip: 203.0.113.66\n" in first and "\nuser.name: probe00\n" in first
     assert "\\x0a" not in first and "<td>failure</td>" in first
@@ -488,7 +488,8 @@ def test_overview_shows_segments_sla_detector_lag_and_data_health(
     sign_in(app_client, "ciso")
     page = app_client.get("/overview", params={"days": 7}).text
     segments = page[page.index('id="by-segment"') :]
-    assert re.search(r'segment=external">external</a></td><td>2</td>', segments)  # both seeded alerts
+    # both seeded alerts, the segment named as the reports name it
+    assert re.search(r'segment=external">Internet \(outside the city\)</a></td><td>2</td>', segments)
     assert "<svg" in page  # the alerts-by-detector chart
     lag = page[page.index('id="detector-lag"') :]
     assert lag.index("port-scan") < lag.index("password-spray")  # failing first, then lagging
@@ -583,7 +584,7 @@ def test_segment_filter_offers_the_segments_alerts_carry(
 ) -> None:
     csrf = sign_in(app_client, "operator")
     page = app_client.get("/alerts").text
-    assert '<option value="mynumber" >mynumber</option>' in page and '<option value="lgwan" >' in page
+    assert '<option value="mynumber" >My Number systems</option>' in page and '<option value="lgwan" >' in page
     assert seeded.plain_alert in app_client.get("/alerts", params={"segment": "external"}).text
     assert seeded.plain_alert not in app_client.get("/alerts", params={"segment": "lgwan"}).text
     app_client.post("/lang", data={"csrf": csrf, "lang": "ja", "back": "/alerts"})

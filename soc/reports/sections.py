@@ -36,9 +36,12 @@ from soc.reports.words import about, entity_text, field_name, obligation_subject
 from soc.vocab import format_duration
 
 __all__ = [
+    "alert_reason",
+    "audit_text",
     "change_rows",
     "detector_rows",
     "duration_text",
+    "escalation_text",
     "evidence_rows",
     "fmt",
     "impact_rows",
@@ -269,20 +272,32 @@ def timeline_rows(
         if text:
             rows.append((e.at, 4, text))
     for esc in incident.escalations:
-        rows.append(
-            (
-                esc.at,
-                5,
-                t(
-                    "timeline_escalation",
-                    kind=_translated(t, f"escalation_{esc.kind}", esc.kind),
-                    role=role(esc.to_role),
-                    subject=_subject(esc.subject, t, steps, incident.obligations),
-                ),
-            )
-        )
+        rows.append((esc.at, 5, escalation_text(esc.kind, esc.subject, esc.to_role, incident, t, role)))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [TimelineRow(time=fmt(when, tz, t.lang), text=text) for when, _, text in rows]
+
+
+def escalation_text(
+    kind: str, subject: str, to_role: str, incident: Incident, t: Translator, role: Callable[[str | None], str]
+) -> str:
+    """「CSIRT責任者へエスカレーション：インシデントの受付（期限内にインシデントの受付がなかった）」."""
+    steps = {s.step_id: s for s in incident.steps}
+    return t(
+        "timeline_escalation",
+        kind=_translated(t, f"escalation_{kind}", kind),
+        role=role(to_role),
+        subject=_subject(subject, t, steps, incident.obligations),
+    )
+
+
+def audit_text(
+    action: str, detail: str, reason: str, actor: str, incident: Incident, t: Translator,
+    option_text: Callable[[str, str], str],
+) -> str | None:  # fmt: skip
+    """One audit entry as the report's timeline writes it; None for entries the timeline
+    leaves out (opening, joins, notes, assignments, escalations, tier changes)."""
+    steps = {s.step_id: s for s in incident.steps}
+    return _audit_text(action, detail, reason, actor, t, steps, incident.obligations, option_text)
 
 
 def _audit_text(
@@ -539,6 +554,11 @@ def _figure_text(key: str, value: Any, t: Translator, tz: ZoneInfo) -> str:
         return f"{label}：{_figure_value(value, t, tz)}"
     label = known[1] if known else key.replace("_", " ")
     return f"{label}: {_figure_value(value, t, tz)}"
+
+
+def alert_reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]) -> str:
+    """Why the alert fired, as the report's appendix writes it (see ``_reason``)."""
+    return _reason(a, t, tz, title_of)
 
 
 def _reason(a: Alert, t: Translator, tz: ZoneInfo, title_of: Callable[[str], str]) -> str:

@@ -52,6 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
     "lateral-fan-out": Scenario(auth.lateral_fan_out, ("lateral-fan-out",)),
     "failed-login-unknown-account": Scenario(auth.failed_login_unknown_account, ("failed-login-unknown-account",)),
     "ssh-brute-force": Scenario(auth.ssh_brute_force, ("ssh-brute-force",)),
+    "ssh-brute-force-host-name": Scenario(auth.ssh_brute_force_host_name, ("ssh-brute-force-host-name",)),
     "ssh-protocol-probing": Scenario(auth.ssh_protocol_probing, ("ssh-protocol-probing",)),
     "ssh-slow-user-enumeration": Scenario(
         auth.ssh_slow_user_enumeration, ("ssh-slow-user-enumeration",), span=timedelta(hours=2), exclusive=False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from soc.simulate.baseline import admin_logon
@@ -612,6 +612,31 @@ def ssh_protocol_probing(city: City, slot: Slot, rng: random.Random, ev: EventFa
             )
         )
     return Attack(events, {"source.ip": ip}, f"nine pre-authentication SSH failures in five minutes from {ip}")
+
+
+def _pam_failure(ev: EventFactory, at: datetime, *, user: str, rhost: str) -> dict[str, Any]:
+    """A ``pam_unix(sshd:auth): authentication failure; … rhost=NAME user=…`` line as
+    ``soc ingest --format sshd`` indexes it: the host name in source.domain, no address."""
+    doc = ev.ssh_auth(
+        at, host=SFTP_HOST, user=user, source_ip="192.0.2.1", port=0, action="ssh-login-failed"
+    )  # replaced below
+    doc["event"]["action"] = "ssh-pam-auth-failure"
+    doc["source"] = {"address": rhost, "domain": rhost}
+    doc["related"] = {"user": [user]}
+    return doc
+
+
+def ssh_brute_force_host_name(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:
+    """The SFTP server logs through PAM only, with reverse DNS on (rhost is a host name,
+    sshd writes no address): an internet host guesses root 12 times in three minutes
+    (near miss: an administrator's workstation mistypes three times)."""
+    if near:
+        rhost = "pc-ops01.city.local"
+        events = [_pam_failure(ev, t, user="sftpadmin", rhost=rhost) for t in spread(slot.at, 3, 2, rng)]
+        return Attack(events, {"source.domain": rhost}, f"three mistyped SSH passwords from {rhost} (PAM only)")
+    rhost = f"host-{rng.randrange(1, 254)}-{rng.randrange(1, 254)}.dynamic.example-isp.net"
+    events = [_pam_failure(ev, t, user="root", rhost=rhost) for t in spread(slot.at, 12, 15, rng)]
+    return Attack(events, {"source.domain": rhost}, f"12 SSH password guesses for root from {rhost} (PAM only)")
 
 
 def ssh_slow_user_enumeration(city: City, slot: Slot, rng: random.Random, ev: EventFactory, near: bool) -> Attack:

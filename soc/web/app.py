@@ -395,7 +395,6 @@ def create_app(console: Console) -> FastAPI:
             "incident.html", viewer, incident=incident, playbook=playbook, steps=steps, editions=editions,
             statuses=[s.value for s in IncidentStatus], verdicts=[r.value for r in CloseReason], alerts=alerts,
             all_fp=all_fp and incident.status.value in OPEN_STATUSES,
-            role=lambda r: f"{playbook.role_name(r, viewer.lang)} ({r})" if playbook and r else r or "",
         )  # fmt: skip
 
     @app.post("/incidents/{incident_id}/{action}")

@@ -21,6 +21,7 @@ from soc.textsafe import visible
 from soc.vocab import localized
 from soc.web import i18n
 from soc.web.oidc import OidcProvider
+from soc.web.record import Words
 from soc.web.roles import Permission, Role, allowed
 from soc.web.sessions import LoginLimiter, Session, SessionSigner
 from soc.web.users import User, UserStore
@@ -186,6 +187,7 @@ class Console:
             note=lambda n: note_html(localized(n, lang)),
             lab=lambda v: i18n.label(str(v), lang),
             dtitle=lambda a: self._detector_title(a.detector, a.title, lang),
+            rec=Words(lang, tz, lambda d: self._detector_title(d, d, lang), values.get("playbook")),
             Role=Role,
             **values,
         )

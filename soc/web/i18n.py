@@ -151,6 +151,7 @@ _LABELS_JA = {
     "disabled": "無効",
     "mynumber": "マイナンバー利用事務系", "lgwan": "LGWAN接続系", "internet": "インターネット接続系",
     "dmz": "DMZ", "telework": "テレワーク", "cloud": "クラウド", "external": "外部",
+    "operator": "SOC担当者", "csirt": "CSIRT", "admin": "管理者",
 }  # fmt: skip
 
 
