@@ -575,6 +575,9 @@ class DetectorScheduler:
         signal.signal(signal.SIGINT, _stop)
         self.start()
         try:
-            self._stop.wait()
+            # with a timeout: a signal the kernel hands to another thread does not interrupt a
+            # blocked wait, and Python runs its handler only when the main thread runs again
+            while not self._stop.wait(0.5):
+                pass
         finally:
             self.shutdown(wait=True)
